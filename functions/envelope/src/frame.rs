@@ -1,0 +1,302 @@
+//! Frames: sealing and opening one frame, and the layout of a framed body,
+//! which is what lets a byte range be decrypted from the frames that cover it.
+
+use std::ops::Range;
+
+use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
+
+use crate::error::{DecryptError, EncryptError};
+use crate::header::{Header, MESSAGE_ID_LEN, TAG_LEN};
+use crate::key::MessageKeys;
+
+/// Marks the final frame in place of a sequence number.
+pub const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;
+/// The most frames a message can hold.
+pub const MAX_FRAMES: u32 = 0xFFFF_FFFF;
+/// Bytes a regular frame adds to its plaintext: sequence number, IV, tag.
+pub const REGULAR_FRAME_OVERHEAD: u64 = 4 + NONCE_LEN as u64 + TAG_LEN as u64;
+/// Bytes the final frame adds: marker, sequence number, IV, length, tag.
+pub const FINAL_FRAME_OVERHEAD: u64 = 4 + 4 + NONCE_LEN as u64 + 4 + TAG_LEN as u64;
+
+const REGULAR: &[u8] = b"AWSKMSEncryptionClient Frame";
+const FINAL: &[u8] = b"AWSKMSEncryptionClient Final Frame";
+
+fn frame_iv(sequence: u32) -> [u8; NONCE_LEN] {
+    let mut iv = [0u8; NONCE_LEN];
+    iv[8..].copy_from_slice(&sequence.to_be_bytes());
+    iv
+}
+
+fn frame_aad(message_id: &[u8; MESSAGE_ID_LEN], is_final: bool, sequence: u32, len: u64) -> Vec<u8> {
+    let content = if is_final { FINAL } else { REGULAR };
+    let mut aad = Vec::with_capacity(MESSAGE_ID_LEN + content.len() + 12);
+    aad.extend_from_slice(message_id);
+    aad.extend_from_slice(content);
+    aad.extend_from_slice(&sequence.to_be_bytes());
+    aad.extend_from_slice(&len.to_be_bytes());
+    aad
+}
+
+/// Seals frames of one message, in order.
+pub(crate) struct FrameSealer {
+    keys: MessageKeys,
+    message_id: [u8; MESSAGE_ID_LEN],
+    frame_length: u32,
+    next_sequence: u32,
+}
+
+impl FrameSealer {
+    pub(crate) fn new(keys: MessageKeys, message_id: [u8; MESSAGE_ID_LEN], frame_length: u32) -> Self {
+        Self { keys, message_id, frame_length, next_sequence: 1 }
+    }
+
+    /// Appends one frame holding `plaintext` to `out`. A regular frame must
+    /// hold exactly `frame_length` bytes; the final one at most that.
+    pub(crate) fn seal(&mut self, plaintext: &[u8], is_final: bool, out: &mut Vec<u8>) -> Result<(), EncryptError> {
+        let len = plaintext.len();
+        let fits = if is_final { len <= self.frame_length as usize } else { len == self.frame_length as usize };
+        if !fits {
+            return Err(EncryptError::FrameLength { len: len as u32, limit: self.frame_length });
+        }
+        let sequence = self.next_sequence;
+        // A regular frame may not take the last sequence number: the final
+        // frame needs one too.
+        if sequence == 0 || (!is_final && sequence == MAX_FRAMES) {
+            return Err(EncryptError::TooManyFrames);
+        }
+        let iv = frame_iv(sequence);
+        if is_final {
+            out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+        }
+        out.extend_from_slice(&sequence.to_be_bytes());
+        out.extend_from_slice(&iv);
+        if is_final {
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let aad = frame_aad(&self.message_id, is_final, sequence, len as u64);
+        let tag = self
+            .keys
+            .aead
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(&aad), &mut out[start..])
+            .map_err(|_| EncryptError::Crypto)?;
+        out.extend_from_slice(tag.as_ref());
+        self.next_sequence = sequence.wrapping_add(1);
+        Ok(())
+    }
+}
+
+/// What the reader of a frame knows about it in advance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Streaming: either kind may come next.
+    Either,
+    /// Ranged: the layout says which kind this frame is.
+    Regular,
+    Final,
+}
+
+/// Opens frames of one message. Holds the derived key, never the data key.
+pub struct FrameOpener {
+    keys: MessageKeys,
+    message_id: [u8; MESSAGE_ID_LEN],
+    frame_length: u32,
+}
+
+/// One authenticated frame.
+pub(crate) struct Opened {
+    pub(crate) is_final: bool,
+}
+
+impl FrameOpener {
+    pub(crate) fn new(keys: MessageKeys, header: &Header) -> Self {
+        Self { keys, message_id: header.message_id, frame_length: header.frame_length }
+    }
+
+    /// Reads the frame with sequence number `sequence` from `r`, authenticates
+    /// it and leaves its plaintext in `buf` (cleared first). Nothing is left
+    /// in `buf` when authentication fails.
+    pub(crate) fn read_frame<R: std::io::Read + ?Sized>(
+        &self,
+        r: &mut R,
+        sequence: u32,
+        expect: Expect,
+        buf: &mut Vec<u8>,
+    ) -> Result<Opened, DecryptError> {
+        buf.clear();
+        let mut word = [0u8; 4];
+        read_exact(r, &mut word)?;
+        let first = u32::from_be_bytes(word);
+        let is_final = first == FINAL_FRAME_MARKER;
+        match (expect, is_final) {
+            (Expect::Regular, true) => {
+                return Err(DecryptError::MalformedFrame { sequence, reason: "final frame before the end of the body" })
+            }
+            (Expect::Final, false) => {
+                return Err(DecryptError::MalformedFrame { sequence, reason: "regular frame where the final frame belongs" })
+            }
+            _ => {}
+        }
+        let found = if is_final {
+            read_exact(r, &mut word)?;
+            u32::from_be_bytes(word)
+        } else {
+            first
+        };
+        if found != sequence {
+            return Err(DecryptError::Sequence { expected: sequence, found });
+        }
+        let mut iv = [0u8; NONCE_LEN];
+        read_exact(r, &mut iv)?;
+        if iv != frame_iv(sequence) {
+            return Err(DecryptError::MalformedFrame { sequence, reason: "IV does not match the sequence number" });
+        }
+        let len = if is_final {
+            read_exact(r, &mut word)?;
+            let len = u32::from_be_bytes(word);
+            if len > self.frame_length {
+                return Err(DecryptError::MalformedFrame { sequence, reason: "final frame longer than the frame length" });
+            }
+            len
+        } else {
+            self.frame_length
+        } as usize;
+        buf.resize(len + TAG_LEN, 0);
+        if let Err(e) = read_exact(r, buf) {
+            buf.clear();
+            return Err(e);
+        }
+        let aad = frame_aad(&self.message_id, is_final, sequence, len as u64);
+        let opened = self
+            .keys
+            .aead
+            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(&aad), buf)
+            .map(|plain| plain.len());
+        match opened {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Opened { is_final })
+            }
+            Err(_) => {
+                buf.clear();
+                Err(DecryptError::FrameAuth { sequence })
+            }
+        }
+    }
+}
+
+fn read_exact<R: std::io::Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), DecryptError> {
+    r.read_exact(buf).map_err(DecryptError::from_io)
+}
+
+/// The shape of a framed body, derived from the header and the message's total
+/// length: how many regular frames, how long the final frame is, and so where
+/// every plaintext byte lives in the ciphertext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLayout {
+    /// Where the body starts (the header's length).
+    pub header_len: u64,
+    /// Plaintext bytes per regular frame.
+    pub frame_length: u32,
+    /// Number of regular frames before the final frame.
+    pub regular_frames: u64,
+    /// Plaintext bytes in the final frame.
+    pub final_frame_len: u32,
+}
+
+/// The frames that cover a plaintext range, and where they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// The requested plaintext range (end exclusive).
+    pub plaintext: Range<u64>,
+    /// Sequence numbers of the first and last covering frames (inclusive).
+    pub first_sequence: u32,
+    pub last_sequence: u32,
+    /// The ciphertext bytes holding those frames (end exclusive), relative to
+    /// the start of the message.
+    pub ciphertext: Range<u64>,
+    /// Offset of the first requested byte inside the first frame's plaintext.
+    pub skip: u64,
+}
+
+impl FrameSpan {
+    /// Number of plaintext bytes the span yields.
+    pub fn len(&self) -> u64 {
+        self.plaintext.end - self.plaintext.start
+    }
+
+    /// Whether the span yields nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl BodyLayout {
+    /// The layout of a message of `total_len` bytes whose header is `header`.
+    /// Fails with `DecryptError::Length` when no framing gives that length.
+    pub fn new(header: &Header, total_len: u64) -> Result<Self, DecryptError> {
+        let header_len = header.len as u64;
+        let regular = u64::from(header.frame_length) + REGULAR_FRAME_OVERHEAD;
+        let body = total_len
+            .checked_sub(header_len)
+            .and_then(|b| b.checked_sub(FINAL_FRAME_OVERHEAD))
+            .ok_or(DecryptError::Length)?;
+        let regular_frames = body / regular;
+        let final_frame_len = body % regular;
+        if final_frame_len > u64::from(header.frame_length) || regular_frames >= u64::from(MAX_FRAMES) {
+            return Err(DecryptError::Length);
+        }
+        Ok(Self { header_len, frame_length: header.frame_length, regular_frames, final_frame_len: final_frame_len as u32 })
+    }
+
+    /// Total plaintext length.
+    pub fn plaintext_len(&self) -> u64 {
+        self.regular_frames * u64::from(self.frame_length) + u64::from(self.final_frame_len)
+    }
+
+    /// Total number of frames, the final one included.
+    pub fn frame_count(&self) -> u64 {
+        self.regular_frames + 1
+    }
+
+    fn regular_size(&self) -> u64 {
+        u64::from(self.frame_length) + REGULAR_FRAME_OVERHEAD
+    }
+
+    /// Ciphertext offset of the frame at 0-based `index`.
+    pub fn frame_offset(&self, index: u64) -> u64 {
+        self.header_len + index * self.regular_size()
+    }
+
+    /// Ciphertext size of the frame at 0-based `index`.
+    pub fn frame_size(&self, index: u64) -> u64 {
+        if index < self.regular_frames {
+            self.regular_size()
+        } else {
+            u64::from(self.final_frame_len) + FINAL_FRAME_OVERHEAD
+        }
+    }
+
+    /// The frames covering plaintext bytes `range` (end exclusive). An empty
+    /// range or one reaching past the plaintext is refused.
+    pub fn span(&self, range: Range<u64>) -> Result<FrameSpan, DecryptError> {
+        let len = self.plaintext_len();
+        if range.start >= range.end || range.end > len {
+            return Err(DecryptError::Range { start: range.start, end: range.end, len });
+        }
+        let f = u64::from(self.frame_length);
+        // Bytes in the final frame belong to index regular_frames, even when
+        // it is full.
+        let index_of = |pos: u64| (pos / f).min(self.regular_frames);
+        let first = index_of(range.start);
+        let last = index_of(range.end - 1);
+        Ok(FrameSpan {
+            skip: range.start - first * f,
+            plaintext: range,
+            first_sequence: (first + 1) as u32,
+            last_sequence: (last + 1) as u32,
+            ciphertext: self.frame_offset(first)..self.frame_offset(last) + self.frame_size(last),
+        })
+    }
+}

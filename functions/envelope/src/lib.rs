@@ -1,0 +1,35 @@
+//! # envelope: the AWS Encryption SDK message format, version 2
+//!
+//! Pure and synchronous: no AWS SDK, no async runtime. Writes suite 0x0478
+//! (AES_256_GCM_HKDF_SHA512_COMMIT_KEY: committing, unsigned), framed; reads
+//! the same, and refuses everything else with an error that names it.
+//!
+//! - [`EncryptingWriter`]: a `Write` adapter that must be [finished](EncryptingWriter::finish).
+//! - [`PendingMessage`] then [`DecryptingReader`]: read the header, unwrap the
+//!   data key, then read plaintext; a frame is released only once it has
+//!   authenticated.
+//! - [`BodyLayout`], [`FrameSpan`] and [`RangeReader`]: decrypt a byte range
+//!   from just the frames that cover it.
+//! - [`rewrite_header`]: replace the encrypted data keys, body untouched.
+//!
+//! Key wrapping (KMS and the like) is not here: callers turn
+//! [`EncryptedDataKey`]s into a [`DataKey`] and back.
+
+mod context;
+mod decrypt;
+mod encrypt;
+mod error;
+mod frame;
+mod header;
+mod key;
+mod rewrite;
+pub mod suite;
+
+pub use context::{EncryptionContext, RESERVED_PREFIX};
+pub use decrypt::{DecryptingReader, PendingMessage, RangeReader};
+pub use encrypt::{EncryptingWriter, MessageEncryptor, MessageSpec, DEFAULT_FRAME_LENGTH};
+pub use error::{DecryptError, EncryptError, HeaderError};
+pub use frame::{BodyLayout, FrameOpener, FrameSpan, FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD};
+pub use header::{EncryptedDataKey, Header, Limits, CONTENT_TYPE_FRAMED, MESSAGE_ID_LEN, TAG_LEN, VERSION};
+pub use key::{DataKey, KEY_LEN};
+pub use rewrite::{rewrite_header, RewriteError};

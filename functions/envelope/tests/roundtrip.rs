@@ -1,0 +1,178 @@
+//! Round trips, layout and re-keying of the message format.
+
+mod common;
+use common::*;
+use envelope::*;
+
+const F: usize = 4096;
+
+#[test]
+fn round_trips_the_boundary_sizes() {
+    for len in [0, 1, F - 1, F, F + 1, 3 * F + 17, 4 * F] {
+        let data = plaintext(len);
+        let msg = encrypt(&data, F as u32);
+        assert_eq!(decrypt(&msg).unwrap(), data, "size {len}");
+    }
+}
+
+#[test]
+fn exact_multiple_of_the_frame_length_ends_with_a_full_final_frame() {
+    let msg = encrypt(&plaintext(2 * F), F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    let layout = BodyLayout::new(&header, msg.len() as u64).unwrap();
+    assert_eq!((layout.regular_frames, layout.final_frame_len), (1, F as u32));
+}
+
+#[test]
+fn empty_plaintext_is_one_empty_final_frame() {
+    let msg = encrypt(&[], F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    assert_eq!(msg.len() as u64, header.len as u64 + FINAL_FRAME_OVERHEAD);
+    assert_eq!(BodyLayout::new(&header, msg.len() as u64).unwrap().plaintext_len(), 0);
+}
+
+#[test]
+fn header_parse_and_serialize_are_inverse() {
+    let msg = encrypt(b"hello", F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    assert_eq!(header.to_bytes().unwrap(), msg[..header.len]);
+    assert_eq!(header.suite_id, 0x0478);
+    assert_eq!(header.encryption_context, context());
+    assert_eq!(header.encrypted_data_keys, vec![edk()]);
+    assert_eq!(header.frame_length, F as u32);
+}
+
+#[test]
+fn every_message_gets_a_fresh_message_id() {
+    let a = Header::parse(&encrypt(b"x", 64), &Limits::default()).unwrap();
+    let b = Header::parse(&encrypt(b"x", 64), &Limits::default()).unwrap();
+    assert_ne!(a.message_id, b.message_id);
+}
+
+#[test]
+fn layout_gives_plaintext_length_from_total_length() {
+    for len in [0usize, 1, F - 1, F, F + 1, 5 * F + 3] {
+        let msg = encrypt(&plaintext(len), F as u32);
+        let header = Header::parse(&msg, &Limits::default()).unwrap();
+        let layout = BodyLayout::new(&header, msg.len() as u64).unwrap();
+        assert_eq!(layout.plaintext_len(), len as u64);
+    }
+}
+
+#[test]
+fn layout_refuses_lengths_no_framing_produces() {
+    let msg = encrypt(&plaintext(3 * F), F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    // A final frame longer than a frame would be needed.
+    let total = msg.len() as u64 + 20;
+    assert!(matches!(BodyLayout::new(&header, total), Err(DecryptError::Length)));
+    assert!(matches!(BodyLayout::new(&header, header.len as u64 + 3), Err(DecryptError::Length)));
+}
+
+#[test]
+fn a_range_reads_only_the_frames_that_cover_it() {
+    let data = plaintext(10 * F + 100);
+    let msg = encrypt(&data, F as u32);
+    // One byte inside frame 3.
+    let (out, span) = decrypt_range(&msg, 2 * F as u64 + 5, 2 * F as u64 + 6).unwrap();
+    assert_eq!(out, &data[2 * F + 5..2 * F + 6]);
+    assert_eq!((span.first_sequence, span.last_sequence), (3, 3));
+    assert_eq!(span.ciphertext.end - span.ciphertext.start, F as u64 + REGULAR_FRAME_OVERHEAD);
+    // Crossing one boundary: two frames.
+    let (out, span) = decrypt_range(&msg, F as u64 - 1, F as u64 + 1).unwrap();
+    assert_eq!(out, &data[F - 1..F + 1]);
+    assert_eq!((span.first_sequence, span.last_sequence), (1, 2));
+    // The last byte lives in the final frame.
+    let end = data.len() as u64;
+    let (out, span) = decrypt_range(&msg, end - 1, end).unwrap();
+    assert_eq!(out, &data[data.len() - 1..]);
+    assert_eq!(span.last_sequence, 11);
+}
+
+#[test]
+fn a_range_outside_the_plaintext_is_refused() {
+    let msg = encrypt(&plaintext(100), F as u32);
+    assert!(matches!(decrypt_range(&msg, 100, 101), Err(DecryptError::Range { len: 100, .. })));
+    assert!(matches!(decrypt_range(&msg, 5, 5), Err(DecryptError::Range { .. })));
+    assert!(matches!(decrypt_range(&encrypt(&[], 64), 0, 1), Err(DecryptError::Range { len: 0, .. })));
+}
+
+#[test]
+fn rewriting_the_header_keeps_the_body_and_decrypts() {
+    let data = plaintext(3 * F + 9);
+    let msg = encrypt(&data, F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    let new_keys = vec![
+        EncryptedDataKey { provider_id: "aws-kms".into(), provider_info: b"arn:new".to_vec(), ciphertext: vec![9; 184] },
+        edk(),
+    ];
+    let rewritten = rewrite_header(&header, &key(), new_keys.clone()).unwrap();
+    let mut rekeyed = rewritten.to_bytes().unwrap();
+    assert_eq!(rewritten.len, rekeyed.len());
+    rekeyed.extend_from_slice(&msg[header.len..]);
+    assert_eq!(decrypt(&rekeyed).unwrap(), data);
+    let parsed = Header::parse(&rekeyed, &Limits::default()).unwrap();
+    assert_eq!(parsed.encrypted_data_keys, new_keys);
+    assert_eq!(parsed.message_id, header.message_id);
+}
+
+#[test]
+fn rewriting_with_the_wrong_data_key_is_refused() {
+    let msg = encrypt(b"audio", F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    let wrong = DataKey::from_slice(&[8u8; 32]).unwrap();
+    let err = rewrite_header(&header, &wrong, vec![edk()]).unwrap_err();
+    assert!(matches!(err, RewriteError::Verify(DecryptError::Commitment)));
+}
+
+#[test]
+fn a_tampered_header_is_not_reblessed_by_a_rewrite() {
+    let msg = encrypt(b"audio", F as u32);
+    let mut header = Header::parse(&msg, &Limits::default()).unwrap();
+    header.encryption_context.insert("recording_id", "someone-else");
+    let err = rewrite_header(&header, &key(), vec![edk()]).unwrap_err();
+    assert!(matches!(err, RewriteError::Verify(DecryptError::HeaderAuth)));
+}
+
+#[test]
+fn reading_the_header_consumes_no_body_bytes() {
+    let msg = encrypt(&plaintext(F + 3), F as u32);
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    let mut cursor = std::io::Cursor::new(&msg);
+    let pending = PendingMessage::read_header(&mut cursor, &Limits::default()).unwrap();
+    assert_eq!(pending.header(), &header);
+    assert_eq!(cursor.position() as usize, header.len);
+}
+
+#[test]
+fn refuses_an_encryption_context_with_reserved_keys() {
+    let err = MessageEncryptor::new(MessageSpec {
+        data_key: &key(),
+        encryption_context: [("aws-crypto-public-key", "x")].into_iter().collect(),
+        encrypted_data_keys: vec![edk()],
+        frame_length: 64,
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(err, EncryptError::ReservedContextKey(_)));
+}
+
+#[test]
+fn refuses_zero_and_oversized_frame_lengths_and_no_data_keys() {
+    for frame_length in [0, 16 * 1024 * 1024 + 1] {
+        let r = MessageEncryptor::new(MessageSpec {
+            data_key: &key(),
+            encryption_context: context(),
+            encrypted_data_keys: vec![edk()],
+            frame_length,
+        });
+        assert!(matches!(r.err().unwrap(), EncryptError::FrameLength { .. }));
+    }
+    let r = MessageEncryptor::new(MessageSpec {
+        data_key: &key(),
+        encryption_context: context(),
+        encrypted_data_keys: vec![],
+        frame_length: 64,
+    });
+    assert!(matches!(r.err().unwrap(), EncryptError::DataKeys(_)));
+}
