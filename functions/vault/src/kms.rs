@@ -1,0 +1,294 @@
+//! The key management port (what callvault asks of KMS, in its own words) and
+//! its AWS SDK adapter.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{EncryptionAlgorithmSpec, KeySpec, KeyState as SdkKeyState, KeyUsageType};
+use envelope::{DataKey, EncryptionContext};
+use zeroize::Zeroizing;
+
+use crate::arn::region_of;
+use crate::error::KeyError;
+
+/// The KMS API calls the adapter below makes, for least-privilege checks of
+/// the IAM policies that grant them.
+pub const AWS_CALLS: &[&str] =
+    &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt", "kms:GetPublicKey"];
+
+/// What a key is, as far as wrapping data keys goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT: wraps through KMS.
+    Symmetric,
+    /// RSA_2048/3072/4096, ENCRYPT_DECRYPT: wraps locally with the public key.
+    Rsa,
+    /// Anything else (signing keys, HMAC keys, ...), with its spec and usage.
+    Other(String),
+}
+
+/// A key's lifecycle state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    Other(String),
+}
+
+/// What DescribeKey says about a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyDescription {
+    /// The full key ARN (aliases resolved).
+    pub arn: String,
+    pub kind: KeyKind,
+    pub state: KeyState,
+}
+
+impl KeyDescription {
+    /// `Ok` when the key is Enabled, else the error its state calls for.
+    pub fn require_enabled(&self) -> Result<(), KeyError> {
+        let key = self.arn.clone();
+        match &self.state {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(KeyError::Disabled { key }),
+            KeyState::PendingDeletion => Err(KeyError::PendingDeletion { key }),
+            KeyState::Other(state) => Err(KeyError::InvalidState { key, state: state.clone() }),
+        }
+    }
+}
+
+/// A data key fresh from KMS: plaintext and its wrapped copy.
+pub struct GeneratedDataKey {
+    pub data_key: DataKey,
+    pub ciphertext: Vec<u8>,
+    /// The key ARN KMS reports having used.
+    pub key_arn: String,
+}
+
+/// The KMS operations callvault needs. Implementations map every failure to a
+/// [`KeyError`].
+pub trait KeyManagement: Send + Sync {
+    /// DescribeKey.
+    fn describe_key(&self, key_id: &str) -> impl Future<Output = Result<KeyDescription, KeyError>> + Send;
+    /// GenerateDataKey (32 bytes) bound to `context`.
+    fn generate_data_key(
+        &self,
+        key_arn: &str,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<GeneratedDataKey, KeyError>> + Send;
+    /// Encrypt an existing data key under a symmetric key, bound to `context`.
+    fn wrap_data_key(
+        &self,
+        key_arn: &str,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send;
+    /// Decrypt with a symmetric key and `context`; returns the plaintext and
+    /// the key ARN KMS reports.
+    fn unwrap_data_key(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<(Zeroizing<Vec<u8>>, String), KeyError>> + Send;
+    /// Decrypt with an RSA key (RSAES_OAEP_SHA_256, no context); returns the
+    /// plaintext and the key ARN KMS reports.
+    fn rsa_decrypt(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+    ) -> impl Future<Output = Result<(Zeroizing<Vec<u8>>, String), KeyError>> + Send;
+    /// GetPublicKey: DER SubjectPublicKeyInfo.
+    fn public_key(&self, key_arn: &str) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send;
+}
+
+/// KMS through the AWS SDK. Calls go to the region in the key's ARN (a
+/// disaster-recovery key may live elsewhere); bare ids use the default region.
+pub struct AwsKms {
+    config: aws_config::SdkConfig,
+    default: aws_sdk_kms::Client,
+    regional: Mutex<HashMap<String, aws_sdk_kms::Client>>,
+}
+
+impl AwsKms {
+    /// An adapter over clients built from `config` (endpoint, credentials).
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { config: config.clone(), default: aws_sdk_kms::Client::new(config), regional: Mutex::default() }
+    }
+
+    fn client(&self, key_id: &str) -> aws_sdk_kms::Client {
+        let Some(region) = region_of(key_id) else { return self.default.clone() };
+        if self.config.region().map(|r| r.as_ref()) == Some(region) {
+            return self.default.clone();
+        }
+        let mut clients = self.regional.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = aws_sdk_kms::config::Builder::from(&self.config)
+                    .region(aws_config::Region::new(region.to_string()))
+                    .build();
+                aws_sdk_kms::Client::from_conf(conf)
+            })
+            .clone()
+    }
+}
+
+fn context_map(context: &EncryptionContext) -> Option<HashMap<String, String>> {
+    (!context.is_empty()).then(|| context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+fn take_plaintext(blob: Option<Blob>, key: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    blob.map(|b| Zeroizing::new(b.into_inner()))
+        .ok_or_else(|| KeyError::Unavailable { key: key.to_string(), detail: "KMS returned no plaintext".into() })
+}
+
+/// Maps an SDK error to a [`KeyError`] by its error code.
+pub fn map_sdk_error<E, R>(err: SdkError<E, R>, key: &str) -> KeyError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let key = key.to_string();
+    let detail = |e: &dyn ProvideErrorMetadata| e.message().unwrap_or("no message").to_string();
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            match e.code().unwrap_or_default() {
+                "DisabledException" => KeyError::Disabled { key },
+                "KMSInvalidStateException" => {
+                    let msg = detail(e);
+                    if msg.to_ascii_lowercase().contains("pending deletion") {
+                        KeyError::PendingDeletion { key }
+                    } else {
+                        KeyError::InvalidState { key, state: msg }
+                    }
+                }
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "InvalidGrantTokenException" => KeyError::AccessDenied { key, detail: detail(e) },
+                "NotFoundException" => KeyError::NotFound { key },
+                "InvalidCiphertextException" | "IncorrectKeyException" => {
+                    KeyError::Integrity { detail: format!("KMS refused the wrapped data key for {key}: {}", detail(e)) }
+                }
+                "ThrottlingException" | "LimitExceededException" | "RequestLimitExceeded" => {
+                    KeyError::Throttled { key }
+                }
+                "InvalidKeyUsageException" | "UnsupportedOperationException" => {
+                    KeyError::Unsupported { key, detail: detail(e) }
+                }
+                code => KeyError::Unavailable { key, detail: format!("{code}: {}", detail(e)) },
+            }
+        }
+        SdkError::TimeoutError(_) => KeyError::Unavailable { key, detail: "request timed out".into() },
+        SdkError::DispatchFailure(d) => KeyError::Unavailable { key, detail: format!("cannot reach KMS: {d:?}") },
+        other => KeyError::Unavailable { key, detail: format!("{other}") },
+    }
+}
+
+impl KeyManagement for AwsKms {
+    async fn describe_key(&self, key_id: &str) -> Result<KeyDescription, KeyError> {
+        let out = self.client(key_id).describe_key().key_id(key_id).send().await.map_err(|e| map_sdk_error(e, key_id))?;
+        let meta = out.key_metadata.ok_or_else(|| KeyError::NotFound { key: key_id.to_string() })?;
+        let arn = meta.arn().unwrap_or(key_id).to_string();
+        let usage = meta.key_usage().cloned();
+        let kind = match (meta.key_spec(), usage.as_ref()) {
+            (Some(KeySpec::SymmetricDefault), Some(KeyUsageType::EncryptDecrypt)) => KeyKind::Symmetric,
+            (Some(KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096), Some(KeyUsageType::EncryptDecrypt)) => {
+                KeyKind::Rsa
+            }
+            (spec, usage) => KeyKind::Other(format!(
+                "key spec {} with usage {}",
+                spec.map(|s| s.as_str()).unwrap_or("unknown"),
+                usage.map(|u| u.as_str()).unwrap_or("unknown")
+            )),
+        };
+        let state = match meta.key_state() {
+            Some(SdkKeyState::Enabled) => KeyState::Enabled,
+            Some(SdkKeyState::Disabled) => KeyState::Disabled,
+            Some(SdkKeyState::PendingDeletion) => KeyState::PendingDeletion,
+            Some(other) => KeyState::Other(other.as_str().to_string()),
+            None => KeyState::Other("unknown".into()),
+        };
+        Ok(KeyDescription { arn, kind, state })
+    }
+
+    async fn generate_data_key(&self, key_arn: &str, context: &EncryptionContext) -> Result<GeneratedDataKey, KeyError> {
+        let out = self
+            .client(key_arn)
+            .generate_data_key()
+            .key_id(key_arn)
+            .number_of_bytes(32)
+            .set_encryption_context(context_map(context))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, key_arn))?;
+        let plaintext = take_plaintext(out.plaintext, key_arn)?;
+        let data_key = DataKey::from_slice(&plaintext)
+            .ok_or_else(|| KeyError::Integrity { detail: format!("KMS returned a data key of {} bytes", plaintext.len()) })?;
+        let ciphertext = out.ciphertext_blob.map(Blob::into_inner).unwrap_or_default();
+        Ok(GeneratedDataKey { data_key, ciphertext, key_arn: out.key_id.unwrap_or_default() })
+    }
+
+    async fn wrap_data_key(&self, key_arn: &str, data_key: &DataKey, context: &EncryptionContext) -> Result<Vec<u8>, KeyError> {
+        let out = self
+            .client(key_arn)
+            .encrypt()
+            .key_id(key_arn)
+            .plaintext(Blob::new(data_key.expose().to_vec()))
+            .set_encryption_context(context_map(context))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, key_arn))?;
+        if out.key_id.as_deref() != Some(key_arn) {
+            return Err(KeyError::Integrity {
+                detail: format!("KMS encrypted with {:?}, not {key_arn}", out.key_id.unwrap_or_default()),
+            });
+        }
+        Ok(out.ciphertext_blob.map(Blob::into_inner).unwrap_or_default())
+    }
+
+    async fn unwrap_data_key(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Zeroizing<Vec<u8>>, String), KeyError> {
+        let out = self
+            .client(key_arn)
+            .decrypt()
+            .key_id(key_arn)
+            .ciphertext_blob(Blob::new(ciphertext))
+            .set_encryption_context(context_map(context))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, key_arn))?;
+        Ok((take_plaintext(out.plaintext, key_arn)?, out.key_id.unwrap_or_default()))
+    }
+
+    async fn rsa_decrypt(&self, key_arn: &str, ciphertext: &[u8]) -> Result<(Zeroizing<Vec<u8>>, String), KeyError> {
+        let out = self
+            .client(key_arn)
+            .decrypt()
+            .key_id(key_arn)
+            .ciphertext_blob(Blob::new(ciphertext))
+            .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, key_arn))?;
+        Ok((take_plaintext(out.plaintext, key_arn)?, out.key_id.unwrap_or_default()))
+    }
+
+    async fn public_key(&self, key_arn: &str) -> Result<Vec<u8>, KeyError> {
+        let out = self.client(key_arn).get_public_key().key_id(key_arn).send().await.map_err(|e| map_sdk_error(e, key_arn))?;
+        out.public_key
+            .map(Blob::into_inner)
+            .ok_or_else(|| KeyError::Unsupported { key: key_arn.to_string(), detail: "no public key".into() })
+    }
+}

@@ -1,0 +1,261 @@
+"""Tests that moto_launcher.py closes each measured moto KMS gap the way real KMS behaves.
+
+Run from the repository root:
+    infra/local/.venv/moto/bin/python -m unittest infra/local/test_moto_launcher.py
+"""
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import unittest
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_launcher.py")
+START_TIMEOUT = 30
+
+
+def oaep(digest):
+    return padding.OAEP(mgf=padding.MGF1(digest), algorithm=digest, label=None)
+
+
+class MotoLauncherTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.proc = subprocess.Popen(
+            [sys.executable, LAUNCHER, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with selectors.DefaultSelector() as selector:
+            selector.register(cls.proc.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=START_TIMEOUT)
+        line = cls.proc.stdout.readline() if ready else ""
+        if not line.startswith("READY http://127.0.0.1:"):
+            cls.proc.kill()
+            _, stderr = cls.proc.communicate()
+            raise RuntimeError(
+                f"moto_launcher did not print READY within {START_TIMEOUT}s "
+                f"(stdout {line!r}, exit code {cls.proc.returncode}):\n{stderr}"
+            )
+        cls.url = line.split()[1]
+        cls.kms = boto3.client(
+            "kms",
+            endpoint_url=cls.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        try:
+            cls.proc.wait(timeout=10)
+        finally:
+            cls.proc.kill()
+            cls.proc.communicate()
+        if cls.proc.returncode != 0:
+            raise AssertionError(f"launcher exited with {cls.proc.returncode} on SIGTERM")
+
+    # --- helpers ---
+
+    def new_key(self, **kwargs):
+        return self.kms.create_key(**kwargs)["KeyMetadata"]["Arn"]
+
+    def describe(self, key):
+        return self.kms.describe_key(KeyId=key)["KeyMetadata"]
+
+    def assert_kms_error(self, code, call, **kwargs):
+        with self.assertRaises(ClientError) as caught:
+            call(**kwargs)
+        error = caught.exception.response
+        self.assertEqual(error["Error"]["Code"], code, error)
+        self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 400, error)
+        return error["Error"]["Message"]
+
+    def callvault(self, path, method="GET"):
+        request = urllib.request.Request(self.url + path, method=method)
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)
+
+    def crypto_calls(self, key):
+        """Every operation that must respect the state of `key`, prepared while it is usable."""
+        kms, other = self.kms, self.new_key()
+        blob = kms.encrypt(KeyId=key, Plaintext=b"secret")["CiphertextBlob"]
+        other_blob = kms.encrypt(KeyId=other, Plaintext=b"secret")["CiphertextBlob"]
+        return {
+            "Encrypt": lambda: kms.encrypt(KeyId=key, Plaintext=b"x"),
+            "Decrypt": lambda: kms.decrypt(CiphertextBlob=blob),
+            "GenerateDataKey": lambda: kms.generate_data_key(KeyId=key, KeySpec="AES_256"),
+            "GenerateDataKeyWithoutPlaintext": lambda: kms.generate_data_key_without_plaintext(
+                KeyId=key, NumberOfBytes=32
+            ),
+            "ReEncrypt(source)": lambda: kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=other),
+            "ReEncrypt(destination)": lambda: kms.re_encrypt(
+                CiphertextBlob=other_blob, DestinationKeyId=key
+            ),
+        }
+
+    def assert_all_fail(self, calls, code, message):
+        for name, call in calls.items():
+            with self.subTest(name):
+                self.assertEqual(self.assert_kms_error(code, call), message)
+
+    # --- patch 1: key state ---
+
+    def test_disabled_key_rejects_cryptographic_operations(self):
+        key = self.new_key()
+        calls = self.crypto_calls(key)
+        self.kms.disable_key(KeyId=key)
+        self.assert_all_fail(calls, "DisabledException", f"{key} is disabled.")
+        self.kms.enable_key(KeyId=key)
+        for call in calls.values():
+            call()
+
+    def test_key_pending_deletion_rejects_cryptographic_operations(self):
+        key = self.new_key()
+        calls = self.crypto_calls(key)
+        self.kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        self.assert_all_fail(calls, "KMSInvalidStateException", f"{key} is pending deletion.")
+
+    # --- patches 2 and 3: key ARNs, CancelKeyDeletion ---
+
+    def test_key_state_operations_accept_key_arn(self):
+        key = self.new_key()
+        self.kms.disable_key(KeyId=key)
+        self.assertEqual(self.describe(key)["KeyState"], "Disabled")
+        self.kms.enable_key(KeyId=key)
+        self.assertEqual(self.describe(key)["KeyState"], "Enabled")
+        scheduled = self.kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        self.assertEqual(scheduled["KeyId"], key)
+        self.assertEqual(self.describe(key)["KeyState"], "PendingDeletion")
+        self.assertIn("DeletionDate", self.describe(key))
+        self.assertEqual(self.kms.cancel_key_deletion(KeyId=key)["KeyId"], key)
+        # Real KMS takes only a key id or key ARN here, not an alias.
+        self.kms.create_alias(AliasName="alias/launcher-test", TargetKeyId=key)
+        self.assert_kms_error("NotFoundException", self.kms.enable_key, KeyId="alias/launcher-test")
+
+    def test_cancel_key_deletion_leaves_key_disabled(self):
+        key = self.new_key()
+        key_id = key.split("/")[-1]
+        self.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        self.kms.cancel_key_deletion(KeyId=key_id)
+        metadata = self.describe(key)
+        self.assertEqual(metadata["KeyState"], "Disabled")
+        self.assertFalse(metadata["Enabled"])
+        self.assertNotIn("DeletionDate", metadata)
+        self.assert_kms_error("DisabledException", self.kms.encrypt, KeyId=key, Plaintext=b"x")
+
+    # --- patch 4: real RSA ---
+
+    def test_rsa_oaep_encryption_is_real(self):
+        key = self.new_key(KeySpec="RSA_4096", KeyUsage="ENCRYPT_DECRYPT")
+        der = self.kms.get_public_key(KeyId=key)["PublicKey"]
+        public_key = serialization.load_der_public_key(der)
+        self.assertEqual(public_key.key_size, 4096)
+
+        for algorithm, digest in (("RSAES_OAEP_SHA_256", hashes.SHA256), ("RSAES_OAEP_SHA_1", hashes.SHA1)):
+            with self.subTest(algorithm):
+                local = public_key.encrypt(b"data key bytes", oaep(digest()))
+                answer = self.kms.decrypt(
+                    KeyId=key, CiphertextBlob=local, EncryptionAlgorithm=algorithm
+                )
+                self.assertEqual(answer["Plaintext"], b"data key bytes")
+                self.assertEqual(answer["KeyId"], key)
+                self.assertEqual(answer["EncryptionAlgorithm"], algorithm)
+
+                remote = self.kms.encrypt(
+                    KeyId=key, Plaintext=b"round trip", EncryptionAlgorithm=algorithm
+                )
+                self.assertEqual(remote["KeyId"], key)
+                self.assertEqual(len(remote["CiphertextBlob"]), 512)
+                answer = self.kms.decrypt(
+                    KeyId=key, CiphertextBlob=remote["CiphertextBlob"], EncryptionAlgorithm=algorithm
+                )
+                self.assertEqual(answer["Plaintext"], b"round trip")
+
+        wrong_hash = public_key.encrypt(b"x", oaep(hashes.SHA1()))
+        self.assert_kms_error(
+            "InvalidCiphertextException",
+            self.kms.decrypt,
+            KeyId=key,
+            CiphertextBlob=wrong_hash,
+            EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+        )
+        self.assert_kms_error(
+            "InvalidCiphertextException",
+            self.kms.decrypt,
+            KeyId=key,
+            CiphertextBlob=b"\x01" * 512,
+            EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+        )
+
+        local = public_key.encrypt(b"x", oaep(hashes.SHA256()))
+        self.kms.disable_key(KeyId=key)
+        message = self.assert_kms_error(
+            "DisabledException",
+            self.kms.decrypt,
+            KeyId=key,
+            CiphertextBlob=local,
+            EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+        )
+        self.assertEqual(message, f"{key} is disabled.")
+
+    # --- patch 5: call counter ---
+
+    def test_call_counter_counts_and_resets(self):
+        key = self.new_key()
+        self.callvault("/_callvault/kms-calls/reset", method="POST")
+        self.assertEqual(self.callvault("/_callvault/kms-calls"), {})
+
+        blob = self.kms.generate_data_key(KeyId=key, KeySpec="AES_256")["CiphertextBlob"]
+        self.kms.decrypt(CiphertextBlob=blob)
+        self.kms.decrypt(CiphertextBlob=blob, KeyId=key)
+        self.assertEqual(
+            self.callvault("/_callvault/kms-calls"), {"GenerateDataKey": 1, "Decrypt": 2}
+        )
+        self.assertEqual(
+            self.callvault("/_callvault/kms-calls/by-key"),
+            {key: {"GenerateDataKey": 1, "Decrypt": 1}},
+        )
+
+        self.assertEqual(self.callvault("/_callvault/kms-calls/reset", method="POST"), {})
+        self.assertEqual(self.callvault("/_callvault/kms-calls"), {})
+        self.assertEqual(self.callvault("/_callvault/kms-calls/by-key"), {})
+
+        self.kms.list_keys()
+        self.assertEqual(self.callvault("/_callvault/kms-calls"), {"ListKeys": 1})
+        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"))
+        self.assertEqual(self.callvault("/_callvault/kms-calls"), {})
+        self.assertEqual(self.kms.list_keys()["Keys"], [])  # moto's own reset still works
+
+    # --- an unpatched path still works ---
+
+    def test_symmetric_data_key_with_encryption_context(self):
+        key = self.new_key()
+        context = {"purpose": "test", "tenant": "a"}
+        data_key = self.kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext=context)
+        self.assertEqual(len(data_key["Plaintext"]), 32)
+        answer = self.kms.decrypt(CiphertextBlob=data_key["CiphertextBlob"], EncryptionContext=context)
+        self.assertEqual(answer["Plaintext"], data_key["Plaintext"])
+        self.assertEqual(answer["KeyId"], key)
+        self.assert_kms_error(
+            "InvalidCiphertextException",
+            self.kms.decrypt,
+            CiphertextBlob=data_key["CiphertextBlob"],
+            EncryptionContext={"purpose": "test", "tenant": "b"},
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()
