@@ -309,6 +309,11 @@ class QuietRequestHandler(MotoRequestHandler):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes: a test process that dies, however, takes its server with it",
+    )
     args = parser.parse_args(argv)
 
     apply_patches()
@@ -321,6 +326,14 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signum, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    if args.exit_on_stdin_eof:
+
+        def watch_stdin() -> None:
+            while sys.stdin.buffer.read(4096):
+                pass
+            stop.set()
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
     print(f"READY http://127.0.0.1:{server.server_port}", flush=True)
     stop.wait()
     server.shutdown()

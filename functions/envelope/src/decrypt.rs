@@ -53,6 +53,11 @@ impl<R: Read> PendingMessage<R> {
         }
     }
 
+    /// Gives back the reader, positioned at the start of the body.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+
     /// The unauthenticated header: use it to choose a key, trust it only after
     /// `decrypt` succeeds.
     pub fn header(&self) -> &Header {

@@ -1,0 +1,118 @@
+//! `callvault`: the operator command. Encrypts, decrypts and inspects AWS
+//! Encryption SDK v2 messages with KMS keys, using the standard AWS
+//! environment (AWS_REGION, AWS_ENDPOINT_URL, credentials).
+
+mod commands;
+mod io;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A failure, reported as one line: `callvault: error[code]: message`.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: "usage", message: message.into() }
+    }
+    pub fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
+        Self { code: "io", message: format!("{what}: {e}") }
+    }
+}
+
+impl From<vault::flow::FlowError> for CliError {
+    fn from(e: vault::flow::FlowError) -> Self {
+        Self { code: e.code(), message: e.to_string() }
+    }
+}
+impl From<vault::KeyError> for CliError {
+    fn from(e: vault::KeyError) -> Self {
+        Self { code: e.code(), message: e.to_string() }
+    }
+}
+impl From<vault::s3::S3Error> for CliError {
+    fn from(e: vault::s3::S3Error) -> Self {
+        Self { code: e.code(), message: e.to_string() }
+    }
+}
+impl From<envelope::DecryptError> for CliError {
+    fn from(e: envelope::DecryptError) -> Self {
+        Self { code: e.code(), message: e.to_string() }
+    }
+}
+
+#[derive(Parser)]
+#[command(name = "callvault", version, about = "Encrypt, decrypt and inspect call recordings (AWS Encryption SDK v2 messages, KMS keys)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encrypt IN to OUT under one or more KMS keys (the first must be in AWS_REGION).
+    Encrypt {
+        /// KMS key ARN (symmetric or RSA); repeat for disaster-recovery keys.
+        #[arg(long = "key", required = true, value_name = "ARN")]
+        keys: Vec<String>,
+        /// Encryption context pair; repeatable.
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// Plaintext bytes per frame.
+        #[arg(long, default_value_t = envelope::DEFAULT_FRAME_LENGTH, value_name = "N")]
+        frame_length: u32,
+        /// File, `-` or s3://bucket/key.
+        input: String,
+        /// File, `-` or s3://bucket/key.
+        output: String,
+    },
+    /// Decrypt IN to OUT; refuses unless every --context pair is in the message.
+    Decrypt {
+        /// Required encryption context pair; repeatable.
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// Only these KMS key ARNs may unwrap the data key (default: any in the message).
+        #[arg(long = "key", value_name = "ARN")]
+        keys: Vec<String>,
+        /// Plaintext byte range START-END (inclusive) or START-.
+        #[arg(long, value_name = "START-END")]
+        range: Option<String>,
+        input: String,
+        output: String,
+    },
+    /// Print the message header as JSON.
+    Inspect { input: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report(CliError::io("cannot start the async runtime", e)),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Encrypt { keys, context, frame_length, input, output } => {
+                commands::encrypt(keys, context, frame_length, input, output).await
+            }
+            Command::Decrypt { context, keys, range, input, output } => {
+                commands::decrypt(context, keys, range, input, output).await
+            }
+            Command::Inspect { input } => commands::inspect(input).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+fn report(e: CliError) -> ExitCode {
+    eprintln!("callvault: error[{}]: {}", e.code, e.message);
+    ExitCode::FAILURE
+}
