@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::context::EncryptionContext;
 use crate::error::EncryptError;
-use crate::frame::FrameSealer;
+use crate::frame::{FrameSealer, FRAME_PREFIX};
 use crate::header::{EncryptedDataKey, Header, Limits, MESSAGE_ID_LEN, TAG_LEN};
 use crate::key::{DataKey, MessageKeys};
 use crate::suite::COMMIT_KEY_UNSIGNED;
@@ -85,16 +85,17 @@ impl MessageEncryptor {
 }
 
 /// Encrypts everything written to it into `inner` as one message. Holds one
-/// frame of plaintext and one of ciphertext, whatever the message size.
+/// frame, sealed in place, whatever the message size.
 ///
 /// Call [`EncryptingWriter::finish`]: a writer dropped unfinished leaves a
 /// message without its final frame, which every decryptor refuses.
 pub struct EncryptingWriter<W: Write> {
     inner: W,
-    encryptor: Option<MessageEncryptor>,
-    // Zeroized on drop: it holds plaintext.
-    plaintext: Zeroizing<Vec<u8>>,
-    ciphertext: Vec<u8>,
+    sealer: Option<FrameSealer>,
+    header: Header,
+    // FRAME_PREFIX reserved bytes, then up to one frame of plaintext (sealed
+    // in place, then the tag). Zeroized on drop: it holds plaintext.
+    frame: Zeroizing<Vec<u8>>,
     frame_length: usize,
     poisoned: bool,
 }
@@ -103,29 +104,29 @@ impl<W: Write> EncryptingWriter<W> {
     /// Writes the header to `inner` and returns the writer.
     pub fn new(mut inner: W, encryptor: MessageEncryptor) -> io::Result<Self> {
         inner.write_all(encryptor.header_bytes())?;
-        let frame_length = encryptor.header().frame_length as usize;
-        Ok(Self {
-            inner,
-            encryptor: Some(encryptor),
-            plaintext: Zeroizing::new(Vec::with_capacity(frame_length)),
-            ciphertext: Vec::with_capacity(frame_length + 64),
-            frame_length,
-            poisoned: false,
-        })
+        let frame_length = encryptor.header.frame_length as usize;
+        let mut frame = Zeroizing::new(Vec::with_capacity(FRAME_PREFIX + frame_length + TAG_LEN));
+        frame.resize(FRAME_PREFIX, 0);
+        Ok(Self { inner, sealer: Some(encryptor.sealer), header: encryptor.header, frame, frame_length, poisoned: false })
     }
 
     /// The header of the message being written.
-    pub fn header(&self) -> Option<&Header> {
-        self.encryptor.as_ref().map(MessageEncryptor::header)
+    pub fn header(&self) -> &Header {
+        &self.header
     }
 
-    fn emit_regular(&mut self) -> io::Result<()> {
-        let enc = self.encryptor.as_mut().ok_or_else(poisoned)?;
-        self.ciphertext.clear();
-        let sealed = enc.seal_frame(&self.plaintext, &mut self.ciphertext);
-        self.plaintext.clear();
-        sealed.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        self.inner.write_all(&self.ciphertext)
+    fn buffered(&self) -> usize {
+        self.frame.len() - FRAME_PREFIX
+    }
+
+    fn emit(&mut self, is_final: bool) -> io::Result<()> {
+        let sealer = self.sealer.as_mut().ok_or_else(poisoned)?;
+        let range = sealer
+            .seal_in_place(&mut self.frame, is_final)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let written = self.inner.write_all(&self.frame[range]);
+        self.frame.truncate(FRAME_PREFIX);
+        written
     }
 
     /// Seals the final frame, flushes, and returns the inner writer.
@@ -133,11 +134,8 @@ impl<W: Write> EncryptingWriter<W> {
         if self.poisoned {
             return Err(poisoned());
         }
-        let enc = self.encryptor.take().ok_or_else(poisoned)?;
-        self.ciphertext.clear();
-        enc.seal_final(&self.plaintext, &mut self.ciphertext)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        self.inner.write_all(&self.ciphertext)?;
+        self.emit(true)?;
+        self.sealer = None;
         self.inner.flush()?;
         Ok(self.inner)
     }
@@ -157,14 +155,14 @@ impl<W: Write> Write for EncryptingWriter<W> {
             // A full frame is sealed only once more plaintext arrives, so a
             // message whose length is a multiple of the frame length ends with
             // a full final frame rather than an empty one.
-            if self.plaintext.len() == self.frame_length {
-                if let Err(e) = self.emit_regular() {
+            if self.buffered() == self.frame_length {
+                if let Err(e) = self.emit(false) {
                     self.poisoned = true;
                     return Err(e);
                 }
             }
-            let take = (self.frame_length - self.plaintext.len()).min(buf.len());
-            self.plaintext.extend_from_slice(&buf[..take]);
+            let take = (self.frame_length - self.buffered()).min(buf.len());
+            self.frame.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
         }
         Ok(total)
@@ -174,4 +172,3 @@ impl<W: Write> Write for EncryptingWriter<W> {
         self.inner.flush()
     }
 }
-

@@ -97,6 +97,48 @@ pub(crate) enum Expect {
     Final,
 }
 
+/// Room reserved before the plaintext in a buffer sealed in place: the
+/// final frame's marker, sequence number, IV and length.
+pub(crate) const FRAME_PREFIX: usize = 4 + 4 + NONCE_LEN + 4;
+
+impl FrameSealer {
+    /// Seals in place: `buf` holds [`FRAME_PREFIX`] reserved bytes then the
+    /// plaintext. Returns the range of `buf` that is the sealed frame. Saves
+    /// the copies of [`FrameSealer::seal`] on the streaming path.
+    pub(crate) fn seal_in_place(&mut self, buf: &mut Vec<u8>, is_final: bool) -> Result<Range<usize>, EncryptError> {
+        let len = buf.len().saturating_sub(FRAME_PREFIX);
+        let fits = if is_final { len <= self.frame_length as usize } else { len == self.frame_length as usize };
+        if !fits || buf.len() < FRAME_PREFIX {
+            return Err(EncryptError::FrameLength { len: len as u32, limit: self.frame_length });
+        }
+        let sequence = self.next_sequence;
+        if sequence == 0 || (!is_final && sequence == MAX_FRAMES) {
+            return Err(EncryptError::TooManyFrames);
+        }
+        let iv = frame_iv(sequence);
+        let start = if is_final {
+            buf[..4].copy_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+            buf[4..8].copy_from_slice(&sequence.to_be_bytes());
+            buf[8..20].copy_from_slice(&iv);
+            buf[20..24].copy_from_slice(&(len as u32).to_be_bytes());
+            0
+        } else {
+            buf[8..12].copy_from_slice(&sequence.to_be_bytes());
+            buf[12..24].copy_from_slice(&iv);
+            8
+        };
+        let aad = frame_aad(&self.message_id, is_final, sequence, len as u64);
+        let tag = self
+            .keys
+            .aead
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(&aad), &mut buf[FRAME_PREFIX..])
+            .map_err(|_| EncryptError::Crypto)?;
+        buf.extend_from_slice(tag.as_ref());
+        self.next_sequence = sequence.wrapping_add(1);
+        Ok(start..buf.len())
+    }
+}
+
 /// Opens frames of one message. Holds the derived key, never the data key.
 pub struct FrameOpener {
     keys: MessageKeys,

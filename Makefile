@@ -1,0 +1,36 @@
+# callvault: the verbs. `make demo` runs the whole flow on the local AWS;
+# `make test` runs every test (the command CI runs).
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV := infra/local/.venv
+
+.PHONY: setup build demo test lint unit bench bench-memory clean
+
+setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
+	bash infra/local/setup.sh
+
+build:
+	$(CARGO) build --workspace --bins
+
+demo: setup build
+	bash infra/local/demo.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: setup
+	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py
+	$(CARGO) test --workspace
+
+test: setup lint unit
+
+bench:  ## format throughput (GB/s) beside bare AES-256-GCM, and the Python SDK ratio
+	bash benches/throughput.sh
+
+bench-memory:  ## peak RSS of callvault encrypt/decrypt on a 2 GiB file
+	bash benches/memory.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
