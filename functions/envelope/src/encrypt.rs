@@ -152,18 +152,18 @@ impl<W: Write> Write for EncryptingWriter<W> {
         }
         let total = buf.len();
         while !buf.is_empty() {
-            // A full frame is sealed only once more plaintext arrives, so a
-            // message whose length is a multiple of the frame length ends with
-            // a full final frame rather than an empty one.
+            let take = (self.frame_length - self.buffered()).min(buf.len());
+            self.frame.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            // A full frame is sealed at once. A plaintext that is a multiple
+            // of the frame length so ends with an empty final frame: the
+            // official Python SDK refuses a final frame as long as a frame.
             if self.buffered() == self.frame_length {
                 if let Err(e) = self.emit(false) {
                     self.poisoned = true;
                     return Err(e);
                 }
             }
-            let take = (self.frame_length - self.buffered()).min(buf.len());
-            self.frame.extend_from_slice(&buf[..take]);
-            buf = &buf[take..];
         }
         Ok(total)
     }

@@ -16,11 +16,35 @@ fn round_trips_the_boundary_sizes() {
 }
 
 #[test]
-fn exact_multiple_of_the_frame_length_ends_with_a_full_final_frame() {
+fn exact_multiple_of_the_frame_length_ends_with_an_empty_final_frame() {
+    // The official Python SDK refuses a final frame as long as a frame.
     let msg = encrypt(&plaintext(2 * F), F as u32);
     let header = Header::parse(&msg, &Limits::default()).unwrap();
     let layout = BodyLayout::new(&header, msg.len() as u64).unwrap();
+    assert_eq!((layout.regular_frames, layout.final_frame_len), (2, 0));
+    assert_eq!(decrypt(&msg).unwrap(), plaintext(2 * F));
+}
+
+#[test]
+fn a_full_final_frame_from_another_writer_is_accepted() {
+    // The specification allows a full final frame; build one with the
+    // sans-IO encryptor and read it back, whole and by range.
+    let data = plaintext(2 * F);
+    let mut enc = MessageEncryptor::new(MessageSpec {
+        data_key: &key(),
+        encryption_context: context(),
+        encrypted_data_keys: vec![edk()],
+        frame_length: F as u32,
+    })
+    .unwrap();
+    let mut msg = enc.header_bytes().to_vec();
+    enc.seal_frame(&data[..F], &mut msg).unwrap();
+    enc.seal_final(&data[F..], &mut msg).unwrap();
+    let header = Header::parse(&msg, &Limits::default()).unwrap();
+    let layout = BodyLayout::new(&header, msg.len() as u64).unwrap();
     assert_eq!((layout.regular_frames, layout.final_frame_len), (1, F as u32));
+    assert_eq!(decrypt(&msg).unwrap(), data);
+    assert_eq!(decrypt_range(&msg, 2 * F as u64 - 1, 2 * F as u64).unwrap().0, &data[2 * F - 1..]);
 }
 
 #[test]
@@ -64,7 +88,7 @@ fn layout_refuses_lengths_no_framing_produces() {
     let msg = encrypt(&plaintext(3 * F), F as u32);
     let header = Header::parse(&msg, &Limits::default()).unwrap();
     // A final frame longer than a frame would be needed.
-    let total = msg.len() as u64 + 20;
+    let total = msg.len() as u64 + F as u64 + 1;
     assert!(matches!(BodyLayout::new(&header, total), Err(DecryptError::Length)));
     assert!(matches!(BodyLayout::new(&header, header.len as u64 + 3), Err(DecryptError::Length)));
 }
