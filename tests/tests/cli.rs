@@ -44,7 +44,9 @@ fn decrypt_with_a_range_returns_the_slice() {
     let dir = TempDir::new("cli-range");
     let data = sample(100_000, 2);
     let ct = encrypt(aws, &dir, &key, &data, &["--frame-length", "4096"]);
-    for (range, slice) in [("0-0", 0..1), ("4095-4096", 4095..4097), ("99990-", 99_990..100_000), ("5000-99999", 5000..100_000)] {
+    for (range, slice) in
+        [("0-0", 0..1), ("4095-4096", 4095..4097), ("99990-", 99_990..100_000), ("5000-99999", 5000..100_000)]
+    {
         let out = dir.path("range.bin");
         ok(&aws.callvault(&["decrypt", "--range", range, &ct, &out]));
         assert_eq!(std::fs::read(&out).unwrap(), &data[slice], "range {range}");
@@ -206,7 +208,8 @@ fn s3_locations_stream_in_and_out() {
     ok(&aws.callvault(&["decrypt", "s3://cli-io/rec.esdk", "s3://cli-io/rec.wav"]));
     ok(&aws.callvault(&["decrypt", "--range", "8388600-8388700", "s3://cli-io/rec.esdk", &dir.path("range")]));
     assert_eq!(std::fs::read(dir.path("range")).unwrap(), &data[8_388_600..8_388_701]);
-    let v: serde_json::Value = serde_json::from_slice(&aws.callvault(&["inspect", "s3://cli-io/rec.esdk"]).stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&aws.callvault(&["inspect", "s3://cli-io/rec.esdk"]).stdout).unwrap();
     assert_eq!(v["plaintext_length"], data.len());
     let body = rt().block_on(async {
         let out = aws.s3().await.get_object().bucket("cli-io").key("rec.wav").send().await.unwrap();

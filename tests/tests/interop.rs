@@ -75,8 +75,15 @@ fn cli_context() -> Vec<String> {
 /// aws-encryption-cli exits 0 on a context mismatch (it only warns and
 /// deletes the output), so success is judged by the output too.
 fn cli_decrypt(aws: &LocalAws, key: &str, input: &str, output: &str) {
-    let mut args: Vec<String> =
-        vec!["--decrypt-unsigned".into(), "-i".into(), input.into(), "-o".into(), output.into(), "-w".into(), format!("key={key}")];
+    let mut args: Vec<String> = vec![
+        "--decrypt-unsigned".into(),
+        "-i".into(),
+        input.into(),
+        "-o".into(),
+        output.into(),
+        "-w".into(),
+        format!("key={key}"),
+    ];
     args.extend(cli_context());
     args.push("-S".into());
     let out = aws.esdk_cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -85,7 +92,8 @@ fn cli_decrypt(aws: &LocalAws, key: &str, input: &str, output: &str) {
 }
 
 fn cli_encrypt(aws: &LocalAws, keys: &[&str], frame: u32, input: &str, output: &str) {
-    let mut args: Vec<String> = vec!["--encrypt".into(), "-i".into(), input.into(), "-o".into(), output.into(), "-w".into()];
+    let mut args: Vec<String> =
+        vec!["--encrypt".into(), "-i".into(), input.into(), "-o".into(), output.into(), "-w".into()];
     args.extend(keys.iter().map(|k| format!("key={k}")));
     args.extend([
         "--algorithm".into(),

@@ -21,10 +21,10 @@ struct Aws {
 
 async fn aws() -> Result<Aws, CliError> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let region = config
-        .region()
-        .map(|r| r.to_string())
-        .ok_or_else(|| CliError { code: "config", message: "no AWS region: set AWS_REGION (or a profile region)".into() })?;
+    let region = config.region().map(|r| r.to_string()).ok_or_else(|| CliError {
+        code: "config",
+        message: "no AWS region: set AWS_REGION (or a profile region)".into(),
+    })?;
     Ok(Aws { kms: AwsKms::new(&config), s3: S3Objects::from_config(&config), region })
 }
 
@@ -203,7 +203,13 @@ fn unused_s3() -> S3Objects {
 }
 
 /// The plaintext length, confirmed by the final frame's own length field.
-fn final_frame_len(handle: &Handle, s3: &S3Objects, input: &Place, header: &Header, total: u64) -> Result<Option<u64>, CliError> {
+fn final_frame_len(
+    handle: &Handle,
+    s3: &S3Objects,
+    input: &Place,
+    header: &Header,
+    total: u64,
+) -> Result<Option<u64>, CliError> {
     let Ok(layout) = BodyLayout::new(header, total) else { return Ok(None) };
     let offset = layout.frame_offset(layout.regular_frames);
     let mut source = open_source(handle, s3, input, offset, Some(offset + 24))?;
@@ -212,9 +218,8 @@ fn final_frame_len(handle: &Handle, s3: &S3Objects, input: &Place, header: &Head
         return Ok(None);
     }
     let word = |i: usize| u32::from_be_bytes([prefix[i], prefix[i + 1], prefix[i + 2], prefix[i + 3]]);
-    let consistent = word(0) == 0xFFFF_FFFF
-        && u64::from(word(4)) == layout.frame_count()
-        && word(20) == layout.final_frame_len;
+    let consistent =
+        word(0) == 0xFFFF_FFFF && u64::from(word(4)) == layout.frame_count() && word(20) == layout.final_frame_len;
     Ok(consistent.then(|| layout.plaintext_len()))
 }
 

@@ -43,7 +43,13 @@ pub struct Source {
 }
 
 /// Opens `place` for reading from position `offset`, up to `end`.
-pub fn open_source(handle: &Handle, s3: &S3Objects, place: &Place, offset: u64, end: Option<u64>) -> Result<Source, CliError> {
+pub fn open_source(
+    handle: &Handle,
+    s3: &S3Objects,
+    place: &Place,
+    offset: u64,
+    end: Option<u64>,
+) -> Result<Source, CliError> {
     match place {
         Place::Std => Ok(Source { reader: Box::new(io::stdin()), len: None }),
         Place::File(path) => {
@@ -174,7 +180,12 @@ impl<R: Read> Progress<R> {
     fn print(&self, end: bool) {
         let mib = self.done as f64 / (1 << 20) as f64;
         let line = match self.total {
-            Some(t) if t > 0 => format!("{} {mib:.0} MiB of {:.0} MiB ({:.0}%)", self.verb, t as f64 / (1 << 20) as f64, 100.0 * self.done as f64 / t as f64),
+            Some(t) if t > 0 => format!(
+                "{} {mib:.0} MiB of {:.0} MiB ({:.0}%)",
+                self.verb,
+                t as f64 / (1 << 20) as f64,
+                100.0 * self.done as f64 / t as f64
+            ),
             _ => format!("{} {mib:.0} MiB", self.verb),
         };
         eprint!("\r{line}{}", if end { "\n" } else { "" });

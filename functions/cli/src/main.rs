@@ -47,7 +47,11 @@ impl From<envelope::DecryptError> for CliError {
 }
 
 #[derive(Parser)]
-#[command(name = "callvault", version, about = "Encrypt, decrypt and inspect call recordings (AWS Encryption SDK v2 messages, KMS keys)")]
+#[command(
+    name = "callvault",
+    version,
+    about = "Encrypt, decrypt and inspect call recordings (AWS Encryption SDK v2 messages, KMS keys)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

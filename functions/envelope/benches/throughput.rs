@@ -36,8 +36,9 @@ fn main() {
     let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).unwrap());
     let mut buf = data.clone();
     let bare = best_of(runs, || {
-        let tag = aead.seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut buf).unwrap();
-        std::hint::black_box(tag);
+        let tag =
+            aead.seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut buf).unwrap();
+        let _ = std::hint::black_box(tag);
     });
     let bare_gbps = gbps(len, bare);
     println!("payload {mib} MiB, best of {runs} runs");

@@ -71,8 +71,7 @@ impl EncryptionContext {
         if self.0.is_empty() {
             return Ok(Vec::new());
         }
-        let count = u16::try_from(self.0.len())
-            .map_err(|_| EncryptError::ContextTooLarge("more than 65535 pairs"))?;
+        let count = u16::try_from(self.0.len()).map_err(|_| EncryptError::ContextTooLarge("more than 65535 pairs"))?;
         let mut out = Vec::with_capacity(2 + self.0.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>());
         out.extend_from_slice(&count.to_be_bytes());
         for (k, v) in &self.0 {
@@ -117,17 +116,15 @@ mod tests {
         let bytes = ctx.serialize().unwrap();
         assert_eq!(
             bytes,
-            [&[0, 3][..], &[0, 1, b'a', 0, 1, b'1'], &[0, 1, b'b', 0, 1, b'2'], &[0, 2, 0xc3, 0xa9, 0, 1, b'3']].concat()
+            [&[0, 3][..], &[0, 1, b'a', 0, 1, b'1'], &[0, 1, b'b', 0, 1, b'2'], &[0, 2, 0xc3, 0xa9, 0, 1, b'3']]
+                .concat()
         );
     }
 
     #[test]
     fn reserved_prefix_is_refused_for_encryption() {
         let ctx: EncryptionContext = [("aws-crypto-public-key", "x")].into_iter().collect();
-        assert_eq!(
-            ctx.validate_for_encrypt(),
-            Err(EncryptError::ReservedContextKey("aws-crypto-public-key".into()))
-        );
+        assert_eq!(ctx.validate_for_encrypt(), Err(EncryptError::ReservedContextKey("aws-crypto-public-key".into())));
     }
 
     #[test]

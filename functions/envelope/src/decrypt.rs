@@ -141,9 +141,8 @@ impl<R: Read> DecryptingReader<R> {
             }
             self.state = State::Done;
         } else {
-            self.next_sequence = sequence
-                .checked_add(1)
-                .ok_or(DecryptError::MalformedFrame { sequence, reason: "too many frames" })?;
+            self.next_sequence =
+                sequence.checked_add(1).ok_or(DecryptError::MalformedFrame { sequence, reason: "too many frames" })?;
         }
         Ok(())
     }

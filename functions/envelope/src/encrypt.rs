@@ -107,7 +107,14 @@ impl<W: Write> EncryptingWriter<W> {
         let frame_length = encryptor.header.frame_length as usize;
         let mut frame = Zeroizing::new(Vec::with_capacity(FRAME_PREFIX + frame_length + TAG_LEN));
         frame.resize(FRAME_PREFIX, 0);
-        Ok(Self { inner, sealer: Some(encryptor.sealer), header: encryptor.header, frame, frame_length, poisoned: false })
+        Ok(Self {
+            inner,
+            sealer: Some(encryptor.sealer),
+            header: encryptor.header,
+            frame,
+            frame_length,
+            poisoned: false,
+        })
     }
 
     /// The header of the message being written.

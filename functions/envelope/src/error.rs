@@ -9,7 +9,9 @@ use std::io;
 pub enum HeaderError {
     /// The input ended inside the header. `needed` is the smallest total
     /// number of header bytes that could make progress.
-    #[error("the message ends inside its header ({available} of at least {needed} bytes): the ciphertext is truncated")]
+    #[error(
+        "the message ends inside its header ({available} of at least {needed} bytes): the ciphertext is truncated"
+    )]
     Incomplete { needed: usize, available: usize },
     /// Not an ESDK message of version 2.
     #[error("unsupported message format version {0:#04x}: only AWS Encryption SDK message format version 2 (0x02) is supported; re-encrypt version 1 messages with a current AWS Encryption SDK")]
@@ -44,9 +46,9 @@ impl HeaderError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Incomplete { .. } | Self::Malformed(_) => "integrity",
-            Self::UnsupportedVersion(_)
-            | Self::UnsupportedSuite { .. }
-            | Self::UnsupportedContentType(_) => "unsupported",
+            Self::UnsupportedVersion(_) | Self::UnsupportedSuite { .. } | Self::UnsupportedContentType(_) => {
+                "unsupported"
+            }
             Self::TooManyDataKeys { .. }
             | Self::ContextTooLarge { .. }
             | Self::FrameLength { .. }

@@ -176,7 +176,10 @@ impl FrameOpener {
                 return Err(DecryptError::MalformedFrame { sequence, reason: "final frame before the end of the body" })
             }
             (Expect::Final, false) => {
-                return Err(DecryptError::MalformedFrame { sequence, reason: "regular frame where the final frame belongs" })
+                return Err(DecryptError::MalformedFrame {
+                    sequence,
+                    reason: "regular frame where the final frame belongs",
+                })
             }
             _ => {}
         }
@@ -198,7 +201,10 @@ impl FrameOpener {
             read_exact(r, &mut word)?;
             let len = u32::from_be_bytes(word);
             if len > self.frame_length {
-                return Err(DecryptError::MalformedFrame { sequence, reason: "final frame longer than the frame length" });
+                return Err(DecryptError::MalformedFrame {
+                    sequence,
+                    reason: "final frame longer than the frame length",
+                });
             }
             len
         } else {
@@ -289,7 +295,12 @@ impl BodyLayout {
         if final_frame_len > u64::from(header.frame_length) || regular_frames >= u64::from(MAX_FRAMES) {
             return Err(DecryptError::Length);
         }
-        Ok(Self { header_len, frame_length: header.frame_length, regular_frames, final_frame_len: final_frame_len as u32 })
+        Ok(Self {
+            header_len,
+            frame_length: header.frame_length,
+            regular_frames,
+            final_frame_len: final_frame_len as u32,
+        })
     }
 
     /// Total plaintext length.

@@ -253,9 +253,7 @@ impl Header {
         verify_slices_are_equal(&keys.commitment, &self.commitment).map_err(|_| DecryptError::Commitment)?;
         let body = self.serialize_body().map_err(|_| DecryptError::HeaderAuth)?;
         let mut tag = self.auth_tag;
-        keys.aead
-            .open_in_place(header_nonce(), Aad::from(&body), &mut tag)
-            .map_err(|_| DecryptError::HeaderAuth)?;
+        keys.aead.open_in_place(header_nonce(), Aad::from(&body), &mut tag).map_err(|_| DecryptError::HeaderAuth)?;
         Ok(keys)
     }
 

@@ -127,7 +127,11 @@ fn rewriting_the_header_keeps_the_body_and_decrypts() {
     let msg = encrypt(&data, F as u32);
     let header = Header::parse(&msg, &Limits::default()).unwrap();
     let new_keys = vec![
-        EncryptedDataKey { provider_id: "aws-kms".into(), provider_info: b"arn:new".to_vec(), ciphertext: vec![9; 184] },
+        EncryptedDataKey {
+            provider_id: "aws-kms".into(),
+            provider_info: b"arn:new".to_vec(),
+            ciphertext: vec![9; 184],
+        },
         edk(),
     ];
     let rewritten = rewrite_header(&header, &key(), new_keys.clone()).unwrap();

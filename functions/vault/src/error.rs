@@ -6,7 +6,9 @@
 #[non_exhaustive]
 pub enum KeyError {
     /// The KMS key is disabled.
-    #[error("KMS key {key} is disabled: ask the key's administrator to re-enable it (aws kms enable-key --key-id {key})")]
+    #[error(
+        "KMS key {key} is disabled: ask the key's administrator to re-enable it (aws kms enable-key --key-id {key})"
+    )]
     Disabled { key: String },
     /// The KMS key is scheduled for deletion.
     #[error("KMS key {key} is pending deletion: ask the key's administrator to cancel it now (aws kms cancel-key-deletion --key-id {key}, then aws kms enable-key --key-id {key}); once deleted, everything it protects is lost")]

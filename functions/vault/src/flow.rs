@@ -76,7 +76,12 @@ pub async fn begin_encryption<K: KeyManagement>(
 ) -> Result<MessageEncryptor, FlowError> {
     context.validate_for_encrypt()?;
     let (data_key, encrypted_data_keys) = keyring::new_data_key(kms, keys, &context).await?;
-    Ok(MessageEncryptor::new(MessageSpec { data_key: &data_key, encryption_context: context, encrypted_data_keys, frame_length })?)
+    Ok(MessageEncryptor::new(MessageSpec {
+        data_key: &data_key,
+        encryption_context: context,
+        encrypted_data_keys,
+        frame_length,
+    })?)
 }
 
 /// Checks that every pair of `required` is in the header's context.

@@ -125,7 +125,12 @@ fn rsa_plaintext(context: &EncryptionContext, data_key: &DataKey) -> Result<zero
     Ok(plain)
 }
 
-fn wrap_rsa(arn: &str, pk: &OaepPublicEncryptingKey, context: &EncryptionContext, data_key: &DataKey) -> Result<Vec<u8>, KeyError> {
+fn wrap_rsa(
+    arn: &str,
+    pk: &OaepPublicEncryptingKey,
+    context: &EncryptionContext,
+    data_key: &DataKey,
+) -> Result<Vec<u8>, KeyError> {
     let plain = rsa_plaintext(context, data_key)?;
     let mut out = vec![0u8; pk.ciphertext_size()];
     let n = pk
@@ -253,7 +258,12 @@ pub async fn unwrap_data_key<K: KeyManagement>(
     Err(first_error.unwrap_or(KeyError::NoUsableKey { detail: "no candidate".into() }))
 }
 
-async fn unwrap_kms<K: KeyManagement>(kms: &K, arn: &str, edk: &EncryptedDataKey, ctx: &EncryptionContext) -> Result<DataKey, KeyError> {
+async fn unwrap_kms<K: KeyManagement>(
+    kms: &K,
+    arn: &str,
+    edk: &EncryptedDataKey,
+    ctx: &EncryptionContext,
+) -> Result<DataKey, KeyError> {
     let (plain, reported) = kms.unwrap_data_key(arn, &edk.ciphertext, ctx).await?;
     if reported != arn {
         return Err(KeyError::Integrity { detail: format!("KMS decrypted with {reported}, not {arn}") });
@@ -262,7 +272,12 @@ async fn unwrap_kms<K: KeyManagement>(kms: &K, arn: &str, edk: &EncryptedDataKey
         .ok_or_else(|| KeyError::Integrity { detail: format!("KMS returned a data key of {} bytes", plain.len()) })
 }
 
-async fn unwrap_rsa<K: KeyManagement>(kms: &K, arn: &str, edk: &EncryptedDataKey, ctx: &EncryptionContext) -> Result<DataKey, KeyError> {
+async fn unwrap_rsa<K: KeyManagement>(
+    kms: &K,
+    arn: &str,
+    edk: &EncryptedDataKey,
+    ctx: &EncryptionContext,
+) -> Result<DataKey, KeyError> {
     let (plain, reported) = kms.rsa_decrypt(arn, &edk.ciphertext).await?;
     if reported != arn {
         return Err(KeyError::Integrity { detail: format!("KMS decrypted with {reported}, not {arn}") });
@@ -274,7 +289,10 @@ async fn unwrap_rsa<K: KeyManagement>(kms: &K, arn: &str, edk: &EncryptedDataKey
         .serialize()
         .map_err(|e| KeyError::Integrity { detail: format!("encryption context cannot be serialized: {e}") })?;
     verify_slices_are_equal(&plain[..DIGEST_LEN], digest(&SHA384, &serialized).as_ref()).map_err(|_| {
-        KeyError::Integrity { detail: "the encryption context does not match the one the data key was wrapped with".into() }
+        KeyError::Integrity {
+            detail: "the encryption context does not match the one the data key was wrapped with".into(),
+        }
     })?;
-    DataKey::from_slice(&plain[DIGEST_LEN..]).ok_or_else(|| KeyError::Integrity { detail: "bad data key length".into() })
+    DataKey::from_slice(&plain[DIGEST_LEN..])
+        .ok_or_else(|| KeyError::Integrity { detail: "bad data key length".into() })
 }

@@ -194,7 +194,8 @@ where
 
 impl KeyManagement for AwsKms {
     async fn describe_key(&self, key_id: &str) -> Result<KeyDescription, KeyError> {
-        let out = self.client(key_id).describe_key().key_id(key_id).send().await.map_err(|e| map_sdk_error(e, key_id))?;
+        let out =
+            self.client(key_id).describe_key().key_id(key_id).send().await.map_err(|e| map_sdk_error(e, key_id))?;
         let meta = out.key_metadata.ok_or_else(|| KeyError::NotFound { key: key_id.to_string() })?;
         let arn = meta.arn().unwrap_or(key_id).to_string();
         let usage = meta.key_usage().cloned();
@@ -219,7 +220,11 @@ impl KeyManagement for AwsKms {
         Ok(KeyDescription { arn, kind, state })
     }
 
-    async fn generate_data_key(&self, key_arn: &str, context: &EncryptionContext) -> Result<GeneratedDataKey, KeyError> {
+    async fn generate_data_key(
+        &self,
+        key_arn: &str,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KeyError> {
         let out = self
             .client(key_arn)
             .generate_data_key()
@@ -230,13 +235,19 @@ impl KeyManagement for AwsKms {
             .await
             .map_err(|e| map_sdk_error(e, key_arn))?;
         let plaintext = take_plaintext(out.plaintext, key_arn)?;
-        let data_key = DataKey::from_slice(&plaintext)
-            .ok_or_else(|| KeyError::Integrity { detail: format!("KMS returned a data key of {} bytes", plaintext.len()) })?;
+        let data_key = DataKey::from_slice(&plaintext).ok_or_else(|| KeyError::Integrity {
+            detail: format!("KMS returned a data key of {} bytes", plaintext.len()),
+        })?;
         let ciphertext = out.ciphertext_blob.map(Blob::into_inner).unwrap_or_default();
         Ok(GeneratedDataKey { data_key, ciphertext, key_arn: out.key_id.unwrap_or_default() })
     }
 
-    async fn wrap_data_key(&self, key_arn: &str, data_key: &DataKey, context: &EncryptionContext) -> Result<Vec<u8>, KeyError> {
+    async fn wrap_data_key(
+        &self,
+        key_arn: &str,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
         let out = self
             .client(key_arn)
             .encrypt()
@@ -286,7 +297,13 @@ impl KeyManagement for AwsKms {
     }
 
     async fn public_key(&self, key_arn: &str) -> Result<Vec<u8>, KeyError> {
-        let out = self.client(key_arn).get_public_key().key_id(key_arn).send().await.map_err(|e| map_sdk_error(e, key_arn))?;
+        let out = self
+            .client(key_arn)
+            .get_public_key()
+            .key_id(key_arn)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, key_arn))?;
         out.public_key
             .map(Blob::into_inner)
             .ok_or_else(|| KeyError::Unsupported { key: key_arn.to_string(), detail: "no public key".into() })

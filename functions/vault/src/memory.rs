@@ -127,7 +127,11 @@ impl KeyManagement for MemoryKms {
         })
     }
 
-    async fn generate_data_key(&self, key_arn: &str, context: &EncryptionContext) -> Result<GeneratedDataKey, KeyError> {
+    async fn generate_data_key(
+        &self,
+        key_arn: &str,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KeyError> {
         self.calls.add("GenerateDataKey");
         let data_key = DataKey::generate();
         let ciphertext = self.with_key(key_arn, |k| {
@@ -137,7 +141,12 @@ impl KeyManagement for MemoryKms {
         Ok(GeneratedDataKey { data_key, ciphertext, key_arn: key_arn.to_string() })
     }
 
-    async fn wrap_data_key(&self, key_arn: &str, data_key: &DataKey, context: &EncryptionContext) -> Result<Vec<u8>, KeyError> {
+    async fn wrap_data_key(
+        &self,
+        key_arn: &str,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
         self.calls.add("Encrypt");
         self.with_key(key_arn, |k| {
             Self::usable(key_arn, k)?;
@@ -193,7 +202,9 @@ impl KeyManagement for MemoryKms {
         self.calls.add("GetPublicKey");
         self.with_key(key_arn, |k| match &k.material {
             Material::Rsa(_, der) => Ok(der.clone()),
-            Material::Symmetric(_) => Err(KeyError::Unsupported { key: key_arn.to_string(), detail: "symmetric".into() }),
+            Material::Symmetric(_) => {
+                Err(KeyError::Unsupported { key: key_arn.to_string(), detail: "symmetric".into() })
+            }
         })
     }
 }

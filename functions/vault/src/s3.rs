@@ -378,7 +378,8 @@ impl Drop for MultipartWriter {
             for task in self.in_flight.drain(..) {
                 task.abort();
             }
-            let req = self.client.abort_multipart_upload().bucket(&self.loc.bucket).key(&self.loc.key).upload_id(upload_id);
+            let req =
+                self.client.abort_multipart_upload().bucket(&self.loc.bucket).key(&self.loc.key).upload_id(upload_id);
             self.handle.spawn(async move {
                 if let Err(e) = req.send().await {
                     tracing::error!(error = %e, "could not abort an abandoned multipart upload");

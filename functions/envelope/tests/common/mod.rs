@@ -17,11 +17,7 @@ pub fn context() -> EncryptionContext {
 }
 
 pub fn edk() -> EncryptedDataKey {
-    EncryptedDataKey {
-        provider_id: "test".into(),
-        provider_info: b"key-1".to_vec(),
-        ciphertext: vec![1, 2, 3, 4],
-    }
+    EncryptedDataKey { provider_id: "test".into(), provider_info: b"key-1".to_vec(), ciphertext: vec![1, 2, 3, 4] }
 }
 
 pub fn plaintext(len: usize) -> Vec<u8> {
