@@ -22,7 +22,7 @@ pub enum FlowError {
     #[error(transparent)]
     S3(#[from] S3Error),
     /// A required context pair is missing or different.
-    #[error("the message's encryption context has {key}={found:?}, not {key}={expected:?}: this is not the message you asked for")]
+    #[error("the message's encryption context has {}, not {key}={expected:?}: this is not the message you asked for", match found { Some(v) => format!("{key}={v:?}"), None => format!("no {key}") })]
     ContextMismatch { key: String, expected: String, found: Option<String> },
     #[error("{0}")]
     Io(#[from] std::io::Error),

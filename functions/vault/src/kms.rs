@@ -198,7 +198,8 @@ impl KeyManagement for AwsKms {
             self.client(key_id).describe_key().key_id(key_id).send().await.map_err(|e| map_sdk_error(e, key_id))?;
         let meta = out.key_metadata.ok_or_else(|| KeyError::NotFound { key: key_id.to_string() })?;
         let arn = meta.arn().unwrap_or(key_id).to_string();
-        let usage = meta.key_usage().cloned();
+        // KMS's default usage, which some emulators leave out of the answer.
+        let usage = Some(meta.key_usage().cloned().unwrap_or(KeyUsageType::EncryptDecrypt));
         let kind = match (meta.key_spec(), usage.as_ref()) {
             (Some(KeySpec::SymmetricDefault), Some(KeyUsageType::EncryptDecrypt)) => KeyKind::Symmetric,
             (Some(KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096), Some(KeyUsageType::EncryptDecrypt)) => {
