@@ -109,7 +109,7 @@ async fn key_states_map_to_their_codes_before_any_wrapping() {
         for rsa in [false, true] {
             let arn = if rsa { kms.create_rsa(REGION) } else { kms.create_symmetric(REGION) };
             kms.set_state(&arn, state.clone());
-            let err = keyring::resolve_wrapping_keys(&kms, &[arn.clone()], REGION).await.unwrap_err();
+            let err = keyring::resolve_wrapping_keys(&kms, std::slice::from_ref(&arn), REGION).await.unwrap_err();
             assert_eq!(err.code(), code);
             assert_eq!(err.key(), Some(arn.as_str()));
             assert!(!err.is_retryable());
@@ -155,7 +155,7 @@ async fn rewrapping_an_existing_data_key_keeps_the_body_decryptable() {
     let keys = keyring::resolve_wrapping_keys(&kms, &[old], REGION).await.unwrap();
     let header = header_for(&kms, &keys, ctx()).await;
     let (key, _) = keyring::unwrap_data_key(&kms, &header, &policy()).await.unwrap();
-    let new_keys = keyring::resolve_wrapping_keys(&kms, &[new.clone()], REGION).await.unwrap();
+    let new_keys = keyring::resolve_wrapping_keys(&kms, std::slice::from_ref(&new), REGION).await.unwrap();
     let edks = keyring::wrap_existing(&kms, &new_keys, &header.encryption_context, &key).await.unwrap();
     let rekeyed = envelope::rewrite_header(&header, &key, edks).unwrap();
     let (again, used) = keyring::unwrap_data_key(&kms, &rekeyed, &policy()).await.unwrap();
