@@ -53,36 +53,11 @@ impl FrameSealer {
     /// Appends one frame holding `plaintext` to `out`. A regular frame must
     /// hold exactly `frame_length` bytes; the final one at most that.
     pub(crate) fn seal(&mut self, plaintext: &[u8], is_final: bool, out: &mut Vec<u8>) -> Result<(), EncryptError> {
-        let len = plaintext.len();
-        let fits = if is_final { len <= self.frame_length as usize } else { len == self.frame_length as usize };
-        if !fits {
-            return Err(EncryptError::FrameLength { len: len as u32, limit: self.frame_length });
-        }
-        let sequence = self.next_sequence;
-        // A regular frame may not take the last sequence number: the final
-        // frame needs one too.
-        if sequence == 0 || (!is_final && sequence == MAX_FRAMES) {
-            return Err(EncryptError::TooManyFrames);
-        }
-        let iv = frame_iv(sequence);
-        if is_final {
-            out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
-        }
-        out.extend_from_slice(&sequence.to_be_bytes());
-        out.extend_from_slice(&iv);
-        if is_final {
-            out.extend_from_slice(&(len as u32).to_be_bytes());
-        }
-        let start = out.len();
-        out.extend_from_slice(plaintext);
-        let aad = frame_aad(&self.message_id, is_final, sequence, len as u64);
-        let tag = self
-            .keys
-            .aead
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(&aad), &mut out[start..])
-            .map_err(|_| EncryptError::Crypto)?;
-        out.extend_from_slice(tag.as_ref());
-        self.next_sequence = sequence.wrapping_add(1);
+        let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(FRAME_PREFIX + plaintext.len() + TAG_LEN));
+        buf.resize(FRAME_PREFIX, 0);
+        buf.extend_from_slice(plaintext);
+        let range = self.seal_in_place(&mut buf, is_final)?;
+        out.extend_from_slice(&buf[range]);
         Ok(())
     }
 }
