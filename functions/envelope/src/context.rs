@@ -50,11 +50,6 @@ impl EncryptionContext {
         &self.0
     }
 
-    /// Whether every pair of `required` is present here with the same value.
-    pub fn contains_all(&self, required: &EncryptionContext) -> bool {
-        required.iter().all(|(k, v)| self.get(k) == Some(v))
-    }
-
     /// Checks that this context may be written by an encryptor: no reserved
     /// keys, and everything fits the header's 16-bit length fields.
     pub fn validate_for_encrypt(&self) -> Result<(), EncryptError> {

@@ -113,14 +113,20 @@ pub fn check_region(key: &str, region: &str) -> Result<(), KeyError> {
     }
 }
 
-/// RSA plaintext of the `aws-kms-rsa` keyring: SHA-384 of the serialized
-/// context, then the data key.
-fn rsa_plaintext(context: &EncryptionContext, data_key: &DataKey) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyError> {
+/// SHA-384 of the serialized context: what the `aws-kms-rsa` keyring binds
+/// the wrapped data key to.
+fn context_digest(context: &EncryptionContext) -> Result<aws_lc_rs::digest::Digest, KeyError> {
     let serialized = context
         .serialize()
         .map_err(|e| KeyError::Integrity { detail: format!("encryption context cannot be serialized: {e}") })?;
+    Ok(digest(&SHA384, &serialized))
+}
+
+/// RSA plaintext of the `aws-kms-rsa` keyring: the context digest, then the
+/// data key.
+fn rsa_plaintext(context: &EncryptionContext, data_key: &DataKey) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyError> {
     let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(DIGEST_LEN + KEY_LEN));
-    plain.extend_from_slice(digest(&SHA384, &serialized).as_ref());
+    plain.extend_from_slice(context_digest(context)?.as_ref());
     plain.extend_from_slice(data_key.expose());
     Ok(plain)
 }
@@ -285,13 +291,8 @@ async fn unwrap_rsa<K: KeyManagement>(
     if plain.len() != DIGEST_LEN + KEY_LEN {
         return Err(KeyError::Integrity { detail: format!("RSA plaintext of {} bytes", plain.len()) });
     }
-    let serialized = ctx
-        .serialize()
-        .map_err(|e| KeyError::Integrity { detail: format!("encryption context cannot be serialized: {e}") })?;
-    verify_slices_are_equal(&plain[..DIGEST_LEN], digest(&SHA384, &serialized).as_ref()).map_err(|_| {
-        KeyError::Integrity {
-            detail: "the encryption context does not match the one the data key was wrapped with".into(),
-        }
+    verify_slices_are_equal(&plain[..DIGEST_LEN], context_digest(ctx)?.as_ref()).map_err(|_| KeyError::Integrity {
+        detail: "the encryption context does not match the one the data key was wrapped with".into(),
     })?;
     DataKey::from_slice(&plain[DIGEST_LEN..])
         .ok_or_else(|| KeyError::Integrity { detail: "bad data key length".into() })
