@@ -3,7 +3,10 @@
 use std::io::{Read, Write};
 use std::ops::Range;
 
-use envelope::{BodyLayout, EncryptingWriter, EncryptionContext, Header, Limits, PendingMessage, RangeReader};
+use envelope::{
+    BodyLayout, EncryptingWriter, EncryptionContext, Header, Limits, PendingMessage, RangeReader,
+    FINAL_FRAME_PREFIX_LEN,
+};
 use tokio::runtime::Handle;
 use vault::flow::{self, FlowError};
 use vault::keyring::{self, UnwrapPolicy};
@@ -64,6 +67,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CliError> + S
         .map_err(|e| CliError { code: "internal", message: format!("worker failed: {e}") })?
 }
 
+/// The most bytes a header can take: all a header read needs to fetch.
+fn header_limit() -> u64 {
+    Limits::default().max_header_len as u64
+}
+
 fn io_err(e: std::io::Error) -> CliError {
     FlowError::from_io(e).into()
 }
@@ -109,8 +117,11 @@ pub async fn decrypt(
 
     let (s3, inp) = (aws.s3.clone(), input.clone());
     let h = handle.clone();
+    // A ranged decrypt of a seekable input reads its frames separately: ask
+    // only for the header's bytes here, not the whole object.
+    let header_end = range.map(|_| header_limit());
     let (pending, len) = blocking(move || {
-        let source = open_source(&h, &s3, &inp, 0, None)?;
+        let source = open_source(&h, &s3, &inp, 0, header_end)?;
         let pending = PendingMessage::read_header(source.reader, &Limits::default())?;
         Ok((pending, source.len))
     })
@@ -156,13 +167,13 @@ pub async fn decrypt(
 }
 
 fn copy_range(reader: &mut impl Read, out: &mut impl Write, range: Range<u64>) -> Result<(), CliError> {
-    let mut skipped = std::io::copy(&mut reader.take(range.start), &mut std::io::sink()).map_err(io_err)?;
+    let skipped = std::io::copy(&mut reader.take(range.start), &mut std::io::sink()).map_err(io_err)?;
     let copied = std::io::copy(&mut reader.take(range.end - range.start), out).map_err(io_err)?;
-    skipped += copied;
-    if copied == 0 || (range.end != u64::MAX && skipped < range.end) {
+    let reached = skipped + copied;
+    if copied == 0 || (range.end != u64::MAX && reached < range.end) {
         return Err(CliError {
             code: "range_not_satisfiable",
-            message: format!("range {}..{} is outside the plaintext of {} bytes", range.start, range.end, skipped),
+            message: format!("range {}..{} is outside the plaintext of {} bytes", range.start, range.end, reached),
         });
     }
     Ok(())
@@ -176,7 +187,9 @@ pub async fn inspect(input: String) -> Result<(), CliError> {
     };
     let handle = Handle::current();
     let json = blocking(move || {
-        let source = open_source(&handle, &s3, &input, 0, None)?;
+        // Bounded to the header for a file or S3 object (a stream is read to
+        // its end below, whatever the bound).
+        let source = open_source(&handle, &s3, &input, 0, Some(header_limit()))?;
         let pending = PendingMessage::read_header(source.reader, &Limits::default())?;
         let header = pending.header().clone();
         let plaintext_len = match source.len {
@@ -211,16 +224,13 @@ fn final_frame_len(
     total: u64,
 ) -> Result<Option<u64>, CliError> {
     let Ok(layout) = BodyLayout::new(header, total) else { return Ok(None) };
-    let offset = layout.frame_offset(layout.regular_frames);
-    let mut source = open_source(handle, s3, input, offset, Some(offset + 24))?;
-    let mut prefix = [0u8; 24];
+    let offset = layout.final_frame_offset();
+    let mut source = open_source(handle, s3, input, offset, Some(offset + FINAL_FRAME_PREFIX_LEN as u64))?;
+    let mut prefix = [0u8; FINAL_FRAME_PREFIX_LEN];
     if source.reader.read_exact(&mut prefix).is_err() {
         return Ok(None);
     }
-    let word = |i: usize| u32::from_be_bytes([prefix[i], prefix[i + 1], prefix[i + 2], prefix[i + 3]]);
-    let consistent =
-        word(0) == 0xFFFF_FFFF && u64::from(word(4)) == layout.frame_count() && word(20) == layout.final_frame_len;
-    Ok(consistent.then(|| layout.plaintext_len()))
+    Ok(layout.final_frame_matches(&prefix).then(|| layout.plaintext_len()))
 }
 
 fn header_json(header: &Header, plaintext_len: Option<u64>) -> serde_json::Value {

@@ -42,7 +42,9 @@ pub struct Source {
     pub len: Option<u64>,
 }
 
-/// Opens `place` for reading from position `offset`, up to `end`.
+/// Opens `place` for reading from position `offset`, up to `end`. Both
+/// apply to files and S3 objects; standard input is read as it comes, so a
+/// caller that reads a stream's header goes on reading its body from it.
 pub fn open_source(
     handle: &Handle,
     s3: &S3Objects,

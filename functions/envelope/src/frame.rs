@@ -72,8 +72,10 @@ pub(crate) enum Expect {
     Final,
 }
 
-/// Room reserved before the plaintext in a buffer sealed in place: the
-/// final frame's marker, sequence number, IV and length.
+/// Length of the final frame's prefix (marker, sequence number, IV, length),
+/// which is also the room reserved before the plaintext of a frame sealed in
+/// place.
+pub const FINAL_FRAME_PREFIX_LEN: usize = FRAME_PREFIX;
 pub(crate) const FRAME_PREFIX: usize = 4 + 4 + NONCE_LEN + 4;
 
 impl FrameSealer {
@@ -295,6 +297,24 @@ impl BodyLayout {
     /// Ciphertext offset of the frame at 0-based `index`.
     pub fn frame_offset(&self, index: u64) -> u64 {
         self.header_len + index * self.regular_size()
+    }
+
+    /// Ciphertext offset of the final frame.
+    pub fn final_frame_offset(&self) -> u64 {
+        self.frame_offset(self.regular_frames)
+    }
+
+    /// Whether `prefix`, the first [`FINAL_FRAME_PREFIX_LEN`] bytes at
+    /// [`BodyLayout::final_frame_offset`], is the prefix this layout expects:
+    /// the final-frame marker, the last sequence number, its IV and the final
+    /// frame's length. This checks framing only: authenticity needs the key.
+    pub fn final_frame_matches(&self, prefix: &[u8]) -> bool {
+        let Ok(prefix) = <&[u8; FRAME_PREFIX]>::try_from(prefix) else { return false };
+        let Ok(sequence) = u32::try_from(self.frame_count()) else { return false };
+        prefix[..4] == FINAL_FRAME_MARKER.to_be_bytes()
+            && prefix[4..8] == sequence.to_be_bytes()
+            && prefix[8..20] == frame_iv(sequence)
+            && prefix[20..] == self.final_frame_len.to_be_bytes()
     }
 
     /// Ciphertext size of the frame at 0-based `index`.

@@ -29,7 +29,9 @@ pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use decrypt::{DecryptingReader, PendingMessage, RangeReader};
 pub use encrypt::{EncryptingWriter, MessageEncryptor, MessageSpec, DEFAULT_FRAME_LENGTH};
 pub use error::{DecryptError, EncryptError, HeaderError};
-pub use frame::{BodyLayout, FrameOpener, FrameSpan, FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD};
+pub use frame::{
+    BodyLayout, FrameOpener, FrameSpan, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_OVERHEAD,
+};
 pub use header::{EncryptedDataKey, Header, Limits, CONTENT_TYPE_FRAMED, MESSAGE_ID_LEN, TAG_LEN, VERSION};
 pub use key::{DataKey, KEY_LEN};
 pub use rewrite::{rewrite_header, RewriteError};

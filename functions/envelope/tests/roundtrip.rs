@@ -84,6 +84,24 @@ fn layout_gives_plaintext_length_from_total_length() {
 }
 
 #[test]
+fn the_layout_recognises_its_final_frame_prefix_and_nothing_else() {
+    for len in [0usize, F - 1, F, 3 * F + 5] {
+        let msg = encrypt(&plaintext(len), F as u32);
+        let header = Header::parse(&msg, &Limits::default()).unwrap();
+        let layout = BodyLayout::new(&header, msg.len() as u64).unwrap();
+        let at = layout.final_frame_offset() as usize;
+        let prefix = &msg[at..at + FINAL_FRAME_PREFIX_LEN];
+        assert!(layout.final_frame_matches(prefix), "size {len}");
+        for i in 0..FINAL_FRAME_PREFIX_LEN {
+            let mut bad = prefix.to_vec();
+            bad[i] ^= 1;
+            assert!(!layout.final_frame_matches(&bad), "size {len}, byte {i}");
+        }
+        assert!(!layout.final_frame_matches(&prefix[..FINAL_FRAME_PREFIX_LEN - 1]));
+    }
+}
+
+#[test]
 fn layout_refuses_lengths_no_framing_produces() {
     let msg = encrypt(&plaintext(3 * F), F as u32);
     let header = Header::parse(&msg, &Limits::default()).unwrap();
