@@ -74,6 +74,7 @@ impl<R: Read> PendingMessage<R> {
             opener,
             next_sequence: 1,
             frame: Zeroizing::new(Vec::new()),
+            sealed: Vec::new(),
             pos: 0,
             state: State::Reading,
         })
@@ -102,7 +103,11 @@ pub struct DecryptingReader<R> {
     header: Header,
     opener: FrameOpener,
     next_sequence: u32,
+    // Plaintext of the current frame, when the caller's buffer was too small
+    // to take it whole.
     frame: Zeroizing<Vec<u8>>,
+    // Ciphertext and tag of the frame being read.
+    sealed: Vec<u8>,
     pos: usize,
     state: State,
 }
@@ -118,33 +123,50 @@ impl<R: Read> DecryptingReader<R> {
         self.state == State::Done
     }
 
-    fn next_frame(&mut self) -> Result<(), DecryptError> {
+    /// Reads and authenticates the next frame, into `out` when it is given
+    /// (and holds a whole frame), else into our own buffer. Returns the
+    /// plaintext length written to `out`.
+    fn next_frame(&mut self, out: Option<&mut [u8]>) -> Result<usize, DecryptError> {
         let sequence = self.next_sequence;
-        let opened = self.opener.read_frame(&mut self.inner, sequence, Expect::Either, &mut self.frame)?;
-        self.pos = 0;
+        let (opened, written, out) = match out {
+            Some(out) => {
+                let (opened, n) =
+                    self.opener.read_frame_to(&mut self.inner, sequence, Expect::Either, &mut self.sealed, out)?;
+                (opened, n, Some(out))
+            }
+            None => {
+                let opened = self.opener.read_frame(&mut self.inner, sequence, Expect::Either, &mut self.frame)?;
+                self.pos = 0;
+                (opened, 0, None)
+            }
+        };
         if opened.is_final {
             // Refuse trailing bytes before releasing the final frame.
-            let mut probe = [0u8; 1];
-            loop {
-                match self.inner.read(&mut probe) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        self.frame.clear();
-                        return Err(DecryptError::TrailingData);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.frame.clear();
-                        return Err(DecryptError::Io(e));
-                    }
+            if let Err(e) = self.expect_end() {
+                self.frame.clear();
+                if let Some(out) = out {
+                    out[..written].fill(0);
                 }
+                return Err(e);
             }
             self.state = State::Done;
         } else {
             self.next_sequence =
                 sequence.checked_add(1).ok_or(DecryptError::MalformedFrame { sequence, reason: "too many frames" })?;
         }
-        Ok(())
+        Ok(written)
+    }
+
+    fn expect_end(&mut self) -> Result<(), DecryptError> {
+        let mut probe = [0u8; 1];
+        loop {
+            match self.inner.read(&mut probe) {
+                Ok(0) => return Ok(()),
+                Ok(_) => return Err(DecryptError::TrailingData),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DecryptError::Io(e)),
+            }
+        }
     }
 }
 
@@ -167,9 +189,16 @@ impl<R: Read> Read for DecryptingReader<R> {
             if out.is_empty() {
                 return Ok(0);
             }
-            if let Err(e) = self.next_frame() {
-                self.state = State::Failed;
-                return Err(e.into_io());
+            // A caller's buffer that holds a whole frame gets the plaintext
+            // directly: one copy fewer.
+            let direct = out.len() >= self.opener.frame_length();
+            match self.next_frame(if direct { Some(&mut *out) } else { None }) {
+                Ok(n) if direct && n > 0 => return Ok(n),
+                Ok(_) => {}
+                Err(e) => {
+                    self.state = State::Failed;
+                    return Err(e.into_io());
+                }
             }
         }
     }

@@ -96,6 +96,8 @@ pub struct EncryptingWriter<W: Write> {
     // FRAME_PREFIX reserved bytes, then up to one frame of plaintext (sealed
     // in place, then the tag). Zeroized on drop: it holds plaintext.
     frame: Zeroizing<Vec<u8>>,
+    // A frame sealed straight from the caller's slice (ciphertext only).
+    sealed: Vec<u8>,
     frame_length: usize,
     poisoned: bool,
 }
@@ -112,6 +114,7 @@ impl<W: Write> EncryptingWriter<W> {
             sealer: Some(encryptor.sealer),
             header: encryptor.header,
             frame,
+            sealed: Vec::new(),
             frame_length,
             poisoned: false,
         })
@@ -136,6 +139,14 @@ impl<W: Write> EncryptingWriter<W> {
         written
     }
 
+    fn emit_from(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        let sealer = self.sealer.as_mut().ok_or_else(poisoned)?;
+        let range = sealer
+            .seal_to(plaintext, false, &mut self.sealed)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.inner.write_all(&self.sealed[range])
+    }
+
     /// Seals the final frame, flushes, and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         if self.poisoned {
@@ -158,6 +169,15 @@ impl<W: Write> Write for EncryptingWriter<W> {
             return Err(poisoned());
         }
         let total = buf.len();
+        // Whole frames handed over at once are sealed straight from `buf`.
+        while self.buffered() == 0 && buf.len() >= self.frame_length {
+            let (whole, rest) = buf.split_at(self.frame_length);
+            if let Err(e) = self.emit_from(whole) {
+                self.poisoned = true;
+                return Err(e);
+            }
+            buf = rest;
+        }
         while !buf.is_empty() {
             let take = (self.frame_length - self.buffered()).min(buf.len());
             self.frame.extend_from_slice(&buf[..take]);

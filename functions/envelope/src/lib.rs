@@ -9,7 +9,8 @@
 //!   data key, then read plaintext; a frame is released only once it has
 //!   authenticated.
 //! - [`BodyLayout`], [`FrameSpan`] and [`RangeReader`]: decrypt a byte range
-//!   from just the frames that cover it.
+//!   from just the frames that cover it; [`FrameOpener::open_in_place`]
+//!   decrypts frames already in memory without copying them.
 //! - [`rewrite_header`]: replace the encrypted data keys, body untouched.
 //!
 //! Key wrapping (KMS and the like) is not here: callers turn
@@ -30,7 +31,8 @@ pub use decrypt::{DecryptingReader, PendingMessage, RangeReader};
 pub use encrypt::{EncryptingWriter, MessageEncryptor, MessageSpec, DEFAULT_FRAME_LENGTH};
 pub use error::{DecryptError, EncryptError, HeaderError};
 pub use frame::{
-    BodyLayout, FrameOpener, FrameSpan, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_OVERHEAD,
+    BodyLayout, FrameOpener, FrameSpan, FramesInPlace, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN,
+    REGULAR_FRAME_OVERHEAD,
 };
 pub use header::{EncryptedDataKey, Header, Limits, CONTENT_TYPE_FRAMED, MESSAGE_ID_LEN, TAG_LEN, VERSION};
 pub use key::{DataKey, KEY_LEN};

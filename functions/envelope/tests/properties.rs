@@ -29,6 +29,7 @@ proptest! {
         let (start, end) = { let x = a % len as u64; let y = b % len as u64; (x.min(y), x.max(y) + 1) };
         let (out, span) = decrypt_range(&msg, start, end).unwrap();
         prop_assert_eq!(&out[..], &data[start as usize..end as usize]);
+        prop_assert_eq!(decrypt_range_in_place(&msg, start, end).unwrap(), out);
         // The covering frames, and no more.
         let f = u64::from(frame_length);
         prop_assert!(u64::from(span.last_sequence - span.first_sequence) <= (end - start - 1) / f + 1);

@@ -14,8 +14,19 @@ fn message() -> (Vec<u8>, Vec<u8>) {
     (encrypt(&data, F as u32), data)
 }
 
-/// Reads as much plaintext as the reader releases before it fails.
+/// Reads as much plaintext as the reader releases before it fails, both
+/// through reads smaller than a frame (plaintext buffered in the reader) and
+/// through reads that take whole frames (decrypted straight into the
+/// caller's buffer): the two must release the same.
 fn released(msg: &[u8]) -> (Vec<u8>, Option<DecryptError>) {
+    let small = released_in(msg, 97);
+    let whole = released_in(msg, 4 * F);
+    assert_eq!(small.0, whole.0, "both read paths release the same plaintext");
+    assert_eq!(format!("{:?}", small.1), format!("{:?}", whole.1), "and fail the same way");
+    small
+}
+
+fn released_in(msg: &[u8], read_size: usize) -> (Vec<u8>, Option<DecryptError>) {
     let pending = match PendingMessage::read_header(msg, &Limits::default()) {
         Ok(p) => p,
         Err(e) => return (Vec::new(), Some(e)),
@@ -25,7 +36,7 @@ fn released(msg: &[u8]) -> (Vec<u8>, Option<DecryptError>) {
         Err(e) => return (Vec::new(), Some(e)),
     };
     let mut out = Vec::new();
-    let mut buf = [0u8; 97];
+    let mut buf = vec![0u8; read_size];
     loop {
         match reader.read(&mut buf) {
             Ok(0) => return (out, None),
@@ -33,6 +44,27 @@ fn released(msg: &[u8]) -> (Vec<u8>, Option<DecryptError>) {
             Err(e) => return (out, Some(DecryptError::from_io(e))),
         }
     }
+}
+
+/// What [`FrameOpener::open_in_place`] yields over the whole body before it
+/// fails, and the bytes it leaves where the failing frame was.
+fn released_in_place(msg: &[u8]) -> (Vec<u8>, Option<DecryptError>) {
+    let header = Header::parse(msg, &Limits::default()).unwrap();
+    let layout = match BodyLayout::new(&header, msg.len() as u64) {
+        Ok(l) => l,
+        Err(e) => return (Vec::new(), Some(e)),
+    };
+    let span = layout.whole();
+    let opener = header.opener(&key()).unwrap();
+    let mut body = msg[header.len..].to_vec();
+    let mut out = Vec::new();
+    for frame in opener.open_in_place(&layout, &span, &mut body) {
+        match frame {
+            Ok(plain) => out.extend_from_slice(plain),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
 }
 
 fn header_len(msg: &[u8]) -> usize {
@@ -305,4 +337,76 @@ fn limits_bound_data_keys_context_and_frame_length() {
         PendingMessage::read_header(&msg[..], &strict).err().unwrap(),
         DecryptError::Header(HeaderError::HeaderTooLarge { limit: 60 })
     ));
+}
+
+#[test]
+fn a_read_straight_into_the_callers_buffer_leaves_nothing_of_a_failed_frame() {
+    let (msg, data) = message();
+    let mut bad = msg.clone();
+    bad[frame_start(&msg, 1) + 16 + 3] ^= 0x80;
+    let mut reader = PendingMessage::read_header(&bad[..], &Limits::default()).unwrap().decrypt(&key()).unwrap();
+    let mut buf = vec![0xAAu8; F];
+    assert_eq!(reader.read(&mut buf).unwrap(), F);
+    assert_eq!(buf, &data[..F]);
+    let err = DecryptError::from_io(reader.read(&mut buf).unwrap_err());
+    assert!(matches!(err, DecryptError::FrameAuth { sequence: 2 }));
+    assert!(buf.iter().all(|&b| b == 0), "the failed frame's bytes were wiped from the caller's buffer");
+    assert!(reader.read(&mut buf).is_err(), "and the reader stays failed");
+}
+
+#[test]
+fn frames_opened_in_place_stop_at_the_first_tampered_frame_and_wipe_it() {
+    let (msg, data) = message();
+    let (out, err) = released_in_place(&msg);
+    assert!(err.is_none() && out == data);
+    for frame in 0..5 {
+        let mut bad = msg.clone();
+        let at = if frame == 4 { bad.len() - 20 } else { frame_start(&msg, frame) + 16 + 3 };
+        bad[at] ^= 0x80;
+        let (out, err) = released_in_place(&bad);
+        assert_eq!(out, &data[..frame * F], "frame {frame}");
+        assert!(matches!(err, Some(DecryptError::FrameAuth { sequence }) if sequence == frame as u32 + 1));
+    }
+    // The wiped frame: decrypt in place by hand and look at the bytes.
+    let mut bad = msg.clone();
+    bad[frame_start(&msg, 1) + 20] ^= 0x01;
+    let header = Header::parse(&bad, &Limits::default()).unwrap();
+    let layout = BodyLayout::new(&header, bad.len() as u64).unwrap();
+    let span = layout.whole();
+    let opener = header.opener(&key()).unwrap();
+    let mut body = bad[header.len..].to_vec();
+    let results: Vec<bool> = opener.open_in_place(&layout, &span, &mut body).map(|r| r.is_ok()).collect();
+    assert_eq!(results, [true, false], "nothing is yielded after the failure");
+    let second = F + REGULAR_FRAME_OVERHEAD as usize;
+    assert!(body[second + 16..2 * second].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn frames_opened_in_place_refuse_trailing_and_missing_bytes() {
+    let (msg, data) = message();
+    let long = [&msg[..], b"x"].concat();
+    let (out, err) = released_in_place(&long);
+    // One more byte is a different total length: the layout no longer fits
+    // the frame length, or the last frame is misread. Either way nothing
+    // past the genuine frames is released and an error is given.
+    assert!(err.is_some());
+    assert!(data.starts_with(&out));
+    let short = &msg[..msg.len() - 1];
+    let (out, err) = released_in_place(short);
+    assert!(err.is_some());
+    assert!(data.starts_with(&out) && out.len() < data.len());
+}
+
+#[test]
+fn frames_opened_in_place_include_an_empty_final_frame_and_miss_it_when_cut() {
+    let data = plaintext(3 * F);
+    let msg = encrypt(&data, F as u32);
+    let (out, err) = released_in_place(&msg);
+    assert!(err.is_none() && out == data);
+    // Without its (empty) final frame the message is a different length,
+    // which the layout reads as a shorter final frame that fails.
+    let cut = &msg[..msg.len() - FINAL_FRAME_OVERHEAD as usize];
+    let (out, err) = released_in_place(cut);
+    assert!(err.is_some());
+    assert!(out.len() < data.len());
 }

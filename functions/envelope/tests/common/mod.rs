@@ -68,3 +68,19 @@ pub fn decrypt_range(message: &[u8], start: u64, end: u64) -> Result<(Vec<u8>, F
     RangeReader::new(frames, opener, layout, &span).read_to_end(&mut out).map_err(DecryptError::from_io)?;
     Ok((out, span))
 }
+
+/// The same range through [`FrameOpener::open_in_place`]: the covering frames
+/// copied out of the message once, then decrypted where they lie.
+pub fn decrypt_range_in_place(message: &[u8], start: u64, end: u64) -> Result<Vec<u8>, DecryptError> {
+    let header = Header::parse(message, &Limits::default())?;
+    let layout = BodyLayout::new(&header, message.len() as u64)?;
+    let span = layout.span(start..end)?;
+    let opener = header.opener(&key())?;
+    let mut frames = message[span.ciphertext.start as usize..span.ciphertext.end as usize].to_vec();
+    let mut whole = Vec::new();
+    for frame in opener.open_in_place(&layout, &span, &mut frames) {
+        whole.extend_from_slice(frame?);
+    }
+    let skip = span.skip as usize;
+    Ok(whole[skip..skip + span.len() as usize].to_vec())
+}
