@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Installs the local AWS (moto) and the official AWS Encryption SDK peers into
-# project-local virtual environments under infra/local/.venv/. Idempotent: a venv
-# whose requirements file has not changed is left as it is.
+# Installs the local AWS (moto), the official AWS Encryption SDK peers and
+# cargo-lambda into project-local virtual environments under infra/local/.venv/.
+# Idempotent: a venv whose requirements (file, or pinned spec) have not changed
+# is left as it is.
+#
+# cargo-lambda (PyPI `cargo-lambda`, which brings `ziglang` for cross builds)
+# lands in infra/local/.venv/cargo-lambda/bin/cargo-lambda. Cargo runs any
+# `cargo-lambda` found on PATH as `cargo lambda`, so put that bin dir first on
+# PATH to use it (the Rust test harness prepends it itself):
+#   PATH="$PWD/infra/local/.venv/cargo-lambda/bin:$PATH" cargo lambda --version
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.venv"
@@ -17,6 +24,18 @@ install() { # name requirements-file
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   cp "$req" "$stamp"
 }
+install_pinned() { # name pip-spec executable
+  local name=$1 spec=$2 exe=$3 venv=$root/$1
+  local stamp="$venv/.requirements"
+  if [ -x "$venv/bin/$exe" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$spec" ]; then return 0; fi
+  echo "setup: installing $name ($spec) into $venv" >&2
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$spec"
+  printf '%s\n' "$spec" >"$stamp"
+}
 install moto requirements-moto.txt
 install esdk-cli requirements-esdk-cli.txt
 install esdk4 requirements-esdk4.txt
+install_pinned cargo-lambda cargo-lambda==1.9.2 cargo-lambda
+echo "setup: cargo-lambda: prepend $root/cargo-lambda/bin to PATH for \`cargo lambda\`" >&2

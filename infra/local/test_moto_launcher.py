@@ -10,6 +10,7 @@ import selectors
 import subprocess
 import sys
 import unittest
+import urllib.error
 import urllib.request
 
 import boto3
@@ -53,7 +54,7 @@ class MotoLauncherTest(unittest.TestCase):
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries={"total_max_attempts": 1}),
         )
 
     @classmethod
@@ -83,10 +84,28 @@ class MotoLauncherTest(unittest.TestCase):
         self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 400, error)
         return error["Error"]["Message"]
 
-    def callvault(self, path, method="GET"):
-        request = urllib.request.Request(self.url + path, method=method)
+    def callvault(self, path, method="GET", body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
         with urllib.request.urlopen(request) as response:
             return json.load(response)
+
+    def client(self, service, **config):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"total_max_attempts": 1}, **config),
+        )
+
+    def add_fault(self, **rule):
+        self.addCleanup(self.callvault, "/_callvault/faults", method="DELETE")
+        return self.callvault("/_callvault/faults", method="POST", body=rule)["id"]
+
+    def faults(self):
+        return self.callvault("/_callvault/faults")
 
     def crypto_calls(self, key):
         """Every operation that must respect the state of `key`, prepared while it is usable."""
@@ -238,6 +257,134 @@ class MotoLauncherTest(unittest.TestCase):
         urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"))
         self.assertEqual(self.callvault("/_callvault/kms-calls"), {})
         self.assertEqual(self.kms.list_keys()["Keys"], [])  # moto's own reset still works
+
+    # --- patch 6: fault injection ---
+
+    def test_fault_fails_only_the_matching_s3_upload_part(self):
+        s3 = self.client("s3", s3={"addressing_style": "path"})
+        s3.create_bucket(Bucket="vault-bucket")
+        key = "dir/my file.bin"
+        upload = s3.create_multipart_upload(Bucket="vault-bucket", Key=key)["UploadId"]
+        # The path is matched as sent: the space in the key is percent-encoded.
+        rule = self.add_fault(
+            method="PUT",
+            path_contains="/vault-bucket/dir/my%20file.bin",
+            query_contains="partNumber=2",
+            times=1,
+            code="SlowDown",
+            message="injected",
+            status=503,
+        )
+
+        def upload_part(number):
+            return s3.upload_part(
+                Bucket="vault-bucket",
+                Key=key,
+                UploadId=upload,
+                PartNumber=number,
+                Body=bytes([number]) * (5 * 1024 * 1024 if number < 3 else 10),
+            )["ETag"]
+
+        etags = {1: upload_part(1)}
+        with self.assertRaises(ClientError) as caught:
+            upload_part(2)
+        error = caught.exception.response
+        self.assertEqual(error["Error"]["Code"], "SlowDown", error)
+        self.assertEqual(error["Error"]["Message"], "injected", error)
+        self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 503, error)
+        etags[3] = upload_part(3)
+        etags[2] = upload_part(2)  # times=1: the retry goes through
+
+        s3.complete_multipart_upload(
+            Bucket="vault-bucket",
+            Key=key,
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]},
+        )
+        body = s3.get_object(Bucket="vault-bucket", Key=key)["Body"].read()
+        self.assertEqual(body, b"\x01" * (5 * 1024 * 1024) + b"\x02" * (5 * 1024 * 1024) + b"\x03" * 10)
+        [listed] = self.faults()
+        self.assertEqual(listed["id"], rule)
+        self.assertEqual(listed["path_contains"], "/vault-bucket/dir/my%20file.bin")
+        self.assertEqual(
+            (listed["matched"], listed["skipped"], listed["failed"], listed["times"]), (2, 0, 1, 1)
+        )
+
+    def test_fault_skips_then_fails_dynamodb_transactions(self):
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName="fault-test",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.add_fault(
+            target="DynamoDB_20120810.TransactWriteItems",
+            skip=1,
+            times=1,
+            status=400,
+            code="TransactionConflictException",
+            message="injected conflict",
+        )
+
+        def transact(pk):
+            dynamodb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": "fault-test", "Item": {"pk": {"S": pk}}}}]
+            )
+
+        transact("first")
+        with self.assertRaises(ClientError) as caught:
+            transact("second")
+        error = caught.exception.response
+        self.assertEqual(error["Error"]["Code"], "TransactionConflictException", error)
+        self.assertEqual(error["Error"]["Message"], "injected conflict", error)
+        self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 400, error)
+        self.assertEqual(
+            error["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"],
+            "TransactionConflictException",
+        )
+        transact("third")
+        dynamodb.put_item(TableName="fault-test", Item={"pk": {"S": "not a transaction"}})
+
+        items = dynamodb.scan(TableName="fault-test")["Items"]
+        self.assertEqual(
+            sorted(item["pk"]["S"] for item in items), ["first", "not a transaction", "third"]
+        )
+        [listed] = self.faults()
+        self.assertEqual((listed["matched"], listed["skipped"], listed["failed"]), (3, 1, 1))
+
+    def test_faults_are_cleared_by_delete_and_by_moto_reset(self):
+        self.callvault("/_callvault/kms-calls/reset", method="POST")
+        self.add_fault(target="TrentService.ListKeys")
+        self.add_fault(method="DELETE", path_contains="/no-such-bucket/")
+        self.assertEqual(len(self.faults()), 2)
+        with self.assertRaises(ClientError) as caught:
+            self.kms.list_keys()
+        error = caught.exception.response
+        self.assertEqual(error["Error"]["Code"], "InternalError", error)
+        self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 500, error)
+        # A faulted KMS request is still counted.
+        self.assertEqual(self.callvault("/_callvault/kms-calls"), {"ListKeys": 1})
+
+        self.assertEqual(self.callvault("/_callvault/faults", method="DELETE"), {"removed": 2})
+        self.assertEqual(self.faults(), [])
+        self.kms.list_keys()
+
+        self.add_fault(target="TrentService.ListKeys")
+        self.assertEqual(len(self.faults()), 1)
+        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"))
+        self.assertEqual(self.faults(), [])
+        self.assertEqual(self.kms.list_keys()["Keys"], [])
+
+    def test_fault_rule_without_matchers_is_rejected(self):
+        for rule in ({}, {"status": 503, "times": 1}, {"method": "PUT", "path": "/typo"}, [1]):
+            with self.subTest(rule):
+                with self.assertRaises(urllib.error.HTTPError) as caught:
+                    self.callvault("/_callvault/faults", method="POST", body=rule)
+                self.assertEqual(caught.exception.code, 400)
+                self.assertIn("message", json.load(caught.exception))
+                caught.exception.close()
+        self.assertEqual(self.faults(), [])
 
     # --- an unpatched path still works ---
 

@@ -4,14 +4,18 @@
 //! `aws-kms-rsa` keyrings), written against the narrow [`kms::KeyManagement`]
 //! port with an AWS SDK adapter ([`kms::AwsKms`]) and an in-memory one
 //! ([`memory::MemoryKms`]); streaming S3 I/O ([`s3`]); and the encrypt and
-//! decrypt flows ([`flow`]) that the Lambdas and the CLI share.
+//! decrypt flows ([`flow`]) that the Lambdas and the CLI share; the catalog
+//! ([`catalog`]) and the encryption of recordings from the ingest bucket
+//! ([`recording`]).
 
 pub mod arn;
+pub mod catalog;
 pub mod error;
 pub mod flow;
 pub mod keyring;
 pub mod kms;
 pub mod memory;
+pub mod recording;
 pub mod s3;
 
 pub use error::KeyError;

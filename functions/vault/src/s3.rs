@@ -7,12 +7,25 @@ use std::ops::Range;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_lc_rs::digest::{digest, Context, SHA256};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Tag, Tagging,
+};
+use aws_smithy_types::base64;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 /// The S3 API calls this module makes, as IAM actions.
-pub const AWS_CALLS: &[&str] = &["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"];
+pub const AWS_CALLS: &[&str] = &[
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+];
 
 /// Smallest part S3 accepts, except for the last one.
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -51,6 +64,12 @@ pub enum S3Error {
     Unavailable { location: String, detail: String },
     #[error("S3 refused the request for {location}: {detail}")]
     Refused { location: String, detail: String },
+    /// The object S3 holds is not what was written (size or checksum).
+    #[error("{location} is not what was written ({detail}); it will be written again")]
+    VerifyFailed { location: String, detail: String },
+    /// The object changed since the event that named it.
+    #[error("{location} changed since it was announced ({detail}); its newer version gets its own event")]
+    Changed { location: String, detail: String },
 }
 
 impl S3Error {
@@ -61,12 +80,14 @@ impl S3Error {
             Self::AccessDenied { .. } => "access_denied",
             Self::Unavailable { .. } => "s3_unavailable",
             Self::Refused { .. } => "s3_refused",
+            Self::VerifyFailed { .. } => "vault_verify_failed",
+            Self::Changed { .. } => "source_changed",
         }
     }
 
     /// Whether a retry may help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::VerifyFailed { .. })
     }
 }
 
@@ -89,6 +110,7 @@ where
                 "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout" => {
                     S3Error::Unavailable { location, detail }
                 }
+                "PreconditionFailed" => S3Error::Changed { location, detail },
                 _ => S3Error::Refused { location, detail },
             }
         }
@@ -171,10 +193,148 @@ impl S3Objects {
             next_part: 1,
             in_flight: VecDeque::new(),
             done: Vec::new(),
+            part_digests: Vec::new(),
             written: 0,
             failed: false,
         }
     }
+
+    /// Reads an object the way an event named it: that version when one is
+    /// given, else only while its ETag is still `etag`.
+    pub async fn read_announced(&self, loc: &S3Location, version: Option<&str>, etag: &str) -> Result<SourceObject, S3Error> {
+        let mut req = self.client.get_object().bucket(&loc.bucket).key(&loc.key);
+        req = match version {
+            Some(v) => req.version_id(v),
+            None if !etag.is_empty() => req.if_match(quoted(etag)),
+            None => req,
+        };
+        let out = req.send().await.map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        let found = out.e_tag.as_deref().map(unquoted).unwrap_or_default().to_string();
+        if !etag.is_empty() && found != unquoted(etag) {
+            return Err(S3Error::Changed { location: loc.to_string(), detail: format!("ETag {found}, not {etag}") });
+        }
+        Ok(SourceObject {
+            size: out.content_length.unwrap_or(0).max(0) as u64,
+            content_type: out.content_type.filter(|c| !c.is_empty()),
+            etag: found,
+            version: out.version_id.filter(|v| v != "null"),
+            body: out.body,
+        })
+    }
+
+    /// Checks that S3 holds exactly `written` at `loc`: its size and the
+    /// SHA-256 checksum computed while writing.
+    pub async fn verify(&self, loc: &S3Location, written: &WrittenObject) -> Result<(), S3Error> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .set_version_id(written.version.clone())
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        let size = out.content_length.unwrap_or(-1);
+        let failed = |detail: String| S3Error::VerifyFailed { location: loc.to_string(), detail };
+        if size != written.size as i64 {
+            return Err(failed(format!("{size} bytes, {} written", written.size)));
+        }
+        match out.checksum_sha256.as_deref() {
+            Some(found) if same_checksum(found, &written.checksum_sha256) => Ok(()),
+            Some(found) => Err(failed(format!("SHA-256 {found}, {} written", written.checksum_sha256))),
+            None => Err(failed("S3 reports no SHA-256 checksum".into())),
+        }
+    }
+
+    /// Deletes the object, or only `version` of it.
+    pub async fn delete(&self, loc: &S3Location, version: Option<&str>) -> Result<(), S3Error> {
+        match self.client.delete_object().bucket(&loc.bucket).key(&loc.key).set_version_id(version.map(str::to_string)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match map_s3_error(e, &loc.to_string()) {
+                S3Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The current ETag and version of the object, or `None` when it is gone.
+    pub async fn current(&self, loc: &S3Location) -> Result<Option<(String, Option<String>)>, S3Error> {
+        match self.client.head_object().bucket(&loc.bucket).key(&loc.key).send().await {
+            Ok(out) => Ok(Some((
+                out.e_tag.as_deref().map(unquoted).unwrap_or_default().to_string(),
+                out.version_id.filter(|v| v != "null"),
+            ))),
+            Err(e) => match map_s3_error(e, &loc.to_string()) {
+                S3Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Sets one tag on the object (or on `version` of it), keeping no other.
+    pub async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
+        let tag = Tag::builder().key(key).value(value).build().map_err(|e| S3Error::Refused {
+            location: loc.to_string(),
+            detail: e.to_string(),
+        })?;
+        let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| S3Error::Refused {
+            location: loc.to_string(),
+            detail: e.to_string(),
+        })?;
+        self.client
+            .put_object_tagging()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .set_version_id(version.map(str::to_string))
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        Ok(())
+    }
+}
+
+/// An object being read as an event announced it.
+pub struct SourceObject {
+    pub size: u64,
+    pub content_type: Option<String>,
+    /// Without quotes.
+    pub etag: String,
+    pub version: Option<String>,
+    pub body: ByteStream,
+}
+
+/// What a [`MultipartWriter`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenObject {
+    pub size: u64,
+    /// The version S3 gave the object, when the bucket is versioned.
+    pub version: Option<String>,
+    /// Base64 SHA-256 as S3 reports it: of the whole object for a single
+    /// PUT, of the parts' digests then `-<parts>` for a multipart upload.
+    pub checksum_sha256: String,
+}
+
+fn quoted(etag: &str) -> String {
+    format!("\"{}\"", unquoted(etag))
+}
+
+fn unquoted(etag: &str) -> &str {
+    etag.trim_matches('"')
+}
+
+/// S3 reports a multipart object's checksum as `<base64>-<parts>`; some
+/// emulators leave the suffix off. The digests must match; the part counts
+/// too when both are given.
+fn same_checksum(found: &str, written: &str) -> bool {
+    let split = |c: &str| match c.split_once('-') {
+        Some((d, parts)) => (d.to_string(), Some(parts.to_string())),
+        None => (c.to_string(), None),
+    };
+    let (fd, fp) = split(found);
+    let (wd, wp) = split(written);
+    fd == wd && (fp.is_none() || wp.is_none() || fp == wp)
 }
 
 /// How a [`MultipartWriter`] uploads.
@@ -207,6 +367,8 @@ pub struct MultipartWriter {
     next_part: i32,
     in_flight: VecDeque<JoinHandle<Result<CompletedPart, S3Error>>>,
     done: Vec<CompletedPart>,
+    // SHA-256 of each part, in order: the multipart checksum is their digest.
+    part_digests: Vec<[u8; 32]>,
     written: u64,
     failed: bool,
 }
@@ -227,6 +389,7 @@ impl MultipartWriter {
                     .create_multipart_upload()
                     .bucket(&self.loc.bucket)
                     .key(&self.loc.key)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .set_content_type(self.options.content_type.clone())
                     .send(),
             )
@@ -246,6 +409,10 @@ impl MultipartWriter {
         }
         let number = self.next_part;
         self.next_part += 1;
+        // S3 checks each part against its digest on arrival.
+        let part_digest: [u8; 32] = digest(&SHA256, &body).as_ref().try_into().expect("SHA-256 is 32 bytes");
+        self.part_digests.push(part_digest);
+        let checksum = base64::encode(part_digest);
         let client = self.client.clone();
         let loc = self.loc.clone();
         self.in_flight.push_back(self.handle.spawn(async move {
@@ -255,11 +422,13 @@ impl MultipartWriter {
                 .key(&loc.key)
                 .upload_id(upload_id)
                 .part_number(number)
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .checksum_sha256(&checksum)
                 .body(ByteStream::from(body))
                 .send()
                 .await
                 .map_err(|e| map_s3_error(e, &loc.to_string()))?;
-            Ok(CompletedPart::builder().set_e_tag(out.e_tag).part_number(number).build())
+            Ok(CompletedPart::builder().set_e_tag(out.e_tag).part_number(number).checksum_sha256(checksum).build())
         }));
         Ok(())
     }
@@ -275,8 +444,8 @@ impl MultipartWriter {
         Ok(())
     }
 
-    /// Uploads what remains and completes the object; returns its size.
-    pub fn finish(mut self) -> Result<u64, S3Error> {
+    /// Uploads what remains and completes the object.
+    pub fn finish(mut self) -> Result<WrittenObject, S3Error> {
         let result = self.complete();
         if result.is_err() {
             self.abort();
@@ -284,24 +453,28 @@ impl MultipartWriter {
         result
     }
 
-    fn complete(&mut self) -> Result<u64, S3Error> {
+    fn complete(&mut self) -> Result<WrittenObject, S3Error> {
         if self.failed {
             return Err(S3Error::Refused { location: self.loc.to_string(), detail: "an earlier write failed".into() });
         }
         let rest = std::mem::take(&mut self.buf);
         if self.upload_id.is_none() {
-            self.handle
+            let checksum = base64::encode(digest(&SHA256, &rest));
+            let out = self
+                .handle
                 .block_on(
                     self.client
                         .put_object()
                         .bucket(&self.loc.bucket)
                         .key(&self.loc.key)
                         .set_content_type(self.options.content_type.clone())
+                        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                        .checksum_sha256(&checksum)
                         .body(ByteStream::from(rest))
                         .send(),
                 )
                 .map_err(|e| map_s3_error(e, &self.loc.to_string()))?;
-            return Ok(self.written);
+            return Ok(WrittenObject { size: self.written, version: out.version_id, checksum_sha256: checksum });
         }
         if !rest.is_empty() {
             self.send_part(rest)?;
@@ -310,8 +483,14 @@ impl MultipartWriter {
             self.wait_oldest()?;
         }
         let parts = std::mem::take(&mut self.done);
+        let mut whole = Context::new(&SHA256);
+        for d in &self.part_digests {
+            whole.update(d);
+        }
+        let checksum = format!("{}-{}", base64::encode(whole.finish()), self.part_digests.len());
         let upload_id = self.upload_id.clone().unwrap_or_default();
-        self.handle
+        let out = self
+            .handle
             .block_on(
                 self.client
                     .complete_multipart_upload()
@@ -323,7 +502,7 @@ impl MultipartWriter {
             )
             .map_err(|e| map_s3_error(e, &self.loc.to_string()))?;
         self.upload_id = None;
-        Ok(self.written)
+        Ok(WrittenObject { size: self.written, version: out.version_id, checksum_sha256: checksum })
     }
 
     /// Abandons the object: aborts the multipart upload, if one was started,

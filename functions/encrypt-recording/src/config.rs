@@ -1,0 +1,171 @@
+//! Configuration from the environment (names as in template.yaml).
+
+use vault::recording::{IngestSettings, RecordingKeys};
+use vault::s3::WriteOptions;
+
+pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
+pub const INGEST_BUCKET: &str = "INGEST_BUCKET";
+pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
+pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
+pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
+pub const FRAME_LENGTH: &str = "FRAME_LENGTH";
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+pub const AWS_REGION: &str = "AWS_REGION";
+
+/// Frame length when `FRAME_LENGTH` is not set.
+pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
+/// Largest frame length accepted: what every reader of ours accepts.
+pub const MAX_FRAME_LENGTH: u32 = 16 * 1024 * 1024;
+
+/// The function's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub settings: IngestSettings,
+    pub catalog_table: String,
+    /// Where recordings that cannot be encrypted go (the on-failure
+    /// destination's queue); without it such failures are returned to
+    /// Lambda, whose own on-failure destination then gets them.
+    pub dead_letter_queue_url: Option<String>,
+}
+
+/// A missing or malformed setting.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        "config_invalid"
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a test's map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str, what: &str| -> Result<String, ConfigError> {
+            match lookup(name).map(|v| v.trim().to_string()) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(ConfigError { name, problem: format!("missing: set it to {what}") }),
+            }
+        };
+        let bucket = |name: &'static str, what: &str| -> Result<String, ConfigError> {
+            let v = required(name, what)?;
+            let valid = (3..=63).contains(&v.len())
+                && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(ConfigError { name, problem: format!("{v:?} is not an S3 bucket name") });
+            }
+            Ok(v)
+        };
+        let region = required(AWS_REGION, "the function's region (Lambda sets it)")?;
+        let org = required(CALLVAULT_ORG, "the organisation name written into every encryption context")?;
+        let ingest_bucket = bucket(INGEST_BUCKET, "the bucket recorders upload plaintext to")?;
+        let vault_bucket = bucket(VAULT_BUCKET, "the bucket encrypted recordings go to")?;
+        if ingest_bucket == vault_bucket {
+            return Err(ConfigError {
+                name: VAULT_BUCKET,
+                problem: "must differ from INGEST_BUCKET: plaintext and ciphertext never share a bucket".into(),
+            });
+        }
+        let catalog_table = required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let keys_json = required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
+        let keys = RecordingKeys::parse(&keys_json, &region).map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let frame_length = match lookup(FRAME_LENGTH).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            None => DEFAULT_FRAME_LENGTH,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_FRAME_LENGTH).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        name: FRAME_LENGTH,
+                        problem: format!("{v:?} is not a frame length from 1 to {MAX_FRAME_LENGTH} bytes (default {DEFAULT_FRAME_LENGTH})"),
+                    })
+                }
+            },
+        };
+        let dead_letter_queue_url = lookup(DEAD_LETTER_QUEUE_URL).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Ok(Self {
+            settings: IngestSettings {
+                org,
+                ingest_bucket,
+                vault_bucket,
+                keys,
+                frame_length,
+                region,
+                write: WriteOptions::default(),
+            },
+            catalog_table,
+            dead_letter_queue_url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            (AWS_REGION, "us-east-1".to_string()),
+            (CALLVAULT_ORG, "acme".to_string()),
+            (INGEST_BUCKET, "acme-ingest".to_string()),
+            (VAULT_BUCKET, "acme-vault".to_string()),
+            (CATALOG_TABLE, "acme-catalog".to_string()),
+            (RECORDING_KEYS, format!(r#"{{"calls": ["{ARN}"]}}"#)),
+        ])
+    }
+
+    fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn a_complete_environment_loads_with_the_default_frame_length() {
+        let c = load(&env()).unwrap();
+        assert_eq!(c.settings.frame_length, DEFAULT_FRAME_LENGTH);
+        assert_eq!(c.settings.keys.get("calls").unwrap(), [ARN]);
+        assert_eq!(c.dead_letter_queue_url, None);
+    }
+
+    #[test]
+    fn every_missing_setting_is_named() {
+        for name in [AWS_REGION, CALLVAULT_ORG, INGEST_BUCKET, VAULT_BUCKET, CATALOG_TABLE, RECORDING_KEYS] {
+            let mut e = env();
+            e.remove(name);
+            let err = load(&e).unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(err.to_string().contains("missing"), "{err}");
+        }
+    }
+
+    #[test]
+    fn malformed_settings_are_refused_with_a_reason() {
+        let cases = [
+            (FRAME_LENGTH, "0", "frame length"),
+            (FRAME_LENGTH, "64k", "frame length"),
+            (FRAME_LENGTH, "16777217", "frame length"),
+            (INGEST_BUCKET, "Not_A_Bucket", "bucket name"),
+            (VAULT_BUCKET, "acme-ingest", "must differ"),
+            (RECORDING_KEYS, "{\"calls\": \"x\"}", "JSON object"),
+            (RECORDING_KEYS, &format!(r#"{{"calls": ["{}"]}}"#, ARN.replace("us-east-1", "eu-west-1")), "eu-west-1"),
+        ];
+        for (name, value, expected) in cases {
+            let mut e = env();
+            e.insert(name, value.to_string());
+            let err = load(&e).unwrap_err();
+            assert_eq!(err.name, name, "{value}");
+            assert!(err.problem.contains(expected), "{name}={value}: {err}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The encrypt-recording Lambda: clients and configuration built once per
+//! container, then the handler for every event.
+
+use encrypt_recording::{Config, Handler};
+use lambda_runtime::{service_fn, LambdaEvent};
+use vault::catalog::Catalog;
+use vault::kms::AwsKms;
+use vault::recording::RecordingEncryptor;
+use vault::s3::S3Objects;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| {
+        tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
+    })?;
+    let sdk = aws_config::load_from_env().await;
+    let encryptor = RecordingEncryptor::new(
+        AwsKms::new(&sdk),
+        S3Objects::from_config(&sdk),
+        Catalog::from_config(&sdk, &config.catalog_table),
+        config.settings,
+    );
+    let dead_letters = config.dead_letter_queue_url.map(|url| (aws_sdk_sqs::Client::new(&sdk), url));
+    let handler = Handler::new(encryptor, dead_letters);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        handler.handle(event.payload, event.context.deadline, &event.context.request_id).await
+    }))
+    .await
+}

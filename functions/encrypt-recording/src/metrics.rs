@@ -1,0 +1,57 @@
+//! CloudWatch metrics as embedded metric format (EMF) log lines: Lambda's
+//! log pipeline turns each line into metrics, no API call, no extra latency.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The namespace of every callvault metric.
+pub const NAMESPACE: &str = "Callvault";
+
+/// One EMF line: `metrics` (name, unit, value) with `dimensions` as
+/// properties, in one dimension set.
+pub fn emf(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) -> String {
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let mut dim_names = vec!["Function"];
+    dim_names.extend(dimensions.iter().map(|(k, _)| *k));
+    let mut doc = serde_json::json!({
+        "_aws": {
+            "Timestamp": ts,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dim_names],
+                "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }]
+        },
+        "Function": function,
+    });
+    for (k, v) in dimensions {
+        doc[*k] = serde_json::Value::from(*v);
+    }
+    for (name, _, value) in metrics {
+        doc[*name] = serde_json::Value::from(*value);
+    }
+    doc.to_string()
+}
+
+/// Prints an EMF line on stdout, where Lambda's log pipeline reads it.
+pub fn put(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) {
+    println!("{}", emf(function, dimensions, metrics));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emf_line_declares_its_metrics_and_carries_their_values() {
+        let line = emf("encrypt-recording", &[("Code", "key_disabled")], &[("Failures", "Count", 1.0)]);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let decl = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(decl["Namespace"], "Callvault");
+        assert_eq!(decl["Dimensions"][0], serde_json::json!(["Function", "Code"]));
+        assert_eq!(decl["Metrics"][0], serde_json::json!({"Name": "Failures", "Unit": "Count"}));
+        assert_eq!(v["Function"], "encrypt-recording");
+        assert_eq!(v["Code"], "key_disabled");
+        assert_eq!(v["Failures"], 1.0);
+        assert!(v["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+    }
+}

@@ -1,0 +1,569 @@
+//! Encrypting one recording from the ingest bucket into the vault: route by
+//! type, wrap a data key, stream frames into the vault, verify, catalogue,
+//! and only then delete the plaintext.
+//!
+//! Whatever fails, the plaintext stays where it was until the vault object is
+//! complete, verified and catalogued; a vault object the catalog does not
+//! know is deleted again, or reported when even that fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use envelope::{EncryptingWriter, EncryptionContext};
+use tokio::runtime::Handle;
+
+use crate::arn::KmsArn;
+use crate::catalog::{Catalog, CatalogError, Claim, Recorded, RecordingEntry, RecordingId};
+use crate::error::KeyError;
+use crate::flow::{self, FlowError};
+use crate::keyring::{check_region, WrappingKey};
+use crate::kms::{KeyKind, KeyManagement};
+use crate::s3::{S3Error, S3Location, S3Objects, WriteOptions, WrittenObject};
+
+/// The tag set on an ingest object that could not be encrypted.
+pub const STATUS_TAG: &str = "callvault-status";
+/// How long a described RSA key's state is trusted (KMS never sees an RSA
+/// encrypt, so this is how soon a disabled key is noticed).
+pub const RSA_STATE_TTL: Duration = Duration::from_secs(60);
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// Recording type -> wrapping key ARNs (primary first, then
+/// disaster-recovery keys), as configured in `RECORDING_KEYS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingKeys(BTreeMap<String, Vec<String>>);
+
+impl RecordingKeys {
+    /// Parses the JSON object `{"<type>": ["<key ARN>", ...], ...}` and
+    /// checks it: at least one type, valid type names, at least one key ARN
+    /// per type, the primary in `region`.
+    pub fn parse(json: &str, region: &str) -> Result<Self, String> {
+        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| {
+            format!("not a JSON object of recording type to a list of key ARNs ({e}); example: {{\"calls\": [\"arn:aws:kms:{region}:111122223333:key/...\"]}}")
+        })?;
+        if map.is_empty() {
+            return Err("configures no recording type".into());
+        }
+        for (ty, keys) in &map {
+            if ty.is_empty() || ty.contains('/') || ty.len() > 128 {
+                return Err(format!("recording type {ty:?} must be 1 to 128 characters without '/'"));
+            }
+            let Some(primary) = keys.first() else {
+                return Err(format!("recording type {ty:?} has no key"));
+            };
+            for key in keys {
+                if !KmsArn::parse(key).is_some_and(|a| a.is_key()) {
+                    return Err(format!(
+                        "{key:?} (recording type {ty:?}) is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
+                    ));
+                }
+            }
+            check_region(primary, region).map_err(|e| format!("recording type {ty:?}: {e}"))?;
+        }
+        Ok(Self(map))
+    }
+
+    /// The keys for a recording type.
+    pub fn get(&self, recording_type: &str) -> Option<&[String]> {
+        self.0.get(recording_type).map(Vec::as_slice)
+    }
+
+    /// The configured types.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+/// What the encryptor is configured with.
+#[derive(Clone, Debug)]
+pub struct IngestSettings {
+    pub org: String,
+    pub ingest_bucket: String,
+    pub vault_bucket: String,
+    pub keys: RecordingKeys,
+    pub frame_length: u32,
+    /// The function's region: primary keys must be here.
+    pub region: String,
+    pub write: WriteOptions,
+}
+
+/// An object as an S3 event announced it (key already URL-decoded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announced {
+    pub bucket: String,
+    pub key: String,
+    /// Without quotes; empty when the event had none.
+    pub etag: String,
+    pub version: Option<String>,
+}
+
+impl Announced {
+    /// Where it is.
+    pub fn location(&self) -> S3Location {
+        S3Location { bucket: self.bucket.clone(), key: self.key.clone() }
+    }
+}
+
+/// How one recording ended, when it did not fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Encrypted, verified, catalogued; the plaintext is gone.
+    Encrypted { entry: Box<RecordingEntry>, timings: Timings },
+    /// Already catalogued from this very upload (a repeated event); the
+    /// plaintext, if it was still there, is gone now.
+    AlreadyDone { id: RecordingId },
+    /// Another invocation is encrypting this very upload right now.
+    InProgressElsewhere { id: RecordingId },
+}
+
+/// Where the time went, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub kms: Duration,
+    pub stream: Duration,
+    pub total: Duration,
+}
+
+/// Why a recording was not encrypted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The event does not describe a usable object.
+    #[error("bad event: {detail}")]
+    BadEvent { detail: String },
+    #[error("{key:?} is not <recording type>/<recording id>: put recordings under a type configured in RECORDING_KEYS ({known})")]
+    BadKey { key: String, known: String },
+    #[error("recording type {recording_type:?} is not configured in RECORDING_KEYS (configured: {known}); add it, then redrive")]
+    UnknownType { recording_type: String, known: String },
+    #[error("recording {id} is already in the vault from another upload (ETag {catalogued}, this one {uploaded}); the new plaintext is kept for an operator to compare and remove")]
+    AlreadyExists { id: String, catalogued: String, uploaded: String },
+    #[error("recording {id} is being encrypted by another invocation (from ETag {other}); retry")]
+    InProgress { id: String, other: String },
+    #[error("read {read} bytes of {location}, which announced {announced}; retry")]
+    ShortRead { location: String, read: u64, announced: u64 },
+    #[error("recording {id} is encrypted and catalogued but its plaintext could not be deleted: {source}")]
+    DeleteFailed { id: String, source: S3Error },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+}
+
+impl IngestError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadEvent { .. } => "bad_event",
+            Self::BadKey { .. } => "bad_key",
+            Self::UnknownType { .. } => "unknown_type",
+            Self::AlreadyExists { .. } => "already_exists",
+            Self::InProgress { .. } => "in_progress",
+            Self::ShortRead { .. } => "short_read",
+            Self::DeleteFailed { .. } => "delete_failed",
+            Self::Key(e) => e.code(),
+            Self::S3(e) => e.code(),
+            Self::Catalog(e) => e.code(),
+            Self::Flow(e) => e.code(),
+        }
+    }
+
+    /// Whether the same event may succeed later without anyone changing
+    /// anything: the function should fail so that Lambda retries it.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::InProgress { .. } | Self::ShortRead { .. } | Self::DeleteFailed { .. } => true,
+            Self::Key(e) => e.is_retryable(),
+            Self::S3(e) => e.is_retryable(),
+            Self::Catalog(e) => e.is_retryable(),
+            Self::Flow(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The KMS key the error is about, if any.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::Key(e) => e.key(),
+            Self::Flow(FlowError::Key(e)) => e.key(),
+            _ => None,
+        }
+    }
+}
+
+/// Splits an ingest key into recording type and id.
+pub fn route(key: &str) -> Option<RecordingId> {
+    let (ty, id) = key.split_once('/')?;
+    (!ty.is_empty() && !id.is_empty() && !id.ends_with('/'))
+        .then(|| RecordingId { recording_type: ty.to_string(), recording_id: id.to_string() })
+}
+
+/// Wrapping keys described once per container; an RSA key's state again
+/// after [`RSA_STATE_TTL`], because KMS never sees an RSA encrypt.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (WrappingKey, Instant)>>,
+}
+
+impl KeyCache {
+    /// The wrapping keys for `key_ids` (primary first), checked usable.
+    pub async fn resolve<K: KeyManagement>(
+        &self,
+        kms: &K,
+        key_ids: &[String],
+        region: &str,
+    ) -> Result<Vec<WrappingKey>, KeyError> {
+        let mut keys = Vec::with_capacity(key_ids.len());
+        for (i, id) in key_ids.iter().enumerate() {
+            let cached = self.entries.lock().map_err(|_| poisoned())?.get(id).cloned();
+            let key = match cached {
+                Some((key @ WrappingKey::Kms { .. }, _)) => key,
+                Some((key @ WrappingKey::KmsRsa { .. }, checked)) if checked.elapsed() < RSA_STATE_TTL => key,
+                Some((key @ WrappingKey::KmsRsa { .. }, _)) => {
+                    kms.describe_key(id).await?.require_enabled()?;
+                    self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
+                    key
+                }
+                None => {
+                    let desc = kms.describe_key(id).await?;
+                    desc.require_enabled()?;
+                    if i == 0 {
+                        check_region(&desc.arn, region)?;
+                    }
+                    let key = match desc.kind {
+                        KeyKind::Symmetric => WrappingKey::Kms { arn: desc.arn },
+                        KeyKind::Rsa => {
+                            let der = kms.public_key(&desc.arn).await?;
+                            WrappingKey::rsa(desc.arn, &der)?
+                        }
+                        KeyKind::Other(detail) => return Err(KeyError::Unsupported { key: desc.arn, detail }),
+                    };
+                    self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
+                    key
+                }
+            };
+            if !keys.iter().any(|k: &WrappingKey| k.arn() == key.arn()) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn poisoned() -> KeyError {
+    KeyError::Unavailable { key: String::new(), detail: "key cache poisoned by an earlier panic".into() }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// RFC 3339 (UTC) of Unix seconds.
+pub fn rfc3339(secs: u64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// Encrypts recordings from the ingest bucket into the vault.
+pub struct RecordingEncryptor<K> {
+    kms: K,
+    s3: S3Objects,
+    catalog: Catalog,
+    settings: IngestSettings,
+    keys: KeyCache,
+}
+
+impl<K: KeyManagement> RecordingEncryptor<K> {
+    pub fn new(kms: K, s3: S3Objects, catalog: Catalog, settings: IngestSettings) -> Self {
+        Self { kms, s3, catalog, settings, keys: KeyCache::default() }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &IngestSettings {
+        &self.settings
+    }
+
+    /// The S3 adapter.
+    pub fn s3(&self) -> &S3Objects {
+        &self.s3
+    }
+
+    /// Encrypts the announced object. `claim_until` (Unix seconds) is how
+    /// long this invocation may hold the recording: past the function's
+    /// deadline, so that a live invocation never loses its claim and a dead
+    /// one's retry takes over.
+    pub async fn encrypt(&self, obj: &Announced, claim_until: u64) -> Result<Outcome, IngestError> {
+        let started = Instant::now();
+        if obj.bucket != self.settings.ingest_bucket {
+            return Err(IngestError::BadEvent {
+                detail: format!("bucket {} is not the ingest bucket {}", obj.bucket, self.settings.ingest_bucket),
+            });
+        }
+        let known = || self.settings.keys.types().collect::<Vec<_>>().join(", ");
+        let id = route(&obj.key).ok_or_else(|| IngestError::BadKey { key: obj.key.clone(), known: known() })?;
+        let key_ids = self
+            .settings
+            .keys
+            .get(&id.recording_type)
+            .ok_or_else(|| IngestError::UnknownType { recording_type: id.recording_type.clone(), known: known() })?;
+
+        if let Some(entry) = self.catalog.recording(&id).await? {
+            return self.already_catalogued(obj, id, &entry).await;
+        }
+        let now = unix_now();
+        let token = match self.catalog.claim(&id, &obj.etag, now, claim_until.saturating_sub(now).max(60)).await? {
+            Claim::Acquired { token } => token,
+            Claim::HeldElsewhere { source_etag, .. } if source_etag == obj.etag => {
+                return Ok(Outcome::InProgressElsewhere { id });
+            }
+            Claim::HeldElsewhere { source_etag, .. } => {
+                return Err(IngestError::InProgress { id: id.to_string(), other: source_etag });
+            }
+        };
+        let result = self.encrypt_claimed(obj, &id, key_ids, &token, started).await;
+        if result.is_err() {
+            if let Err(e) = self.catalog.release(&id, &token).await {
+                tracing::warn!(recording = %id, code = e.code(), error = %e, "could not release the claim; it expires by itself");
+            }
+        }
+        result
+    }
+
+    async fn already_catalogued(
+        &self,
+        obj: &Announced,
+        id: RecordingId,
+        entry: &RecordingEntry,
+    ) -> Result<Outcome, IngestError> {
+        if entry.source_etag != obj.etag {
+            return Err(IngestError::AlreadyExists {
+                id: id.to_string(),
+                catalogued: entry.source_etag.clone(),
+                uploaded: obj.etag.clone(),
+            });
+        }
+        // A repeated event, or the retry of one that stopped between the
+        // catalog and the delete: finish the delete.
+        self.delete_plaintext(obj, &id).await?;
+        Ok(Outcome::AlreadyDone { id })
+    }
+
+    async fn encrypt_claimed(
+        &self,
+        obj: &Announced,
+        id: &RecordingId,
+        key_ids: &[String],
+        token: &str,
+        started: Instant,
+    ) -> Result<Outcome, IngestError> {
+        let kms_started = Instant::now();
+        let keys = self.keys.resolve(&self.kms, key_ids, &self.settings.region).await?;
+        let source = self.s3.read_announced(&obj.location(), obj.version.as_deref(), &obj.etag).await?;
+        let content_type = source.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
+        let context: EncryptionContext = [
+            ("org", self.settings.org.as_str()),
+            ("recording_type", id.recording_type.as_str()),
+            ("recording_id", id.recording_id.as_str()),
+            ("content_type", content_type.as_str()),
+        ]
+        .into_iter()
+        .collect();
+        let encryptor = flow::begin_encryption(&self.kms, &keys, context, self.settings.frame_length).await?;
+        let kms = kms_started.elapsed();
+        let message_id = hex::encode(encryptor.header().message_id);
+
+        let vault = S3Location { bucket: self.settings.vault_bucket.clone(), key: obj.key.clone() };
+        let stream_started = Instant::now();
+        let handle = Handle::current();
+        let reader = tokio_util::io::SyncIoBridge::new_with_handle(source.body.into_async_read(), handle.clone());
+        let mut writer = self.s3.blocking_writer(
+            &handle,
+            &vault,
+            WriteOptions { content_type: Some("application/octet-stream".into()), ..self.settings.write.clone() },
+        );
+        let announced = source.size;
+        let location = obj.location().to_string();
+        let streamed = tokio::task::spawn_blocking(move || -> Result<(WrittenObject, u64), IngestError> {
+            let copied = stream(reader, &mut writer, encryptor);
+            match copied {
+                Ok(read) if read == announced => Ok((writer.finish()?, read)),
+                Ok(read) => {
+                    writer.abort();
+                    Err(IngestError::ShortRead { location, read, announced })
+                }
+                Err(e) => {
+                    writer.abort();
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| IngestError::Flow(FlowError::Io(std::io::Error::other(format!("encryption task failed: {e}")))))?;
+        let (written, plaintext_size) = streamed?;
+        let stream = stream_started.elapsed();
+
+        if let Err(e) = self.s3.verify(&vault, &written).await {
+            self.remove_uncatalogued(&vault, &written, id).await;
+            return Err(e.into());
+        }
+        let entry = RecordingEntry {
+            id: id.clone(),
+            vault_key: vault.key.clone(),
+            vault_version: written.version.clone(),
+            wrapping_keys: keys.iter().map(|k| k.arn().to_string()).collect(),
+            provider: keys[0].provider_id().to_string(),
+            message_id,
+            frame_length: self.settings.frame_length,
+            plaintext_size,
+            ciphertext_size: written.size,
+            checksum_sha256: written.checksum_sha256.clone(),
+            content_type,
+            encrypted_at: rfc3339(unix_now()),
+            source_etag: obj.etag.clone(),
+            source_version: obj.version.clone(),
+        };
+        match self.catalog.record(&entry, token, &entry.encrypted_at).await {
+            Ok(Recorded::New) => {}
+            Ok(Recorded::AlreadyCatalogued(existing)) => {
+                // Only possible if our claim had lapsed: the catalogued copy
+                // wins; ours is removed (a versioned vault keeps both apart).
+                if existing.vault_version.is_some() && existing.vault_version != written.version {
+                    self.remove_uncatalogued(&vault, &written, id).await;
+                }
+                return self.already_catalogued(obj, id.clone(), &existing).await;
+            }
+            Err(e) => {
+                self.remove_uncatalogued(&vault, &written, id).await;
+                return Err(e.into());
+            }
+        }
+        self.delete_plaintext(obj, id).await?;
+        Ok(Outcome::Encrypted {
+            entry: Box::new(entry),
+            timings: Timings { kms, stream, total: started.elapsed() },
+        })
+    }
+
+    /// Deletes a vault object the catalog does not know; reports it when
+    /// even that fails, so it can be found and removed by hand.
+    async fn remove_uncatalogued(&self, vault: &S3Location, written: &WrittenObject, id: &RecordingId) {
+        if let Err(e) = self.s3.delete(vault, written.version.as_deref()).await {
+            tracing::error!(
+                code = "vault_orphan",
+                recording = %id,
+                location = %vault,
+                version = written.version.as_deref().unwrap_or(""),
+                error = %e,
+                "a vault object the catalog does not know could not be deleted; delete it by hand"
+            );
+        }
+    }
+
+    /// Deletes the plaintext: the announced version, or (unversioned bucket)
+    /// the object only while it is still the announced upload.
+    async fn delete_plaintext(&self, obj: &Announced, id: &RecordingId) -> Result<(), IngestError> {
+        let loc = obj.location();
+        let deleted = match &obj.version {
+            Some(v) => self.s3.delete(&loc, Some(v)).await,
+            None => match self.s3.current(&loc).await {
+                Ok(Some((etag, _))) if etag == obj.etag => self.s3.delete(&loc, None).await,
+                Ok(Some((etag, _))) => {
+                    tracing::warn!(recording = %id, etag, "the ingest object was replaced meanwhile; the new upload is kept");
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        deleted.map_err(|source| IngestError::DeleteFailed { id: id.to_string(), source })
+    }
+
+    /// Tags the ingest object with why it was not encrypted.
+    pub async fn tag_failure(&self, obj: &Announced, code: &str) -> Result<(), S3Error> {
+        self.s3.tag(&obj.location(), obj.version.as_deref(), STATUS_TAG, code).await
+    }
+}
+
+/// Plaintext from `reader` through a message into `writer`; returns the
+/// plaintext length.
+fn stream<R: Read, W: Write>(
+    mut reader: R,
+    writer: W,
+    encryptor: envelope::MessageEncryptor,
+) -> Result<u64, IngestError> {
+    let io = |e: std::io::Error| IngestError::Flow(FlowError::from_io(e));
+    let mut w = EncryptingWriter::new(writer, encryptor).map_err(io)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(IngestError::S3(S3Error::Unavailable {
+                    location: "the ingest object".into(),
+                    detail: format!("reading failed: {e}"),
+                }))
+            }
+        };
+        w.write_all(&buf[..n]).map_err(io)?;
+        total += n as u64;
+    }
+    w.finish().map_err(io)?;
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const DR: &str = "arn:aws:kms:us-west-2:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321";
+
+    #[test]
+    fn recording_keys_accept_a_primary_here_and_dr_keys_anywhere() {
+        let keys = RecordingKeys::parse(&format!(r#"{{"calls": ["{ARN}", "{DR}"]}}"#), "us-east-1").unwrap();
+        assert_eq!(keys.get("calls").unwrap(), [ARN, DR]);
+        assert!(keys.get("voicemail").is_none());
+    }
+
+    #[test]
+    fn recording_keys_refuse_what_a_user_can_get_wrong() {
+        let bad = [
+            ("", "not a JSON object"),
+            ("[]", "not a JSON object"),
+            ("{}", "no recording type"),
+            (r#"{"calls": []}"#, "has no key"),
+            (r#"{"calls": ["alias/x"]}"#, "not a KMS key ARN"),
+            (&format!(r#"{{"calls": ["{ARN}".replace("key/", "alias/")]}}"#), "not a JSON object"),
+            (&format!(r#"{{"a/b": ["{ARN}"]}}"#), "without '/'"),
+            (&format!(r#"{{"calls": ["{DR}"]}}"#), "us-west-2"),
+        ];
+        for (json, expected) in bad {
+            let err = RecordingKeys::parse(json, "us-east-1").unwrap_err();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn keys_route_to_type_and_id() {
+        let id = route("calls/2026/11/r 1.wav").unwrap();
+        assert_eq!((id.recording_type.as_str(), id.recording_id.as_str()), ("calls", "2026/11/r 1.wav"));
+        for bad in ["calls", "calls/", "/x", "calls/dir/", ""] {
+            assert!(route(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_is_utc_seconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T09:46:40Z");
+    }
+}
