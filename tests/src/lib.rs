@@ -3,6 +3,8 @@
 //! official AWS Encryption SDK peers. It fails loudly when anything cannot
 //! start: a test that needs the local AWS never silently skips.
 
+pub mod ingest;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -135,6 +137,53 @@ impl LocalAws {
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::from(&self.config(REGION).await).force_path_style(true).build();
         aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// A DynamoDB client in the main region.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config(REGION).await)
+    }
+
+    /// An SQS client in the main region.
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config(REGION).await)
+    }
+
+    /// KMS calls counted by the launcher for one key (as sent: the ARN), by
+    /// operation.
+    pub fn kms_calls_for(&self, key: &str) -> HashMap<String, u64> {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("{}/_callvault/kms-calls/by-key", self.endpoint)])
+            .output()
+            .expect("curl");
+        let mut all: HashMap<String, HashMap<String, u64>> =
+            serde_json::from_slice(&out.stdout).expect("kms-calls JSON");
+        all.remove(key).unwrap_or_default()
+    }
+
+    /// Adds a fault rule to the launcher (see infra/local/moto_launcher.py,
+    /// patch 6): matching requests fail with the given status and code.
+    pub fn inject_fault(&self, rule: serde_json::Value) {
+        let out = Command::new("curl")
+            .args(["-sf", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary"])
+            .arg(rule.to_string())
+            .arg(format!("{}/_callvault/faults", self.endpoint))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "the launcher refused the fault rule {rule}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        let out = Command::new("curl")
+            .args(["-sf", "-X", "DELETE", &format!("{}/_callvault/faults", self.endpoint)])
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "could not clear the fault rules");
     }
 
     /// KMS calls counted by the launcher, by operation.

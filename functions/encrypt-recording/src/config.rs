@@ -78,7 +78,8 @@ impl Config {
         }
         let catalog_table = required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
         let keys_json = required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
-        let keys = RecordingKeys::parse(&keys_json, &region).map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let keys = RecordingKeys::parse(&keys_json, &region)
+            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
         let frame_length = match lookup(FRAME_LENGTH).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
             None => DEFAULT_FRAME_LENGTH,
             Some(v) => match v.parse::<u32>() {
@@ -91,7 +92,8 @@ impl Config {
                 }
             },
         };
-        let dead_letter_queue_url = lookup(DEAD_LETTER_QUEUE_URL).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let dead_letter_queue_url =
+            lookup(DEAD_LETTER_QUEUE_URL).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         Ok(Self {
             settings: IngestSettings {
                 org,

@@ -17,10 +17,8 @@ pub enum Record {
 /// Parses an S3 event notification. A payload that is not one is an error;
 /// a record inside it that is unusable is a [`Record::Malformed`].
 pub fn parse(payload: &serde_json::Value) -> Result<Vec<Record>, String> {
-    let records = payload
-        .get("Records")
-        .and_then(|r| r.as_array())
-        .ok_or("not an S3 event notification: no Records list")?;
+    let records =
+        payload.get("Records").and_then(|r| r.as_array()).ok_or("not an S3 event notification: no Records list")?;
     if records.is_empty() {
         return Err("an S3 event notification without records".into());
     }
@@ -74,7 +72,8 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("a '%' not followed by two hex digits")?;
+                let byte =
+                    hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("a '%' not followed by two hex digits")?;
                 out.push(byte);
                 i += 2;
             }

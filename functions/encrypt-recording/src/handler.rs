@@ -49,7 +49,9 @@ impl<K: KeyManagement> Handler<K> {
             Err(detail) => {
                 let err = IngestError::BadEvent { detail };
                 self.give_up(None, &err, &payload, request_id).await?;
-                return Ok(json!({ "recordings": [{ "outcome": "failed", "code": err.code(), "message": err.to_string() }] }));
+                return Ok(
+                    json!({ "recordings": [{ "outcome": "failed", "code": err.code(), "message": err.to_string() }] }),
+                );
             }
         };
         // Hold a claim a minute past the deadline: a live invocation never

@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 /// The DynamoDB API calls this module makes, as IAM actions.
 pub const AWS_CALLS: &[&str] =
@@ -229,7 +231,10 @@ impl RecordingEntry {
                 .iter()
                 .map(|v| match v {
                     AttributeValue::S(s) => Ok(s.clone()),
-                    _ => Err(CatalogError::Malformed { item: what.clone(), detail: "a wrapping key is not a string".into() }),
+                    _ => Err(CatalogError::Malformed {
+                        item: what.clone(),
+                        detail: "a wrapping key is not a string".into(),
+                    }),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             _ => return Err(CatalogError::Malformed { item: what, detail: "no wrapping_keys list".into() }),

@@ -444,10 +444,7 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
             }
         }
         self.delete_plaintext(obj, id).await?;
-        Ok(Outcome::Encrypted {
-            entry: Box::new(entry),
-            timings: Timings { kms, stream, total: started.elapsed() },
-        })
+        Ok(Outcome::Encrypted { entry: Box::new(entry), timings: Timings { kms, stream, total: started.elapsed() } })
     }
 
     /// Deletes a vault object the catalog does not know; reports it when

@@ -5,12 +5,10 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::ops::Range;
 
+use aws_lc_rs::digest::{digest, Context, SHA256};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_lc_rs::digest::{digest, Context, SHA256};
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Tag, Tagging,
-};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Tag, Tagging};
 use aws_smithy_types::base64;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -201,7 +199,12 @@ impl S3Objects {
 
     /// Reads an object the way an event named it: that version when one is
     /// given, else only while its ETag is still `etag`.
-    pub async fn read_announced(&self, loc: &S3Location, version: Option<&str>, etag: &str) -> Result<SourceObject, S3Error> {
+    pub async fn read_announced(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        etag: &str,
+    ) -> Result<SourceObject, S3Error> {
         let mut req = self.client.get_object().bucket(&loc.bucket).key(&loc.key);
         req = match version {
             Some(v) => req.version_id(v),
@@ -249,7 +252,15 @@ impl S3Objects {
 
     /// Deletes the object, or only `version` of it.
     pub async fn delete(&self, loc: &S3Location, version: Option<&str>) -> Result<(), S3Error> {
-        match self.client.delete_object().bucket(&loc.bucket).key(&loc.key).set_version_id(version.map(str::to_string)).send().await {
+        match self
+            .client
+            .delete_object()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => match map_s3_error(e, &loc.to_string()) {
                 S3Error::NotFound { .. } => Ok(()),
@@ -274,14 +285,15 @@ impl S3Objects {
 
     /// Sets one tag on the object (or on `version` of it), keeping no other.
     pub async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
-        let tag = Tag::builder().key(key).value(value).build().map_err(|e| S3Error::Refused {
-            location: loc.to_string(),
-            detail: e.to_string(),
-        })?;
-        let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| S3Error::Refused {
-            location: loc.to_string(),
-            detail: e.to_string(),
-        })?;
+        let tag = Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .map_err(|e| S3Error::Refused { location: loc.to_string(), detail: e.to_string() })?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| S3Error::Refused { location: loc.to_string(), detail: e.to_string() })?;
         self.client
             .put_object_tagging()
             .bucket(&loc.bucket)

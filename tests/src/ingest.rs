@@ -1,0 +1,256 @@
+//! An encrypt-recording deployment on the local AWS: versioned ingest and
+//! vault buckets, the catalog table, the dead-letter queue, and the real
+//! handler over the real SDK adapters, configured through
+//! `Config::from_lookup` exactly as the Lambda reads its environment.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use encrypt_recording::{Config, Handler, HandlerError};
+use serde_json::{json, Value};
+use vault::catalog::{Catalog, KeyUsage, RecordingEntry, RecordingId};
+use vault::kms::AwsKms;
+use vault::recording::RecordingEncryptor;
+use vault::s3::S3Objects;
+
+use crate::{LocalAws, REGION};
+
+/// The organisation every stack encrypts for.
+pub const ORG: &str = "acme";
+
+/// One deployment's resources.
+pub struct Stack<'a> {
+    pub aws: &'a LocalAws,
+    pub ingest: String,
+    pub vault: String,
+    pub table: String,
+    pub queue_url: String,
+    /// RECORDING_KEYS as JSON.
+    pub recording_keys: String,
+    pub s3: aws_sdk_s3::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("cv-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+impl<'a> Stack<'a> {
+    /// Creates the resources; `keys` maps recording types to key ARNs.
+    pub async fn new(aws: &'a LocalAws, keys: &[(&str, &[&str])]) -> Stack<'a> {
+        let tag = unique("s");
+        let (ingest, vault, table) = (format!("{tag}-ingest"), format!("{tag}-vault"), format!("{tag}-catalog"));
+        let s3 = aws.s3().await;
+        for bucket in [&ingest, &vault] {
+            s3.create_bucket().bucket(bucket).send().await.expect("CreateBucket");
+            s3.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(
+                    VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+                )
+                .send()
+                .await
+                .expect("PutBucketVersioning");
+        }
+        let ddb = aws.dynamodb().await;
+        create_catalog_table(&ddb, &table).await;
+        let sqs = aws.sqs().await;
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{tag}-dlq"))
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url
+            .expect("queue url");
+        let recording_keys =
+            serde_json::to_string(&keys.iter().map(|(t, k)| (t.to_string(), k.to_vec())).collect::<HashMap<_, _>>())
+                .expect("json");
+        Stack { aws, ingest, vault, table, queue_url, recording_keys, s3, ddb, sqs }
+    }
+
+    /// The function's environment, as template.yaml sets it.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_REGION", REGION.to_string()),
+            ("CALLVAULT_ORG", ORG.to_string()),
+            ("INGEST_BUCKET", self.ingest.clone()),
+            ("VAULT_BUCKET", self.vault.clone()),
+            ("CATALOG_TABLE", self.table.clone()),
+            ("RECORDING_KEYS", self.recording_keys.clone()),
+            ("DEAD_LETTER_QUEUE_URL", self.queue_url.clone()),
+        ]
+    }
+
+    /// A fresh handler (a new container: empty key cache).
+    pub async fn handler(&self) -> Handler<AwsKms> {
+        let env: HashMap<_, _> = self.env().into_iter().collect();
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
+        let sdk = self.aws.config(REGION).await;
+        let encryptor = RecordingEncryptor::new(
+            AwsKms::new(&sdk),
+            S3Objects::from_config(&sdk),
+            Catalog::from_config(&sdk, &config.catalog_table),
+            config.settings,
+        );
+        Handler::new(encryptor, config.dead_letter_queue_url.map(|u| (aws_sdk_sqs::Client::new(&sdk), u)))
+    }
+
+    /// The catalog.
+    pub async fn catalog(&self) -> Catalog {
+        Catalog::from_config(&self.aws.config(REGION).await, &self.table)
+    }
+
+    /// Uploads a recording; returns (ETag without quotes, version id).
+    pub async fn upload(&self, key: &str, body: &[u8], content_type: &str) -> (String, String) {
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&self.ingest)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .expect("PutObject");
+        (out.e_tag.expect("etag").trim_matches('"').to_string(), out.version_id.expect("versioned bucket"))
+    }
+
+    /// The S3 event S3 would send for that upload.
+    pub fn event(&self, key: &str, etag: &str, version: &str, size: usize) -> Value {
+        s3_event(&self.ingest, &s3_encode_key(key), etag, Some(version), size)
+    }
+
+    /// Invokes a fresh handler with `event`.
+    pub async fn invoke(&self, event: Value) -> Result<Value, HandlerError> {
+        self.invoke_with(&self.handler().await, event).await
+    }
+
+    /// Invokes `handler` with `event`, a 15-minute deadline ahead.
+    pub async fn invoke_with(&self, handler: &Handler<AwsKms>, event: Value) -> Result<Value, HandlerError> {
+        let deadline_ms = (vault::recording::unix_now() + 900) * 1000;
+        handler.handle(event, deadline_ms, "test-request").await
+    }
+
+    /// Every version (and delete marker) of `key` in `bucket`.
+    pub async fn versions(&self, bucket: &str, key: &str) -> usize {
+        let out = self.s3.list_object_versions().bucket(bucket).prefix(key).send().await.expect("ListObjectVersions");
+        out.versions().iter().filter(|v| v.key() == Some(key)).count()
+            + out.delete_markers().iter().filter(|v| v.key() == Some(key)).count()
+    }
+
+    /// The object's bytes, or `None` when it does not exist.
+    pub async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => Some(out.body.collect().await.expect("body").to_vec()),
+            Err(_) => None,
+        }
+    }
+
+    /// The `callvault-status` tag of the ingest object (latest version).
+    pub async fn status_tag(&self, key: &str) -> Option<String> {
+        let out = self.s3.get_object_tagging().bucket(&self.ingest).key(key).send().await.ok()?;
+        out.tag_set().iter().find(|t| t.key() == "callvault-status").map(|t| t.value().to_string())
+    }
+
+    /// Multipart uploads still open in the vault bucket.
+    pub async fn open_uploads(&self) -> usize {
+        let out = self.s3.list_multipart_uploads().bucket(&self.vault).send().await.expect("ListMultipartUploads");
+        out.uploads().len()
+    }
+
+    /// The catalog's entry for a recording.
+    pub async fn entry(&self, recording_type: &str, recording_id: &str) -> Option<RecordingEntry> {
+        let id = RecordingId { recording_type: recording_type.into(), recording_id: recording_id.into() };
+        self.catalog().await.recording(&id).await.expect("catalog read")
+    }
+
+    /// The catalog's usage of a key.
+    pub async fn usage(&self, key_arn: &str) -> Option<KeyUsage> {
+        self.catalog().await.key_usage(key_arn).await.expect("catalog read")
+    }
+
+    /// Messages on the dead-letter queue (received, not deleted).
+    pub async fn dead_letters(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            let msgs = out.messages();
+            if msgs.is_empty() {
+                return all;
+            }
+            for m in msgs {
+                all.push(serde_json::from_str(m.body().unwrap_or("null")).expect("dead letter JSON"));
+            }
+        }
+    }
+}
+
+/// Creates the catalog table as template.yaml does (pk, sk; on demand).
+pub async fn create_catalog_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().expect("attr")
+    };
+    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().expect("key");
+    ddb.create_table()
+        .table_name(table)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
+/// Encodes a key as S3 does in event notifications: `+` for a space,
+/// `%XX` for every other byte outside `A-Za-z0-9-_.~/`.
+pub fn s3_encode_key(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// An S3 ObjectCreated:Put notification for one object (key as encoded).
+pub fn s3_event(bucket: &str, encoded_key: &str, etag: &str, version: Option<&str>, size: usize) -> Value {
+    let mut object = json!({ "key": encoded_key, "size": size, "eTag": etag, "sequencer": "0055AED6DCD90281E5" });
+    if let Some(v) = version {
+        object["versionId"] = json!(v);
+    }
+    json!({ "Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventTime": "2026-11-23T12:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": { "principalId": "AWS:AIDAEXAMPLE" },
+        "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+        "responseElements": { "x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8" },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "callvault-ingest",
+            "bucket": { "name": bucket, "ownerIdentity": { "principalId": "A3NL1KOZZKExample" }, "arn": format!("arn:aws:s3:::{bucket}") },
+            "object": object
+        }
+    }]})
+}
