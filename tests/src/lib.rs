@@ -4,6 +4,7 @@
 //! start: a test that needs the local AWS never silently skips.
 
 pub mod ingest;
+pub mod lambda;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -26,7 +27,12 @@ fn venv(name: &str) -> PathBuf {
     root().join("infra/local/.venv").join(name)
 }
 
-/// Installs the local AWS and the ESDK peers (idempotent, quick when done).
+/// Installs the local AWS, the ESDK peers and cargo-lambda (idempotent,
+/// quick when done).
+pub fn setup_local_tools() {
+    setup()
+}
+
 fn setup() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
