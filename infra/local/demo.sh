@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The whole flow on the local AWS: start it, create a customer key, make a real
-# WAV recording, encrypt it with callvault, inspect it, decrypt it with the
-# official aws-encryption-cli and with callvault, and seek into it.
+# The whole flow on the local AWS: start it, create the customer's KMS key and
+# the deployment (ingest and vault buckets, catalog table, dead-letter queue),
+# drop a real WAV recording into the ingest bucket, run the encrypt-recording
+# Lambda on it through `cargo lambda watch` / `cargo lambda invoke` with the
+# sample event, and show the vault object, the catalog rows and that the
+# plaintext is gone; then decrypt it with the official aws-encryption-cli and
+# with callvault, and seek into it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
 bin="$root/target/debug/callvault"
 work="$(mktemp -d)"
-trap 'kill "$moto_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$moto_pid" 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null; rm -rf "$work"' EXIT
+py="$venv/moto/bin/python"
+export PATH="$venv/cargo-lambda/bin:$PATH"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "starting the local AWS (moto + KMS fixes) on 127.0.0.1"
-"$venv/moto/bin/python" "$root/infra/local/moto_launcher.py" --port 0 >"$work/moto.out" 2>"$work/moto.err" &
+"$py" "$root/infra/local/moto_launcher.py" --port 0 >"$work/moto.out" 2>"$work/moto.err" &
 moto_pid=$!
 for _ in $(seq 1 120); do
   grep -q '^READY ' "$work/moto.out" 2>/dev/null && break
@@ -25,14 +31,24 @@ export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-e
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
 echo "local AWS at $endpoint"
 
-step "creating the customer's KMS key"
-key="$("$venv/moto/bin/python" -c '
-import boto3
-kms = boto3.client("kms")
+ingest=callvault-local-ingest vault=callvault-local-vault table=callvault-local-catalog
+step "creating the customer's KMS key and the deployment: $ingest, $vault (versioned), $table, a dead-letter queue"
+read -r key dlq < <("$py" - "$ingest" "$vault" "$table" <<'PY'
+import sys, boto3
+ingest, vault, table = sys.argv[1:]
+kms, s3, ddb, sqs = (boto3.client(s) for s in ("kms", "s3", "dynamodb", "sqs"))
 arn = kms.create_key(Description="callvault demo recordings key")["KeyMetadata"]["Arn"]
 kms.create_alias(AliasName="alias/callvault-demo", TargetKeyId=arn)
-print(arn)')"
-echo "$key"
+for b in (ingest, vault):
+    s3.create_bucket(Bucket=b)
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                 AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+print(arn, sqs.create_queue(QueueName="callvault-local-dead-letters")["QueueUrl"])
+PY
+)
+echo "key $key"
 
 step "recording a 30 s call (8 kHz, 16-bit mono WAV)"
 "$venv/moto/bin/python" - "$work/call.wav" <<'PY'
@@ -49,21 +65,85 @@ with wave.open(sys.argv[1], "wb") as w:
 PY
 ls -l "$work/call.wav"
 
-step "callvault encrypt (AWS Encryption SDK v2 message, suite 0x0478, 64 KiB frames)"
-"$bin" encrypt --key "$key" --context org=acme --context recording_type=calls \
-  --context recording_id=demo-0001 --context content_type=audio/wav "$work/call.wav" "$work/call.wav.esdk"
-ls -l "$work/call.wav.esdk"
+step "the recorder drops it into the ingest bucket as calls/2026-11-23-0001.wav"
+read -r etag version size < <("$py" - "$ingest" "$work/call.wav" <<'PY'
+import sys, boto3
+bucket, path = sys.argv[1:]
+body = open(path, "rb").read()
+r = boto3.client("s3").put_object(Bucket=bucket, Key="calls/2026-11-23-0001.wav", Body=body, ContentType="audio/wav")
+print(r["ETag"].strip('"'), r["VersionId"], len(body))
+PY
+)
+echo "ETag $etag, version $version, $size bytes"
 
-step "callvault inspect"
+step "encrypt-recording under cargo lambda watch (the real Lambda runtime API), invoked with events/s3-object-created.json"
+port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+cat >"$work/function.env" <<ENV
+AWS_ENDPOINT_URL='$endpoint'
+AWS_REGION='us-east-1'
+AWS_ACCESS_KEY_ID='testing'
+AWS_SECRET_ACCESS_KEY='testing'
+CALLVAULT_ORG='acme'
+INGEST_BUCKET='$ingest'
+VAULT_BUCKET='$vault'
+CATALOG_TABLE='$table'
+RECORDING_KEYS='{"calls": ["$key"]}'
+DEAD_LETTER_QUEUE_URL='$dlq'
+ENV
+(cd "$root" && exec setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --env-file "$work/function.env" --package encrypt-recording >"$work/watch.log" 2>&1) &
+watch_pid=$!
+for _ in $(seq 1 240); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.25
+done
+"$py" - "$root/events/s3-object-created.json" "$work/event.json" "$ingest" "$etag" "$version" "$size" <<'PY'
+import json, sys
+src, dst, bucket, etag, version, size = sys.argv[1:]
+e = json.load(open(src))
+s3 = e["Records"][0]["s3"]
+s3["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+s3["object"].update(eTag=etag, versionId=version, size=int(size))
+json.dump(e, open(dst, "w"))
+PY
+(cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file "$work/event.json" --output-format json) | "$py" -m json.tool
+echo "-- the function's log:"
+grep -E 'encrypted; plaintext deleted|RecordingsEncrypted' "$work/watch.log" | cut -c1-400
+
+step "the vault object, the catalog rows, and no plaintext left"
+"$py" - "$ingest" "$vault" "$table" "$key" "$work/call.wav.esdk" <<'PY'
+import json, sys, boto3
+ingest, vault, table, key, out = sys.argv[1:]
+s3, ddb = boto3.client("s3"), boto3.client("dynamodb")
+obj = s3.get_object(Bucket=vault, Key="calls/2026-11-23-0001.wav")
+open(out, "wb").write(obj["Body"].read())
+print(f"vault: s3://{vault}/calls/2026-11-23-0001.wav, {obj['ContentLength']} bytes, version {obj['VersionId']}")
+def plain(item):
+    def value(v):
+        (kind, x), = v.items()
+        return [value(i) for i in x] if kind == "L" else x
+    return {k: value(v) for k, v in sorted(item.items())}
+rec = ddb.get_item(TableName=table, Key={"pk": {"S": "recording#calls/2026-11-23-0001.wav"}, "sk": {"S": "recording"}})["Item"]
+print("catalog recording:", json.dumps(plain(rec), indent=2, default=str))
+use = ddb.get_item(TableName=table, Key={"pk": {"S": "key"}, "sk": {"S": key}})["Item"]
+print("catalog key usage:", json.dumps(plain(use), indent=2, default=str))
+left = s3.list_object_versions(Bucket=ingest, Prefix="calls/2026-11-23-0001.wav")
+n = len(left.get("Versions", [])) + len(left.get("DeleteMarkers", []))
+print(f"ingest: {n} versions of the plaintext left")
+assert n == 0
+PY
+
+step "callvault inspect (the vault object is a standard AWS Encryption SDK v2 message, suite 0x0478)"
 "$bin" inspect "$work/call.wav.esdk"
 
 step "decrypt with the official aws-encryption-cli (no callvault involved)"
 "$venv/esdk-cli/bin/aws-encryption-cli" --decrypt-unsigned -i "$work/call.wav.esdk" -o "$work/by-official-cli.wav" \
-  -w "key=$key" -c org=acme recording_id=demo-0001 -S
+  -w "key=$key" -c org=acme recording_type=calls recording_id=2026-11-23-0001.wav content_type=audio/wav -S
 cmp "$work/call.wav" "$work/by-official-cli.wav" && echo "official CLI: byte-identical"
 
 step "decrypt with callvault (requiring the org and recording id)"
-"$bin" decrypt --context org=acme --context recording_id=demo-0001 "$work/call.wav.esdk" "$work/by-callvault.wav"
+"$bin" decrypt --context org=acme --context recording_id=2026-11-23-0001.wav "$work/call.wav.esdk" "$work/by-callvault.wav"
 cmp "$work/call.wav" "$work/by-callvault.wav" && echo "callvault: byte-identical"
 
 step "seek: seconds 20-21 only (bytes 320044-336043), read from the frames that cover them"
@@ -75,6 +155,28 @@ if "$bin" decrypt --context recording_id=someone-else "$work/call.wav.esdk" "$wo
   echo "unexpected success" >&2; exit 1
 fi
 [ ! -e "$work/wrong.wav" ] && echo "no output written"
+
+step "a recording type nobody configured: kept, tagged, dead-lettered"
+"$py" - "$ingest" "$dlq" "$root/events/s3-unknown-type.json" >"$work/voicemail.json" <<'PY'
+import json, sys, boto3
+bucket, dlq, src = sys.argv[1:]
+r = boto3.client("s3").put_object(Bucket=bucket, Key="voicemail/v-1.wav", Body=b"beep", ContentType="audio/wav")
+e = json.load(open(src))
+s3 = e["Records"][0]["s3"]
+s3["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+s3["object"].update(eTag=r["ETag"].strip('"'), versionId=r["VersionId"], size=4)
+print(json.dumps(e))
+PY
+(cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file "$work/voicemail.json" --output-format json) | "$py" -m json.tool
+"$py" - "$ingest" "$dlq" <<'PY'
+import json, sys, boto3
+bucket, dlq = sys.argv[1:]
+tags = boto3.client("s3").get_object_tagging(Bucket=bucket, Key="voicemail/v-1.wav")["TagSet"]
+print("ingest object tags:", tags)
+msgs = boto3.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+print("dead letters:", [json.loads(m["Body"])["code"] for m in msgs])
+PY
 
 step "done: the key owner's KMS call log"
 curl -s "$endpoint/_callvault/kms-calls"; echo
