@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: setup build demo test lint unit bench bench-memory clean
+.PHONY: setup build demo test lint unit bench bench-memory bench-encrypt clean
 
 setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
 	bash infra/local/setup.sh
@@ -30,6 +30,9 @@ bench:  ## format throughput (GB/s) beside bare AES-256-GCM, and the Python SDK 
 
 bench-memory:  ## peak RSS of callvault encrypt/decrypt on a 2 GiB file
 	bash benches/memory.sh
+
+bench-encrypt:  ## encrypt-recording on 1 GiB vs a plain S3 copy (ratio), and its peak RSS
+	bash benches/encrypt_recording.sh
 
 clean:
 	$(CARGO) clean

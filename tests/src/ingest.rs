@@ -217,18 +217,9 @@ pub async fn create_catalog_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
         .expect("CreateTable");
 }
 
-/// Encodes a key as S3 does in event notifications: `+` for a space,
-/// `%XX` for every other byte outside `A-Za-z0-9-_.~/`.
+/// Encodes a key as S3 does in event notifications.
 pub fn s3_encode_key(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    vault::s3::encode_event_key(key)
 }
 
 /// An S3 ObjectCreated:Put notification for one object (key as encoded).

@@ -111,3 +111,80 @@ fn a_missing_setting_stops_the_function_at_start_with_its_name() {
     assert!(log.contains("config_invalid") && log.contains("INGEST_BUCKET") && log.contains("missing"), "{log}");
     assert!(!log.contains("ignored"), "a function without its settings must not handle events: {log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_resubmits_dead_letters_and_tagged_recordings_once_the_cause_is_fixed() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    let kms = aws.kms().await;
+    let stack = Stack::new(aws, &[("calls", &[&key])]).await;
+    let mut env = aws.env();
+    env.retain(|(k, _)| *k != "AWS_REGION");
+    env.extend(stack.env());
+    let watch = Watch::start("encrypt-recording", &env);
+    let dir = TempDir::new("redrive");
+    let redrive = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(callvault_bin());
+        cmd.arg("redrive").args(["--function", "encrypt-recording"]).args(args).envs(aws.env());
+        // Lambda's Invoke API is cargo lambda watch's; the rest the local AWS.
+        cmd.env("AWS_ENDPOINT_URL_LAMBDA", format!("http://127.0.0.1:{}", watch.port));
+        cmd.output().expect("callvault redrive")
+    };
+
+    // The key is disabled while two recordings arrive: both are kept,
+    // tagged and dead-lettered.
+    kms.disable_key().key_id(&key).send().await.unwrap();
+    for id in ["k-1", "k-2"] {
+        let data = sample(10_000, 12);
+        let (etag, version) = stack.upload(&format!("calls/{id}"), &data, "audio/wav").await;
+        let mut event = stack.event(&format!("calls/{id}"), &etag, &version, data.len());
+        event["Records"][0]["s3"]["bucket"]["name"] = stack.ingest.clone().into();
+        let file = dir.path(&format!("{id}.json"));
+        std::fs::write(&file, event.to_string()).unwrap();
+        let v = answer(&watch.invoke("encrypt-recording", &file), &watch);
+        assert_eq!(v["recordings"][0]["code"], "key_disabled", "{v}");
+    }
+    // Still disabled: redrive reports, exits 1, and the queue still holds
+    // one letter per recording (the function's new ones replace the old).
+    let out = redrive(&["--queue", &stack.queue_url]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("failing") && text.contains("key_disabled") && text.contains("0 redriven, 2 still failing"),
+        "{text}"
+    );
+
+    // The key administrator re-enables it; the dead letters go through,
+    // and are gone from the queue.
+    kms.enable_key().key_id(&key).send().await.unwrap();
+    let dry = redrive(&["--queue", &stack.queue_url, "--dry-run"]);
+    ok(&dry);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("would redrive"), "{}", String::from_utf8_lossy(&dry.stdout));
+    assert!(stack.entry("calls", "k-1").await.is_none(), "a dry run changes nothing");
+    let out = redrive(&["--queue", &stack.queue_url]);
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("2 redriven, 0 still failing, 0 gone"), "{text}");
+    for id in ["k-1", "k-2"] {
+        assert!(stack.entry("calls", id).await.is_some(), "{id} catalogued");
+        assert_eq!(stack.versions(&stack.ingest, &format!("calls/{id}")).await, 0);
+    }
+    assert!(stack.dead_letters().await.is_empty(), "redriven dead letters are deleted");
+
+    // Tagged objects, found by listing the ingest bucket.
+    kms.disable_key().key_id(&key).send().await.unwrap();
+    let (etag, version) = stack.upload("calls/k-3", b"third", "audio/wav").await;
+    let file = dir.path("k-3.json");
+    std::fs::write(&file, stack.event("calls/k-3", &etag, &version, 5).to_string()).unwrap();
+    answer(&watch.invoke("encrypt-recording", &file), &watch);
+    assert_eq!(stack.status_tag("calls/k-3").await.as_deref(), Some("key_disabled"));
+    kms.enable_key().key_id(&key).send().await.unwrap();
+    let out = redrive(&["--bucket", &stack.ingest, "--prefix", "calls/"]);
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("redriven s3://"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stack.entry("calls", "k-3").await.is_some());
+}

@@ -4,6 +4,7 @@
 
 mod commands;
 mod io;
+mod redrive;
 
 use std::process::ExitCode;
 
@@ -91,6 +92,26 @@ enum Command {
     },
     /// Print the message header as JSON.
     Inspect { input: String },
+    /// Re-submit recordings encrypt-recording could not encrypt, once the
+    /// cause is fixed: its dead letters (--queue) or the ingest objects
+    /// tagged callvault-status (--bucket). Exit status 1 while any still fails.
+    Redrive {
+        /// The encrypt-recording function (name or ARN).
+        #[arg(long, value_name = "NAME")]
+        function: String,
+        /// The dead-letter queue URL.
+        #[arg(long, value_name = "URL", required_unless_present = "bucket", conflicts_with = "bucket")]
+        queue: Option<String>,
+        /// The ingest bucket: redrive every object tagged callvault-status.
+        #[arg(long, value_name = "BUCKET")]
+        bucket: Option<String>,
+        /// Only keys under this prefix (with --bucket).
+        #[arg(long, default_value = "", requires = "bucket")]
+        prefix: String,
+        /// List what would be redriven, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +129,14 @@ fn main() -> ExitCode {
                 commands::decrypt(context, keys, range, input, output).await
             }
             Command::Inspect { input } => commands::inspect(input).await,
+            Command::Redrive { function, queue, bucket, prefix, dry_run } => {
+                let source = match (queue, bucket) {
+                    (Some(url), _) => redrive::Source::Queue(url),
+                    (None, Some(bucket)) => redrive::Source::Bucket { bucket, prefix },
+                    (None, None) => return Err(CliError::usage("give --queue or --bucket")),
+                };
+                redrive::redrive(function, source, dry_run).await
+            }
         }
     });
     match result {

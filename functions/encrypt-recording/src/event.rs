@@ -61,28 +61,8 @@ fn parse_record(value: serde_json::Value) -> Record {
     })
 }
 
-/// Decodes an object key as S3 encodes it in notifications: `+` is a space,
-/// `%XX` a byte, and the bytes are UTF-8.
-pub fn decode_key(raw: &str) -> Result<String, String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte =
-                    hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("a '%' not followed by two hex digits")?;
-                out.push(byte);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| "decodes to bytes that are not UTF-8".to_string())
-}
+/// Decodes an object key as S3 encodes it in notifications.
+pub use vault::s3::decode_event_key as decode_key;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,273 @@
+//! `callvault redrive`: re-submits recordings that encrypt-recording could
+//! not encrypt, once the cause is fixed: the events on its dead-letter
+//! queue, or the ingest objects tagged `callvault-status`. Each is sent to
+//! the function as the S3 event S3 would send for the object as it is now,
+//! synchronously, so the operator sees each outcome; a dead letter is
+//! deleted only once its recording is encrypted (or found already done).
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use serde_json::Value;
+use vault::recording::STATUS_TAG;
+use vault::s3::object_created_event;
+
+use crate::CliError;
+
+/// Where the recordings to redrive are found.
+pub enum Source {
+    Queue(String),
+    Bucket { bucket: String, prefix: String },
+}
+
+/// One recording to re-submit.
+struct Candidate {
+    bucket: String,
+    key: String,
+    version: Option<String>,
+    /// The dead letter to delete once done.
+    receipt: Option<String>,
+    was: String,
+}
+
+fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError { code: "aws_error", message: format!("{what}: {e}") }
+}
+
+pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<(), CliError> {
+    let sdk = aws_config::load_from_env().await;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let s3 = vault::s3::S3Objects::from_config(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+
+    let candidates = match &source {
+        Source::Queue(url) => from_queue(&sqs, url).await?,
+        Source::Bucket { bucket, prefix } => from_bucket(s3.client(), bucket, prefix).await?,
+    };
+    if candidates.is_empty() {
+        println!("nothing to redrive");
+        return Ok(());
+    }
+    let (mut done, mut failing, mut gone) = (0usize, 0usize, 0usize);
+    let mut seen: std::collections::HashMap<(String, String, Option<String>), Redriven> = Default::default();
+    for c in candidates {
+        let id = (c.bucket.clone(), c.key.clone(), c.version.clone());
+        // A recording dead-lettered twice is re-submitted once.
+        let result = match seen.get(&id) {
+            Some(earlier) => *earlier,
+            None => {
+                let r = redrive_one(&c, &function, &region, &s3, &lambda, dry_run).await?;
+                seen.insert(id, r);
+                match r {
+                    Redriven::Done => done += 1,
+                    Redriven::DeadLetteredAgain | Redriven::StillFailing => failing += 1,
+                    Redriven::Gone => gone += 1,
+                    Redriven::DryRun => {}
+                }
+                r
+            }
+        };
+        if let (Source::Queue(url), Some(receipt)) = (&source, &c.receipt) {
+            match result {
+                // Done, superseded by the function's own new dead letter,
+                // or nothing left to encrypt: this letter has served.
+                Redriven::Done | Redriven::DeadLetteredAgain | Redriven::Gone => {
+                    sqs.delete_message()
+                        .queue_url(url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(|e| aws_err("deleting the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                }
+                // Back on the queue at once, for the next run.
+                Redriven::StillFailing | Redriven::DryRun => {
+                    sqs.change_message_visibility()
+                        .queue_url(url)
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            aws_err("returning the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e))
+                        })?;
+                }
+            }
+        }
+    }
+    if dry_run {
+        return Ok(());
+    }
+    println!("{done} redriven, {failing} still failing, {gone} gone");
+    if failing > 0 {
+        return Err(CliError {
+            code: "redrive_incomplete",
+            message: format!("{failing} recordings could not be redriven; fix the causes shown above and run again"),
+        });
+    }
+    Ok(())
+}
+
+/// What re-submitting one recording did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Redriven {
+    /// Encrypted now, or found already done.
+    Done,
+    /// Refused again; the function dead-lettered it anew.
+    DeadLetteredAgain,
+    /// Failed in a way the function left to retries: still to do.
+    StillFailing,
+    /// The ingest object is gone: nothing left to encrypt.
+    Gone,
+    DryRun,
+}
+
+/// Re-submits one recording. A dry run only says what it would do.
+async fn redrive_one(
+    c: &Candidate,
+    function: &str,
+    region: &str,
+    s3: &vault::s3::S3Objects,
+    lambda: &aws_sdk_lambda::Client,
+    dry_run: bool,
+) -> Result<Redriven, CliError> {
+    {
+        let label = format!("s3://{}/{}", c.bucket, c.key);
+        // The object as it is now: S3 would announce exactly this.
+        let head =
+            s3.client().head_object().bucket(&c.bucket).key(&c.key).set_version_id(c.version.clone()).send().await;
+        let head = match head {
+            Ok(h) => h,
+            Err(e) => {
+                let code = vault::s3::map_s3_error(e, &label).code();
+                if code != "not_found" {
+                    println!("failing  {label}: {code}: cannot read the ingest object");
+                    return Ok(Redriven::StillFailing);
+                }
+                println!("gone     {label}: the ingest object is not there any more (was {})", c.was);
+                return Ok(Redriven::Gone);
+            }
+        };
+        if dry_run {
+            println!("would redrive {label} (was {})", c.was);
+            return Ok(Redriven::DryRun);
+        }
+        let event = object_created_event(
+            region,
+            &c.bucket,
+            &c.key,
+            head.e_tag().unwrap_or_default(),
+            head.version_id().filter(|v| *v != "null"),
+            head.content_length().unwrap_or(0).max(0) as u64,
+        );
+        let out = lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(event.to_string()))
+            .send()
+            .await
+            .map_err(|e| aws_err(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+        let payload: Value =
+            out.payload.as_ref().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
+        if let Some(kind) = out.function_error() {
+            let code = payload["errorType"].as_str().unwrap_or(kind);
+            println!("failing  {label}: {code}: {}", payload["errorMessage"].as_str().unwrap_or(""));
+            return Ok(Redriven::StillFailing);
+        }
+        let first = &payload["recordings"][0];
+        match first["outcome"].as_str() {
+            Some(outcome @ ("encrypted" | "already_done" | "in_progress_elsewhere")) => {
+                println!("redriven {label}: {outcome} (was {})", c.was);
+                Ok(Redriven::Done)
+            }
+            _ => {
+                println!(
+                    "failing  {label}: {}: {}",
+                    first["code"].as_str().unwrap_or("unknown"),
+                    first["message"].as_str().unwrap_or("no answer from the function")
+                );
+                // The function tags and dead-letters what it refuses, unless
+                // it has no dead-letter queue, in which case it fails the
+                // invocation (a function error, above).
+                Ok(Redriven::DeadLetteredAgain)
+            }
+        }
+    }
+}
+
+async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidate>, CliError> {
+    let mut all = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(300)
+            .send()
+            .await
+            .map_err(|e| aws_err("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let messages = out.messages();
+        if messages.is_empty() {
+            return Ok(all);
+        }
+        for m in messages {
+            let body: Value = serde_json::from_str(m.body().unwrap_or("")).unwrap_or(Value::Null);
+            // Ours carry the object; Lambda's own on-failure records carry
+            // the original event under requestPayload.
+            let record = &body["requestPayload"]["Records"][0]["s3"];
+            let (bucket, key, version) = match (body["bucket"].as_str(), body["key"].as_str()) {
+                (Some(b), Some(k)) => (b.to_string(), k.to_string(), body["version"].as_str().map(str::to_string)),
+                _ => match (record["bucket"]["name"].as_str(), record["object"]["key"].as_str()) {
+                    (Some(b), Some(k)) => (
+                        b.to_string(),
+                        vault::s3::decode_event_key(k).unwrap_or_else(|_| k.to_string()),
+                        record["object"]["versionId"].as_str().map(str::to_string),
+                    ),
+                    _ => {
+                        println!(
+                            "skipped  a dead letter that names no recording ({}): {}",
+                            body["code"].as_str().unwrap_or("unknown"),
+                            body["message"].as_str().unwrap_or("")
+                        );
+                        continue;
+                    }
+                },
+            };
+            all.push(Candidate {
+                bucket,
+                key,
+                version,
+                receipt: m.receipt_handle().map(str::to_string),
+                was: body["code"]
+                    .as_str()
+                    .or(body["responseContext"]["functionError"].as_str())
+                    .unwrap_or("dead-lettered")
+                    .to_string(),
+            });
+        }
+    }
+}
+
+async fn from_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Candidate>, CliError> {
+    let mut all = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_err("listing the ingest bucket", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        for obj in page.contents() {
+            let Some(key) = obj.key() else { continue };
+            let tags = s3.get_object_tagging().bucket(bucket).key(key).send().await.map_err(|e| {
+                aws_err(&format!("reading the tags of {key}"), aws_sdk_s3::error::DisplayErrorContext(e))
+            })?;
+            if let Some(status) = tags.tag_set().iter().find(|t| t.key() == STATUS_TAG) {
+                all.push(Candidate {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    version: None,
+                    receipt: None,
+                    was: status.value().to_string(),
+                });
+            }
+        }
+    }
+    Ok(all)
+}
