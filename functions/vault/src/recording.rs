@@ -382,11 +382,10 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
         let stream_started = Instant::now();
         let handle = Handle::current();
         let reader = tokio_util::io::SyncIoBridge::new_with_handle(source.body.into_async_read(), handle.clone());
-        let mut writer = self.s3.blocking_writer(
-            &handle,
-            &vault,
-            WriteOptions { content_type: Some("application/octet-stream".into()), ..self.settings.write.clone() },
-        );
+        let mut write = self.settings.write.clone();
+        write.content_type = Some("application/octet-stream".into());
+        write.part_size = part_size_for(source.size, write.part_size);
+        let mut writer = self.s3.blocking_writer(&handle, &vault, write);
         let announced = source.size;
         let location = obj.location().to_string();
         let streamed = tokio::task::spawn_blocking(move || -> Result<(WrittenObject, u64), IngestError> {
@@ -487,6 +486,15 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
     }
 }
 
+/// The part size for a recording of `size` bytes: `preferred`, or larger
+/// when that many parts would pass S3's 10,000 (with room for the format's
+/// overhead), in whole MiB.
+pub fn part_size_for(size: u64, preferred: usize) -> usize {
+    const MIB: u64 = 1024 * 1024;
+    let needed = (size / 9_000).div_ceil(MIB) * MIB;
+    preferred.max(needed as usize)
+}
+
 /// Plaintext from `reader` through a message into `writer`; returns the
 /// plaintext length.
 fn stream<R: Read, W: Write>(
@@ -556,6 +564,17 @@ mod tests {
         for bad in ["calls", "calls/", "/x", "calls/dir/", ""] {
             assert!(route(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn parts_grow_only_when_s3_would_run_out_of_them() {
+        let eight = 8 * 1024 * 1024;
+        assert_eq!(part_size_for(0, eight), eight);
+        assert_eq!(part_size_for(70 << 30, eight), eight);
+        let huge = 200u64 << 30;
+        let part = part_size_for(huge, eight) as u64;
+        assert!(part > eight as u64 && part % (1 << 20) == 0);
+        assert!(huge.div_ceil(part) <= 9_000);
     }
 
     #[test]
