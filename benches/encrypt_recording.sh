@@ -14,12 +14,9 @@ cargo build --profile perf -p e2e --example encrypt_bench --manifest-path "$root
 bench="$root/target/perf/examples/encrypt_bench"
 work="$(mktemp -d "${TMPDIR:-/tmp}/callvault-encbench.XXXXXX")"
 venv="$root/infra/local/.venv"
-"$venv/moto/bin/python" "$root/infra/local/moto_launcher.py" --port 0 >"$work/moto.out" 2>"$work/moto.err" &
-moto=$!
-trap 'kill $moto 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 120); do grep -q '^READY ' "$work/moto.out" 2>/dev/null && break; sleep 0.25; done
-export AWS_ENDPOINT_URL="$(sed -n 's/^READY //p' "$work/moto.out")" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+trap 'kill "${local_aws_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$root/infra/local/local-aws.sh"
+start_local_aws "$work"
 state="$work/state.json"
 run() { # phase -> "seconds peak_MiB"
   /usr/bin/time -v "$bench" "$1" "$state" >"$work/out.txt" 2>"$work/time.txt" || { cat "$work/out.txt" "$work/time.txt" >&2; exit 1; }

@@ -15,12 +15,9 @@ if [ -z "$bin" ]; then
 fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/callvault-mem.XXXXXX")"
 venv="$root/infra/local/.venv"
-"$venv/moto/bin/python" "$root/infra/local/moto_launcher.py" --port 0 >"$work/moto.out" 2>"$work/moto.err" &
-moto=$!
-trap 'kill $moto 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 120); do grep -q '^READY ' "$work/moto.out" 2>/dev/null && break; sleep 0.25; done
-export AWS_ENDPOINT_URL="$(sed -n 's/^READY //p' "$work/moto.out")" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+trap 'kill "${local_aws_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$root/infra/local/local-aws.sh"
+start_local_aws "$work"
 key="$("$venv/moto/bin/python" -c 'import boto3; print(boto3.client("kms").create_key()["KeyMetadata"]["Arn"])')"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/in.bin"
 measure() { # label, command...

@@ -11,24 +11,16 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
 bin="$root/target/debug/callvault"
 work="$(mktemp -d)"
-trap 'kill "$moto_pid" 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${local_aws_pid:-}" 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null; rm -rf "$work"' EXIT
 py="$venv/moto/bin/python"
 export PATH="$venv/cargo-lambda/bin:$PATH"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "starting the local AWS (moto + KMS fixes) on 127.0.0.1"
-"$py" "$root/infra/local/moto_launcher.py" --port 0 >"$work/moto.out" 2>"$work/moto.err" &
-moto_pid=$!
-for _ in $(seq 1 120); do
-  grep -q '^READY ' "$work/moto.out" 2>/dev/null && break
-  kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.err" >&2; echo "the local AWS did not start" >&2; exit 1; }
-  sleep 0.25
-done
-endpoint="$(sed -n 's/^READY //p' "$work/moto.out")"
-[ -n "$endpoint" ] || { echo "the local AWS did not start in 30 s" >&2; exit 1; }
-export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+source "$root/infra/local/local-aws.sh"
+start_local_aws "$work"
+endpoint=$AWS_ENDPOINT_URL
 echo "local AWS at $endpoint"
 
 ingest=callvault-local-ingest vault=callvault-local-vault table=callvault-local-catalog

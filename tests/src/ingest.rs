@@ -133,8 +133,21 @@ impl<'a> Stack<'a> {
 
     /// Invokes `handler` with `event`, a 15-minute deadline ahead.
     pub async fn invoke_with(&self, handler: &Handler<AwsKms>, event: Value) -> Result<Value, HandlerError> {
+        static REQUESTS: AtomicUsize = AtomicUsize::new(0);
+        let request_id = format!("test-request-{}", REQUESTS.fetch_add(1, Ordering::Relaxed));
+        self.invoke_as(handler, event, &request_id).await
+    }
+
+    /// Invokes `handler` with `event` under `request_id` (Lambda retries an
+    /// event under its original request id).
+    pub async fn invoke_as(
+        &self,
+        handler: &Handler<AwsKms>,
+        event: Value,
+        request_id: &str,
+    ) -> Result<Value, HandlerError> {
         let deadline_ms = (vault::recording::unix_now() + 900) * 1000;
-        handler.handle(event, deadline_ms, "test-request").await
+        handler.handle(event, deadline_ms, request_id).await
     }
 
     /// Every version (and delete marker) of `key` in `bucket`.

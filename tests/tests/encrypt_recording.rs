@@ -292,8 +292,10 @@ async fn duplicate_and_concurrent_events_catalogue_once_and_count_once() {
         .collect();
     outcomes.sort();
     assert_eq!(outcomes.iter().filter(|o| *o == "encrypted").count(), 1, "{outcomes:?}");
+    // The others found it done, or found it in progress and failed so that
+    // Lambda retries them later.
     assert!(
-        outcomes.iter().all(|o| ["encrypted", "already_done", "in_progress_elsewhere"].contains(&o.as_str())),
+        outcomes.iter().all(|o| ["encrypted", "already_done", "error in_progress"].contains(&o.as_str())),
         "{outcomes:?}"
     );
     // And once more, late.
@@ -426,4 +428,28 @@ async fn bad_input_gets_a_clear_outcome_and_no_panic() {
     codes.sort();
     assert_eq!(codes.iter().filter(|c| **c == "bad_event").count(), 9, "{codes:?}");
     assert!(codes.contains(&"unknown_type") && codes.contains(&"bad_key"), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retry_of_an_invocation_that_died_takes_its_claim_over_and_others_wait() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    let stack = Stack::new(aws, &[("calls", &[&key])]).await;
+    let data = sample(30_000, 10);
+    let (etag, version) = stack.upload("calls/died-1", &data, "audio/wav").await;
+    // An invocation claimed the recording for 15 minutes, then died.
+    let id = vault::catalog::RecordingId { recording_type: "calls".into(), recording_id: "died-1".into() };
+    let claim = stack.catalog().await.claim(&id, &etag, "request-that-died", vault::recording::unix_now(), 900).await;
+    assert!(matches!(claim, Ok(vault::catalog::Claim::Acquired { .. })), "{claim:?}");
+    let event = stack.event("calls/died-1", &etag, &version, data.len());
+
+    // A duplicate delivery (another request) waits: a retryable failure.
+    let err = stack.invoke_as(&stack.handler().await, event.clone(), "another-request").await.unwrap_err();
+    assert_eq!(err.code, "in_progress", "{err}");
+    assert_eq!(stack.get(&stack.ingest, "calls/died-1").await.as_deref(), Some(&data[..]));
+
+    // Lambda's retry of the one that died comes with its request id.
+    let answer = stack.invoke_as(&stack.handler().await, event, "request-that-died").await.unwrap();
+    assert_eq!(outcome(&answer), "encrypted", "{answer}");
+    assert_eq!(stack.usage(&key).await.unwrap().recordings, 1);
 }

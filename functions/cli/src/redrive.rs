@@ -176,11 +176,15 @@ async fn redrive_one(
         }
         let first = &payload["recordings"][0];
         match first["outcome"].as_str() {
-            Some(outcome @ ("encrypted" | "already_done" | "in_progress_elsewhere")) => {
+            Some(outcome @ ("encrypted" | "already_done")) => {
                 println!("redriven {label}: {outcome} (was {})", c.was);
                 Ok(Redriven::Done)
             }
-            _ => {
+            Some("superseded") => {
+                println!("gone     {label}: replaced by a newer upload, which has its own event (was {})", c.was);
+                Ok(Redriven::Gone)
+            }
+            Some("failed") => {
                 println!(
                     "failing  {label}: {}: {}",
                     first["code"].as_str().unwrap_or("unknown"),
@@ -190,6 +194,10 @@ async fn redrive_one(
                 // it has no dead-letter queue, in which case it fails the
                 // invocation (a function error, above).
                 Ok(Redriven::DeadLetteredAgain)
+            }
+            _ => {
+                println!("failing  {label}: the function gave no outcome: {payload}");
+                Ok(Redriven::StillFailing)
             }
         }
     }
@@ -202,7 +210,10 @@ async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidat
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
-            .visibility_timeout(300)
+            // Every letter is received before any is re-submitted, and each
+            // re-submission may take minutes: an hour keeps the receipts
+            // good. Letters not finished are put back at once at the end.
+            .visibility_timeout(3600)
             .send()
             .await
             .map_err(|e| aws_err("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;

@@ -53,10 +53,14 @@ fn parse_record(value: serde_json::Value) -> Record {
     if key.is_empty() || key.len() > 1024 {
         return Record::Malformed { detail: format!("object key of {} bytes (S3 allows 1 to 1024)", key.len()) };
     }
+    let etag = record.s3.object.e_tag.unwrap_or_default().trim_matches('"').to_string();
+    if etag.is_empty() {
+        return Record::Malformed { detail: format!("the record for {key:?} has no eTag") };
+    }
     Record::Object(Announced {
         bucket,
         key,
-        etag: record.s3.object.e_tag.unwrap_or_default().trim_matches('"').to_string(),
+        etag,
         version: record.s3.object.version_id.filter(|v| !v.is_empty() && v != "null"),
     })
 }

@@ -71,7 +71,7 @@ impl<K: KeyManagement> Handler<K> {
                     self.give_up(None, &err, &payload, request_id).await?;
                     json!({ "outcome": "failed", "code": err.code(), "message": err.to_string() })
                 }
-                Record::Object(obj) => match self.encryptor.encrypt(&obj, claim_until).await {
+                Record::Object(obj) => match self.encryptor.encrypt(&obj, claim_until, request_id).await {
                     Ok(outcome) => self.done(&obj, outcome, request_id),
                     Err(err) if err.is_retryable() => {
                         tracing::warn!(
@@ -141,10 +141,10 @@ impl<K: KeyManagement> Handler<K> {
                 metrics::put(FUNCTION, &[], &[("DuplicateEvents", "Count", 1.0)]);
                 json!({ "key": obj.key, "outcome": "already_done" })
             }
-            Outcome::InProgressElsewhere { id } => {
-                tracing::info!(recording = %id, request_id, "another invocation is encrypting this upload");
-                metrics::put(FUNCTION, &[], &[("DuplicateEvents", "Count", 1.0)]);
-                json!({ "key": obj.key, "outcome": "in_progress_elsewhere" })
+            Outcome::Superseded { id } => {
+                tracing::info!(recording = %id, request_id, "the ingest object was replaced since this event; its own event handles it");
+                metrics::put(FUNCTION, &[], &[("EventsSuperseded", "Count", 1.0)]);
+                json!({ "key": obj.key, "outcome": "superseded" })
             }
         }
     }

@@ -318,11 +318,14 @@ impl Catalog {
 
     /// Claims the recording for `lease_secs` seconds from `now` (Unix
     /// seconds), unless another invocation holds an unexpired claim. A claim
-    /// whose holder died expires, so a retried event takes over.
+    /// made under the same `request_id` is taken over (Lambda retries an
+    /// event under its request id, so this is a retry of a holder that
+    /// died); any other expires.
     pub async fn claim(
         &self,
         id: &RecordingId,
         source_etag: &str,
+        request_id: &str,
         now: u64,
         lease_secs: u64,
     ) -> Result<Claim, CatalogError> {
@@ -333,14 +336,16 @@ impl Catalog {
         item.insert("token".into(), s(&token));
         item.insert("source_etag".into(), s(source_etag));
         item.insert("until".into(), n(now + lease_secs));
+        item.insert("request_id".into(), s(request_id));
         let out = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #until < :now")
+            .condition_expression("attribute_not_exists(pk) OR #until < :now OR request_id = :rid")
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":rid", s(request_id))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

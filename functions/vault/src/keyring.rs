@@ -79,28 +79,39 @@ pub async fn resolve_wrapping_keys<K: KeyManagement>(
     }
     let mut keys = Vec::with_capacity(key_ids.len());
     for (i, id) in key_ids.iter().enumerate() {
-        if i == 0 {
-            check_region(id, region)?;
-        }
-        let desc = kms.describe_key(id).await?;
-        desc.require_enabled()?;
-        if i == 0 {
-            check_region(&desc.arn, region)?;
-        }
-        let key = match desc.kind {
-            KeyKind::Symmetric => WrappingKey::Kms { arn: desc.arn },
-            KeyKind::Rsa => {
-                let der = kms.public_key(&desc.arn).await?;
-                WrappingKey::rsa(desc.arn, &der)?
-            }
-            KeyKind::Other(detail) => return Err(KeyError::Unsupported { key: desc.arn, detail }),
-        };
+        let key = describe_wrapping_key(kms, id, (i == 0).then_some(region)).await?;
         if keys.iter().any(|k: &WrappingKey| k.arn() == key.arn()) {
             continue;
         }
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// Looks one key up (DescribeKey; GetPublicKey for an RSA key) and checks it
+/// can wrap new data keys: Enabled, a supported spec, and in
+/// `primary_region` when it is the primary.
+pub async fn describe_wrapping_key<K: KeyManagement>(
+    kms: &K,
+    key_id: &str,
+    primary_region: Option<&str>,
+) -> Result<WrappingKey, KeyError> {
+    if let Some(region) = primary_region {
+        check_region(key_id, region)?;
+    }
+    let desc = kms.describe_key(key_id).await?;
+    desc.require_enabled()?;
+    if let Some(region) = primary_region {
+        check_region(&desc.arn, region)?;
+    }
+    match desc.kind {
+        KeyKind::Symmetric => Ok(WrappingKey::Kms { arn: desc.arn }),
+        KeyKind::Rsa => {
+            let der = kms.public_key(&desc.arn).await?;
+            WrappingKey::rsa(desc.arn, &der)
+        }
+        KeyKind::Other(detail) => Err(KeyError::Unsupported { key: desc.arn, detail }),
+    }
 }
 
 /// Refuses a key whose ARN names another region than `region`.

@@ -18,8 +18,8 @@ use crate::arn::KmsArn;
 use crate::catalog::{Catalog, CatalogError, Claim, Recorded, RecordingEntry, RecordingId};
 use crate::error::KeyError;
 use crate::flow::{self, FlowError};
-use crate::keyring::{check_region, WrappingKey};
-use crate::kms::{KeyKind, KeyManagement};
+use crate::keyring::{check_region, describe_wrapping_key, WrappingKey};
+use crate::kms::KeyManagement;
 use crate::s3::{S3Error, S3Location, S3Objects, WriteOptions, WrittenObject};
 
 /// The tag set on an ingest object that could not be encrypted.
@@ -28,6 +28,9 @@ pub const STATUS_TAG: &str = "callvault-status";
 /// encrypt, so this is how soon a disabled key is noticed).
 pub const RSA_STATE_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+/// Wrapping keys per recording type: each is an encrypted data key in every
+/// message and an item in the catalog transaction.
+pub const MAX_KEYS_PER_TYPE: usize = 10;
 
 /// Recording type -> wrapping key ARNs (primary first, then
 /// disaster-recovery keys), as configured in `RECORDING_KEYS`.
@@ -52,6 +55,12 @@ impl RecordingKeys {
             let Some(primary) = keys.first() else {
                 return Err(format!("recording type {ty:?} has no key"));
             };
+            if keys.len() > MAX_KEYS_PER_TYPE {
+                return Err(format!(
+                    "recording type {ty:?} has {} keys; at most {MAX_KEYS_PER_TYPE} (a primary and disaster-recovery keys)",
+                    keys.len()
+                ));
+            }
             for key in keys {
                 if !KmsArn::parse(key).is_some_and(|a| a.is_key()) {
                     return Err(format!(
@@ -113,8 +122,9 @@ pub enum Outcome {
     /// Already catalogued from this very upload (a repeated event); the
     /// plaintext, if it was still there, is gone now.
     AlreadyDone { id: RecordingId },
-    /// Another invocation is encrypting this very upload right now.
-    InProgressElsewhere { id: RecordingId },
+    /// The ingest object changed since the event (an unversioned bucket and
+    /// a newer upload): nothing done; the newer upload has its own event.
+    Superseded { id: RecordingId },
 }
 
 /// Where the time went, for metrics.
@@ -142,7 +152,7 @@ pub enum IngestError {
     InProgress { id: String, other: String },
     #[error("read {read} bytes of {location}, which announced {announced}; retry")]
     ShortRead { location: String, read: u64, announced: u64 },
-    #[error("recording {id} is encrypted and catalogued but its plaintext could not be deleted: {source}")]
+    #[error("recording {id} is encrypted and catalogued but its plaintext could not be deleted ({source}); the function's role needs s3:DeleteObject and s3:DeleteObjectVersion on the ingest bucket, then redrive")]
     DeleteFailed { id: String, source: S3Error },
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -176,7 +186,8 @@ impl IngestError {
     /// anything: the function should fail so that Lambda retries it.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::InProgress { .. } | Self::ShortRead { .. } | Self::DeleteFailed { .. } => true,
+            Self::InProgress { .. } | Self::ShortRead { .. } => true,
+            Self::DeleteFailed { source, .. } => source.is_retryable(),
             Self::Key(e) => e.is_retryable(),
             Self::S3(e) => e.is_retryable(),
             Self::Catalog(e) => e.is_retryable(),
@@ -229,19 +240,7 @@ impl KeyCache {
                     key
                 }
                 None => {
-                    let desc = kms.describe_key(id).await?;
-                    desc.require_enabled()?;
-                    if i == 0 {
-                        check_region(&desc.arn, region)?;
-                    }
-                    let key = match desc.kind {
-                        KeyKind::Symmetric => WrappingKey::Kms { arn: desc.arn },
-                        KeyKind::Rsa => {
-                            let der = kms.public_key(&desc.arn).await?;
-                            WrappingKey::rsa(desc.arn, &der)?
-                        }
-                        KeyKind::Other(detail) => return Err(KeyError::Unsupported { key: desc.arn, detail }),
-                    };
+                    let key = describe_wrapping_key(kms, id, (i == 0).then_some(region)).await?;
                     self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
                     key
                 }
@@ -296,9 +295,10 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
 
     /// Encrypts the announced object. `claim_until` (Unix seconds) is how
     /// long this invocation may hold the recording: past the function's
-    /// deadline, so that a live invocation never loses its claim and a dead
-    /// one's retry takes over.
-    pub async fn encrypt(&self, obj: &Announced, claim_until: u64) -> Result<Outcome, IngestError> {
+    /// deadline, so that a live invocation never loses its claim. Lambda
+    /// retries an event under the same `request_id`, so the retry of an
+    /// invocation that died takes its claim over at once.
+    pub async fn encrypt(&self, obj: &Announced, claim_until: u64, request_id: &str) -> Result<Outcome, IngestError> {
         let started = Instant::now();
         if obj.bucket != self.settings.ingest_bucket {
             return Err(IngestError::BadEvent {
@@ -317,22 +317,40 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
             return self.already_catalogued(obj, id, &entry).await;
         }
         let now = unix_now();
-        let token = match self.catalog.claim(&id, &obj.etag, now, claim_until.saturating_sub(now).max(60)).await? {
+        let lease = claim_until.saturating_sub(now).max(60);
+        let token = match self.catalog.claim(&id, &obj.etag, request_id, now, lease).await? {
             Claim::Acquired { token } => token,
-            Claim::HeldElsewhere { source_etag, .. } if source_etag == obj.etag => {
-                return Ok(Outcome::InProgressElsewhere { id });
-            }
+            // Another invocation is at it (a concurrent duplicate, or another
+            // upload): retry later, when it has finished or its claim expired.
             Claim::HeldElsewhere { source_etag, .. } => {
                 return Err(IngestError::InProgress { id: id.to_string(), other: source_etag });
             }
         };
-        let result = self.encrypt_claimed(obj, &id, key_ids, &token, started).await;
-        if result.is_err() {
-            if let Err(e) = self.catalog.release(&id, &token).await {
-                tracing::warn!(recording = %id, code = e.code(), error = %e, "could not release the claim; it expires by itself");
+        // The recording may have been catalogued between the first look and
+        // the claim (the catalogue write ends the claim in the same
+        // transaction, so this second look closes the window).
+        match self.catalog.recording(&id).await {
+            Ok(None) => {}
+            Ok(Some(entry)) => {
+                self.release(&id, &token).await;
+                return self.already_catalogued(obj, id, &entry).await;
+            }
+            Err(e) => {
+                self.release(&id, &token).await;
+                return Err(e.into());
             }
         }
+        let result = self.encrypt_claimed(obj, &id, key_ids, &token, started).await;
+        if !matches!(result, Ok(Outcome::Encrypted { .. })) {
+            self.release(&id, &token).await;
+        }
         result
+    }
+
+    async fn release(&self, id: &RecordingId, token: &str) {
+        if let Err(e) = self.catalog.release(id, token).await {
+            tracing::warn!(recording = %id, code = e.code(), error = %e, "could not release the claim; it expires by itself");
+        }
     }
 
     async fn already_catalogued(
@@ -364,7 +382,11 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
     ) -> Result<Outcome, IngestError> {
         let kms_started = Instant::now();
         let keys = self.keys.resolve(&self.kms, key_ids, &self.settings.region).await?;
-        let source = self.s3.read_announced(&obj.location(), obj.version.as_deref(), &obj.etag).await?;
+        let source = match self.s3.read_announced(&obj.location(), obj.version.as_deref(), &obj.etag).await {
+            Ok(source) => source,
+            Err(S3Error::Changed { .. }) => return Ok(Outcome::Superseded { id: id.clone() }),
+            Err(e) => return Err(e.into()),
+        };
         let content_type = source.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
         let context: EncryptionContext = [
             ("org", self.settings.org.as_str()),
@@ -384,7 +406,9 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
         let reader = tokio_util::io::SyncIoBridge::new_with_handle(source.body.into_async_read(), handle.clone());
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
-        write.part_size = part_size_for(source.size, write.part_size);
+        let frames = source.size / u64::from(self.settings.frame_length) + 1;
+        let ciphertext_estimate = source.size + frames * envelope::FINAL_FRAME_OVERHEAD + 64 * 1024;
+        write.part_size = part_size_for(ciphertext_estimate, write.part_size);
         let mut writer = self.s3.blocking_writer(&handle, &vault, write);
         let announced = source.size;
         let location = obj.location().to_string();
@@ -432,15 +456,37 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
             Ok(Recorded::AlreadyCatalogued(existing)) => {
                 // Only possible if our claim had lapsed: the catalogued copy
                 // wins; ours is removed (a versioned vault keeps both apart).
-                if existing.vault_version.is_some() && existing.vault_version != written.version {
+                if existing.vault_version != written.version {
                     self.remove_uncatalogued(&vault, &written, id).await;
                 }
                 return self.already_catalogued(obj, id.clone(), &existing).await;
             }
-            Err(e) => {
-                self.remove_uncatalogued(&vault, &written, id).await;
-                return Err(e.into());
-            }
+            // The transaction may have committed all the same (a timeout
+            // after S3... after DynamoDB applied it): look before removing.
+            Err(e) => match self.catalog.recording(id).await {
+                Ok(Some(existing)) if existing.message_id == entry.message_id => {}
+                Ok(Some(existing)) => {
+                    if existing.vault_version != written.version {
+                        self.remove_uncatalogued(&vault, &written, id).await;
+                    }
+                    return self.already_catalogued(obj, id.clone(), &existing).await;
+                }
+                Ok(None) => {
+                    self.remove_uncatalogued(&vault, &written, id).await;
+                    return Err(e.into());
+                }
+                Err(_) => {
+                    tracing::error!(
+                        code = "vault_orphan",
+                        recording = %id,
+                        location = %vault,
+                        version = written.version.as_deref().unwrap_or(""),
+                        "the catalog cannot say whether it recorded this vault object; it is kept, and a retry \
+                         either finds it catalogued or writes another version: delete this one by hand then"
+                    );
+                    return Err(e.into());
+                }
+            },
         }
         self.delete_plaintext(obj, id).await?;
         Ok(Outcome::Encrypted { entry: Box::new(entry), timings: Timings { kms, stream, total: started.elapsed() } })
@@ -468,7 +514,13 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
         let deleted = match &obj.version {
             Some(v) => self.s3.delete(&loc, Some(v)).await,
             None => match self.s3.current(&loc).await {
-                Ok(Some((etag, _))) if etag == obj.etag => self.s3.delete(&loc, None).await,
+                Ok(Some((etag, _))) if etag == obj.etag => match self.s3.delete_if_match(&loc, &obj.etag).await {
+                    Err(S3Error::Changed { .. }) => {
+                        tracing::warn!(recording = %id, "the ingest object was replaced meanwhile; the new upload is kept");
+                        Ok(())
+                    }
+                    other => other,
+                },
                 Ok(Some((etag, _))) => {
                     tracing::warn!(recording = %id, etag, "the ingest object was replaced meanwhile; the new upload is kept");
                     Ok(())
@@ -486,7 +538,7 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
     }
 }
 
-/// The part size for a recording of `size` bytes: `preferred`, or larger
+/// The part size for an object of `size` bytes: `preferred`, or larger
 /// when that many parts would pass S3's 10,000 (with room for the format's
 /// overhead), in whole MiB.
 pub fn part_size_for(size: u64, preferred: usize) -> usize {

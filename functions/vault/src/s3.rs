@@ -21,6 +21,8 @@ pub const AWS_CALLS: &[&str] = &[
     "s3:AbortMultipartUpload",
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
     "s3:PutObjectTagging",
     "s3:PutObjectVersionTagging",
 ];
@@ -269,6 +271,18 @@ impl S3Objects {
         }
     }
 
+    /// Deletes the object only while its ETag is `etag` (an unversioned
+    /// bucket: a newer upload under the same key is never deleted).
+    pub async fn delete_if_match(&self, loc: &S3Location, etag: &str) -> Result<(), S3Error> {
+        match self.client.delete_object().bucket(&loc.bucket).key(&loc.key).if_match(quoted(etag)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match map_s3_error(e, &loc.to_string()) {
+                S3Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     /// The current ETag and version of the object, or `None` when it is gone.
     pub async fn current(&self, loc: &S3Location) -> Result<Option<(String, Option<String>)>, S3Error> {
         match self.client.head_object().bucket(&loc.bucket).key(&loc.key).send().await {
@@ -283,17 +297,23 @@ impl S3Objects {
         }
     }
 
-    /// Sets one tag on the object (or on `version` of it), keeping no other.
+    /// Sets one tag on the object (or on `version` of it), keeping its
+    /// other tags.
     pub async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
-        let tag = Tag::builder()
-            .key(key)
-            .value(value)
-            .build()
-            .map_err(|e| S3Error::Refused { location: loc.to_string(), detail: e.to_string() })?;
-        let tagging = Tagging::builder()
-            .tag_set(tag)
-            .build()
-            .map_err(|e| S3Error::Refused { location: loc.to_string(), detail: e.to_string() })?;
+        let refused =
+            |e: aws_sdk_s3::error::BuildError| S3Error::Refused { location: loc.to_string(), detail: e.to_string() };
+        let existing = self
+            .client
+            .get_object_tagging()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        let mut tags: Vec<Tag> = existing.tag_set.into_iter().filter(|t| t.key() != key).collect();
+        tags.push(Tag::builder().key(key).value(value).build().map_err(refused)?);
+        let tagging = Tagging::builder().set_tag_set(Some(tags)).build().map_err(refused)?;
         self.client
             .put_object_tagging()
             .bucket(&loc.bucket)
