@@ -21,6 +21,7 @@ lint:
 
 unit: setup
 	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py
+	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
 	$(CARGO) test --workspace
 
 test: setup lint unit

@@ -36,12 +36,14 @@ impl Watch {
     /// log, when it does not listen within 60 s.
     pub fn start(package: &str, env: &[(&str, String)]) -> Watch {
         let path = path_with_cargo_lambda();
+        // Built the way watch runs it (`cargo run --package`), so that the
+        // build watch starts finds everything done.
         let status = Command::new(cargo())
-            .args(["build", "--quiet", "-p", package])
+            .args(["build", "--quiet", "--package", package, "--bin", package])
             .current_dir(root())
             .status()
             .expect("cargo build");
-        assert!(status.success(), "cargo build -p {package} failed");
+        assert!(status.success(), "cargo build --package {package} failed");
         let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
         let dir = std::env::temp_dir().join(format!("callvault-watch-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");

@@ -229,17 +229,20 @@ impl LocalAws {
     }
 }
 
+/// How the tests build the workspace's binaries: the same command as `make
+/// build` and `make unit`, so that it resolves the same features and finds
+/// everything already built (a `-p <one package>` build resolves features
+/// for that package alone and recompiles much of the SDK).
+pub const WORKSPACE_BINS: &[&str] = &["build", "--quiet", "--workspace", "--bins"];
+
 /// The `callvault` binary of this workspace, built if needed.
 pub fn callvault_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "callvault", "--bin", "callvault"])
-            .current_dir(root())
-            .status()
-            .expect("cannot run cargo build");
-        assert!(status.success(), "cargo build -p callvault failed");
+        let status =
+            Command::new(cargo).args(WORKSPACE_BINS).current_dir(root()).status().expect("cannot run cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
         // target/<profile>/deps/<test> -> target/<profile>/callvault
         let exe = std::env::current_exe().expect("current exe");
         let dir = exe.parent().and_then(Path::parent).expect("target dir");

@@ -453,3 +453,53 @@ async fn the_retry_of_an_invocation_that_died_takes_its_claim_over_and_others_wa
     assert_eq!(outcome(&answer), "encrypted", "{answer}");
     assert_eq!(stack.usage(&key).await.unwrap().recordings, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unversioned_ingest_bucket_never_loses_a_newer_upload() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    let stack = Stack::new(aws, &[("calls", &[&key])]).await;
+    stack
+        .s3
+        .put_bucket_versioning()
+        .bucket(&stack.ingest)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let put = async |body: &[u8]| {
+        let out = stack
+            .s3
+            .put_object()
+            .bucket(&stack.ingest)
+            .key("calls/u-1")
+            .content_type("audio/wav")
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        out.e_tag.unwrap().trim_matches('"').to_string()
+    };
+    let first = put(b"first take").await;
+    let second = put(b"second take, a newer upload").await;
+    // The first upload's event arrives after the second replaced it.
+    let stale = s3_event(&stack.ingest, "calls/u-1", &first, None, 10);
+    let answer = stack.invoke(stale).await.unwrap();
+    assert_eq!(outcome(&answer), "superseded", "{answer}");
+    assert_eq!(stack.get(&stack.ingest, "calls/u-1").await.as_deref(), Some(&b"second take, a newer upload"[..]));
+    assert!(stack.entry("calls", "u-1").await.is_none());
+    assert_eq!(stack.status_tag("calls/u-1").await, None, "not a failure: no tag");
+    assert!(stack.dead_letters().await.is_empty(), "and no dead letter");
+    // The newer upload's own event encrypts it and deletes it.
+    let answer = stack.invoke(s3_event(&stack.ingest, "calls/u-1", &second, None, 27)).await.unwrap();
+    assert_eq!(outcome(&answer), "encrypted", "{answer}");
+    assert_eq!(stack.get(&stack.ingest, "calls/u-1").await, None);
+    assert_eq!(
+        cli_decrypt(&stack, &key, "calls/u-1", ("calls", "u-1"), "audio/wav").await,
+        b"second take, a newer upload"
+    );
+}
