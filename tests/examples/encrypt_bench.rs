@@ -111,7 +111,7 @@ async fn copy(state_path: &str) {
     let started = Instant::now();
     let handle = tokio::runtime::Handle::current();
     let body = s3.read(&from, None).await.unwrap();
-    let mut reader = tokio_util_bridge(body, &handle);
+    let mut reader = vault::s3::blocking_read(body, &handle);
     let s3c = s3.clone();
     let written = tokio::task::spawn_blocking(move || {
         let mut w = s3c.blocking_writer(&handle, &to, WriteOptions::default());
@@ -123,13 +123,6 @@ async fn copy(state_path: &str) {
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(written.size, state["size"].as_u64().unwrap());
     println!("SECONDS {secs:.3}");
-}
-
-fn tokio_util_bridge(
-    body: aws_sdk_s3::primitives::ByteStream,
-    handle: &tokio::runtime::Handle,
-) -> impl std::io::Read + Send {
-    vault::s3::blocking_read(body, handle)
 }
 
 async fn handler(state_path: &str) {

@@ -403,7 +403,7 @@ impl<K: KeyManagement> RecordingEncryptor<K> {
         let vault = S3Location { bucket: self.settings.vault_bucket.clone(), key: obj.key.clone() };
         let stream_started = Instant::now();
         let handle = Handle::current();
-        let reader = tokio_util::io::SyncIoBridge::new_with_handle(source.body.into_async_read(), handle.clone());
+        let reader = crate::s3::blocking_read(source.body, &handle);
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
         let frames = source.size / u64::from(self.settings.frame_length) + 1;

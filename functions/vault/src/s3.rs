@@ -177,7 +177,7 @@ impl S3Objects {
         range: Option<Range<u64>>,
     ) -> Result<impl io::Read + Send + 'static, S3Error> {
         let stream = handle.block_on(self.read(loc, range))?;
-        Ok(tokio_util::io::SyncIoBridge::new_with_handle(stream.into_async_read(), handle.clone()))
+        Ok(blocking_read(stream, handle))
     }
 
     /// A blocking multipart writer to `loc`, for use on a blocking thread of
@@ -254,33 +254,15 @@ impl S3Objects {
 
     /// Deletes the object, or only `version` of it.
     pub async fn delete(&self, loc: &S3Location, version: Option<&str>) -> Result<(), S3Error> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&loc.bucket)
-            .key(&loc.key)
-            .set_version_id(version.map(str::to_string))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match map_s3_error(e, &loc.to_string()) {
-                S3Error::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
-        }
+        let req = self.client.delete_object().bucket(&loc.bucket).key(&loc.key);
+        gone_is_done(req.set_version_id(version.map(str::to_string)).send().await.map(drop), loc)
     }
 
     /// Deletes the object only while its ETag is `etag` (an unversioned
     /// bucket: a newer upload under the same key is never deleted).
     pub async fn delete_if_match(&self, loc: &S3Location, etag: &str) -> Result<(), S3Error> {
-        match self.client.delete_object().bucket(&loc.bucket).key(&loc.key).if_match(quoted(etag)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match map_s3_error(e, &loc.to_string()) {
-                S3Error::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
-        }
+        let req = self.client.delete_object().bucket(&loc.bucket).key(&loc.key);
+        gone_is_done(req.if_match(quoted(etag)).send().await.map(drop), loc)
     }
 
     /// The current ETag and version of the object, or `None` when it is gone.
@@ -421,6 +403,18 @@ pub struct WrittenObject {
     /// Base64 SHA-256 as S3 reports it: of the whole object for a single
     /// PUT, of the parts' digests then `-<parts>` for a multipart upload.
     pub checksum_sha256: String,
+}
+
+/// A delete of an object that is already gone has done its job.
+fn gone_is_done<E, R>(result: Result<(), SdkError<E, R>>, loc: &S3Location) -> Result<(), S3Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result.map_err(|e| map_s3_error(e, &loc.to_string())) {
+        Err(S3Error::NotFound { .. }) => Ok(()),
+        other => other,
+    }
 }
 
 fn quoted(etag: &str) -> String {
