@@ -33,6 +33,8 @@ pub struct Stack<'a> {
     pub s3: aws_sdk_s3::Client,
     pub ddb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// FRAME_LENGTH, when not the default.
+    pub frame_length: Option<u32>,
 }
 
 fn unique(tag: &str) -> String {
@@ -71,7 +73,7 @@ impl<'a> Stack<'a> {
         let recording_keys =
             serde_json::to_string(&keys.iter().map(|(t, k)| (t.to_string(), k.to_vec())).collect::<HashMap<_, _>>())
                 .expect("json");
-        Stack { aws, ingest, vault, table, queue_url, recording_keys, s3, ddb, sqs }
+        Stack { aws, ingest, vault, table, queue_url, recording_keys, s3, ddb, sqs, frame_length: None }
     }
 
     /// The function's environment, as template.yaml sets it.
@@ -85,6 +87,17 @@ impl<'a> Stack<'a> {
             ("RECORDING_KEYS", self.recording_keys.clone()),
             ("DEAD_LETTER_QUEUE_URL", self.queue_url.clone()),
         ]
+        .into_iter()
+        .chain(self.frame_length.map(|f| ("FRAME_LENGTH", f.to_string())))
+        .collect()
+    }
+
+    /// Uploads `body` as `key` and encrypts it through a fresh handler;
+    /// panics unless it is encrypted.
+    pub async fn encrypt(&self, key: &str, body: &[u8], content_type: &str) {
+        let (etag, version) = self.upload(key, body, content_type).await;
+        let v = self.invoke(self.event(key, &etag, &version, body.len())).await.expect("encrypt-recording");
+        assert_eq!(v["recordings"][0]["outcome"], "encrypted", "{v}");
     }
 
     /// A fresh handler (a new container: empty key cache).

@@ -5,6 +5,7 @@
 
 pub mod ingest;
 pub mod lambda;
+pub mod playback;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,6 @@
 //! Configuration from the environment (names as in template.yaml).
 
+use vault::config::{ConfigError, Settings};
 use vault::recording::{IngestSettings, RecordingKeys};
 use vault::s3::WriteOptions;
 
@@ -28,72 +29,35 @@ pub struct Config {
     pub dead_letter_queue_url: Option<String>,
 }
 
-/// A missing or malformed setting.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("{name}: {problem}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub problem: String,
-}
-
-impl ConfigError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        "config_invalid"
-    }
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_settings(&Settings::from_env())
     }
 
-    /// Reads settings through `lookup` (the environment, or a test's map).
+    /// Reads settings through `lookup` (a test's map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str, what: &str| -> Result<String, ConfigError> {
-            match lookup(name).map(|v| v.trim().to_string()) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(ConfigError { name, problem: format!("missing: set it to {what}") }),
-            }
-        };
-        let bucket = |name: &'static str, what: &str| -> Result<String, ConfigError> {
-            let v = required(name, what)?;
-            let valid = (3..=63).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-            if !valid {
-                return Err(ConfigError { name, problem: format!("{v:?} is not an S3 bucket name") });
-            }
-            Ok(v)
-        };
-        let region = required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let org = required(CALLVAULT_ORG, "the organisation name written into every encryption context")?;
-        let ingest_bucket = bucket(INGEST_BUCKET, "the bucket recorders upload plaintext to")?;
-        let vault_bucket = bucket(VAULT_BUCKET, "the bucket encrypted recordings go to")?;
+        Self::from_settings(&Settings::new(lookup))
+    }
+
+    fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
+        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
+        let org = env.required(CALLVAULT_ORG, "the organisation name written into every encryption context")?;
+        let ingest_bucket = env.bucket(INGEST_BUCKET, "the bucket recorders upload plaintext to")?;
+        let vault_bucket = env.bucket(VAULT_BUCKET, "the bucket encrypted recordings go to")?;
         if ingest_bucket == vault_bucket {
             return Err(ConfigError {
                 name: VAULT_BUCKET,
                 problem: "must differ from INGEST_BUCKET: plaintext and ciphertext never share a bucket".into(),
             });
         }
-        let catalog_table = required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
-        let keys_json = required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
+        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let keys_json = env.required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
         let keys = RecordingKeys::parse(&keys_json, &region)
             .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
-        let frame_length = match lookup(FRAME_LENGTH).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-            None => DEFAULT_FRAME_LENGTH,
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=MAX_FRAME_LENGTH).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        name: FRAME_LENGTH,
-                        problem: format!("{v:?} is not a frame length from 1 to {MAX_FRAME_LENGTH} bytes (default {DEFAULT_FRAME_LENGTH})"),
-                    })
-                }
-            },
-        };
-        let dead_letter_queue_url =
-            lookup(DEAD_LETTER_QUEUE_URL).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let frame_length =
+            env.number(FRAME_LENGTH, DEFAULT_FRAME_LENGTH, 1..=MAX_FRAME_LENGTH, "a frame length in bytes")?;
+        let dead_letter_queue_url = env.optional(DEAD_LETTER_QUEUE_URL);
         Ok(Self {
             settings: IngestSettings {
                 org,

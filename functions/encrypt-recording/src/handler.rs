@@ -8,7 +8,7 @@ use vault::kms::KeyManagement;
 use vault::recording::{Announced, IngestError, Outcome, RecordingEncryptor};
 
 use crate::event::{self, Record};
-use crate::metrics;
+use vault::metrics;
 
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "encrypt-recording";

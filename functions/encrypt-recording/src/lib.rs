@@ -8,7 +8,7 @@
 pub mod config;
 pub mod event;
 pub mod handler;
-pub mod metrics;
 
-pub use config::{Config, ConfigError};
+pub use config::Config;
 pub use handler::{Handler, HandlerError};
+pub use vault::config::ConfigError;

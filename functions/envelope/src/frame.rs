@@ -518,8 +518,24 @@ impl BodyLayout {
         }
     }
 
-    /// The frames covering plaintext bytes `range` (end exclusive). An empty
-    /// range or one reaching past the plaintext is refused.
+    /// The layout of a body holding `plaintext_len` bytes in frames of
+    /// `frame_length`, after a header of `header_len` bytes: what a catalog
+    /// that kept those sizes knows before reading the header. `None` for a
+    /// zero frame length or more frames than the format allows.
+    pub fn for_plaintext(header_len: u64, frame_length: u32, plaintext_len: u64) -> Option<Self> {
+        let f = u64::from(frame_length);
+        let regular_frames = plaintext_len.checked_div(f)?;
+        if regular_frames >= u64::from(MAX_FRAMES) {
+            return None;
+        }
+        Some(Self { header_len, frame_length, regular_frames, final_frame_len: (plaintext_len % f) as u32 })
+    }
+
+    /// Bytes of the body (every frame, the final one included).
+    pub fn body_len(&self) -> u64 {
+        self.regular_frames * self.regular_size() + u64::from(self.final_frame_len) + FINAL_FRAME_OVERHEAD
+    }
+
     /// Every frame of the body, the final one included (also when it is
     /// empty), so that reading it checks the message is complete.
     pub fn whole(&self) -> FrameSpan {
@@ -533,6 +549,8 @@ impl BodyLayout {
         }
     }
 
+    /// The frames covering plaintext bytes `range` (end exclusive). An empty
+    /// range or one reaching past the plaintext is refused.
     pub fn span(&self, range: Range<u64>) -> Result<FrameSpan, DecryptError> {
         let len = self.plaintext_len();
         if range.start >= range.end || range.end > len {
@@ -550,6 +568,61 @@ impl BodyLayout {
             first_sequence: (first + 1) as u32,
             last_sequence: (last + 1) as u32,
             ciphertext: self.frame_offset(first)..self.frame_offset(last) + self.frame_size(last),
+        })
+    }
+
+    /// Splits `span` into consecutive spans of whole frames, each at most
+    /// `max_ciphertext` bytes of ciphertext (but at least one frame), so a
+    /// long span can be fetched and opened a bounded batch at a time. The
+    /// pieces' plaintext ranges partition the span's; only the first may
+    /// start inside its first frame.
+    pub fn batches(&self, span: &FrameSpan, max_ciphertext: u64) -> SpanBatches {
+        SpanBatches { layout: *self, next_sequence: span.first_sequence, span: span.clone(), max_ciphertext }
+    }
+}
+
+/// The pieces of a span: see [`BodyLayout::batches`].
+#[derive(Clone, Debug)]
+pub struct SpanBatches {
+    layout: BodyLayout,
+    span: FrameSpan,
+    next_sequence: u32,
+    max_ciphertext: u64,
+}
+
+impl Iterator for SpanBatches {
+    type Item = FrameSpan;
+
+    fn next(&mut self) -> Option<FrameSpan> {
+        let (first, last) = (self.next_sequence, self.span.last_sequence);
+        if first > last || first < self.span.first_sequence {
+            return None;
+        }
+        let index = |sequence: u32| u64::from(sequence) - 1;
+        let start = self.layout.frame_offset(index(first));
+        let mut end_sequence = first;
+        let mut end = start + self.layout.frame_size(index(first));
+        while end_sequence < last {
+            let size = self.layout.frame_size(index(end_sequence + 1));
+            if end - start + size > self.max_ciphertext {
+                break;
+            }
+            end_sequence += 1;
+            end += size;
+        }
+        self.next_sequence = end_sequence.saturating_add(1);
+        if end_sequence == u32::MAX {
+            self.span.last_sequence = 0;
+        }
+        let f = u64::from(self.layout.frame_length);
+        let from = if first == self.span.first_sequence { self.span.plaintext.start } else { index(first) * f };
+        let to = if end_sequence == last { self.span.plaintext.end } else { (index(end_sequence) + 1) * f };
+        Some(FrameSpan {
+            plaintext: from..to,
+            first_sequence: first,
+            last_sequence: end_sequence,
+            ciphertext: start..end,
+            skip: from - index(first) * f,
         })
     }
 }

@@ -31,7 +31,7 @@ pub use decrypt::{DecryptingReader, PendingMessage, RangeReader};
 pub use encrypt::{EncryptingWriter, MessageEncryptor, MessageSpec, DEFAULT_FRAME_LENGTH};
 pub use error::{DecryptError, EncryptError, HeaderError};
 pub use frame::{
-    BodyLayout, FrameOpener, FrameSpan, FramesInPlace, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN,
+    BodyLayout, FrameOpener, FrameSpan, FramesInPlace, SpanBatches, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN,
     REGULAR_FRAME_OVERHEAD,
 };
 pub use header::{EncryptedDataKey, Header, Limits, CONTENT_TYPE_FRAMED, MESSAGE_ID_LEN, TAG_LEN, VERSION};

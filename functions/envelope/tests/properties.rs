@@ -36,6 +36,50 @@ proptest! {
     }
 
     #[test]
+    fn a_span_read_batch_by_batch_gives_the_same_bytes(
+        len in 0usize..30_000,
+        frame_length in 1u32..4_096,
+        a in any::<u64>(),
+        b in any::<u64>(),
+        max_batch in 1u64..20_000,
+        whole in any::<bool>(),
+    ) {
+        let data = plaintext(len);
+        let msg = encrypt(&data, frame_length);
+        let header = Header::parse(&msg, &Limits::default()).unwrap();
+        let layout = BodyLayout::new(&header, msg.len() as u64).unwrap();
+        // What a catalog that kept the sizes knows, before reading the header.
+        prop_assert_eq!(Some(layout), BodyLayout::for_plaintext(header.len as u64, frame_length, len as u64));
+        prop_assert_eq!(layout.body_len() + header.len as u64, msg.len() as u64);
+        let span = if whole || len == 0 {
+            layout.whole()
+        } else {
+            let (x, y) = (a % len as u64, b % len as u64);
+            layout.span(x.min(y)..x.max(y) + 1).unwrap()
+        };
+        let opener = header.opener(&key()).unwrap();
+        let (mut out, mut ciphertext_end, mut plaintext_end) = (Vec::new(), span.ciphertext.start, span.plaintext.start);
+        for batch in layout.batches(&span, max_batch) {
+            // Contiguous, whole frames, within the bound unless a single frame.
+            prop_assert_eq!(batch.ciphertext.start, ciphertext_end);
+            prop_assert_eq!(batch.plaintext.start, plaintext_end);
+            prop_assert!(batch.ciphertext.end - batch.ciphertext.start <= max_batch || batch.first_sequence == batch.last_sequence);
+            ciphertext_end = batch.ciphertext.end;
+            plaintext_end = batch.plaintext.end;
+            let mut frames = msg[batch.ciphertext.start as usize..batch.ciphertext.end as usize].to_vec();
+            let mut plain = Vec::new();
+            for frame in opener.open_in_place(&layout, &batch, &mut frames) {
+                plain.extend_from_slice(frame.unwrap());
+            }
+            let skip = batch.skip as usize;
+            out.extend_from_slice(&plain[skip..skip + batch.len() as usize]);
+        }
+        prop_assert_eq!(ciphertext_end, span.ciphertext.end);
+        prop_assert_eq!(plaintext_end, span.plaintext.end);
+        prop_assert_eq!(&out[..], &data[span.plaintext.start as usize..span.plaintext.end as usize]);
+    }
+
+    #[test]
     fn the_parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = Header::parse(&bytes, &Limits::default());
         prop_assert!(decrypt(&bytes).is_err());

@@ -10,11 +10,14 @@
 
 pub mod arn;
 pub mod catalog;
+pub mod config;
 pub mod error;
 pub mod flow;
 pub mod keyring;
 pub mod kms;
 pub mod memory;
+pub mod metrics;
+pub mod playback;
 pub mod recording;
 pub mod s3;
 

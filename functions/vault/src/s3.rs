@@ -157,7 +157,19 @@ impl S3Objects {
 
     /// A stream of the object's bytes, or of `range` (end exclusive).
     pub async fn read(&self, loc: &S3Location, range: Option<Range<u64>>) -> Result<ByteStream, S3Error> {
-        let mut req = self.client.get_object().bucket(&loc.bucket).key(&loc.key);
+        self.read_version(loc, None, range).await
+    }
+
+    /// A stream of `version` of the object (the current one when `None`),
+    /// or of `range` of it (end exclusive).
+    pub async fn read_version(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, S3Error> {
+        let mut req =
+            self.client.get_object().bucket(&loc.bucket).key(&loc.key).set_version_id(version.map(str::to_string));
         if let Some(r) = range {
             if r.start >= r.end {
                 return Ok(ByteStream::from_static(b""));

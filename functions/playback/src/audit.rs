@@ -1,0 +1,110 @@
+//! One audit line per request (who played which recording, which bytes,
+//! under which key, from the cache or through KMS) and the metrics derived
+//! from it, as embedded-metric lines.
+
+use serde::Serialize;
+use vault::metrics;
+
+/// The function name in metrics.
+pub const FUNCTION: &str = "playback";
+
+/// What one request did: written as one JSON line when it ends (a streamed
+/// response ends when its last byte is sent, or when it is aborted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// Always `"playback"`: what to filter on in CloudWatch Logs Insights.
+    pub audit: &'static str,
+    pub request_id: String,
+    /// The caller's IAM principal ARN, from the Function URL's IAM request context.
+    pub principal: Option<String>,
+    pub account_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub method: String,
+    /// `audio`, `info`, or `none` when the path named no recording.
+    pub route: &'static str,
+    /// `<type>/<id>`.
+    pub recording: Option<String>,
+    /// The `Range` header as sent.
+    pub range_requested: Option<String>,
+    /// The bytes served, `start-end/length` (end inclusive).
+    pub range_served: Option<String>,
+    pub status: u16,
+    pub bytes_sent: u64,
+    /// Bytes read from the vault: the header on a cache miss and the frames.
+    pub s3_bytes: u64,
+    pub key_arn: Option<String>,
+    /// `kms` (a KMS Decrypt call), `cache` (none), or `none` (no key needed).
+    pub key_source: &'static str,
+    /// `ok`, `error` (an error response), `aborted` (a stream cut short by
+    /// an error) or `client_gone` (the client stopped reading).
+    pub outcome: &'static str,
+    /// The stable error code, when there was one.
+    pub code: Option<&'static str>,
+    /// From the start of the request to the first authenticated audio byte
+    /// (or the whole response, when it has no audio).
+    pub time_to_first_byte_ms: f64,
+    pub duration_ms: f64,
+}
+
+impl AuditRecord {
+    /// The metrics of this request: (dimensions, metrics) per EMF line.
+    #[allow(clippy::type_complexity)]
+    pub fn metrics(&self) -> Vec<(Vec<(&'static str, &'static str)>, Vec<(&'static str, &'static str, f64)>)> {
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let mut lines = vec![(
+            vec![],
+            vec![
+                ("Requests", "Count", 1.0),
+                ("KmsDecryptCalls", "Count", flag(self.key_source == "kms")),
+                ("KeyCacheHits", "Count", flag(self.key_source == "cache")),
+                ("TimeToFirstByte", "Milliseconds", self.time_to_first_byte_ms),
+                ("BytesSent", "Bytes", self.bytes_sent as f64),
+            ],
+        )];
+        if let Some(code) = self.code {
+            lines.push((vec![("Code", code)], vec![("Errors", "Count", 1.0)]));
+        }
+        lines
+    }
+}
+
+/// Where audit records go.
+pub trait AuditLog: Send + Sync + 'static {
+    fn record(&self, record: &AuditRecord);
+}
+
+/// Standard output: Lambda sends it to CloudWatch Logs, where the EMF lines
+/// become metrics.
+pub struct StdoutAudit;
+
+impl AuditLog for StdoutAudit {
+    fn record(&self, record: &AuditRecord) {
+        match serde_json::to_string(record) {
+            Ok(line) => println!("{line}"),
+            Err(e) => tracing::error!("audit record could not be written: {e}"),
+        }
+        for (dimensions, values) in record.metrics() {
+            metrics::put(FUNCTION, &dimensions, &values);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_hit_counts_no_kms_call_and_an_error_is_counted_by_code() {
+        let hit = AuditRecord { key_source: "cache", time_to_first_byte_ms: 12.0, ..Default::default() };
+        let m = hit.metrics();
+        assert_eq!(m.len(), 1);
+        assert!(m[0].1.contains(&("KmsDecryptCalls", "Count", 0.0)));
+        assert!(m[0].1.contains(&("KeyCacheHits", "Count", 1.0)));
+        assert!(m[0].1.contains(&("TimeToFirstByte", "Milliseconds", 12.0)));
+        let failed = AuditRecord { key_source: "kms", code: Some("key_disabled"), ..Default::default() };
+        let m = failed.metrics();
+        assert!(m[0].1.contains(&("KmsDecryptCalls", "Count", 1.0)));
+        assert_eq!(m[1], (vec![("Code", "key_disabled")], vec![("Errors", "Count", 1.0)]));
+    }
+}

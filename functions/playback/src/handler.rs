@@ -1,0 +1,388 @@
+//! HTTP in, recording out: routes, ranges, headers, error bodies, and the
+//! audit line of every request. The work itself is [`vault::playback`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt, Response};
+use tokio::sync::mpsc;
+use vault::kms::KeyManagement;
+use vault::playback::{FrameStream, OpenRecording, PlaybackError, RecordingPlayer};
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::body::{PlaybackBody, StreamAborted};
+use crate::range::{ByteRange, RangeError};
+use crate::route::{PathError, Route};
+
+/// Batches of audio waiting to be sent: bounds the memory of a stream.
+const STREAM_DEPTH: usize = 2;
+
+/// The playback handler: one per container, shared by every request.
+pub struct Handler<K> {
+    player: Arc<RecordingPlayer<K>>,
+    max_response_bytes: u64,
+    audit: Arc<dyn AuditLog>,
+}
+
+/// An error answered as `{ "error": code, "message": ... }`.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    key: Option<String>,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), key: None, headers: Vec::new() }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn path(e: PathError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_path", e.to_string())
+    }
+
+    fn range(e: RangeError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_range", e.to_string())
+    }
+
+    fn playback(e: &PlaybackError) -> Self {
+        let code = e.code();
+        let status = match code {
+            "not_found" => StatusCode::NOT_FOUND,
+            "key_disabled"
+            | "key_pending_deletion"
+            | "key_unavailable"
+            | "key_access_denied"
+            | "key_not_found"
+            | "wrong_region"
+            | "key_unsupported" => StatusCode::FORBIDDEN,
+            _ if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut refusal = match e.key() {
+            Some(key) if status == StatusCode::FORBIDDEN => {
+                let mut r = Self::new(
+                    status,
+                    code,
+                    format!("This recording cannot be played: {e}. Contact the administrator of KMS key {key}."),
+                );
+                r.key = Some(key.to_string());
+                r
+            }
+            _ => Self::new(status, code, e.to_string()),
+        };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            refusal = refusal.with_header(header::RETRY_AFTER, "1");
+        }
+        refusal
+    }
+
+    fn into_response(self, head_only: bool) -> Response<PlaybackBody> {
+        let mut body = serde_json::json!({ "error": self.code, "message": self.message });
+        if let Some(key) = &self.key {
+            body["key_arn"] = serde_json::Value::from(key.as_str());
+        }
+        let body = body.to_string();
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, body.len())
+            .header(header::CACHE_CONTROL, "no-store");
+        for (name, value) in self.headers {
+            builder = builder.header(name, value);
+        }
+        let body = if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) };
+        builder.body(body).unwrap_or_else(|_| internal())
+    }
+}
+
+fn internal() -> Response<PlaybackBody> {
+    let mut r =
+        Response::new(PlaybackBody::full(r#"{"error":"internal","message":"the response could not be built"}"#));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
+/// A response and, for audio, the rest of the stream still to send.
+struct Answer {
+    response: Response<PlaybackBody>,
+    rest: Option<(FrameStream, mpsc::Sender<Result<Bytes, StreamAborted>>)>,
+}
+
+impl From<Response<PlaybackBody>> for Answer {
+    fn from(response: Response<PlaybackBody>) -> Self {
+        Self { response, rest: None }
+    }
+}
+
+impl<K: KeyManagement + 'static> Handler<K> {
+    /// A handler over `player`; ranged responses carry at most
+    /// `max_response_bytes` of audio.
+    pub fn new(player: RecordingPlayer<K>, max_response_bytes: u64, audit: Arc<dyn AuditLog>) -> Self {
+        Self { player: Arc::new(player), max_response_bytes, audit }
+    }
+
+    /// The player, for its cache.
+    pub fn player(&self) -> &RecordingPlayer<K> {
+        &self.player
+    }
+
+    /// Answers one request. Never fails: every error is a response.
+    pub async fn handle(&self, req: Request) -> Response<PlaybackBody> {
+        let started = Instant::now();
+        let mut audit = audit_record(&req);
+        let answer = match self.answer(&req, &mut audit).await {
+            Ok(answer) => answer,
+            Err(refusal) => {
+                audit.outcome = "error";
+                audit.code = Some(refusal.code);
+                if refusal.status == StatusCode::INTERNAL_SERVER_ERROR {
+                    tracing::error!(code = refusal.code, recording = ?audit.recording, "{}", refusal.message);
+                }
+                refusal.into_response(req.method() == Method::HEAD).into()
+            }
+        };
+        audit.status = answer.response.status().as_u16();
+        audit.time_to_first_byte_ms = millis(started);
+        match answer.rest {
+            None => {
+                audit.duration_ms = millis(started);
+                self.audit.record(&audit);
+            }
+            Some((frames, tx)) => {
+                tokio::spawn(stream_rest(frames, tx, audit, started, self.audit.clone()));
+            }
+        }
+        answer.response
+    }
+
+    async fn answer(&self, req: &Request, audit: &mut AuditRecord) -> Result<Answer, Refusal> {
+        let head_only = match *req.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("{} is not served: use GET or HEAD", req.method()),
+                )
+                .with_header(header::ALLOW, "GET, HEAD"))
+            }
+        };
+        let raw_path = req.raw_http_path();
+        let raw_path = if raw_path.is_empty() { req.uri().path() } else { raw_path };
+        let route = Route::parse(raw_path).map_err(Refusal::path)?;
+        let id = match &route {
+            Route::Audio(id) | Route::Info(id) => id,
+        };
+        audit.recording = Some(id.to_string());
+        if let Route::Info(id) = &route {
+            audit.route = "info";
+            let info = self.player.info(id).await.map_err(|e| Refusal::playback(&e))?;
+            return Ok(info_response(&info, head_only).into());
+        }
+        audit.route = "audio";
+        let range = match header_str(req.headers(), header::RANGE) {
+            Some(value) => {
+                audit.range_requested = Some(value.to_string());
+                Some(ByteRange::parse(value).map_err(Refusal::range)?)
+            }
+            None => None,
+        };
+        let open = self.player.open(id).await.map_err(|e| {
+            audit.key_source =
+                if matches!(e, PlaybackError::Key(_)) && e.code() != "wrong_region" { "kms" } else { "none" };
+            Refusal::playback(&e)
+        })?;
+        audit.key_source = open.key_source.as_str();
+        audit.key_arn = Some(open.key_arn().to_string());
+        audit.s3_bytes = open.s3_bytes;
+        let etag = format!("\"{}\"", open.entry.message_id);
+        if header_str(req.headers(), header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
+            let builder = self.headers(StatusCode::NOT_MODIFIED, &open, &etag, None);
+            return Ok(builder.body(PlaybackBody::empty()).unwrap_or_else(|_| internal()).into());
+        }
+        // A range against another version of the recording is ignored: the
+        // whole current one is sent (RFC 9110 section 13.1.5).
+        let range = range.filter(|_| header_str(req.headers(), header::IF_RANGE).is_none_or(|v| v == etag));
+        let len = open.len();
+        let (status, served) = match range {
+            None => (StatusCode::OK, None),
+            Some(r) => match r.resolve(len, self.max_response_bytes) {
+                Some(served) => (StatusCode::PARTIAL_CONTENT, Some(served)),
+                None => {
+                    return Err(Refusal::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        "range_not_satisfiable",
+                        format!("the recording has {len} bytes: no byte of the requested range is in it"),
+                    )
+                    .with_header(header::CONTENT_RANGE, format!("bytes */{len}")))
+                }
+            },
+        };
+        let builder = self.headers(status, &open, &etag, served.clone());
+        let body_len = served.as_ref().map_or(len, |r| r.end - r.start);
+        audit.range_served = Some(match &served {
+            Some(r) => format!("{}-{}/{len}", r.start, r.end - 1),
+            None if len == 0 => format!("*/{len}"),
+            None => format!("0-{}/{len}", len - 1),
+        });
+        if head_only {
+            return Ok(builder.body(PlaybackBody::empty()).unwrap_or_else(|_| internal()).into());
+        }
+        let span = open.span(served).map_err(|e| Refusal::playback(&e))?;
+        let mut frames = self.player.frames(&open, &span).await.map_err(|e| Refusal::playback(&e))?;
+        // The first batch is authenticated before the status is sent, so a
+        // tampered start is an `integrity` response, not a broken stream.
+        let first = match frames.next_batch().await {
+            Some(batch) => batch.map_err(|e| Refusal::playback(&e))?,
+            None => Vec::new(),
+        };
+        audit.bytes_sent = first.iter().map(|b| b.len() as u64).sum();
+        let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+        let body = PlaybackBody::streamed(body_len, first, rx);
+        Ok(Answer { response: builder.body(body).unwrap_or_else(|_| internal()), rest: Some((frames, tx)) })
+    }
+
+    fn headers(
+        &self,
+        status: StatusCode,
+        open: &OpenRecording,
+        etag: &str,
+        served: Option<std::ops::Range<u64>>,
+    ) -> lambda_http::http::response::Builder {
+        let len = open.len();
+        let body_len = served.as_ref().map_or(len, |r| r.end - r.start);
+        let mut builder = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, open.content_type())
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::ETAG, etag)
+            // Decrypted audio is never kept by a browser or a shared cache.
+            .header(header::CACHE_CONTROL, "private, no-store")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        if status != StatusCode::NOT_MODIFIED {
+            builder = builder.header(header::CONTENT_LENGTH, body_len);
+        }
+        if let Some(r) = served {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {}-{}/{len}", r.start, r.end - 1));
+        }
+        builder
+    }
+}
+
+/// Sends the rest of a stream, then writes the request's audit line.
+async fn stream_rest(
+    mut frames: FrameStream,
+    tx: mpsc::Sender<Result<Bytes, StreamAborted>>,
+    mut audit: AuditRecord,
+    started: Instant,
+    log: Arc<dyn AuditLog>,
+) {
+    audit.outcome = "ok";
+    'batches: while let Some(batch) = frames.next_batch().await {
+        match batch {
+            Ok(pieces) => {
+                for piece in pieces {
+                    let n = piece.len() as u64;
+                    if tx.send(Ok(piece)).await.is_err() {
+                        audit.outcome = "client_gone";
+                        break 'batches;
+                    }
+                    audit.bytes_sent += n;
+                }
+            }
+            Err(e) => {
+                audit.outcome = "aborted";
+                audit.code = Some(e.code());
+                tracing::error!(code = e.code(), recording = ?audit.recording, "stream aborted: {e}");
+                let _ = tx.send(Err(StreamAborted(e.code()))).await;
+                break;
+            }
+        }
+    }
+    audit.s3_bytes += frames.s3_bytes();
+    audit.duration_ms = millis(started);
+    log.record(&audit);
+    // The body ends only now, so the audit line is written before Lambda
+    // considers the invocation done.
+    drop(tx);
+}
+
+fn info_response(info: &vault::playback::RecordingInfo, head_only: bool) -> Response<PlaybackBody> {
+    let e = &info.entry;
+    let frames = if e.frame_length == 0 { 0 } else { e.plaintext_size / u64::from(e.frame_length) + 1 };
+    let body = serde_json::json!({
+        "recording_type": e.id.recording_type,
+        "recording_id": e.id.recording_id,
+        "size": e.plaintext_size,
+        "content_type": e.content_type,
+        "encrypted_at": e.encrypted_at,
+        "wrapping_key_arns": e.wrapping_keys,
+        "header_key_arns": info.header_keys,
+        "provider": e.provider,
+        "frame_length": info.frame_length,
+        "frames": frames,
+        "algorithm_suite": format!("0x{:04X}", info.suite_id),
+        "message_id": e.message_id,
+        "ciphertext_size": e.ciphertext_size,
+        "vault_key": e.vault_key,
+        "vault_version": e.vault_version,
+        "checksum_sha256": e.checksum_sha256,
+    })
+    .to_string();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .body(if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) })
+        .unwrap_or_else(|_| internal())
+}
+
+fn header_str(headers: &HeaderMap<HeaderValue>, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+fn millis(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The audit record's request fields: who asked, from where, for what.
+fn audit_record(req: &Request) -> AuditRecord {
+    let mut audit = AuditRecord {
+        audit: "playback",
+        method: req.method().to_string(),
+        route: "none",
+        key_source: "none",
+        outcome: "ok",
+        ..Default::default()
+    };
+    if let Some(ctx) = req.lambda_context_ref() {
+        audit.request_id = ctx.request_id.clone();
+    }
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
+        let iam = ctx.authorizer.as_ref().and_then(|a| a.iam.as_ref());
+        audit.principal = iam.and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone()));
+        audit.account_id = iam.and_then(|i| i.account_id.clone()).or_else(|| ctx.account_id.clone());
+        audit.source_ip = ctx.http.source_ip.clone();
+        audit.user_agent = ctx.http.user_agent.clone();
+        if audit.request_id.is_empty() {
+            audit.request_id = ctx.request_id.clone().unwrap_or_default();
+        }
+    }
+    audit
+}

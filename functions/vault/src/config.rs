@@ -1,0 +1,120 @@
+//! Reading a function's settings from its environment: the checks every
+//! function shares (required values, bucket names, bounded numbers), each
+//! failure a [`ConfigError`] that names the setting and says what it wants.
+
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+/// A missing or malformed setting.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        "config_invalid"
+    }
+}
+
+/// Settings read through a lookup: the process environment, or a test's map.
+pub struct Settings<F> {
+    lookup: F,
+}
+
+impl Settings<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn from_env() -> Self {
+        Self { lookup: |name| std::env::var(name).ok() }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    /// Settings read through `lookup`.
+    pub fn new(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// The trimmed value, when set and not blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    /// The value; `what` says what it should be when it is missing.
+    pub fn required(&self, name: &'static str, what: &str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or_else(|| ConfigError { name, problem: format!("missing: set it to {what}") })
+    }
+
+    /// An S3 bucket name.
+    pub fn bucket(&self, name: &'static str, what: &str) -> Result<String, ConfigError> {
+        let v = self.required(name, what)?;
+        let valid = (3..=63).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(ConfigError { name, problem: format!("{v:?} is not an S3 bucket name") });
+        }
+        Ok(v)
+    }
+
+    /// A number within `range`, `default` when unset; `what` names its unit
+    /// and meaning in the error.
+    pub fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: RangeInclusive<T>,
+        what: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display + Copy,
+    {
+        let Some(v) = self.optional(name) else { return Ok(default) };
+        match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                name,
+                problem: format!("{v:?} is not {what} from {} to {} (default {default})", range.start(), range.end()),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::new(move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn blank_values_count_as_missing_and_values_are_trimmed() {
+        let s = settings(&[("A", "  "), ("B", " x ")]);
+        assert_eq!(s.required("A", "an a").unwrap_err().problem, "missing: set it to an a");
+        assert_eq!(s.required("B", "a b").unwrap(), "x");
+    }
+
+    #[test]
+    fn numbers_outside_their_range_name_the_range_and_the_default() {
+        let s = settings(&[("N", "0"), ("M", "12k"), ("K", "7")]);
+        let err = s.number("N", 5u64, 1..=10, "a count").unwrap_err();
+        assert_eq!(err.problem, "\"0\" is not a count from 1 to 10 (default 5)");
+        assert!(s.number("M", 5u64, 1..=10, "a count").is_err());
+        assert_eq!(s.number("K", 5u64, 1..=10, "a count").unwrap(), 7);
+        assert_eq!(s.number("UNSET", 5u64, 1..=10, "a count").unwrap(), 5);
+    }
+
+    #[test]
+    fn bucket_names_are_checked() {
+        let s = settings(&[("B", "Not_A_Bucket"), ("C", "acme-vault")]);
+        assert!(s.bucket("B", "a bucket").unwrap_err().problem.contains("bucket name"));
+        assert_eq!(s.bucket("C", "a bucket").unwrap(), "acme-vault");
+    }
+}
