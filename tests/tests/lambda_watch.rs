@@ -188,3 +188,66 @@ async fn redrive_resubmits_dead_letters_and_tagged_recordings_once_the_cause_is_
     );
     assert!(stack.entry("calls", "k-3").await.is_some());
 }
+
+/// `curl` a URL with extra headers: (status, headers lower-cased, body, curl's exit code).
+fn curl(url: &str, method: &str, headers: &[&str], dir: &TempDir) -> (u16, String, Vec<u8>, i32) {
+    let (head, body) = (dir.path("headers"), dir.path("body"));
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "60", "-D", &head, "-o", &body]);
+    match method {
+        "HEAD" => cmd.arg("--head"),
+        _ => cmd.args(["-X", method]),
+    };
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    let head = std::fs::read_to_string(&head).unwrap_or_default().to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head, std::fs::read(&body).unwrap_or_default(), out.status.code().unwrap_or(-1))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_watch() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    let stack = Stack::new(aws, &[("calls", &[&key])]).await;
+    let data = sample(300_000, 21);
+    stack.encrypt("calls/2026-11-23-0001.wav", &data, "audio/wav").await;
+    let mut env = aws.env();
+    env.retain(|(k, _)| *k != "AWS_REGION");
+    env.extend(e2e::playback::env(&stack));
+    let watch = Watch::start("playback", &env);
+    let dir = TempDir::new("watch-playback");
+    let url = format!("http://127.0.0.1:{}/lambda-url/playback/recordings/calls/2026-11-23-0001.wav", watch.port);
+
+    // The sample event's Range, across the first frame boundary.
+    let range = e2e::playback::sample_event("playback-range.json")["headers"]["range"].as_str().unwrap().to_string();
+    assert_eq!(range, "bytes=65530-65545");
+    let (status, head, body, rc) = curl(&url, "GET", &[&format!("Range: {range}")], &dir);
+    assert_eq!((status, rc), (206, 0), "{head}\n{}\n{}", String::from_utf8_lossy(&body), watch.log_text());
+    assert!(head.contains("content-range: bytes 65530-65545/300000"), "{head}");
+    assert_eq!(body, &data[65530..=65545]);
+    let (status, _, body, rc) = curl(&url, "GET", &[], &dir);
+    assert_eq!((status, rc), (200, 0));
+    assert!(body == data, "the whole recording, streamed");
+    let (status, head, _, rc) = curl(&url, "HEAD", &[], &dir);
+    assert_eq!((status, rc), (200, 0), "{head}");
+    assert!(head.contains("content-length: 300000") && head.contains("accept-ranges: bytes"), "{head}");
+    let (status, head, _, _) = curl(&format!("{url}/info"), "GET", &[], &dir);
+    assert_eq!(status, 200, "{head}");
+    let (status, head, body, _) = curl(&url, "GET", &["Range: bytes=300000-"], &dir);
+    assert_eq!(status, 416, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("range_not_satisfiable"));
+    // The info event through cargo lambda invoke (it prints JSON answers;
+    // audio goes through the Function URL above).
+    let info = answer(&watch.invoke("playback", root().join("events/playback-info.json").to_str().unwrap()), &watch);
+    assert_eq!((info["size"].as_u64(), info["content_type"].as_str()), (Some(300_000), Some("audio/wav")), "{info}");
+    // The audit line reaches the function's log.
+    let log = watch.wait_for_log(
+        &["\"audit\":\"playback\"", "\"range_served\":\"65530-65545/300000\""],
+        std::time::Duration::from_secs(10),
+    );
+    assert!(log.contains("\"range_served\":\"65530-65545/300000\""), "{log}");
+    assert!(log.contains("KmsDecryptCalls"), "{log}");
+}
