@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: setup build demo test lint unit bench bench-memory bench-encrypt clean
+.PHONY: setup build demo test lint unit bench bench-memory bench-encrypt bench-playback clean
 
 setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
 	bash infra/local/setup.sh
@@ -34,6 +34,9 @@ bench-memory:  ## peak RSS of callvault encrypt/decrypt on a 2 GiB file
 
 bench-encrypt:  ## encrypt-recording on 1 GiB vs a plain S3 copy (ratio), and its peak RSS
 	bash benches/encrypt_recording.sh
+
+bench-playback:  ## playback of 64 KiB ranges of 1 GiB: S3 bytes read, time to first byte vs plain S3 (ratio)
+	bash benches/playback.sh
 
 clean:
 	$(CARGO) clean

@@ -5,13 +5,14 @@
 # Lambda on it through `cargo lambda watch` / `cargo lambda invoke` with the
 # sample event, and show the vault object, the catalog rows and that the
 # plaintext is gone; then decrypt it with the official aws-encryption-cli and
-# with callvault, and seek into it.
+# with callvault, and seek into it; then play it back over HTTP through the
+# playback Lambda's local Function URL, seeking with one KMS call.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
 bin="$root/target/debug/callvault"
 work="$(mktemp -d)"
-trap 'kill "${local_aws_pid:-}" 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${local_aws_pid:-}" 2>/dev/null || true; for p in ${watch_pid:-} ${playback_pid:-}; do kill -- -"$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 py="$venv/moto/bin/python"
 export PATH="$venv/cargo-lambda/bin:$PATH"
 
@@ -147,6 +148,37 @@ if "$bin" decrypt --context recording_id=someone-else "$work/call.wav.esdk" "$wo
   echo "unexpected success" >&2; exit 1
 fi
 [ ! -e "$work/wrong.wav" ] && echo "no output written"
+
+step "playback under cargo lambda watch: the local Function URL (what supervisors' players call)"
+pport="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+grep -E "^(AWS_|CALLVAULT_ORG|VAULT_BUCKET|CATALOG_TABLE)" "$work/function.env" >"$work/playback.env"
+(cd "$root" && cargo build --quiet --package playback --bin playback)
+(cd "$root" && exec setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$pport" \
+  --env-file "$work/playback.env" --package playback >"$work/playback.log" 2>&1) &
+playback_pid=$!
+for _ in $(seq 1 240); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && break
+  sleep 0.25
+done
+url="http://127.0.0.1:$pport/lambda-url/playback/recordings/calls/2026-11-23-0001.wav"
+echo "GET $url/info"
+curl -sS --max-time 120 "$url/info" | "$py" -m json.tool
+decrypts() { curl -s "$endpoint/_callvault/kms-calls/by-key" | "$py" -c "import json,sys; print(json.load(sys.stdin).get('$key', {}).get('Decrypt', 0))"; }
+before=$(decrypts)
+echo "GET $url  Range: bytes=320044-336043 (second 20)"
+curl -sS --max-time 120 -D "$work/seek.headers" -o "$work/seek-http.raw" -H "Range: bytes=320044-336043" "$url"
+grep -iE "^(HTTP|content-(type|range|length)|etag|accept-ranges)" "$work/seek.headers"
+cmp <(tail -c +320045 "$work/call.wav" | head -c 16000) "$work/seek-http.raw" && echo "second 20 over HTTP: the 16000 bytes match"
+echo "seeking 19 more times, one second each, across the recording"
+for s in 1 3 5 7 9 11 13 15 17 19 21 23 25 27 28 29 2 4 6; do
+  start=$((44 + s * 16000))
+  curl -sS --max-time 60 -o "$work/s.raw" -H "Range: bytes=$start-$((start + 15999))" "$url"
+  cmp -s <(tail -c +$((start + 1)) "$work/call.wav" | head -c 16000) "$work/s.raw" || { echo "second $s differs" >&2; exit 1; }
+done
+echo "20 seeks, all byte-identical; KMS Decrypt calls for them: $(( $(decrypts) - before ))"
+echo "-- the audit line of the first seek (who, what, which bytes, which key, KMS or cache):"
+grep -m1 '"audit":"playback".*"range_requested":"bytes=320044' "$work/playback.log" | "$py" -m json.tool
+curl -sS -o /dev/null -w "a range past the end answers %{http_code}\n" -H "Range: bytes=9999999-" "$url"
 
 step "a recording type nobody configured: kept, tagged, dead-lettered"
 "$py" - "$ingest" "$dlq" "$root/events/s3-unknown-type.json" >"$work/voicemail.json" <<'PY'
