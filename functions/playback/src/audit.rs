@@ -34,8 +34,10 @@ pub struct AuditRecord {
     /// Bytes read from the vault: the header on a cache miss and the frames.
     pub s3_bytes: u64,
     pub key_arn: Option<String>,
-    /// `kms` (a KMS Decrypt call), `cache` (none), or `none` (no key needed).
+    /// `kms` (KMS was called), `cache` (the cached key), or `none`.
     pub key_source: &'static str,
+    /// KMS Decrypt calls made for this request (one per encrypted data key tried).
+    pub kms_calls: u32,
     /// `ok`, `error` (an error response), `aborted` (a stream cut short by
     /// an error) or `client_gone` (the client stopped reading).
     pub outcome: &'static str,
@@ -56,7 +58,7 @@ impl AuditRecord {
             vec![],
             vec![
                 ("Requests", "Count", 1.0),
-                ("KmsDecryptCalls", "Count", flag(self.key_source == "kms")),
+                ("KmsDecryptCalls", "Count", f64::from(self.kms_calls)),
                 ("KeyCacheHits", "Count", flag(self.key_source == "cache")),
                 ("TimeToFirstByte", "Milliseconds", self.time_to_first_byte_ms),
                 ("BytesSent", "Bytes", self.bytes_sent as f64),
@@ -102,7 +104,7 @@ mod tests {
         assert!(m[0].1.contains(&("KmsDecryptCalls", "Count", 0.0)));
         assert!(m[0].1.contains(&("KeyCacheHits", "Count", 1.0)));
         assert!(m[0].1.contains(&("TimeToFirstByte", "Milliseconds", 12.0)));
-        let failed = AuditRecord { key_source: "kms", code: Some("key_disabled"), ..Default::default() };
+        let failed = AuditRecord { key_source: "kms", kms_calls: 1, code: Some("key_disabled"), ..Default::default() };
         let m = failed.metrics();
         assert!(m[0].1.contains(&("KmsDecryptCalls", "Count", 1.0)));
         assert_eq!(m[1], (vec![("Code", "key_disabled")], vec![("Errors", "Count", 1.0)]));

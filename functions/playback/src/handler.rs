@@ -10,7 +10,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt, Response};
 use tokio::sync::mpsc;
 use vault::kms::KeyManagement;
-use vault::playback::{FrameStream, OpenRecording, PlaybackError, RecordingPlayer};
+use vault::playback::{FrameStream, OpenRecording, OpenStats, PlaybackError, RecordingPlayer};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::body::{PlaybackBody, StreamAborted};
@@ -34,11 +34,13 @@ struct Refusal {
     message: String,
     key: Option<String>,
     headers: Vec<(header::HeaderName, String)>,
+    /// What is logged beside the message, when it says more.
+    detail: Option<String>,
 }
 
 impl Refusal {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), key: None, headers: Vec::new() }
+        Self { status, code, message: message.into(), key: None, headers: Vec::new(), detail: None }
     }
 
     fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
@@ -78,8 +80,15 @@ impl Refusal {
                 r.key = Some(key.to_string());
                 r
             }
+            // The detail (which may name another recording) is logged, not sent.
+            _ if code == "integrity" => Self::new(
+                status,
+                code,
+                "this recording failed its integrity check and nothing of it was released: report it to the security team with this request's id",
+            ),
             _ => Self::new(status, code, e.to_string()),
         };
+        refusal.detail = Some(e.to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
             refusal = refusal.with_header(header::RETRY_AFTER, "1");
         }
@@ -146,7 +155,8 @@ impl<K: KeyManagement + 'static> Handler<K> {
                 audit.outcome = "error";
                 audit.code = Some(refusal.code);
                 if refusal.status == StatusCode::INTERNAL_SERVER_ERROR {
-                    tracing::error!(code = refusal.code, recording = ?audit.recording, "{}", refusal.message);
+                    let detail = refusal.detail.as_deref().unwrap_or(&refusal.message);
+                    tracing::error!(code = refusal.code, recording = ?audit.recording, request_id = %audit.request_id, "{detail}");
                 }
                 refusal.into_response(req.method() == Method::HEAD).into()
             }
@@ -198,14 +208,20 @@ impl<K: KeyManagement + 'static> Handler<K> {
             }
             None => None,
         };
-        let open = self.player.open(id).await.map_err(|e| {
-            audit.key_source =
-                if matches!(e, PlaybackError::Key(_)) && e.code() != "wrong_region" { "kms" } else { "none" };
+        let mut stats = OpenStats::default();
+        let opened = self.player.open(id, &mut stats).await;
+        audit.kms_calls = stats.kms_calls;
+        audit.s3_bytes = stats.s3_bytes;
+        audit.key_source = match (stats.kms_calls, stats.cache_hit) {
+            (0, true) => "cache",
+            (0, false) => "none",
+            _ => "kms",
+        };
+        let open = opened.map_err(|e| {
+            audit.key_arn = e.key().map(str::to_string);
             Refusal::playback(&e)
         })?;
-        audit.key_source = open.key_source.as_str();
         audit.key_arn = Some(open.key_arn().to_string());
-        audit.s3_bytes = open.s3_bytes;
         let etag = format!("\"{}\"", open.entry.message_id);
         if header_str(req.headers(), header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
             let builder = self.headers(StatusCode::NOT_MODIFIED, &open, &etag, None);
@@ -304,7 +320,7 @@ async fn stream_rest(
             Err(e) => {
                 audit.outcome = "aborted";
                 audit.code = Some(e.code());
-                tracing::error!(code = e.code(), recording = ?audit.recording, "stream aborted: {e}");
+                tracing::error!(code = e.code(), recording = ?audit.recording, request_id = %audit.request_id, "stream aborted: {e}");
                 let _ = tx.send(Err(StreamAborted(e.code()))).await;
                 break;
             }

@@ -43,6 +43,9 @@ pub struct PlaybackSettings {
 /// Ciphertext read per batch when streaming: 16 frames of the default 64 KiB.
 pub const DEFAULT_BATCH_BYTES: u64 = 1024 * 1024;
 
+/// How long a stream may use its key when the cache is off (TTL 0).
+pub const MIN_STREAM_KEY_LIFETIME: Duration = Duration::from_secs(60);
+
 /// Why a recording could not be played.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -61,6 +64,10 @@ pub enum PlaybackError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     S3(S3Error),
+    /// A transfer outlived the data key's cache time: the key is asked for
+    /// again, so that a revocation also stops long transfers.
+    #[error("the transfer of {id} outlived its data key's cache time at byte {offset}: request the rest with Range: bytes={offset}-")]
+    KeyExpired { id: String, offset: u64 },
 }
 
 impl PlaybackError {
@@ -72,6 +79,7 @@ impl PlaybackError {
             Self::Integrity { .. } => "integrity",
             Self::Catalog(e) => e.code(),
             Self::S3(e) => e.code(),
+            Self::KeyExpired { .. } => "key_cache_expired",
         }
     }
 
@@ -81,6 +89,7 @@ impl PlaybackError {
             Self::Key(e) => e.is_retryable(),
             Self::Catalog(e) => e.is_retryable(),
             Self::S3(e) => e.is_retryable(),
+            Self::KeyExpired { .. } => true,
             _ => false,
         }
     }
@@ -117,11 +126,73 @@ impl KeySource {
     }
 }
 
+/// What opening a recording cost, filled in also when it fails: for the
+/// audit line and the KMS call metric.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenStats {
+    /// KMS Decrypt calls made (one per encrypted data key tried).
+    pub kms_calls: u32,
+    /// Whether the message came from the cache.
+    pub cache_hit: bool,
+    /// Bytes read from S3 (the header, on a cache miss).
+    pub s3_bytes: u64,
+}
+
+/// Counts the unwrap calls made through it.
+struct CountingKms<'a, K> {
+    inner: &'a K,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl<K: KeyManagement> KeyManagement for CountingKms<'_, K> {
+    async fn describe_key(&self, key_id: &str) -> Result<crate::kms::KeyDescription, KeyError> {
+        self.inner.describe_key(key_id).await
+    }
+    async fn generate_data_key(
+        &self,
+        key_arn: &str,
+        context: &EncryptionContext,
+    ) -> Result<crate::kms::GeneratedDataKey, KeyError> {
+        self.inner.generate_data_key(key_arn, context).await
+    }
+    async fn wrap_data_key(
+        &self,
+        key_arn: &str,
+        data_key: &envelope::DataKey,
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
+        self.inner.wrap_data_key(key_arn, data_key, context).await
+    }
+    async fn unwrap_data_key(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, String), KeyError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.unwrap_data_key(key_arn, ciphertext, context).await
+    }
+    async fn rsa_decrypt(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, String), KeyError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.rsa_decrypt(key_arn, ciphertext).await
+    }
+    async fn public_key(&self, key_arn: &str) -> Result<Vec<u8>, KeyError> {
+        self.inner.public_key(key_arn).await
+    }
+}
+
 /// A message whose header has authenticated: what reading its frames needs.
 /// Holds the derived frame key only; dropping the last reference frees it,
 /// and aws-lc wipes key material when it frees it.
 pub struct OpenMessage {
     opener: FrameOpener,
+    /// When KMS unwrapped its data key: no frame is opened with it once the
+    /// cache time has passed since, not even mid-stream.
+    opened_at: Instant,
     layout: BodyLayout,
     id: RecordingId,
     key_arn: String,
@@ -147,17 +218,12 @@ impl MessageCache {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cached message, unless it has expired (then it is dropped).
+    /// The cached message, unless it has expired. Every lookup drops the
+    /// expired messages, so a warm container keeps no key past its time.
     fn get(&self, message_id: &str) -> Option<Arc<OpenMessage>> {
         let mut entries = self.lock();
-        match entries.get(message_id) {
-            Some((message, at)) if at.elapsed() < self.ttl => Some(message.clone()),
-            Some(_) => {
-                entries.remove(message_id);
-                None
-            }
-            None => None,
-        }
+        entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        entries.get(message_id).map(|(message, _)| message.clone())
     }
 
     fn insert(&self, message_id: &str, message: Arc<OpenMessage>) {
@@ -191,8 +257,6 @@ pub struct OpenRecording {
     message: Arc<OpenMessage>,
     /// Whether KMS was called to open it.
     pub key_source: KeySource,
-    /// Bytes read from S3 to open it (the header, on a cache miss).
-    pub s3_bytes: u64,
 }
 
 impl OpenRecording {
@@ -325,6 +389,9 @@ impl<K: KeyManagement> RecordingPlayer<K> {
                 &entry.id,
                 format!("the catalog lists {location} but the vault has no such object or version"),
             ),
+            S3Error::Refused { detail, .. } if detail.starts_with("InvalidRange") => {
+                PlaybackError::integrity(&entry.id, "the vault object is shorter than catalogued")
+            }
             other => PlaybackError::S3(other),
         })
     }
@@ -333,15 +400,17 @@ impl<K: KeyManagement> RecordingPlayer<K> {
     /// header read from the vault, its context checked against the request
     /// and the catalog, its data key unwrapped by KMS and the header
     /// authenticated with it.
-    pub async fn open(&self, id: &RecordingId) -> Result<OpenRecording, PlaybackError> {
+    pub async fn open(&self, id: &RecordingId, stats: &mut OpenStats) -> Result<OpenRecording, PlaybackError> {
         let entry = self.entry(id).await?;
         if let Some(message) = self.cache.get(&entry.message_id) {
+            stats.cache_hit = true;
             if &message.id != id {
                 return Err(PlaybackError::integrity(id, format!("its message belongs to {}", message.id)));
             }
-            return Ok(OpenRecording { entry, message, key_source: KeySource::Cache, s3_bytes: 0 });
+            return Ok(OpenRecording { entry, message, key_source: KeySource::Cache });
         }
         let (header, s3_bytes) = self.read_header(&entry).await?;
+        stats.s3_bytes += s3_bytes;
         let required: EncryptionContext = [
             ("org", self.settings.org.as_str()),
             ("recording_type", id.recording_type.as_str()),
@@ -358,10 +427,16 @@ impl<K: KeyManagement> RecordingPlayer<K> {
             allowed_keys: Some(entry.wrapping_keys.clone()),
             allow_other_regions: false,
         };
-        let (data_key, key_arn) = unwrap_data_key(&self.kms, &header, &policy).await.map_err(|e| match e {
+        let kms = CountingKms { inner: &self.kms, calls: Default::default() };
+        let unwrapped = unwrap_data_key(&kms, &header, &policy).await;
+        stats.kms_calls += kms.calls.into_inner();
+        let (data_key, key_arn) = unwrapped.map_err(|e| match e {
             KeyError::Integrity { detail } => PlaybackError::integrity(id, detail),
+            // The header names none of the keys the catalog says wrap it.
+            KeyError::NoUsableKey { detail } => PlaybackError::integrity(id, detail),
             other => PlaybackError::Key(other),
         })?;
+        let opened_at = Instant::now();
         let opener = header
             .opener(&data_key)
             .map_err(|e| PlaybackError::integrity(id, format!("the header did not authenticate: {e}")))?;
@@ -376,9 +451,9 @@ impl<K: KeyManagement> RecordingPlayer<K> {
             .filter(|c| !c.is_empty())
             .unwrap_or("application/octet-stream")
             .to_string();
-        let message = Arc::new(OpenMessage { opener, layout, id: id.clone(), key_arn, content_type });
+        let message = Arc::new(OpenMessage { opener, opened_at, layout, id: id.clone(), key_arn, content_type });
         self.cache.insert(&entry.message_id, message.clone());
-        Ok(OpenRecording { entry, message, key_source: KeySource::Kms, s3_bytes })
+        Ok(OpenRecording { entry, message, key_source: KeySource::Kms })
     }
 
     /// Starts reading `span` of an opened recording: one ranged GET of the
@@ -389,6 +464,7 @@ impl<K: KeyManagement> RecordingPlayer<K> {
             reader: Box::new(body.into_async_read()),
             batches: open.message.layout.batches(span, self.settings.batch_bytes),
             message: open.message.clone(),
+            key_expires: open.message.opened_at + self.settings.cache_ttl.max(MIN_STREAM_KEY_LIFETIME),
             s3_bytes: 0,
         })
     }
@@ -399,6 +475,8 @@ pub struct FrameStream {
     reader: Box<dyn AsyncRead + Send + Unpin>,
     batches: SpanBatches,
     message: Arc<OpenMessage>,
+    /// No frame is opened after this: a revoked key stops a long transfer too.
+    key_expires: Instant,
     s3_bytes: u64,
 }
 
@@ -413,6 +491,12 @@ impl FrameStream {
     /// in it has authenticated; a frame that fails is wiped.
     pub async fn next_batch(&mut self) -> Option<Result<Vec<Bytes>, PlaybackError>> {
         let batch = self.batches.next()?;
+        if Instant::now() >= self.key_expires {
+            return Some(Err(PlaybackError::KeyExpired {
+                id: self.message.id.to_string(),
+                offset: batch.plaintext.start,
+            }));
+        }
         Some(self.open_batch(batch).await)
     }
 
@@ -478,6 +562,7 @@ mod tests {
         let header = Header::parse(&out, &Limits::default()).unwrap();
         Arc::new(OpenMessage {
             opener: header.opener(&key).unwrap(),
+            opened_at: Instant::now(),
             layout: BodyLayout::new(&header, out.len() as u64).unwrap(),
             id: RecordingId { recording_type: "calls".into(), recording_id: id.into() },
             key_arn: "arn".into(),

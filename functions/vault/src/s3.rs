@@ -103,7 +103,7 @@ where
             let e = se.err();
             let detail = format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or(""));
             match e.code().unwrap_or_default() {
-                "NoSuchKey" | "NoSuchBucket" | "NotFound" => S3Error::NotFound { location },
+                "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" | "NotFound" => S3Error::NotFound { location },
                 "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
                     S3Error::AccessDenied { location, detail }
                 }
