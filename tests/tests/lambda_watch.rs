@@ -214,6 +214,34 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
     let stack = Stack::new(aws, &[("calls", &[&key])]).await;
     let data = sample(300_000, 21);
     stack.encrypt("calls/2026-11-23-0001.wav", &data, "audio/wav").await;
+    // A 3 MiB recording whose frame 31 of 48 is tampered with: the first
+    // 1 MiB batch streams, the second fails.
+    let big = sample(3 * 1024 * 1024, 22);
+    stack.encrypt("calls/tampered.wav", &big, "audio/wav").await;
+    let entry = stack.entry("calls", "tampered.wav").await.unwrap();
+    let mut vault = stack.get(&stack.vault, &entry.vault_key).await.unwrap();
+    let at = vault.len() - 18 * (65536 + 32) - 40;
+    vault[at] ^= 1;
+    let out = stack
+        .s3
+        .put_object()
+        .bucket(&stack.vault)
+        .key(&entry.vault_key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(vault))
+        .send()
+        .await
+        .unwrap();
+    stack
+        .ddb
+        .update_item()
+        .table_name(&stack.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("recording#calls/tampered.wav".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("recording".into()))
+        .update_expression("SET vault_version = :v")
+        .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(out.version_id.unwrap()))
+        .send()
+        .await
+        .unwrap();
     let mut env = aws.env();
     env.retain(|(k, _)| *k != "AWS_REGION");
     env.extend(e2e::playback::env(&stack));
@@ -239,6 +267,19 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
     let (status, head, body, _) = curl(&url, "GET", &["Range: bytes=300000-"], &dir);
     assert_eq!(status, 416, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("range_not_satisfiable"));
+    // The tampered recording: the client sees a broken transfer, not a
+    // clean short one, and holds no byte of the bad frame.
+    let tampered_url = url.replace("2026-11-23-0001.wav", "tampered.wav");
+    let (status, head, body, rc) = curl(&tampered_url, "GET", &[], &dir);
+    assert_eq!((status, rc), (200, 0), "{head}");
+    // Frames 0-29 (two 15-frame batches) are sent; the batch holding frame
+    // 30 never is. cargo lambda watch renders the runtime's error trailers
+    // into the body, where a real Function URL ends the response: what
+    // follows the good frames is that trailer, and nothing of frame 30.
+    let good = 30 * 65536;
+    assert!(body.len() >= good && body[..good] == big[..good], "{} bytes", body.len());
+    let rest = String::from_utf8_lossy(&body[good..]).into_owned();
+    assert!(rest.len() < 200 && rest.contains("Lambda-Runtime-Function-Error-Type: Runtime.StreamError"), "{rest:?}");
     // The info event through cargo lambda invoke (it prints JSON answers;
     // audio goes through the Function URL above).
     let info = answer(&watch.invoke("playback", root().join("events/playback-info.json").to_str().unwrap()), &watch);
