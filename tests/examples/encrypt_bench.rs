@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use e2e::ingest::{create_catalog_table, s3_encode_key, s3_event};
+use e2e::ingest::{create_catalog_table, create_versioned_bucket, s3_encode_key, s3_event};
 use encrypt_recording::{Config, Handler};
 use serde_json::{json, Value};
 use vault::catalog::Catalog;
@@ -51,18 +51,7 @@ async fn prepare(state_path: &str, mib: usize) {
             let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
             let (ingest, vault, table) = ("bench-ingest", "bench-vault", "bench-catalog");
             for b in [ingest, vault] {
-                s3.client().create_bucket().bucket(b).send().await.unwrap();
-                s3.client()
-                    .put_bucket_versioning()
-                    .bucket(b)
-                    .versioning_configuration(
-                        aws_sdk_s3::types::VersioningConfiguration::builder()
-                            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
+                create_versioned_bucket(s3.client(), b).await;
             }
             create_catalog_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await;
             json!({ "key": key, "ingest": ingest, "vault": vault, "table": table, "round": 0 })

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use e2e::ingest::{create_catalog_table, s3_encode_key, s3_event};
+use e2e::ingest::{create_catalog_table, create_versioned_bucket, s3_encode_key, s3_event};
 use e2e::playback::{collect, recording_path, request, Audits};
 use envelope::REGULAR_FRAME_OVERHEAD;
 use serde_json::json;
@@ -43,18 +43,7 @@ async fn main() {
     let key = aws_sdk_kms::Client::new(&sdk).create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
     let (ingest, vault, table) = ("pbench-ingest", "pbench-vault", "pbench-catalog");
     for b in [ingest, vault] {
-        s3.client().create_bucket().bucket(b).send().await.unwrap();
-        s3.client()
-            .put_bucket_versioning()
-            .bucket(b)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        create_versioned_bucket(s3.client(), b).await;
     }
     create_catalog_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await;
     let object = "calls/bench-playback.wav";

@@ -49,15 +49,7 @@ impl<'a> Stack<'a> {
         let (ingest, vault, table) = (format!("{tag}-ingest"), format!("{tag}-vault"), format!("{tag}-catalog"));
         let s3 = aws.s3().await;
         for bucket in [&ingest, &vault] {
-            s3.create_bucket().bucket(bucket).send().await.expect("CreateBucket");
-            s3.put_bucket_versioning()
-                .bucket(bucket)
-                .versioning_configuration(
-                    VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
-                )
-                .send()
-                .await
-                .expect("PutBucketVersioning");
+            create_versioned_bucket(&s3, bucket).await;
         }
         let ddb = aws.dynamodb().await;
         create_catalog_table(&ddb, &table).await;
@@ -226,6 +218,17 @@ impl<'a> Stack<'a> {
 }
 
 /// Creates the catalog table as template.yaml does (pk, sk; on demand).
+/// Creates a bucket with versioning enabled, as template.yaml does.
+pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.create_bucket().bucket(bucket).send().await.expect("CreateBucket");
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .expect("PutBucketVersioning");
+}
+
 pub async fn create_catalog_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
     let attr = |n: &str| {
         AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().expect("attr")
