@@ -3,6 +3,7 @@
 //! official AWS Encryption SDK peers. It fails loudly when anything cannot
 //! start: a test that needs the local AWS never silently skips.
 
+pub mod guardian;
 pub mod ingest;
 pub mod lambda;
 pub mod playback;

@@ -5,7 +5,10 @@
 //! - a recording: `pk = "recording#<type>/<id>"`, `sk = "recording"`;
 //! - its claim while a function encrypts it: same `pk`, `sk = "claim"`;
 //! - a key's usage: `pk = "key"`, `sk = <key ARN>`, so that every key the
-//!   catalog knows is one Query away ("what breaks if this key goes").
+//!   catalog knows is one Query away ("what breaks if this key goes");
+//! - an event already handled: `pk = "event#<source>/<id>"`, `sk = "event"`,
+//!   with `expires_at` (Unix seconds, the table's TTL attribute), so that a
+//!   duplicate delivery is recognised.
 //!
 //! A recording is written once, in one transaction with the usage of every
 //! key that wraps it, so duplicate events can neither write it twice nor
@@ -21,6 +24,8 @@ use aws_sdk_dynamodb::types::{
 /// The DynamoDB API calls this module makes, as IAM actions.
 pub const AWS_CALLS: &[&str] =
     &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:TransactWriteItems"];
+
+const EVENT_SK: &str = "event";
 
 const RECORDING_SK: &str = "recording";
 const CLAIM_SK: &str = "claim";
@@ -78,9 +83,11 @@ pub struct KeyUsage {
     pub key_arn: String,
     pub recordings: u64,
     pub bytes: u64,
-    /// RFC 3339, UTC.
+    /// RFC 3339, UTC: when its oldest and its newest recording were encrypted.
     pub first_used: String,
     pub last_used: String,
+    /// The recording types it protects, sorted.
+    pub recording_types: Vec<String>,
 }
 
 /// The outcome of [`Catalog::claim`].
@@ -271,6 +278,14 @@ impl KeyUsage {
             bytes: get_n(item, "bytes", &what)?,
             first_used: get_s(item, "first_used", &what)?,
             last_used: get_s(item, "last_used", &what)?,
+            recording_types: match item.get("recording_types") {
+                Some(AttributeValue::Ss(types)) => {
+                    let mut types = types.clone();
+                    types.sort();
+                    types
+                }
+                _ => Vec::new(),
+            },
         })
     }
 }
@@ -408,10 +423,14 @@ impl Catalog {
                             .table_name(&self.table)
                             .set_key(Some(Self::key(s(KEY_PK), arn)))
                             .update_expression(
-                                "ADD recordings :one, #bytes :bytes \
+                                "ADD recordings :one, #bytes :bytes, recording_types :types \
                                  SET first_used = if_not_exists(first_used, :now), last_used = :now",
                             )
                             .expression_attribute_names("#bytes", "bytes")
+                            .expression_attribute_values(
+                                ":types",
+                                AttributeValue::Ss(vec![entry.id.recording_type.clone()]),
+                            )
                             .expression_attribute_values(":one", n(1))
                             .expression_attribute_values(":bytes", n(entry.plaintext_size))
                             .expression_attribute_values(":now", s(now))
@@ -476,6 +495,40 @@ impl Catalog {
             .await
             .map_err(|e| map_error(e, &self.table))?;
         out.item.as_ref().map(KeyUsage::from_item).transpose()
+    }
+
+    /// Records that the event `source`/`id` is being handled, unless it
+    /// already was: `true` the first time, `false` for a duplicate
+    /// delivery. The mark expires (DynamoDB TTL) at `expires_at`.
+    pub async fn first_delivery(&self, source: &str, id: &str, expires_at: u64) -> Result<bool, CatalogError> {
+        let mut item = Self::key(s(format!("event#{source}/{id}")), EVENT_SK);
+        item.insert("expires_at".into(), n(expires_at));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(map_error(e, &self.table)),
+        }
+    }
+
+    /// Forgets the mark of [`Catalog::first_delivery`], so that a redelivery
+    /// is handled again (the first attempt failed before finishing).
+    pub async fn forget_delivery(&self, source: &str, id: &str) -> Result<(), CatalogError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(s(format!("event#{source}/{id}")), EVENT_SK)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_error(e, &self.table))
     }
 
     /// Every key the catalog knows, with its usage.

@@ -138,6 +138,68 @@ impl AwsKms {
     }
 }
 
+/// The KMS calls of [`AwsKms::key_facts`] and [`AwsKms::cancel_key_deletion`]
+/// (the key guardian's), as IAM actions.
+pub const ADMIN_AWS_CALLS: &[&str] = &["kms:DescribeKey", "kms:ListAliases", "kms:CancelKeyDeletion"];
+
+/// What the key guardian reports about a key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyFacts {
+    /// `None` when KMS no longer knows the key (deleted).
+    pub state: Option<KeyState>,
+    /// When a key pending deletion will be deleted (Unix seconds).
+    pub deletion_date: Option<i64>,
+    pub aliases: Vec<String>,
+    /// Key spec, e.g. `SYMMETRIC_DEFAULT`.
+    pub spec: Option<String>,
+}
+
+impl AwsKms {
+    /// DescribeKey and ListAliases of `arn`. A key KMS does not know has no
+    /// state; any other failure is an error.
+    pub async fn key_facts(&self, arn: &str) -> Result<KeyFacts, KeyError> {
+        let client = self.client(arn);
+        let meta = match client.describe_key().key_id(arn).send().await {
+            Ok(out) => out.key_metadata,
+            Err(e) => match map_sdk_error(e, arn) {
+                KeyError::NotFound { .. } => return Ok(KeyFacts::default()),
+                other => return Err(other),
+            },
+        };
+        let Some(meta) = meta else { return Ok(KeyFacts::default()) };
+        let state = key_state(meta.key_state());
+        let aliases = match client.list_aliases().key_id(arn).send().await {
+            Ok(out) => out.aliases().iter().filter_map(|a| a.alias_name().map(str::to_string)).collect(),
+            // The aliases are a courtesy in an alert: their absence is no reason to fail it.
+            Err(e) => {
+                tracing::warn!(key = arn, "ListAliases failed: {}", map_sdk_error(e, arn));
+                Vec::new()
+            }
+        };
+        Ok(KeyFacts {
+            state: Some(state),
+            deletion_date: meta.deletion_date().map(|d| d.secs()),
+            aliases,
+            spec: meta.key_spec().map(|s| s.as_str().to_string()),
+        })
+    }
+
+    /// CancelKeyDeletion: the key leaves PendingDeletion and stays Disabled.
+    pub async fn cancel_key_deletion(&self, arn: &str) -> Result<(), KeyError> {
+        self.client(arn).cancel_key_deletion().key_id(arn).send().await.map(|_| ()).map_err(|e| map_sdk_error(e, arn))
+    }
+}
+
+fn key_state(state: Option<&SdkKeyState>) -> KeyState {
+    match state {
+        Some(SdkKeyState::Enabled) => KeyState::Enabled,
+        Some(SdkKeyState::Disabled) => KeyState::Disabled,
+        Some(SdkKeyState::PendingDeletion) => KeyState::PendingDeletion,
+        Some(other) => KeyState::Other(other.as_str().to_string()),
+        None => KeyState::Other("unknown".into()),
+    }
+}
+
 fn context_map(context: &EncryptionContext) -> Option<HashMap<String, String>> {
     (!context.is_empty()).then(|| context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
@@ -211,13 +273,7 @@ impl KeyManagement for AwsKms {
                 usage.map(|u| u.as_str()).unwrap_or("unknown")
             )),
         };
-        let state = match meta.key_state() {
-            Some(SdkKeyState::Enabled) => KeyState::Enabled,
-            Some(SdkKeyState::Disabled) => KeyState::Disabled,
-            Some(SdkKeyState::PendingDeletion) => KeyState::PendingDeletion,
-            Some(other) => KeyState::Other(other.as_str().to_string()),
-            None => KeyState::Other("unknown".into()),
-        };
+        let state = key_state(meta.key_state());
         Ok(KeyDescription { arn, kind, state })
     }
 

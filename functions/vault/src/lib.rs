@@ -8,11 +8,13 @@
 //! ([`catalog`]) and the encryption of recordings from the ingest bucket
 //! ([`recording`]).
 
+pub mod alerts;
 pub mod arn;
 pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod flow;
+pub mod guardian;
 pub mod keyring;
 pub mod kms;
 pub mod memory;

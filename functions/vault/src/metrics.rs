@@ -37,6 +37,21 @@ pub fn put(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, 
     println!("{}", emf(function, dimensions, metrics));
 }
 
+/// Where a function's EMF lines go: standard output in Lambda, a list in tests.
+pub trait MetricsLog: Send + Sync + 'static {
+    /// Writes one EMF line.
+    fn put(&self, function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]);
+}
+
+/// Standard output, which Lambda sends to CloudWatch Logs.
+pub struct StdoutMetrics;
+
+impl MetricsLog for StdoutMetrics {
+    fn put(&self, function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) {
+        put(function, dimensions, metrics)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

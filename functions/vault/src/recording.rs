@@ -82,6 +82,11 @@ impl RecordingKeys {
     pub fn types(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+
+    /// The types whose new recordings are wrapped under `key_arn`.
+    pub fn types_using(&self, key_arn: &str) -> Vec<String> {
+        self.0.iter().filter(|(_, keys)| keys.iter().any(|k| k == key_arn)).map(|(t, _)| t.clone()).collect()
+    }
 }
 
 /// What the encryptor is configured with.

@@ -1,0 +1,106 @@
+//! Configuration from the environment (names as in template.yaml).
+
+use vault::config::{ConfigError, Settings};
+use vault::recording::RecordingKeys;
+
+pub const AWS_REGION: &str = "AWS_REGION";
+pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
+pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
+pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
+pub const PROTECT_KEYS_IN_USE: &str = "PROTECT_KEYS_IN_USE";
+
+/// The function's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub region: String,
+    pub catalog_table: String,
+    pub alert_topic_arn: String,
+    /// The keys new recordings use (the same value encrypt-recording has).
+    pub keys: RecordingKeys,
+    /// Turn a scheduled deletion of a key that protects recordings into a
+    /// disabled key (CancelKeyDeletion).
+    pub protect_keys_in_use: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_env())
+    }
+
+    /// Reads settings through `lookup` (a test's map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::new(lookup))
+    }
+
+    fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
+        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
+        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let alert_topic_arn = env.required(ALERT_TOPIC_ARN, "the SNS topic ARN alerts go to")?;
+        if !alert_topic_arn.starts_with("arn:aws") || alert_topic_arn.split(':').nth(2) != Some("sns") {
+            return Err(ConfigError {
+                name: ALERT_TOPIC_ARN,
+                problem: format!("{alert_topic_arn:?} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"),
+            });
+        }
+        let keys_json =
+            env.required(RECORDING_KEYS, "the same JSON object of recording type to key ARNs encrypt-recording has")?;
+        let keys = RecordingKeys::parse(&keys_json, &region)
+            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let protect_keys_in_use = match env.optional(PROTECT_KEYS_IN_USE).as_deref().map(str::to_ascii_lowercase) {
+            None => false,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(v) => {
+                return Err(ConfigError {
+                    name: PROTECT_KEYS_IN_USE,
+                    problem: format!("{v:?} is not true or false (default false)"),
+                })
+            }
+        };
+        Ok(Self { region, catalog_table, alert_topic_arn, keys, protect_keys_in_use })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            (AWS_REGION, "us-east-1".to_string()),
+            (CATALOG_TABLE, "acme-catalog".to_string()),
+            (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:111122223333:callvault-alerts".to_string()),
+            (RECORDING_KEYS, format!(r#"{{"calls": ["{ARN}"]}}"#)),
+        ])
+    }
+
+    fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn protection_is_off_unless_asked_for() {
+        assert!(!load(&env()).unwrap().protect_keys_in_use);
+        let mut e = env();
+        e.insert(PROTECT_KEYS_IN_USE, "TRUE".into());
+        assert!(load(&e).unwrap().protect_keys_in_use);
+        e.insert(PROTECT_KEYS_IN_USE, "yes".into());
+        assert_eq!(load(&e).unwrap_err().name, PROTECT_KEYS_IN_USE);
+    }
+
+    #[test]
+    fn missing_and_malformed_settings_are_named() {
+        for name in [AWS_REGION, CATALOG_TABLE, ALERT_TOPIC_ARN, RECORDING_KEYS] {
+            let mut e = env();
+            e.remove(name);
+            assert_eq!(load(&e).unwrap_err().name, name);
+        }
+        let mut e = env();
+        e.insert(ALERT_TOPIC_ARN, "callvault-alerts".into());
+        assert_eq!(load(&e).unwrap_err().name, ALERT_TOPIC_ARN);
+    }
+}

@@ -1,0 +1,15 @@
+//! # key-guardian
+//!
+//! The Lambda behind EventBridge rules for KMS: CloudTrail API calls that
+//! disable, schedule for deletion, re-enable or reconfigure a key, denied
+//! cryptographic calls, and KMS's own deletion and rotation events. For a key
+//! that protects recordings (the catalog) or is configured for new ones
+//! (`RECORDING_KEYS`), it publishes an alert a person can act on, counts
+//! metrics, and, when `PROTECT_KEYS_IN_USE=true`, turns a scheduled deletion
+//! into a disabled key. The domain is [`vault::guardian`].
+
+pub mod config;
+pub mod handler;
+
+pub use config::Config;
+pub use handler::{Handler, HandlerError};

@@ -1,0 +1,32 @@
+//! The key-guardian Lambda: clients and configuration built once per
+//! container, then the handler for every event.
+
+use std::sync::Arc;
+
+use key_guardian::{Config, Handler};
+use lambda_runtime::{service_fn, LambdaEvent};
+use vault::alerts::AlertTopic;
+use vault::catalog::Catalog;
+use vault::kms::AwsKms;
+use vault::metrics::StdoutMetrics;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| {
+        tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
+    })?;
+    let sdk = aws_config::load_from_env().await;
+    let handler = Handler::new(
+        config.clone(),
+        AwsKms::new(&sdk),
+        Catalog::from_config(&sdk, &config.catalog_table),
+        AlertTopic::from_config(&sdk, &config.alert_topic_arn),
+        Arc::new(StdoutMetrics),
+    );
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        handler.handle(event.payload).await
+    }))
+    .await
+}

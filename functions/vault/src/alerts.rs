@@ -1,0 +1,85 @@
+//! Alerts to an SNS topic: a subject, a body a person reads, and message
+//! attributes (severity, event, key id) that subscribers filter on.
+
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::types::MessageAttributeValue;
+
+use crate::guardian::Alert;
+
+/// The SNS API calls this module makes, as IAM actions.
+pub const AWS_CALLS: &[&str] = &["sns:Publish"];
+
+/// Why an alert could not be published.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("the alert could not be published to {topic} ({detail})")]
+pub struct AlertError {
+    pub topic: String,
+    pub detail: String,
+    /// Whether a retry may help (throttling, SNS unavailable).
+    pub retryable: bool,
+}
+
+impl AlertError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        if self.retryable {
+            "sns_unavailable"
+        } else {
+            "sns_refused"
+        }
+    }
+}
+
+/// An SNS topic.
+#[derive(Clone)]
+pub struct AlertTopic {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl AlertTopic {
+    /// The topic `topic_arn` through a client built from `config`.
+    pub fn from_config(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
+    }
+
+    /// Publishes `alert`; returns SNS's message id.
+    pub async fn publish(&self, alert: &Alert) -> Result<String, AlertError> {
+        let attr = |v: &str| MessageAttributeValue::builder().data_type("String").string_value(v).build();
+        let mut req = self.client.publish().topic_arn(&self.topic_arn).subject(&alert.subject).message(&alert.body);
+        for (name, value) in [
+            ("severity", alert.severity.as_str()),
+            ("event", alert.event),
+            ("key_id", &alert.key_id),
+            ("key_arn", &alert.key_arn),
+        ] {
+            let value = attr(value).map_err(|e| AlertError {
+                topic: self.topic_arn.clone(),
+                detail: e.to_string(),
+                retryable: false,
+            })?;
+            req = req.message_attributes(name, value);
+        }
+        match req.send().await {
+            Ok(out) => Ok(out.message_id.unwrap_or_default()),
+            Err(e) => {
+                let (detail, retryable) = match &e {
+                    SdkError::ServiceError(se) => {
+                        let code = se.err().code().unwrap_or("unknown").to_string();
+                        let retryable = matches!(
+                            code.as_str(),
+                            "Throttled"
+                                | "ThrottlingException"
+                                | "InternalError"
+                                | "ServiceUnavailable"
+                                | "KMSThrottling"
+                        );
+                        (format!("{code}: {}", se.err().message().unwrap_or("")), retryable)
+                    }
+                    other => (other.to_string(), true),
+                };
+                Err(AlertError { topic: self.topic_arn.clone(), detail, retryable })
+            }
+        }
+    }
+}
