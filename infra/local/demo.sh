@@ -6,13 +6,14 @@
 # sample event, and show the vault object, the catalog rows and that the
 # plaintext is gone; then decrypt it with the official aws-encryption-cli and
 # with callvault, and seek into it; then play it back over HTTP through the
-# playback Lambda's local Function URL, seeking with one KMS call.
+# playback Lambda's local Function URL, seeking with one KMS call; then
+# disable the key and show the key guardian's alert.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
 bin="$root/target/debug/callvault"
 work="$(mktemp -d)"
-trap 'kill "${local_aws_pid:-}" 2>/dev/null || true; for p in ${watch_pid:-} ${playback_pid:-}; do kill -- -"$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+trap 'kill "${local_aws_pid:-}" ${function_pids:-} 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null; rm -rf "$work"' EXIT
 py="$venv/moto/bin/python"
 export PATH="$venv/cargo-lambda/bin:$PATH"
 
@@ -69,8 +70,22 @@ PY
 )
 echo "ETag $etag, version $version, $size bytes"
 
-step "encrypt-recording under cargo lambda watch (the real Lambda runtime API), invoked with events/s3-object-created.json"
+step "the Lambda runtime API (cargo lambda watch) and encrypt-recording on it, invoked with events/s3-object-created.json"
 port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# One watch serves every function's runtime and invoke APIs; each function is
+# the binary `make build` built, started with the variables Lambda sets.
+(cd "$root" && exec setsid cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
+  >"$work/watch.log" 2>&1) &
+watch_pid=$!
+for _ in $(seq 1 240); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.25
+done
+start_function() { # name env-file
+  (set -a; . "$2"; AWS_LAMBDA_FUNCTION_NAME=$1 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
+   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$1"; exec "$root/target/debug/$1") >"$work/$1.log" 2>&1 &
+  function_pids="${function_pids:-} $!"
+}
 cat >"$work/function.env" <<ENV
 AWS_ENDPOINT_URL='$endpoint'
 AWS_REGION='us-east-1'
@@ -83,13 +98,7 @@ CATALOG_TABLE='$table'
 RECORDING_KEYS='{"calls": ["$key"]}'
 DEAD_LETTER_QUEUE_URL='$dlq'
 ENV
-(cd "$root" && exec setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \
-  --env-file "$work/function.env" --package encrypt-recording >"$work/watch.log" 2>&1) &
-watch_pid=$!
-for _ in $(seq 1 240); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.25
-done
+start_function encrypt-recording "$work/function.env"
 "$py" - "$root/events/s3-object-created.json" "$work/event.json" "$ingest" "$etag" "$version" "$size" <<'PY'
 import json, sys
 src, dst, bucket, etag, version, size = sys.argv[1:]
@@ -102,7 +111,7 @@ PY
 (cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
   --data-file "$work/event.json" --output-format json) | "$py" -m json.tool
 echo "-- the function's log:"
-grep -E 'encrypted; plaintext deleted|RecordingsEncrypted' "$work/watch.log" | cut -c1-400
+grep -E 'encrypted; plaintext deleted|RecordingsEncrypted' "$work/encrypt-recording.log" | cut -c1-400
 
 step "the vault object, the catalog rows, and no plaintext left"
 "$py" - "$ingest" "$vault" "$table" "$key" "$work/call.wav.esdk" <<'PY'
@@ -149,18 +158,10 @@ if "$bin" decrypt --context recording_id=someone-else "$work/call.wav.esdk" "$wo
 fi
 [ ! -e "$work/wrong.wav" ] && echo "no output written"
 
-step "playback under cargo lambda watch: the local Function URL (what supervisors' players call)"
-pport="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+step "playback on the same runtime API: the local Function URL (what supervisors' players call)"
 grep -E "^(AWS_|CALLVAULT_ORG|VAULT_BUCKET|CATALOG_TABLE)" "$work/function.env" >"$work/playback.env"
-(cd "$root" && cargo build --quiet --package playback --bin playback)
-(cd "$root" && exec setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$pport" \
-  --env-file "$work/playback.env" --package playback >"$work/playback.log" 2>&1) &
-playback_pid=$!
-for _ in $(seq 1 240); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && break
-  sleep 0.25
-done
-url="http://127.0.0.1:$pport/lambda-url/playback/recordings/calls/2026-11-23-0001.wav"
+start_function playback "$work/playback.env"
+url="http://127.0.0.1:$port/lambda-url/playback/recordings/calls/2026-11-23-0001.wav"
 echo "GET $url/info"
 curl -sS --max-time 120 "$url/info" | "$py" -m json.tool
 decrypts() { curl -s "$endpoint/_callvault/kms-calls/by-key" | "$py" -c "import json,sys; print(json.load(sys.stdin).get('$key', {}).get('Decrypt', 0))"; }
@@ -201,6 +202,47 @@ print("ingest object tags:", tags)
 msgs = boto3.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
 print("dead letters:", [json.loads(m["Body"])["code"] for m in msgs])
 PY
+
+step "key-guardian: the security team's alert topic (an SQS queue subscribed to it stands in for email)"
+topic="$("$py" - <<'PY'
+import boto3
+sns, sqs = boto3.client("sns"), boto3.client("sqs")
+topic = sns.create_topic(Name="callvault-local-alerts")["TopicArn"]
+q = sqs.create_queue(QueueName="callvault-local-alerts-inbox")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+print(topic)
+PY
+)"
+grep -E "^(AWS_|RECORDING_KEYS|CATALOG_TABLE)" "$work/function.env" >"$work/guardian.env"
+echo "ALERT_TOPIC_ARN='$topic'" >>"$work/guardian.env"
+echo "PROTECT_KEYS_IN_USE='false'" >>"$work/guardian.env"
+start_function key-guardian "$work/guardian.env"
+echo "someone disables the demo key (the local AWS has no CloudTrail, so the event EventBridge would"
+echo "deliver is events/kms-disable-key.json naming this key)"
+"$py" - "$key" "$root/events/kms-disable-key.json" "$work/kms-disable-key.json" <<'PY'
+import json, sys, boto3
+key, src, dst = sys.argv[1:]
+boto3.client("kms").disable_key(KeyId=key)
+text = open(src).read().replace("arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", key)
+open(dst, "w").write(text)
+PY
+(cd "$root" && cargo lambda invoke key-guardian --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file "$work/kms-disable-key.json" --output-format json) | "$py" -m json.tool
+echo "-- the alert that arrives:"
+"$py" - <<'PY'
+import json, boto3
+sqs = boto3.client("sqs")
+q = sqs.get_queue_url(QueueName="callvault-local-alerts-inbox")["QueueUrl"]
+msgs = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=5).get("Messages", [])
+assert msgs, "no alert arrived"
+for m in msgs:
+    n = json.loads(m["Body"])
+    print("Subject:", n["Subject"])
+    print("Attributes:", {k: v["Value"] for k, v in n.get("MessageAttributes", {}).items()})
+    print(n["Message"])
+PY
+"$py" -c "import boto3, sys; boto3.client('kms').enable_key(KeyId=sys.argv[1])" "$key" && echo "(key re-enabled, as the alert says)"
 
 step "done: the key owner's KMS call log"
 curl -s "$endpoint/_callvault/kms-calls"; echo

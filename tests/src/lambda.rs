@@ -2,7 +2,6 @@
 //! installed by infra/local/setup.sh): a function run through the real
 //! Lambda runtime API on loopback, against the local AWS.
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -22,57 +21,41 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// A running `cargo lambda watch`, stopped (with its function) on drop.
+/// A running `cargo lambda watch` (the Lambda runtime and invoke APIs) and
+/// the function's binary polling it, both stopped on drop.
 pub struct Watch {
     pub port: u16,
-    child: Child,
+    watch: Child,
+    function: Option<Child>,
     pub log: PathBuf,
 }
 
 impl Watch {
-    /// Builds `package` first (so watch's own build is a no-op and the
-    /// first invoke does not time out compiling), then starts watch on a
-    /// free loopback port with `env` for the function. Panics, with the
-    /// log, when it does not listen within 60 s.
+    /// Starts watch with `--only-lambda-apis` on a free loopback port, then
+    /// the workspace's own build of `package`'s binary (the one `make`
+    /// builds, so nothing is compiled again with another feature set) with
+    /// `env` and the runtime API variables Lambda sets. Panics, with the
+    /// log, when watch does not listen within 60 s.
     pub fn start(package: &str, env: &[(&str, String)]) -> Watch {
         let path = path_with_cargo_lambda();
-        // Built the way watch runs it (`cargo run --package`), so that the
-        // build watch starts finds everything done.
-        let status = Command::new(cargo())
-            .args(["build", "--quiet", "--package", package, "--bin", package])
-            .current_dir(root())
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "cargo build --package {package} failed");
+        let bin = crate::workspace_bin(package);
         let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
         let dir = std::env::temp_dir().join(format!("callvault-watch-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        // The function's environment, as an env file: values are JSON with
-        // commas and quotes, which --env-var would split.
-        let env_file = dir.join("function.env");
-        let mut f = std::fs::File::create(&env_file).expect("env file");
-        for (k, v) in env {
-            assert!(!v.contains('\''), "{k} cannot be single-quoted");
-            writeln!(f, "{k}='{v}'").expect("write env file");
-        }
         let log = dir.join("watch.log");
-        let out = std::fs::File::create(&log).expect("log file");
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
         let mut cmd = Command::new(cargo());
-        cmd.args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1", "--invoke-port"])
+        cmd.args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port"])
             .arg(port.to_string())
-            .arg("--env-file")
-            .arg(&env_file)
-            .args(["--package", package])
             .current_dir(root())
             .env("PATH", &path)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
-            .stderr(out);
+            .stderr(out.try_clone().expect("log"));
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("cannot start cargo lambda watch");
-        let watch = Watch { port, child, log };
+        let mut watch = Watch { port, watch: child, function: None, log };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -82,6 +65,20 @@ impl Watch {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        let function = Command::new(&bin)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("AWS_LAMBDA_FUNCTION_NAME", package)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{package}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        watch.function = Some(function);
         watch
     }
 
@@ -132,8 +129,12 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        // The whole process group: watch, and the function it started.
-        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.wait();
+        if let Some(mut function) = self.function.take() {
+            let _ = function.kill();
+            let _ = function.wait();
+        }
+        // The whole process group of watch.
+        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", self.watch.id())]).status();
+        let _ = self.watch.wait();
     }
 }

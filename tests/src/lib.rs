@@ -237,22 +237,27 @@ impl LocalAws {
 /// for that package alone and recompiles much of the SDK).
 pub const WORKSPACE_BINS: &[&str] = &["build", "--quiet", "--workspace", "--bins"];
 
-/// The `callvault` binary of this workspace, built if needed.
-pub fn callvault_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+/// A binary of this workspace (`callvault`, or a Lambda's), built with the
+/// others if needed.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status =
             Command::new(cargo).args(WORKSPACE_BINS).current_dir(root()).status().expect("cannot run cargo build");
         assert!(status.success(), "cargo build --workspace --bins failed");
-        // target/<profile>/deps/<test> -> target/<profile>/callvault
+        // target/<profile>/deps/<test> -> target/<profile>
         let exe = std::env::current_exe().expect("current exe");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let bin = dir.join("callvault");
-        assert!(bin.exists(), "no callvault binary at {}", bin.display());
-        bin
-    })
-    .clone()
+        exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    });
+    let bin = dir.join(name);
+    assert!(bin.exists(), "no {name} binary at {}", bin.display());
+    bin
+}
+
+/// The `callvault` binary of this workspace, built if needed.
+pub fn callvault_bin() -> PathBuf {
+    workspace_bin("callvault")
 }
 
 /// Asserts a command succeeded, showing its output otherwise.

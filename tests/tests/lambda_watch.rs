@@ -292,3 +292,42 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
     assert!(log.contains("\"range_served\":\"65530-65545/300000\""), "{log}");
     assert!(log.contains("KmsDecryptCalls"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_guardian_alerts_on_the_sample_kms_events_through_cargo_lambda_invoke() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    let stack = Stack::new(aws, &[("calls", &[&key])]).await;
+    stack.encrypt("calls/2026-11-23-0001.wav", &sample(4096, 3), "audio/wav").await;
+    let guardian = e2e::guardian::Guardian::new(&stack, false).await;
+    let mut env = aws.env();
+    env.retain(|(k, _)| *k != "AWS_REGION");
+    env.extend(e2e::guardian::env(&stack, &guardian.topic_arn, false));
+    let watch = Watch::start("key-guardian", &env);
+    let dir = TempDir::new("watch-guardian");
+    aws.kms().await.disable_key().key_id(&key).send().await.unwrap();
+
+    let mut subjects = Vec::new();
+    for (file, severity) in [
+        ("kms-access-denied.json", "warning"),
+        ("kms-disable-key.json", "critical"),
+        ("kms-schedule-key-deletion.json", "critical"),
+        ("kms-key-deletion.json", "critical"),
+    ] {
+        // The sample event, naming this test's key.
+        let event = e2e::guardian::kms_event(file, &key, &format!("watch-{file}"));
+        let path = dir.path(file);
+        std::fs::write(&path, event.to_string()).unwrap();
+        let v = answer(&watch.invoke("key-guardian", &path), &watch);
+        assert_eq!((v["outcome"].as_str(), v["severity"].as_str()), (Some("alerted"), Some(severity)), "{file}: {v}");
+        let alerts = guardian.alerts().await;
+        assert_eq!(alerts.len(), 1, "{file}: {alerts:?}");
+        assert!(alerts[0].body.contains("1 recording (4.0 KiB (4096 bytes))"), "{}", alerts[0].body);
+        subjects.push(alerts[0].subject.clone());
+    }
+    assert!(subjects[1].contains("disabled") && subjects[2].contains("scheduled for deletion"), "{subjects:?}");
+    // The metrics, as embedded-metric lines in the function's log.
+    let log = watch.wait_for_log(&["\"KeyStateChanges\"", "\"AccessDenials\""], std::time::Duration::from_secs(10));
+    assert!(log.contains("\"KeyStateChanges\"") && log.contains("\"Event\":\"ScheduleKeyDeletion\""), "{log}");
+    assert!(log.contains("\"AccessDenials\"") && log.contains("ContractorAnalytics/etl-job"), "{log}");
+}
