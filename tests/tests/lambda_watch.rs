@@ -305,7 +305,9 @@ async fn key_guardian_alerts_on_the_sample_kms_events_through_cargo_lambda_invok
     env.extend(e2e::guardian::env(&stack, &guardian.topic_arn, false));
     let watch = Watch::start("key-guardian", &env);
     let dir = TempDir::new("watch-guardian");
-    aws.kms().await.disable_key().key_id(&key).send().await.unwrap();
+    let kms = aws.kms().await;
+    kms.create_alias().alias_name("alias/watch-recordings").target_key_id(&key).send().await.unwrap();
+    kms.disable_key().key_id(&key).send().await.unwrap();
 
     let mut subjects = Vec::new();
     for (file, severity) in [
@@ -314,6 +316,9 @@ async fn key_guardian_alerts_on_the_sample_kms_events_through_cargo_lambda_invok
         ("kms-schedule-key-deletion.json", "critical"),
         ("kms-key-deletion.json", "critical"),
     ] {
+        if file == "kms-schedule-key-deletion.json" {
+            kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap();
+        }
         // The sample event, naming this test's key.
         let event = e2e::guardian::kms_event(file, &key, &format!("watch-{file}"));
         let path = dir.path(file);
@@ -325,7 +330,11 @@ async fn key_guardian_alerts_on_the_sample_kms_events_through_cargo_lambda_invok
         assert!(alerts[0].body.contains("1 recording (4.0 KiB (4096 bytes))"), "{}", alerts[0].body);
         subjects.push(alerts[0].subject.clone());
     }
-    assert!(subjects[1].contains("disabled") && subjects[2].contains("scheduled for deletion"), "{subjects:?}");
+    assert_eq!(subjects[1], "[CRITICAL] callvault: key alias/watch-recordings disabled: 1 recording at risk");
+    assert_eq!(
+        subjects[2],
+        "[CRITICAL] callvault: key alias/watch-recordings scheduled for deletion: 1 recording at risk"
+    );
     // The metrics, as embedded-metric lines in the function's log.
     let log = watch.wait_for_log(&["\"KeyStateChanges\"", "\"AccessDenials\""], std::time::Duration::from_secs(10));
     assert!(log.contains("\"KeyStateChanges\"") && log.contains("\"Event\":\"ScheduleKeyDeletion\""), "{log}");

@@ -1,12 +1,13 @@
 //! Event -> relevance -> (protection) -> alert and metrics. An event is
-//! alerted once, however often EventBridge delivers it; a failure to publish
-//! fails the invocation so that EventBridge retries it.
+//! alerted once, however often it is delivered; a failure to read the
+//! catalog or to publish fails the invocation, so that Lambda's asynchronous
+//! retries (then its on-failure destination) take it.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vault::alerts::AlertTopic;
-use vault::catalog::Catalog;
+use vault::catalog::{Catalog, EventClaim};
 use vault::guardian::{compose, parse_event, KeyEvent, KeyEventKind, Parsed, Protection, Severity, Stake};
 use vault::kms::{AwsKms, KeyFacts, KeyState};
 use vault::metrics::MetricsLog;
@@ -17,8 +18,13 @@ use crate::config::Config;
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "key-guardian";
 
-/// How long an event id is remembered (EventBridge retries for up to 24 hours).
+/// How long an event id is remembered (retries come within hours).
 const DEDUPE_SECS: u64 = 7 * 86_400;
+/// How long an invocation holds an event before a retry may take it over:
+/// longer than the function's timeout.
+const LEASE_SECS: u64 = 90;
+/// What the event's item records once protection cancelled a deletion.
+const CANCELLED: &str = "deletion_cancelled";
 
 /// An invocation that should be retried.
 #[derive(Debug, thiserror::Error)]
@@ -81,40 +87,69 @@ impl Handler {
             self.count(&[("Reason", "unrelated_key")], "EventsIgnored", 1.0);
             return Ok(json!({ "outcome": "ignored", "reason": "unrelated_key", "key_arn": event.key_arn }));
         }
-        let first =
-            self.catalog.first_delivery("aws.kms", &event.id, unix_now() + DEDUPE_SECS).await.map_err(|e| {
+        let now = unix_now();
+        let claim =
+            self.catalog.claim_event("aws.kms", &event.id, now, LEASE_SECS, now + DEDUPE_SECS).await.map_err(|e| {
                 HandlerError { code: e.code(), message: format!("cannot record event {}: {e}", event.id) }
             })?;
-        if !first {
-            tracing::info!(event_id = %event.id, "duplicate delivery; already alerted");
-            self.count(&[], "DuplicateEvents", 1.0);
-            return Ok(json!({ "outcome": "duplicate", "event_id": event.id }));
-        }
-        match self.alert(&event, kind, &stake).await {
-            Ok(answer) => Ok(answer),
+        let recorded = match claim {
+            EventClaim::First { recorded } => recorded,
+            EventClaim::Done => {
+                tracing::info!(event_id = %event.id, "duplicate delivery; already alerted");
+                self.count(&[], "DuplicateEvents", 1.0);
+                return Ok(json!({ "outcome": "duplicate", "event_id": event.id }));
+            }
+            EventClaim::InProgress => {
+                // Another invocation is alerting now; if it fails, this
+                // retry (or its own) alerts once its lease has expired.
+                return Err(HandlerError {
+                    code: "event_in_progress",
+                    message: format!("event {} is being handled by another invocation; retry", event.id),
+                });
+            }
+        };
+        let mut protection =
+            if recorded.as_deref() == Some(CANCELLED) { Protection::Cancelled } else { Protection::None };
+        match self.alert(&event, kind, &stake, &mut protection).await {
+            Ok(answer) => {
+                if let Err(e) = self.catalog.event_done("aws.kms", &event.id).await {
+                    // The alert is out; at worst a duplicate delivery alerts again once the lease expires.
+                    tracing::error!(event_id = %event.id, "cannot mark the event done: {e}");
+                }
+                Ok(answer)
+            }
             Err(e) => {
-                // Let the retry alert: forget that this delivery was seen.
-                if let Err(forget) = self.catalog.forget_delivery("aws.kms", &event.id).await {
-                    tracing::error!(event_id = %event.id, "cannot forget the event's mark: {forget}");
+                // The retry alerts at once, and reports a cancellation this attempt made.
+                let done = (protection == Protection::Cancelled).then_some(CANCELLED);
+                if let Err(release) = self.catalog.release_event("aws.kms", &event.id, done).await {
+                    tracing::error!(event_id = %event.id, "cannot release the event: {release}");
                 }
                 Err(e)
             }
         }
     }
 
-    async fn alert(&self, event: &KeyEvent, kind: KeyEventKind, stake: &Stake) -> Result<Value, HandlerError> {
+    async fn alert(
+        &self,
+        event: &KeyEvent,
+        kind: KeyEventKind,
+        stake: &Stake,
+        protection: &mut Protection,
+    ) -> Result<Value, HandlerError> {
         let arn = event.key_arn.as_str();
         let mut facts = self.kms.key_facts(arn).await.unwrap_or_else(|e| {
             tracing::warn!(key = arn, code = e.code(), "cannot describe the key: {e}");
-            KeyFacts::default()
+            KeyFacts { error: Some(e.to_string()), ..KeyFacts::default() }
         });
-        let mut protection = Protection::None;
+        // Unless the key is known not to be pending deletion, try: KMS
+        // refuses a key that is not, and the alert says why.
         if self.protect
+            && *protection == Protection::None
             && kind == KeyEventKind::DeletionScheduled
             && stake.recordings() > 0
-            && facts.state == Some(KeyState::PendingDeletion)
+            && matches!(facts.state, Some(KeyState::PendingDeletion) | None)
         {
-            protection = match self.kms.cancel_key_deletion(arn).await {
+            *protection = match self.kms.cancel_key_deletion(arn).await {
                 Ok(()) => {
                     tracing::warn!(
                         key = arn,
@@ -130,7 +165,7 @@ impl Handler {
                 }
             };
         }
-        let alert = compose(event, &facts, stake, &protection, unix_now() as i64);
+        let alert = compose(event, &facts, stake, protection, unix_now() as i64);
         let message_id =
             self.topic.publish(&alert).await.map_err(|e| HandlerError { code: e.code(), message: e.to_string() })?;
         tracing::info!(key = arn, event = kind.name(), severity = alert.severity.as_str(), subject = %alert.subject, "alert sent");
@@ -151,8 +186,9 @@ impl Handler {
                     | KeyEventKind::Deleted
             )
         {
-            let pending = f64::from(u8::from(facts.state == Some(KeyState::PendingDeletion)));
-            self.count(&[("Key", arn)], "KeysPendingDeletionProtectingRecordings", pending);
+            // From what happened, not from DescribeKey, which may have failed.
+            let pending = kind == KeyEventKind::DeletionScheduled && *protection != Protection::Cancelled;
+            self.count(&[("Key", arn)], "KeysPendingDeletionProtectingRecordings", f64::from(u8::from(pending)));
         }
         let protection = match protection {
             Protection::None => "none",

@@ -108,6 +108,17 @@ pub enum Recorded {
     AlreadyCatalogued(Box<RecordingEntry>),
 }
 
+/// The outcome of [`Catalog::claim_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventClaim {
+    /// Handle it; `recorded` is what a failed earlier attempt recorded.
+    First { recorded: Option<String> },
+    /// Another invocation is handling it now.
+    InProgress,
+    /// It was handled.
+    Done,
+}
+
 /// Why a catalog call failed.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -497,38 +508,105 @@ impl Catalog {
         out.item.as_ref().map(KeyUsage::from_item).transpose()
     }
 
-    /// Records that the event `source`/`id` is being handled, unless it
-    /// already was: `true` the first time, `false` for a duplicate
-    /// delivery. The mark expires (DynamoDB TTL) at `expires_at`.
-    pub async fn first_delivery(&self, source: &str, id: &str, expires_at: u64) -> Result<bool, CatalogError> {
-        let mut item = Self::key(s(format!("event#{source}/{id}")), EVENT_SK);
-        item.insert("expires_at".into(), n(expires_at));
+    fn event_key(source: &str, id: &str) -> Item {
+        Self::key(s(format!("event#{source}/{id}")), EVENT_SK)
+    }
+
+    /// Claims the event `source`/`id` for `lease_secs` from `now` (Unix
+    /// seconds), so that a duplicate delivery is recognised: the first
+    /// delivery, or a retry after a holder's lease expired, gets
+    /// [`EventClaim::First`] (with what an earlier attempt recorded); a
+    /// delivery while another holds it, `InProgress`; after it was handled,
+    /// `Done`. The item expires (DynamoDB TTL `expires_at`) at `expires_at`.
+    pub async fn claim_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: u64,
+        lease_secs: u64,
+        expires_at: u64,
+    ) -> Result<EventClaim, CatalogError> {
         let out = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_key(Some(Self::event_key(source, id)))
+            .update_expression("SET #status = :pending, lease_until = :until, expires_at = :expires")
+            .condition_expression("attribute_not_exists(pk) OR (#status = :pending AND lease_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":until", n(now + lease_secs))
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":now", n(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await;
         match out {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(false),
+            Ok(out) => {
+                Ok(EventClaim::First { recorded: out.attributes.as_ref().and_then(|a| get_opt_s(a, "recorded")) })
+            }
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::event_key(source, id)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| map_error(e, &self.table))?;
+                Ok(match item.item.as_ref().and_then(|i| get_opt_s(i, "status")).as_deref() {
+                    Some("done") => EventClaim::Done,
+                    _ => EventClaim::InProgress,
+                })
+            }
             Err(e) => Err(map_error(e, &self.table)),
         }
     }
 
-    /// Forgets the mark of [`Catalog::first_delivery`], so that a redelivery
-    /// is handled again (the first attempt failed before finishing).
-    pub async fn forget_delivery(&self, source: &str, id: &str) -> Result<(), CatalogError> {
-        self.client
-            .delete_item()
+    /// Marks the event handled: later deliveries are `Done`.
+    pub async fn event_done(&self, source: &str, id: &str) -> Result<(), CatalogError> {
+        self.update_event(source, id, "SET #status = :done REMOVE lease_until", &[(":done", s("done"))]).await
+    }
+
+    /// Releases the claim of an attempt that failed, so that its retry is
+    /// `First` at once, keeping `recorded` (what the attempt already did,
+    /// for the retry to report rather than redo).
+    pub async fn release_event(&self, source: &str, id: &str, recorded: Option<&str>) -> Result<(), CatalogError> {
+        match recorded {
+            Some(r) => {
+                self.update_event(
+                    source,
+                    id,
+                    "SET lease_until = :zero, recorded = :r",
+                    &[(":zero", n(0)), (":r", s(r))],
+                )
+                .await
+            }
+            None => self.update_event(source, id, "SET lease_until = :zero", &[(":zero", n(0))]).await,
+        }
+    }
+
+    async fn update_event(
+        &self,
+        source: &str,
+        id: &str,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<(), CatalogError> {
+        let mut req = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(s(format!("event#{source}/{id}")), EVENT_SK)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_error(e, &self.table))
+            .set_key(Some(Self::event_key(source, id)))
+            .update_expression(expression);
+        if expression.contains("#status") {
+            req = req.expression_attribute_names("#status", "status");
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        req.send().await.map(|_| ()).map_err(|e| map_error(e, &self.table))
     }
 
     /// Every key the catalog knows, with its usage.

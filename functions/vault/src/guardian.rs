@@ -219,13 +219,34 @@ pub fn parse_event(v: &Value) -> Result<Parsed, EventError> {
             event.pending_window_days =
                 detail.get("requestParameters").and_then(|p| p.get("pendingWindowInDays")).and_then(Value::as_u64);
             event.alias = str_at(detail, &["requestParameters", "aliasName"]).map(str::to_string);
-            let from_resources = detail.get("resources").and_then(Value::as_array).and_then(|rs| {
-                rs.iter().filter(|r| str_at(r, &["type"]) == Some("AWS::KMS::Key")).find_map(|r| str_at(r, &["ARN"]))
+            // Alias events list the alias's ARN among the resources (also
+            // typed AWS::KMS::Key): the first resource that is a key wins,
+            // then the key the request or the response names.
+            let resources = detail.get("resources").and_then(Value::as_array);
+            let from_resources = resources.and_then(|rs| {
+                rs.iter()
+                    .filter_map(|r| str_at(r, &["ARN"]))
+                    .find(|a| crate::arn::KmsArn::parse(a).is_some_and(|a| a.is_key()))
             });
-            let key = from_resources
-                .or_else(|| str_at(detail, &["requestParameters", "keyId"]))
-                .or_else(|| str_at(detail, &["requestParameters", "targetKeyId"]))
-                .ok_or_else(|| bad("the CloudTrail record names no KMS key"))?;
+            let named = [
+                &["requestParameters", "keyId"][..],
+                &["requestParameters", "targetKeyId"],
+                &["responseElements", "keyId"],
+                &["requestParameters", "sourceKeyId"],
+                &["requestParameters", "destinationKeyId"],
+            ]
+            .iter()
+            .filter_map(|path| str_at(detail, path))
+            .find(|k| !k.starts_with("alias/") && !k.contains(":alias/"));
+            let Some(key) = from_resources.or(named) else {
+                // A denied call that names no key (CloudTrail leaves the key
+                // out when the caller may not even see it) cannot be tied to
+                // a recording key: counted, not alerted.
+                if event.kind == Some(KeyEventKind::AccessDenied) {
+                    return Ok(Parsed::Unwatched(format!("{name} denied, naming no key")));
+                }
+                return Err(bad("the CloudTrail record names no KMS key"));
+            };
             event.key_arn = key_arn(key, &event.region, &event.account)
                 .ok_or_else(|| bad(&format!("{key:?} is not a KMS key ARN or id")))?;
         }
@@ -256,8 +277,15 @@ fn key_arn(key: &str, region: &str, account: &str) -> Option<String> {
     let looks_like_id = !bare.is_empty()
         && bare.len() <= 64
         && bare.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-' || b.is_ascii_lowercase());
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
     (looks_like_id && !region.is_empty() && !account.is_empty())
-        .then(|| format!("arn:aws:kms:{region}:{account}:key/{bare}"))
+        .then(|| format!("arn:{partition}:kms:{region}:{account}:key/{bare}"))
 }
 
 /// What a key protects: the catalog's usage, and the recording types whose
@@ -280,11 +308,13 @@ impl Stake {
     }
 }
 
-/// How serious `kind` is for a key with `stake`.
+/// How serious `kind` is for a key with `stake`: critical when recordings
+/// would become unreadable; for a key only configured for new recordings
+/// (ingest stops, recordings wait, kept, in the ingest bucket) a warning.
 pub fn severity(kind: KeyEventKind, stake: &Stake) -> Severity {
     use KeyEventKind::*;
     match kind {
-        Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted if stake.is_relevant() => Severity::Critical,
+        Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted if stake.recordings() > 0 => Severity::Critical,
         Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted => Severity::Warning,
         PolicyChanged | RotationDisabled | AccessDenied | AliasDeleted | AliasUpdated => Severity::Warning,
         Enabled | DeletionCancelled | Rotated => Severity::Info,
@@ -350,7 +380,13 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
     let arn = &event.key_arn;
     let key_id = arn.rsplit('/').next().unwrap_or(arn).to_string();
     let region = crate::arn::region_of(arn).unwrap_or(&event.region).to_string();
-    let name = facts.aliases.first().cloned().unwrap_or_else(|| format!("key/{key_id}"));
+    // The full ARN is in the body; an unaliased key is named by the first
+    // group of its id, so that the subject keeps room for what is at stake.
+    let name = facts
+        .aliases
+        .first()
+        .cloned()
+        .unwrap_or_else(|| format!("key/{}", key_id.split('-').next().unwrap_or(&key_id)));
     let at_stake = match stake.recordings() {
         0 if stake.configured_for.is_empty() => String::new(),
         0 => ": new recordings use it".to_string(),
@@ -358,7 +394,7 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
         n => format!(": {n} recordings at risk"),
     };
     let at_stake =
-        if sev == Severity::Critical || kind == KeyEventKind::AccessDenied { at_stake } else { String::new() };
+        if sev >= Severity::Warning && kind != KeyEventKind::PolicyChanged { at_stake } else { String::new() };
     let prefix = format!("[{}] ", sev.as_str().to_ascii_uppercase());
     let subject = cut(&format!("{prefix}callvault: key {name} {}{at_stake}", kind.headline()), MAX_SUBJECT);
 
@@ -399,8 +435,15 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
             event.user_agent.as_deref().map(|u| format!(", user agent {u}")).unwrap_or_default()
         ));
     }
-    if let Some(mfa) = event.mfa {
-        line(format!("MFA: {}", if mfa { "yes" } else { "NO" }));
+    if event.principal.is_some() {
+        line(format!(
+            "MFA: {}",
+            match event.mfa {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "unknown (CloudTrail did not say)",
+            }
+        ));
     }
     line(format!("Key: {arn}"));
     line(format!("Aliases: {}", if facts.aliases.is_empty() { "none".to_string() } else { facts.aliases.join(", ") }));
@@ -411,6 +454,9 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
             Some(KeyState::Disabled) => "Disabled".to_string(),
             Some(KeyState::PendingDeletion) => "PendingDeletion".to_string(),
             Some(KeyState::Other(s)) => s.clone(),
+            None if facts.error.is_some() => {
+                format!("unknown: DescribeKey failed ({})", facts.error.as_deref().unwrap_or_default())
+            }
             None => "unknown to KMS (deleted, or not visible to callvault)".to_string(),
         }
     ));
@@ -490,6 +536,10 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
             event.request_id.as_deref().unwrap_or("unknown")
         )],
         KeyEventKind::Deleted => vec!["nothing can undo a deletion: the recordings it protected are unreadable".to_string()],
+        // Cancelling a deletion leaves the key Disabled.
+        KeyEventKind::DeletionCancelled if facts.state == Some(KeyState::Disabled) => {
+            vec![format!("aws kms enable-key --key-id {arn} {r}   (once the key should be used again)")]
+        }
         KeyEventKind::Enabled | KeyEventKind::DeletionCancelled | KeyEventKind::Rotated => vec![],
     };
     if undo.is_empty() {
@@ -579,7 +629,34 @@ mod tests {
     }
 
     #[test]
+    fn alias_events_name_the_key_not_the_alias() {
+        let alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/recordings";
+        let v = cloudtrail(
+            "DeleteAlias",
+            json!({"requestParameters": {"aliasName": "alias/recordings"},
+                "resources": [{"type": "AWS::KMS::Key", "ARN": alias_arn}, {"type": "AWS::KMS::Key", "ARN": ARN}]}),
+        );
+        let e = key_event(&v);
+        assert_eq!((e.kind, e.key_arn.as_str()), (Some(KeyEventKind::AliasDeleted), ARN));
+        assert_eq!(e.alias.as_deref(), Some("alias/recordings"));
+        let v = cloudtrail(
+            "UpdateAlias",
+            json!({"requestParameters": {"aliasName": "alias/recordings", "targetKeyId": ARN}, "resources": [{"ARN": alias_arn}]}),
+        );
+        assert_eq!(key_event(&v).key_arn, ARN);
+        // A denial that names no key is counted, not malformed.
+        let v = cloudtrail(
+            "Decrypt",
+            json!({"errorCode": "AccessDenied", "requestParameters": {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}}),
+        );
+        assert!(matches!(parse_event(&v), Ok(Parsed::Unwatched(_))));
+    }
+
+    #[test]
     fn kms_own_events_are_read() {
+        let v = json!({"id": "ev-3", "detail-type": "KMS CMK Rotation", "source": "aws.kms", "account": "111122223333",
+            "region": "us-east-1", "time": "2026-12-24T09:00:00Z", "resources": [ARN], "detail": {"key-id": "1234abcd-12ab-34cd-56ef-1234567890ab"}});
+        assert_eq!(key_event(&v).kind, Some(KeyEventKind::Rotated));
         let v = json!({"id": "ev-2", "detail-type": "KMS CMK Deletion", "source": "aws.kms", "account": "111122223333",
             "region": "us-east-1", "time": "2026-12-24T09:00:00Z", "resources": [ARN], "detail": {"key-id": "1234abcd-12ab-34cd-56ef-1234567890ab"}});
         let e = key_event(&v);
@@ -619,6 +696,8 @@ mod tests {
     fn severity_follows_what_the_key_protects() {
         assert_eq!(severity(KeyEventKind::DeletionScheduled, &usage(2)), Severity::Critical);
         assert_eq!(severity(KeyEventKind::Disabled, &Stake::default()), Severity::Warning);
+        let configured_only = Stake { usage: None, configured_for: vec!["calls".into()] };
+        assert_eq!(severity(KeyEventKind::DeletionScheduled, &configured_only), Severity::Warning);
         assert_eq!(severity(KeyEventKind::PolicyChanged, &usage(2)), Severity::Warning);
         assert_eq!(severity(KeyEventKind::Enabled, &usage(2)), Severity::Info);
     }
@@ -634,6 +713,7 @@ mod tests {
             deletion_date: Some(1_795_512_600 + 7 * 86_400),
             aliases: vec!["alias/recordings".into()],
             spec: Some("SYMMETRIC_DEFAULT".into()),
+            error: None,
         };
         let a = compose(&e, &facts, &usage(2), &Protection::None, 1_795_512_600);
         assert_eq!(a.severity, Severity::Critical);

@@ -152,6 +152,8 @@ pub struct KeyFacts {
     pub aliases: Vec<String>,
     /// Key spec, e.g. `SYMMETRIC_DEFAULT`.
     pub spec: Option<String>,
+    /// Why DescribeKey failed, when it did (the state is then unknown).
+    pub error: Option<String>,
 }
 
 impl AwsKms {
@@ -181,6 +183,7 @@ impl AwsKms {
             deletion_date: meta.deletion_date().map(|d| d.secs()),
             aliases,
             spec: meta.key_spec().map(|s| s.as_str().to_string()),
+            error: None,
         })
     }
 
