@@ -398,3 +398,37 @@ async fn a_vault_object_swapped_with_another_recordings_is_refused() {
     assert!(!reply.body.windows(16).any(|w| other.windows(16).next() == Some(w)));
     assert_eq!(decrypts(aws, &key), calls, "the context is checked before any KMS call");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_that_outlives_the_key_cache_time_is_cut_and_resumes_with_a_range() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    // About 5 MiB in 4 KiB frames: five 1 MiB batches.
+    let (stack, data) = recorded(aws, &key, "long.wav", 5 * 1024 * 1024).await;
+    let playback = Playback::new(&stack, &[("KEY_CACHE_TTL_SECONDS", "1")]).await;
+    let path = recording_path("calls", "long.wav");
+
+    // A slow client: the first batch, then a pause past the key's cache time.
+    let response = playback.handler.handle(e2e::playback::request("GET", &path, &[])).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = std::future::poll_fn(|cx| http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (rest, aborted) = e2e::playback::collect(&mut body).await;
+    let got = [&first[..], &rest[..]].concat();
+    assert_eq!(aborted.as_deref(), Some("playback aborted: key_cache_expired"));
+    assert!(got.len() < data.len() && got == data[..got.len()], "{} of {} bytes, all original", got.len(), data.len());
+    let audit = playback.audits.last();
+    assert_eq!((audit.outcome, audit.code), ("aborted", Some("key_cache_expired")));
+
+    // The player resumes from where it stopped: KMS is asked again.
+    let before = decrypts(aws, &key);
+    let reply = playback.get(&path, Some(&format!("bytes={}-", got.len()))).await;
+    assert_range(&reply, &data, got.len() as u64, (got.len() + 4 * 1024 * 1024 - 1).min(data.len() - 1) as u64);
+    assert_eq!(decrypts(aws, &key) - before, 1);
+}

@@ -305,6 +305,7 @@ async fn stream_rest(
     log: Arc<dyn AuditLog>,
 ) {
     audit.outcome = "ok";
+    let mut failure = None;
     'batches: while let Some(batch) = frames.next_batch().await {
         match batch {
             Ok(pieces) => {
@@ -321,16 +322,19 @@ async fn stream_rest(
                 audit.outcome = "aborted";
                 audit.code = Some(e.code());
                 tracing::error!(code = e.code(), recording = ?audit.recording, request_id = %audit.request_id, "stream aborted: {e}");
-                let _ = tx.send(Err(StreamAborted(e.code()))).await;
+                failure = Some(StreamAborted(e.code()));
                 break;
             }
         }
     }
     audit.s3_bytes += frames.s3_bytes();
     audit.duration_ms = millis(started);
+    // The audit line is written before the body ends (cleanly or with the
+    // error), so it is out before Lambda considers the invocation done.
     log.record(&audit);
-    // The body ends only now, so the audit line is written before Lambda
-    // considers the invocation done.
+    if let Some(failure) = failure {
+        let _ = tx.send(Err(failure)).await;
+    }
     drop(tx);
 }
 

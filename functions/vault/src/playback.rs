@@ -464,7 +464,8 @@ impl<K: KeyManagement> RecordingPlayer<K> {
             reader: Box::new(body.into_async_read()),
             batches: open.message.layout.batches(span, self.settings.batch_bytes),
             message: open.message.clone(),
-            key_expires: open.message.opened_at + self.settings.cache_ttl.max(MIN_STREAM_KEY_LIFETIME),
+            key_expires: open.message.opened_at
+                + if self.settings.cache_ttl.is_zero() { MIN_STREAM_KEY_LIFETIME } else { self.settings.cache_ttl },
             s3_bytes: 0,
         })
     }
