@@ -52,22 +52,20 @@ pub struct Received {
     pub attributes: HashMap<String, String>,
 }
 
-/// A key guardian deployed next to a stack.
-pub struct Guardian {
+/// An SNS topic with an SQS queue subscribed to it: where a test reads the
+/// alerts a function publishes.
+pub struct Inbox {
     pub topic_arn: String,
     pub queue_url: String,
-    pub handler: Handler,
-    pub metrics: Arc<Metrics>,
     sqs: aws_sdk_sqs::Client,
 }
 
-impl Guardian {
-    /// Creates the topic and its subscribed queue and a handler; `protect`
-    /// sets PROTECT_KEYS_IN_USE.
-    pub async fn new(stack: &Stack<'_>, protect: bool) -> Guardian {
+impl Inbox {
+    /// Creates the topic `<stack>-<name>` and its subscribed queue.
+    pub async fn new(stack: &Stack<'_>, name: &str) -> Inbox {
         let sdk = stack.aws.config(REGION).await;
         let sns = aws_sdk_sns::Client::new(&sdk);
-        let name = format!("{}-alerts", stack.table.trim_end_matches("-catalog"));
+        let name = format!("{}-{name}", stack.table.trim_end_matches("-catalog"));
         let topic_arn = sns.create_topic().name(&name).send().await.expect("CreateTopic").topic_arn.expect("topic arn");
         let queue_url =
             stack.sqs.create_queue().queue_name(&name).send().await.expect("CreateQueue").queue_url.expect("queue url");
@@ -83,22 +81,7 @@ impl Guardian {
             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
             .expect("queue arn");
         sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn).send().await.expect("Subscribe");
-        let env: HashMap<&str, String> = env(stack, &topic_arn, protect).into_iter().collect();
-        let config = Config::from_lookup(|n| env.get(n).cloned()).expect("key-guardian config");
-        let metrics = Arc::new(Metrics::default());
-        let handler = Handler::new(
-            config.clone(),
-            AwsKms::new(&sdk),
-            Catalog::from_config(&sdk, &config.catalog_table),
-            AlertTopic::from_config(&sdk, &config.alert_topic_arn),
-            metrics.clone(),
-        );
-        Guardian { topic_arn, queue_url, handler, metrics, sqs: stack.sqs.clone() }
-    }
-
-    /// Invokes the handler with `event`.
-    pub async fn invoke(&self, event: &Value) -> Result<Value, HandlerError> {
-        self.handler.handle(event.clone()).await
+        Inbox { topic_arn, queue_url, sqs: stack.sqs.clone() }
     }
 
     /// Every alert the queue holds now (deleted from it as read).
@@ -138,6 +121,44 @@ impl Guardian {
                 }
             }
         }
+    }
+}
+
+/// A key guardian deployed next to a stack.
+pub struct Guardian {
+    pub topic_arn: String,
+    pub handler: Handler,
+    pub metrics: Arc<Metrics>,
+    inbox: Inbox,
+}
+
+impl Guardian {
+    /// Creates the topic and its subscribed queue and a handler; `protect`
+    /// sets PROTECT_KEYS_IN_USE.
+    pub async fn new(stack: &Stack<'_>, protect: bool) -> Guardian {
+        let sdk = stack.aws.config(REGION).await;
+        let inbox = Inbox::new(stack, "alerts").await;
+        let env: HashMap<&str, String> = env(stack, &inbox.topic_arn, protect).into_iter().collect();
+        let config = Config::from_lookup(|n| env.get(n).cloned()).expect("key-guardian config");
+        let metrics = Arc::new(Metrics::default());
+        let handler = Handler::new(
+            config.clone(),
+            AwsKms::new(&sdk),
+            Catalog::from_config(&sdk, &config.catalog_table),
+            AlertTopic::from_config(&sdk, &config.alert_topic_arn),
+            metrics.clone(),
+        );
+        Guardian { topic_arn: inbox.topic_arn.clone(), handler, metrics, inbox }
+    }
+
+    /// Invokes the handler with `event`.
+    pub async fn invoke(&self, event: &Value) -> Result<Value, HandlerError> {
+        self.handler.handle(event.clone()).await
+    }
+
+    /// Every alert the queue holds now (deleted from it as read).
+    pub async fn alerts(&self) -> Vec<Received> {
+        self.inbox.alerts().await
     }
 }
 

@@ -340,3 +340,32 @@ async fn key_guardian_alerts_on_the_sample_kms_events_through_cargo_lambda_invok
     assert!(log.contains("\"KeyStateChanges\"") && log.contains("\"Event\":\"ScheduleKeyDeletion\""), "{log}");
     assert!(log.contains("\"AccessDenials\"") && log.contains("ContractorAnalytics/etl-job"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_audit_runs_on_the_sample_schedule_event_through_cargo_lambda_invoke() {
+    let aws = LocalAws::shared();
+    let key = aws.create_key("SYMMETRIC_DEFAULT", REGION).await;
+    let stack = Stack::new(aws, &[("calls", &[&key])]).await;
+    stack.encrypt("calls/a.wav", &sample(1000, 4), "audio/wav").await;
+    aws.kms().await.disable_key().key_id(&key).send().await.unwrap();
+    let inbox = e2e::guardian::Inbox::new(&stack, "audit-watch").await;
+    let mut env = aws.env();
+    env.retain(|(k, _)| *k != "AWS_REGION");
+    env.extend(stack.env().into_iter().filter(|(k, _)| {
+        ["AWS_REGION", "CALLVAULT_ORG", "CATALOG_TABLE", "VAULT_BUCKET", "RECORDING_KEYS"].contains(k)
+    }));
+    env.push(("ALERT_TOPIC_ARN", inbox.topic_arn.clone()));
+    let watch = Watch::start("rotation-audit", &env);
+    let v =
+        answer(&watch.invoke("rotation-audit", root().join("events/rotation-schedule.json").to_str().unwrap()), &watch);
+    assert_eq!(
+        (v["keys"].as_u64(), v["non_compliant"].as_u64(), v["alerted"].as_bool()),
+        (Some(1), Some(1), Some(true)),
+        "{v}"
+    );
+    let report = v["report"].as_str().unwrap().strip_prefix(&format!("s3://{}/", stack.vault)).unwrap().to_string();
+    assert!(stack.get(&stack.vault, &report).await.is_some(), "the report {report} is in the vault bucket");
+    assert_eq!(inbox.alerts().await.len(), 1);
+    let log = watch.wait_for_log(&["\"NonCompliantKeys\":1.0"], std::time::Duration::from_secs(10));
+    assert!(log.contains("\"KeyRotationCompliant\":0.0"), "{log}");
+}

@@ -2,6 +2,7 @@
 //! Encryption SDK v2 messages with KMS keys, using the standard AWS
 //! environment (AWS_REGION, AWS_ENDPOINT_URL, credentials).
 
+mod audit;
 mod commands;
 mod io;
 mod redrive;
@@ -112,6 +113,26 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Audit key rotation: every key that protects recordings or is
+    /// configured for new ones, judged against the policy. Exit status 1
+    /// when any key is not compliant.
+    Audit {
+        /// Most days key material may go unrotated.
+        #[arg(long, default_value_t = vault::audit::DEFAULT_MAX_KEY_AGE_DAYS, value_name = "N")]
+        max_key_age_days: u64,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The catalog's DynamoDB table.
+        #[arg(long, env = "CATALOG_TABLE", value_name = "TABLE")]
+        catalog_table: String,
+        /// RECORDING_KEYS as the functions have it (JSON).
+        #[arg(long, env = "RECORDING_KEYS", value_name = "JSON")]
+        recording_keys: String,
+        /// The organisation in every encryption context (for the use test).
+        #[arg(long, env = "CALLVAULT_ORG", value_name = "ORG")]
+        org: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -136,6 +157,9 @@ fn main() -> ExitCode {
                     (None, None) => return Err(CliError::usage("give --queue or --bucket")),
                 };
                 redrive::redrive(function, source, dry_run).await
+            }
+            Command::Audit { max_key_age_days, json, catalog_table, recording_keys, org } => {
+                audit::audit(catalog_table, recording_keys, org, max_key_age_days, json).await
             }
         }
     });

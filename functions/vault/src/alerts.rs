@@ -45,14 +45,29 @@ impl AlertTopic {
 
     /// Publishes `alert`; returns SNS's message id.
     pub async fn publish(&self, alert: &Alert) -> Result<String, AlertError> {
+        self.publish_message(
+            &alert.subject,
+            &alert.body,
+            &[
+                ("severity", alert.severity.as_str()),
+                ("event", alert.event),
+                ("key_id", &alert.key_id),
+                ("key_arn", &alert.key_arn),
+            ],
+        )
+        .await
+    }
+
+    /// Publishes `subject` and `body` with string message `attributes`.
+    pub async fn publish_message(
+        &self,
+        subject: &str,
+        body: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<String, AlertError> {
         let attr = |v: &str| MessageAttributeValue::builder().data_type("String").string_value(v).build();
-        let mut req = self.client.publish().topic_arn(&self.topic_arn).subject(&alert.subject).message(&alert.body);
-        for (name, value) in [
-            ("severity", alert.severity.as_str()),
-            ("event", alert.event),
-            ("key_id", &alert.key_id),
-            ("key_arn", &alert.key_arn),
-        ] {
+        let mut req = self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(body);
+        for &(name, value) in attributes {
             let value = attr(value).map_err(|e| AlertError {
                 topic: self.topic_arn.clone(),
                 detail: e.to_string(),

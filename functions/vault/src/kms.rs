@@ -109,7 +109,8 @@ pub trait KeyManagement: Send + Sync {
 /// KMS through the AWS SDK. Calls go to the region in the key's ARN (a
 /// disaster-recovery key may live elsewhere); bare ids use the default region.
 pub struct AwsKms {
-    config: aws_config::SdkConfig,
+    /// `None` for an adapter over one given client.
+    config: Option<aws_config::SdkConfig>,
     default: aws_sdk_kms::Client,
     regional: Mutex<HashMap<String, aws_sdk_kms::Client>>,
 }
@@ -117,19 +118,25 @@ pub struct AwsKms {
 impl AwsKms {
     /// An adapter over clients built from `config` (endpoint, credentials).
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { config: config.clone(), default: aws_sdk_kms::Client::new(config), regional: Mutex::default() }
+        Self { config: Some(config.clone()), default: aws_sdk_kms::Client::new(config), regional: Mutex::default() }
+    }
+
+    /// An adapter over `client` alone, for every region (tests with mocks).
+    pub fn from_client(client: aws_sdk_kms::Client) -> Self {
+        Self { config: None, default: client, regional: Mutex::default() }
     }
 
     fn client(&self, key_id: &str) -> aws_sdk_kms::Client {
+        let Some(config) = &self.config else { return self.default.clone() };
         let Some(region) = region_of(key_id) else { return self.default.clone() };
-        if self.config.region().map(|r| r.as_ref()) == Some(region) {
+        if config.region().map(|r| r.as_ref()) == Some(region) {
             return self.default.clone();
         }
         let mut clients = self.regional.lock().unwrap_or_else(|p| p.into_inner());
         clients
             .entry(region.to_string())
             .or_insert_with(|| {
-                let conf = aws_sdk_kms::config::Builder::from(&self.config)
+                let conf = aws_sdk_kms::config::Builder::from(config)
                     .region(aws_config::Region::new(region.to_string()))
                     .build();
                 aws_sdk_kms::Client::from_conf(conf)
@@ -141,6 +148,11 @@ impl AwsKms {
 /// The KMS calls of [`AwsKms::key_facts`] and [`AwsKms::cancel_key_deletion`]
 /// (the key guardian's), as IAM actions.
 pub const ADMIN_AWS_CALLS: &[&str] = &["kms:DescribeKey", "kms:ListAliases", "kms:CancelKeyDeletion"];
+
+/// The KMS calls of [`AwsKms::audit_facts`] and [`AwsKms::use_test`] (the
+/// rotation audit's), as IAM actions.
+pub const AUDIT_AWS_CALLS: &[&str] =
+    &["kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListKeyRotations", "kms:GenerateDataKey", "kms:GetPublicKey"];
 
 /// What the key guardian reports about a key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -185,6 +197,68 @@ impl AwsKms {
             spec: meta.key_spec().map(|s| s.as_str().to_string()),
             error: None,
         })
+    }
+
+    /// What the rotation audit reads about a key: DescribeKey,
+    /// GetKeyRotationStatus (symmetric keys) and ListKeyRotations. A call
+    /// that fails leaves its facts unset and says why in `errors`.
+    pub async fn audit_facts(&self, arn: &str) -> crate::audit::AuditFacts {
+        let client = self.client(arn);
+        let mut facts = crate::audit::AuditFacts {
+            key_arn: arn.to_string(),
+            region: crate::arn::region_of(arn).unwrap_or_default().to_string(),
+            ..Default::default()
+        };
+        match client.describe_key().key_id(arn).send().await {
+            Ok(out) => {
+                if let Some(meta) = out.key_metadata {
+                    facts.state = Some(key_state(meta.key_state()));
+                    facts.spec = meta.key_spec().map(|s| s.as_str().to_string());
+                    facts.origin = meta.origin().map(|o| o.as_str().to_string());
+                    facts.created = meta.creation_date().map(|d| d.secs());
+                    facts.multi_region = meta.multi_region();
+                }
+            }
+            Err(e) => facts.errors.push(format!("DescribeKey: {}", map_sdk_error(e, arn))),
+        }
+        if facts.spec.as_deref() == Some("SYMMETRIC_DEFAULT") {
+            match client.get_key_rotation_status().key_id(arn).send().await {
+                Ok(out) => {
+                    facts.rotation_enabled = Some(out.key_rotation_enabled());
+                    facts.rotation_period_days = out.rotation_period_in_days().map(i64::from);
+                    facts.next_rotation = out.next_rotation_date().map(|d| d.secs());
+                }
+                Err(e) => facts.errors.push(format!("GetKeyRotationStatus: {}", map_sdk_error(e, arn))),
+            }
+            match client.list_key_rotations().key_id(arn).send().await {
+                Ok(out) => {
+                    if let Some(last) = out
+                        .rotations()
+                        .iter()
+                        .filter(|r| r.rotation_date().is_some())
+                        .max_by_key(|r| r.rotation_date().map(|d| d.secs()))
+                    {
+                        facts.last_rotation = last.rotation_date().map(|d| d.secs());
+                        facts.last_rotation_type = last.rotation_type().map(|t| t.as_str().to_string());
+                    }
+                }
+                Err(e) => facts.errors.push(format!("ListKeyRotations: {}", map_sdk_error(e, arn))),
+            }
+        }
+        facts
+    }
+
+    /// Whether new recordings can use the key: a GenerateDataKey under the
+    /// `org` context (symmetric; the data key is dropped, zeroized), or
+    /// GetPublicKey (RSA).
+    pub async fn use_test(&self, arn: &str, symmetric: bool, org: &str) -> Result<(), KeyError> {
+        if symmetric {
+            let mut context = EncryptionContext::new();
+            context.insert("org", org).insert("purpose", "callvault-rotation-audit");
+            self.generate_data_key(arn, &context).await.map(drop)
+        } else {
+            self.public_key(arn).await.map(drop)
+        }
     }
 
     /// CancelKeyDeletion: the key leaves PendingDeletion and stays Disabled.

@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod arn;
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod error;

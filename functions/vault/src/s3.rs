@@ -180,6 +180,28 @@ impl S3Objects {
         Ok(out.body)
     }
 
+    /// Writes a new object, never replacing one (`If-None-Match: *`):
+    /// evidence is written once. Returns the version, when versioned.
+    pub async fn put_new(
+        &self,
+        loc: &S3Location,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Option<String>, S3Error> {
+        let out = self
+            .client
+            .put_object()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .content_type(content_type)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        Ok(out.version_id.filter(|v| v != "null"))
+    }
+
     /// A blocking reader of the object (or `range`), for use on a blocking
     /// thread of the runtime `handle`.
     pub fn blocking_reader(

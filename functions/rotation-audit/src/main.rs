@@ -1,0 +1,38 @@
+//! The rotation-audit Lambda: clients and configuration built once per
+//! container, then one audit per scheduled event.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use rotation_audit::{Config, Handler};
+use vault::alerts::AlertTopic;
+use vault::catalog::Catalog;
+use vault::kms::AwsKms;
+use vault::metrics::StdoutMetrics;
+use vault::s3::S3Objects;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| {
+        tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
+    })?;
+    let sdk = aws_config::load_from_env().await;
+    let handler = Handler::new(
+        config.clone(),
+        AwsKms::new(&sdk),
+        Catalog::from_config(&sdk, &config.catalog_table),
+        S3Objects::from_config(&sdk),
+        AlertTopic::from_config(&sdk, &config.alert_topic_arn),
+        Arc::new(StdoutMetrics),
+    );
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        handler.handle(now_ms, &event.context.request_id).await
+    }))
+    .await
+}
