@@ -7,7 +7,7 @@
 # plaintext is gone; then decrypt it with the official aws-encryption-cli and
 # with callvault, and seek into it; then play it back over HTTP through the
 # playback Lambda's local Function URL, seeking with one KMS call; then
-# disable the key and show the key guardian's alert.
+# disable the key and show the key guardian's alert; then audit key rotation.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
@@ -243,6 +243,15 @@ for m in msgs:
     print(n["Message"])
 PY
 "$py" -c "import boto3, sys; boto3.client('kms').enable_key(KeyId=sys.argv[1])" "$key" && echo "(key re-enabled, as the alert says)"
+
+step "rotation audit: callvault audit prints the verdicts (exit status 1 if any key is not compliant)"
+CATALOG_TABLE="$table" RECORDING_KEYS="{\"calls\": [\"$key\"]}" CALLVAULT_ORG=acme "$bin" audit
+echo "-- the same audit as the daily rotation-audit Lambda, on events/rotation-schedule.json: its evidence report"
+grep -E "^(AWS_|CALLVAULT_ORG|CATALOG_TABLE|VAULT_BUCKET|RECORDING_KEYS)" "$work/function.env" >"$work/audit.env"
+echo "ALERT_TOPIC_ARN='$topic'" >>"$work/audit.env"
+start_function rotation-audit "$work/audit.env"
+(cd "$root" && cargo lambda invoke rotation-audit --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file "$root/events/rotation-schedule.json" --output-format json) | "$py" -m json.tool
 
 step "done: the key owner's KMS call log"
 curl -s "$endpoint/_callvault/kms-calls"; echo

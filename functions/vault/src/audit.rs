@@ -270,8 +270,9 @@ impl AuditRun {
             }
         }
         out.push_str(&format!(
-            "{} keys, {} not compliant (policy: material at most {} days old)\n",
+            "{} key{}, {} not compliant (policy: material at most {} days old)\n",
             self.keys.len(),
+            if self.keys.len() == 1 { "" } else { "s" },
             self.failing().count(),
             self.policy.max_key_age_days
         ));
