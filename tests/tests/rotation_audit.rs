@@ -130,6 +130,14 @@ async fn a_run_writes_its_report_counts_its_metrics_and_alerts_on_non_compliant_
     let reports = self::reports(&stack).await;
     assert_eq!(reports.len(), 2, "never overwritten: {:?}", reports.iter().map(|r| &r.0).collect::<Vec<_>>());
     assert!(audit.inbox.alerts().await.is_empty());
+
+    // A report that exists is never replaced, even by a run of the same name.
+    let at = now_ms();
+    audit.handler.handle(at, "same").await.unwrap();
+    let first = self::reports(&stack).await;
+    let err = audit.handler.handle(at, "same").await.unwrap_err();
+    assert!(err.message.contains("cannot write the report"), "{err}");
+    assert_eq!(self::reports(&stack).await, first);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,6 +160,15 @@ async fn callvault_audit_prints_the_verdicts_and_exits_1_when_a_key_is_not_compl
     ok(&out);
     assert!(table.contains("compliant") && table.contains(&key) && table.contains(&rsa), "{table}");
     assert!(table.contains("2 keys, 0 not compliant"), "{table}");
+
+    // A primary key in another region than the function: not compliant,
+    // reported rather than refused.
+    let west = aws.create_key("SYMMETRIC_DEFAULT", "us-west-2").await;
+    let recording_keys = serde_json::json!({ "calls": [key], "chats": [rsa], "sms": [west] }).to_string();
+    let out = cli(&["--recording-keys", &recording_keys]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{table}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(table.contains("lives in us-west-2, not us-east-1"), "{table}");
 
     // Disabled with a recording: critical, exit status 1, with the remedy.
     aws.kms().await.disable_key().key_id(&key).send().await.unwrap();

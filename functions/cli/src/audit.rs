@@ -22,7 +22,7 @@ pub async fn audit(
         .region()
         .map(|r| r.to_string())
         .ok_or_else(|| CliError::usage("set AWS_REGION to the region the functions run in"))?;
-    let keys = RecordingKeys::parse(&recording_keys, &region)
+    let keys = RecordingKeys::parse_any_region(&recording_keys)
         .map_err(|e| CliError { code: "config_invalid", message: format!("--recording-keys: {e}") })?;
     let report = run(
         &AwsKms::new(&sdk),

@@ -118,7 +118,8 @@ enum Command {
     /// when any key is not compliant.
     Audit {
         /// Most days key material may go unrotated.
-        #[arg(long, default_value_t = vault::audit::DEFAULT_MAX_KEY_AGE_DAYS, value_name = "N")]
+        #[arg(long, default_value_t = vault::audit::DEFAULT_MAX_KEY_AGE_DAYS, value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..=3650))]
         max_key_age_days: u64,
         /// Print the report as JSON instead of a table.
         #[arg(long)]

@@ -42,7 +42,8 @@ impl Config {
         let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
         let vault_bucket = env.bucket(VAULT_BUCKET, "the vault bucket, where evidence reports go")?;
         let keys_json = env.required(RECORDING_KEYS, "the same JSON object encrypt-recording has")?;
-        let keys = RecordingKeys::parse(&keys_json, &region)
+        // A primary key in another region is the audit's to report, not to refuse.
+        let keys = RecordingKeys::parse_any_region(&keys_json)
             .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
         let alert_topic_arn = env.required(ALERT_TOPIC_ARN, "the SNS topic ARN the summary goes to")?;
         let max_key_age_days = env.number(MAX_KEY_AGE_DAYS, DEFAULT_MAX_KEY_AGE_DAYS, 1..=3650, "a number of days")?;

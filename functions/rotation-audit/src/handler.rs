@@ -87,7 +87,7 @@ impl Handler {
             let compliant = f64::from(u8::from(k.judgement.verdict == Verdict::Compliant));
             let mut values = vec![("KeyRotationCompliant", "Count", compliant)];
             if let Some(days) = k.judgement.days_since_rotation {
-                values.push(("DaysSinceRotation", "Count", days as f64));
+                values.push(("DaysSinceRotation", "None", days as f64));
             }
             self.metrics.put(FUNCTION, &[("Key", arn)], &values);
         }

@@ -217,11 +217,23 @@ impl AwsKms {
                     facts.origin = meta.origin().map(|o| o.as_str().to_string());
                     facts.created = meta.creation_date().map(|d| d.secs());
                     facts.multi_region = meta.multi_region();
+                    facts.key_usage = meta.key_usage().map(|u| u.as_str().to_string());
+                    facts.multi_region_primary = meta
+                        .multi_region_configuration()
+                        .and_then(|c| c.primary_key())
+                        .and_then(|p| p.arn())
+                        .map(str::to_string);
                 }
             }
-            Err(e) => facts.errors.push(format!("DescribeKey: {}", map_sdk_error(e, arn))),
+            Err(e) => match map_sdk_error(e, arn) {
+                KeyError::NotFound { .. } => facts.missing = true,
+                other => facts.errors.push(format!("DescribeKey: {other}")),
+            },
         }
-        if facts.spec.as_deref() == Some("SYMMETRIC_DEFAULT") {
+        // Keys with imported material or in a custom key store cannot rotate.
+        let rotates = facts.spec.as_deref() == Some("SYMMETRIC_DEFAULT")
+            && facts.origin.as_deref().is_none_or(|o| o == "AWS_KMS");
+        if rotates {
             match client.get_key_rotation_status().key_id(arn).send().await {
                 Ok(out) => {
                     facts.rotation_enabled = Some(out.key_rotation_enabled());
@@ -230,19 +242,24 @@ impl AwsKms {
                 }
                 Err(e) => facts.errors.push(format!("GetKeyRotationStatus: {}", map_sdk_error(e, arn))),
             }
-            match client.list_key_rotations().key_id(arn).send().await {
-                Ok(out) => {
-                    if let Some(last) = out
-                        .rotations()
-                        .iter()
-                        .filter(|r| r.rotation_date().is_some())
-                        .max_by_key(|r| r.rotation_date().map(|d| d.secs()))
-                    {
-                        facts.last_rotation = last.rotation_date().map(|d| d.secs());
-                        facts.last_rotation_type = last.rotation_type().map(|t| t.as_str().to_string());
+            // Every page: the last rotation may be on any.
+            let mut pages = client.list_key_rotations().key_id(arn).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                match page {
+                    Ok(out) => {
+                        for r in out.rotations() {
+                            let date = r.rotation_date().map(|d| d.secs());
+                            if date.is_some() && date > facts.last_rotation {
+                                facts.last_rotation = date;
+                                facts.last_rotation_type = r.rotation_type().map(|t| t.as_str().to_string());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        facts.errors.push(format!("ListKeyRotations: {}", map_sdk_error(e, arn)));
+                        break;
                     }
                 }
-                Err(e) => facts.errors.push(format!("ListKeyRotations: {}", map_sdk_error(e, arn))),
             }
         }
         facts

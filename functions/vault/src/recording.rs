@@ -73,6 +73,31 @@ impl RecordingKeys {
         Ok(Self(map))
     }
 
+    /// Parses like [`RecordingKeys::parse`] without requiring the primary
+    /// keys to be in one region: for the audit, which reports a primary
+    /// elsewhere as non-compliant rather than refusing to start.
+    pub fn parse_any_region(json: &str) -> Result<Self, String> {
+        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let region = map
+            .values()
+            .filter_map(|keys| keys.first())
+            .find_map(|k| crate::arn::region_of(k).map(str::to_string))
+            .unwrap_or_default();
+        let checked = Self::parse(json, &region);
+        match checked {
+            Ok(keys) => Ok(keys),
+            // Only the region check may fail differently: re-check the rest per type.
+            Err(_) => {
+                for (ty, keys) in &map {
+                    let Some(primary) = keys.first() else { return Err(format!("recording type {ty:?} has no key")) };
+                    let one = serde_json::json!({ ty: keys }).to_string();
+                    Self::parse(&one, crate::arn::region_of(primary).unwrap_or_default())?;
+                }
+                Ok(Self(map))
+            }
+        }
+    }
+
     /// The keys for a recording type.
     pub fn get(&self, recording_type: &str) -> Option<&[String]> {
         self.0.get(recording_type).map(Vec::as_slice)
