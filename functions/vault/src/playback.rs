@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::catalog::{Catalog, CatalogError, RecordingEntry, RecordingId};
 use crate::error::KeyError;
-use crate::flow::{require_context, FlowError};
+use crate::flow::require_context;
 use crate::keyring::{unwrap_data_key, UnwrapPolicy};
 use crate::kms::KeyManagement;
 use crate::s3::{S3Error, S3Location, S3Objects};
@@ -104,25 +104,6 @@ impl PlaybackError {
 
     fn integrity(id: &RecordingId, detail: impl Into<String>) -> Self {
         Self::Integrity { id: id.to_string(), detail: detail.into() }
-    }
-}
-
-/// Where an opened message's key came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeySource {
-    /// The message was opened earlier and is still cached: no KMS call.
-    Cache,
-    /// KMS unwrapped the data key for this request.
-    Kms,
-}
-
-impl KeySource {
-    /// As written in the audit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cache => "cache",
-            Self::Kms => "kms",
-        }
     }
 }
 
@@ -255,8 +236,6 @@ impl MessageCache {
 pub struct OpenRecording {
     pub entry: RecordingEntry,
     message: Arc<OpenMessage>,
-    /// Whether KMS was called to open it.
-    pub key_source: KeySource,
 }
 
 impl OpenRecording {
@@ -407,7 +386,7 @@ impl<K: KeyManagement> RecordingPlayer<K> {
             if &message.id != id {
                 return Err(PlaybackError::integrity(id, format!("its message belongs to {}", message.id)));
             }
-            return Ok(OpenRecording { entry, message, key_source: KeySource::Cache });
+            return Ok(OpenRecording { entry, message });
         }
         let (header, s3_bytes) = self.read_header(&entry).await?;
         stats.s3_bytes += s3_bytes;
@@ -418,10 +397,7 @@ impl<K: KeyManagement> RecordingPlayer<K> {
         ]
         .into_iter()
         .collect();
-        require_context(&header, &required).map_err(|e| match e {
-            FlowError::ContextMismatch { .. } => PlaybackError::integrity(id, e.to_string()),
-            other => PlaybackError::integrity(id, other.to_string()),
-        })?;
+        require_context(&header, &required).map_err(|e| PlaybackError::integrity(id, e.to_string()))?;
         let policy = UnwrapPolicy {
             region: self.settings.region.clone(),
             allowed_keys: Some(entry.wrapping_keys.clone()),
@@ -453,7 +429,7 @@ impl<K: KeyManagement> RecordingPlayer<K> {
             .to_string();
         let message = Arc::new(OpenMessage { opener, opened_at, layout, id: id.clone(), key_arn, content_type });
         self.cache.insert(&entry.message_id, message.clone());
-        Ok(OpenRecording { entry, message, key_source: KeySource::Kms })
+        Ok(OpenRecording { entry, message })
     }
 
     /// Starts reading `span` of an opened recording: one ranged GET of the
