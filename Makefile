@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: setup build demo test lint unit bench bench-memory bench-encrypt bench-playback clean
+.PHONY: setup build demo test lint iac unit bench bench-memory bench-encrypt bench-playback clean
 
 setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
 	bash infra/local/setup.sh
@@ -19,12 +19,15 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+iac: setup  ## cfn-lint and sam validate --lint on both templates, the cfn-guard rules and their negative fixtures
+	bash infra/policy/check.sh
+
 unit: setup
 	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py
 	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
 	$(CARGO) test --workspace
 
-test: setup lint unit
+test: setup lint iac unit
 
 bench:  ## format throughput (GB/s) beside bare AES-256-GCM, and the Python SDK ratio
 	bash benches/throughput.sh

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make iac`: the infrastructure checks of the test command.
+#  1. cfn-lint on template.yaml and infra/key.yaml, clean (warnings included);
+#  2. sam validate --lint on template.yaml (offline);
+#  3. the cfn-guard rules (infra/policy/callvault.guard) pass on both;
+#  4. each negative fixture (infra/policy/fixtures/<rule>.<case>.yaml) fails,
+#     and fails exactly the rule its name starts with.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="$root/infra/local/.venv"
+guard="$venv/cfn-guard/cfn-guard"
+rules="$root/infra/policy/callvault.guard"
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 SAM_CLI_TELEMETRY=0
+for tool in "$venv/iac/bin/cfn-lint" "$venv/iac/bin/sam" "$guard"; do
+  [ -x "$tool" ] || { echo "iac: $tool is missing: run make setup" >&2; exit 1; }
+done
+templates=("$root/template.yaml" "$root/infra/key.yaml")
+out="$(mktemp)"; trap 'rm -f "$out"' EXIT
+
+for t in "${templates[@]}"; do
+  "$venv/iac/bin/cfn-lint" --regions us-east-1 eu-west-1 -- "$t"
+  echo "cfn-lint: ${t#"$root"/} clean"
+done
+
+(cd "$root" && "$venv/iac/bin/sam" validate --lint --template-file template.yaml)
+
+for t in "${templates[@]}"; do
+  if ! "$guard" validate --rules "$rules" --data "$t" --show-summary fail >"$out" 2>&1; then
+    cat "$out" >&2
+    echo "cfn-guard: ${t#"$root"/} breaks the rules above" >&2
+    exit 1
+  fi
+  echo "cfn-guard: ${t#"$root"/} passes every rule"
+done
+
+rules_seen=()
+for f in "$root"/infra/policy/fixtures/*.yaml; do
+  name="$(basename "$f" .yaml)" want="${name%%.*}"
+  grep -q "^rule $want\b" "$rules" || { echo "fixture $name names no rule ($want)" >&2; exit 1; }
+  set +e; "$guard" validate --rules "$rules" --data "$f" --show-summary fail >"$out" 2>&1; rc=$?; set -e
+  failed="$(grep -o 'callvault.guard/[a-z0-9_]*' "$out" | sed 's/.*\///' | sort -u | tr '\n' ' ')"
+  if [ "$rc" -ne 19 ] || [ "$failed" != "$want " ]; then
+    cat "$out" >&2
+    echo "fixture $name: expected cfn-guard to fail exactly [$want], got exit $rc failing [${failed% }]" >&2
+    exit 1
+  fi
+  echo "cfn-guard: fixture $name rejected by $want"
+  rules_seen+=("$want")
+done
+# Every rule has at least one fixture that it, and only it, rejects.
+for r in $(sed -n 's/^rule \([a-z0-9_]*\).*/\1/p' "$rules"); do
+  printf '%s\n' "${rules_seen[@]}" | grep -qx "$r" || { echo "rule $r has no negative fixture" >&2; exit 1; }
+done
+echo "iac: all checks passed"
