@@ -23,7 +23,7 @@ iac: setup  ## cfn-lint and sam validate --lint on both templates, the cfn-guard
 	bash infra/policy/check.sh
 
 unit: setup
-	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py
+	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py infra/local/test_provision.py
 	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
 	$(CARGO) test --workspace
 

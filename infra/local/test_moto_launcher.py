@@ -27,27 +27,44 @@ def oaep(digest):
     return padding.OAEP(mgf=padding.MGF1(digest), algorithm=digest, label=None)
 
 
+def start_launcher():
+    """Starts moto_launcher.py on a free loopback port: (process, endpoint URL).
+    Raises, with the launcher's stderr, when it does not come up."""
+    proc = subprocess.Popen(
+        [sys.executable, LAUNCHER, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout=START_TIMEOUT)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("READY http://127.0.0.1:"):
+        proc.kill()
+        _, stderr = proc.communicate()
+        raise RuntimeError(
+            f"moto_launcher did not print READY within {START_TIMEOUT}s "
+            f"(stdout {line!r}, exit code {proc.returncode}):\n{stderr}"
+        )
+    return proc, line.split()[1]
+
+
+def stop_launcher(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.communicate()
+    if proc.returncode != 0:
+        raise AssertionError(f"launcher exited with {proc.returncode} on SIGTERM")
+
+
 class MotoLauncherTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.proc = subprocess.Popen(
-            [sys.executable, LAUNCHER, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        with selectors.DefaultSelector() as selector:
-            selector.register(cls.proc.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout=START_TIMEOUT)
-        line = cls.proc.stdout.readline() if ready else ""
-        if not line.startswith("READY http://127.0.0.1:"):
-            cls.proc.kill()
-            _, stderr = cls.proc.communicate()
-            raise RuntimeError(
-                f"moto_launcher did not print READY within {START_TIMEOUT}s "
-                f"(stdout {line!r}, exit code {cls.proc.returncode}):\n{stderr}"
-            )
-        cls.url = line.split()[1]
+        cls.proc, cls.url = start_launcher()
         cls.kms = boto3.client(
             "kms",
             endpoint_url=cls.url,
@@ -59,14 +76,7 @@ class MotoLauncherTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.proc.terminate()
-        try:
-            cls.proc.wait(timeout=10)
-        finally:
-            cls.proc.kill()
-            cls.proc.communicate()
-        if cls.proc.returncode != 0:
-            raise AssertionError(f"launcher exited with {cls.proc.returncode} on SIGTERM")
+        stop_launcher(cls.proc)
 
     # --- helpers ---
 

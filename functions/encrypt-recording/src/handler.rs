@@ -10,6 +10,9 @@ use vault::recording::{Announced, IngestError, Outcome, RecordingEncryptor};
 use crate::event::{self, Record};
 use vault::metrics;
 
+/// The SQS call of the dead letters below, as an IAM action.
+pub const DEAD_LETTER_AWS_CALLS: &[&str] = &["sqs:SendMessage"];
+
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "encrypt-recording";
 

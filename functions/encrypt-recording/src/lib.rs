@@ -11,4 +11,37 @@ pub mod handler;
 
 pub use config::Config;
 pub use handler::{Handler, HandlerError};
+
+/// Every AWS call this function makes, as IAM actions: what its role in
+/// template.yaml must grant, no more (`tests/tests/iam.rs` checks both, and
+/// that each call is one its adapters list). Never `kms:Decrypt`.
+pub const AWS_CALLS: &[&str] = &[
+    // the plaintext in the ingest bucket: read, deleted once the vault copy
+    // is verified, tagged when it fails for good; the vault copy: written
+    // (single or multipart), verified, removed if the catalog lost the race
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    // the catalog: the claim, and the transaction that records the recording
+    // and its keys' usage
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    // wrapping: a data key from the primary, Encrypt for further keys,
+    // the public key of an RSA key
+    "kms:DescribeKey",
+    "kms:GenerateDataKey",
+    "kms:Encrypt",
+    "kms:GetPublicKey",
+    // dead letters
+    "sqs:SendMessage",
+];
 pub use vault::config::ConfigError;

@@ -13,3 +13,16 @@ pub mod handler;
 
 pub use config::Config;
 pub use handler::{Handler, HandlerError};
+
+/// Every AWS call this function makes, as IAM actions: what its role in
+/// template.yaml must grant, no more (`tests/tests/iam.rs`).
+/// `kms:CancelKeyDeletion` only when `PROTECT_KEYS_IN_USE=true`, and the
+/// template grants it only then.
+pub const AWS_CALLS: &[&str] = &[
+    "dynamodb:GetItem",    // the key's usage; an event claim already taken
+    "dynamodb:UpdateItem", // event claims: one alert per event id
+    "kms:DescribeKey",
+    "kms:ListAliases",
+    "kms:CancelKeyDeletion",
+    "sns:Publish",
+];

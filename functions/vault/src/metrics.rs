@@ -7,7 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const NAMESPACE: &str = "Callvault";
 
 /// One EMF line: `metrics` (name, unit, value) with `dimensions` as
-/// properties, in one dimension set.
+/// properties. With extra dimensions the line declares two dimension sets:
+/// the detailed one (per code, key, principal...) and the function's
+/// rollup, which is what template.yaml's alarms watch (an alarm cannot sum
+/// across a dimension).
 pub fn emf(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) -> String {
     let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let mut dim_names = vec!["Function"];
@@ -17,7 +20,7 @@ pub fn emf(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, &str, 
             "Timestamp": ts,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dim_names],
+                "Dimensions": if dimensions.is_empty() { vec![dim_names] } else { vec![dim_names, vec!["Function"]] },
                 "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
             }]
         },
@@ -62,11 +65,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let decl = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(decl["Namespace"], "Callvault");
-        assert_eq!(decl["Dimensions"][0], serde_json::json!(["Function", "Code"]));
+        assert_eq!(decl["Dimensions"], serde_json::json!([["Function", "Code"], ["Function"]]));
         assert_eq!(decl["Metrics"][0], serde_json::json!({"Name": "Failures", "Unit": "Count"}));
         assert_eq!(v["Function"], "encrypt-recording");
         assert_eq!(v["Code"], "key_disabled");
         assert_eq!(v["Failures"], 1.0);
         assert!(v["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+        let plain: serde_json::Value = serde_json::from_str(&emf("playback", &[], &[("Requests", "Count", 1.0)])).unwrap();
+        assert_eq!(plain["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"]]));
     }
 }

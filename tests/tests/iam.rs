@@ -1,0 +1,300 @@
+//! Least privilege, checked from the code to the template:
+//!
+//! 1. every AWS SDK operation an adapter's source calls is in the list of IAM
+//!    actions kept next to it, and every listed action is one of its calls;
+//! 2. each function's list of calls (`<crate>::AWS_CALLS`) is drawn from its
+//!    adapters' lists;
+//! 3. each function's statements in `template.yaml` grant exactly its list:
+//!    a new call without a permission, or a permission without a call, fails;
+//! 4. KMS grants name the configured keys, carry the `org` encryption context
+//!    condition, and encrypt-recording cannot decrypt.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn set(items: &[&[&str]]) -> BTreeSet<String> {
+    items.iter().flat_map(|l| l.iter().map(|s| s.to_string())).collect()
+}
+
+// ------------------------------------------------------------------ the code
+
+/// The SDK crates the functions use: crate name, IAM service prefix.
+const SERVICES: &[(&str, &str)] = &[
+    ("aws-sdk-kms", "kms"),
+    ("aws-sdk-s3", "s3"),
+    ("aws-sdk-dynamodb", "dynamodb"),
+    ("aws-sdk-sns", "sns"),
+    ("aws-sdk-sqs", "sqs"),
+];
+
+/// The operations of an SDK crate: the directories under its
+/// `src/operation/`, in the registry source cargo unpacked for this build.
+fn operations(krate: &str) -> BTreeSet<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).expect("Cargo.lock");
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains(&format!("name = \"{krate}\"\n")))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")?.strip_suffix('"').map(str::to_string)))
+        .unwrap_or_else(|| panic!("{krate} is not in Cargo.lock"));
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"));
+    let registries = std::fs::read_dir(home.join("registry/src")).expect("cargo's registry sources");
+    for registry in registries.flatten() {
+        let dir = registry.path().join(format!("{krate}-{version}/src/operation"));
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let ops: BTreeSet<String> = entries
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(!ops.is_empty(), "no operations under {}", dir.display());
+            return ops;
+        }
+    }
+    panic!("the source of {krate} {version} is not under {}/registry/src", home.display());
+}
+
+fn pascal(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// An operation's IAM actions: (required, also allowed). Required is what a
+/// call needs; allowed adds the variants a call can need depending on its
+/// arguments (a version id, the items of a transaction).
+fn iam_actions(service: &str, op: &str) -> (Vec<String>, Vec<String>) {
+    let a = |names: &[&str]| names.iter().map(|n| format!("{service}:{n}")).collect::<Vec<_>>();
+    match (service, op) {
+        ("s3", "get_object" | "head_object") => (a(&["GetObject"]), a(&["GetObjectVersion"])),
+        ("s3", "delete_object") => (a(&["DeleteObject"]), a(&["DeleteObjectVersion"])),
+        ("s3", "get_object_tagging") => (a(&["GetObjectTagging"]), a(&["GetObjectVersionTagging"])),
+        ("s3", "put_object_tagging") => (a(&["PutObjectTagging"]), a(&["PutObjectVersionTagging"])),
+        ("s3", "put_object" | "create_multipart_upload" | "upload_part" | "complete_multipart_upload") => {
+            (a(&["PutObject"]), vec![])
+        }
+        ("s3", "list_objects_v2" | "list_objects") => (a(&["ListBucket"]), vec![]),
+        ("s3", "list_object_versions") => (a(&["ListBucketVersions"]), vec![]),
+        // IAM authorises a transaction by its items' actions.
+        ("dynamodb", "transact_write_items") => (vec![], a(&["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"])),
+        _ => (a(&[&pascal(op)]), vec![]),
+    }
+}
+
+/// The SDK operations a source file calls: `.<operation>()` of a service the
+/// file names (`aws_sdk_<service>`), outside its `#[cfg(test)]` part.
+fn calls_in(source: &str) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+    let mut found = BTreeMap::new();
+    for (krate, service) in SERVICES {
+        if !code.contains(&krate.replace('-', "_")) {
+            continue;
+        }
+        let ops: BTreeSet<String> =
+            operations(krate).into_iter().filter(|op| code.contains(&format!(".{op}()"))).collect();
+        if !ops.is_empty() {
+            found.insert(*service, ops);
+        }
+    }
+    found
+}
+
+/// The adapters: each file that calls AWS, and the list kept next to it.
+fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
+    use vault::{alerts, catalog, kms, s3};
+    vec![
+        ("functions/vault/src/kms.rs", set(&[kms::AWS_CALLS, kms::ADMIN_AWS_CALLS, kms::AUDIT_AWS_CALLS])),
+        ("functions/vault/src/catalog.rs", set(&[catalog::AWS_CALLS])),
+        ("functions/vault/src/s3.rs", set(&[s3::AWS_CALLS])),
+        ("functions/vault/src/alerts.rs", set(&[alerts::AWS_CALLS])),
+        ("functions/encrypt-recording/src/handler.rs", set(&[encrypt_recording::handler::DEAD_LETTER_AWS_CALLS])),
+    ]
+}
+
+#[test]
+fn each_adapter_lists_exactly_the_calls_its_code_makes() {
+    let listed: BTreeMap<&str, BTreeSet<String>> = adapters().into_iter().collect();
+    let mut checked = 0;
+    for krate in ["vault", "encrypt-recording", "playback", "key-guardian", "rotation-audit"] {
+        let dir = root().join("functions").join(krate).join("src");
+        for entry in std::fs::read_dir(&dir).expect("function sources").flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+            let calls = calls_in(&std::fs::read_to_string(&path).unwrap());
+            if calls.is_empty() {
+                continue;
+            }
+            let list = listed.get(rel.as_str()).unwrap_or_else(|| {
+                panic!("{rel} calls AWS ({calls:?}) but keeps no list of its IAM actions; add one and name it in tests/tests/iam.rs")
+            });
+            let (mut required, mut allowed) = (BTreeSet::new(), BTreeSet::new());
+            for (service, ops) in &calls {
+                for op in ops {
+                    let (req, also) = iam_actions(service, op);
+                    allowed.extend(req.iter().cloned().chain(also));
+                    required.extend(req);
+                }
+            }
+            let unlisted: Vec<_> = required.difference(list).collect();
+            assert!(unlisted.is_empty(), "{rel} makes calls its list lacks: {unlisted:?} (calls: {calls:?})");
+            let uncalled: Vec<_> = list.difference(&allowed).collect();
+            assert!(uncalled.is_empty(), "{rel} lists actions none of its calls needs: {uncalled:?} (calls: {calls:?})");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, listed.len(), "every adapter named above calls AWS");
+}
+
+// ------------------------------------------------------------------ the template
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    serde_yaml_ng::from_str(&text).expect("template.yaml parses")
+}
+
+/// A statement and the condition it is granted under (`None`: always).
+struct Statement {
+    sid: String,
+    actions: Vec<String>,
+    resource: Value,
+    condition: Value,
+    granted_if: Option<String>,
+}
+
+fn tag_is(v: &Value, name: &str) -> bool {
+    matches!(v, Value::Tagged(t) if t.tag == name)
+}
+
+/// The Allow statements of a function's `Policies`, looking into `!If`
+/// (both branches) and skipping `!Ref AWS::NoValue`.
+fn statements(function: &Value) -> Vec<Statement> {
+    fn walk(v: &Value, granted_if: Option<String>, out: &mut Vec<Statement>) {
+        match v {
+            Value::Tagged(t) if t.tag == "If" => {
+                let parts = t.value.as_sequence().expect("!If [condition, then, else]");
+                let cond = parts[0].as_str().expect("condition name").to_string();
+                walk(&parts[1], Some(cond.clone()), out);
+                walk(&parts[2], Some(format!("!{cond}")), out);
+            }
+            Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AWS::NoValue") => {}
+            Value::Mapping(m) => {
+                if m.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                    return;
+                }
+                let actions = match m.get("Action").expect("Action") {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Sequence(s) => s.iter().map(|a| a.as_str().expect("action").to_string()).collect(),
+                    other => panic!("unexpected Action {other:?}"),
+                };
+                out.push(Statement {
+                    sid: m.get("Sid").and_then(Value::as_str).unwrap_or("").to_string(),
+                    actions,
+                    resource: m.get("Resource").cloned().unwrap_or(Value::Null),
+                    condition: m.get("Condition").cloned().unwrap_or(Value::Null),
+                    granted_if,
+                });
+            }
+            other => panic!("unexpected statement {other:?}"),
+        }
+    }
+    let mut out = Vec::new();
+    let policies = function["Properties"]["Policies"].as_sequence().expect("the function's Policies");
+    for policy in policies {
+        for st in policy["Statement"].as_sequence().expect("Statement list") {
+            walk(st, None, &mut out);
+        }
+    }
+    out
+}
+
+/// template.yaml's functions and the crates that are their code.
+fn functions() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("EncryptRecording", encrypt_recording::AWS_CALLS),
+        ("Playback", playback::AWS_CALLS),
+        ("KeyGuardian", key_guardian::AWS_CALLS),
+        ("RotationAudit", rotation_audit::AWS_CALLS),
+    ]
+}
+
+#[test]
+fn each_function_role_grants_exactly_the_calls_its_code_makes() {
+    let template = template();
+    let adapters: BTreeSet<String> = adapters().into_iter().flat_map(|(_, l)| l).collect();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let in_template: BTreeSet<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    let known: BTreeSet<&str> = functions().iter().map(|(n, _)| *n).collect();
+    assert_eq!(in_template, known, "every function in template.yaml has its crate's AWS_CALLS here");
+
+    for (name, calls) in functions() {
+        let code = set(&[calls]);
+        let invented: Vec<_> = code.difference(&adapters).collect();
+        assert!(invented.is_empty(), "{name}'s AWS_CALLS names actions no adapter lists: {invented:?}");
+        let granted: BTreeSet<String> =
+            statements(&template["Resources"][name]).into_iter().flat_map(|s| s.actions).collect();
+        let missing: Vec<_> = code.difference(&granted).collect();
+        assert!(missing.is_empty(), "{name} makes calls its role in template.yaml does not grant: {missing:?}");
+        let extra: Vec<_> = granted.difference(&code).collect();
+        assert!(extra.is_empty(), "{name}'s role in template.yaml grants actions its code never calls: {extra:?}");
+    }
+}
+
+#[test]
+fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
+    let template = template();
+    for (name, _) in functions() {
+        for st in statements(&template["Resources"][name]) {
+            let kms: Vec<&String> = st.actions.iter().filter(|a| a.starts_with("kms:")).collect();
+            if kms.is_empty() {
+                continue;
+            }
+            let at = format!("{name} statement {:?}", st.sid);
+            assert!(
+                kms.len() == st.actions.len(),
+                "{at}: KMS actions share a statement with others: {:?}",
+                st.actions
+            );
+            if st.resource.as_str() == Some("*") {
+                // ListAliases has no key to name.
+                assert_eq!(kms, ["kms:ListAliases"], "{at}: KMS grants name the configured keys, not *");
+            } else {
+                let names_keys = format!("{:?}", st.resource).contains("RecordingKeyArn");
+                assert!(names_keys, "{at}: the resource is not the configured keys: {:?}", st.resource);
+            }
+            let crypto = kms.iter().any(|a| matches!(a.as_str(), "kms:GenerateDataKey" | "kms:Encrypt" | "kms:Decrypt"));
+            if crypto {
+                let cond = &st.condition["StringEquals"];
+                let org = &cond["kms:EncryptionContext:org"];
+                let rsa_decrypt = kms == ["kms:Decrypt"]
+                    && cond["kms:EncryptionAlgorithm"].as_str() == Some("RSAES_OAEP_SHA_256")
+                    && st.granted_if.as_deref() == Some("RsaKeys");
+                assert!(
+                    (tag_is(org, "Ref") && format!("{org:?}").contains("Org")) || rsa_decrypt,
+                    "{at}: {kms:?} must be conditioned on kms:EncryptionContext:org = !Ref Org (got {:?})",
+                    st.condition
+                );
+            }
+            if name == "EncryptRecording" {
+                assert!(!kms.iter().any(|a| *a == "kms:Decrypt"), "{at}: encrypt-recording must not be able to decrypt");
+            }
+            if kms.iter().any(|a| *a == "kms:CancelKeyDeletion") {
+                assert_eq!(st.granted_if.as_deref(), Some("ProtectKeys"), "{at}: only with PROTECT_KEYS_IN_USE");
+            }
+        }
+    }
+}
