@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole flow on the local AWS: start it, create the customer's KMS key and
-# the deployment (ingest and vault buckets, catalog table, dead-letter queue),
+# the deployment from template.yaml itself (infra/local/provision.py: its
+# buckets, catalog table, queues and topic, and each function's environment),
 # drop a real WAV recording into the ingest bucket, run the encrypt-recording
 # Lambda on it through `cargo lambda watch` / `cargo lambda invoke` with the
 # sample event, and show the vault object, the catalog rows and that the
@@ -25,24 +26,33 @@ start_local_aws "$work"
 endpoint=$AWS_ENDPOINT_URL
 echo "local AWS at $endpoint"
 
-ingest=callvault-local-ingest vault=callvault-local-vault table=callvault-local-catalog
-step "creating the customer's KMS key and the deployment: $ingest, $vault (versioned), $table, a dead-letter queue"
-read -r key dlq < <("$py" - "$ingest" "$vault" "$table" <<'PY'
-import sys, boto3
-ingest, vault, table = sys.argv[1:]
-kms, s3, ddb, sqs = (boto3.client(s) for s in ("kms", "s3", "dynamodb", "sqs"))
-arn = kms.create_key(Description="callvault demo recordings key")["KeyMetadata"]["Arn"]
-kms.create_alias(AliasName="alias/callvault-demo", TargetKeyId=arn)
-for b in (ingest, vault):
-    s3.create_bucket(Bucket=b)
-    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
-ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                 AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
-print(arn, sqs.create_queue(QueueName="callvault-local-dead-letters")["QueueUrl"])
+step "the customer's key (what infra/key.yaml creates: symmetric, rotating, alias/callvault-recordings)"
+key="$("$py" - <<'PY'
+import boto3
+kms = boto3.client("kms")
+arn = kms.create_key(Description="callvault recordings of acme")["KeyMetadata"]["Arn"]
+kms.enable_key_rotation(KeyId=arn)
+kms.create_alias(AliasName="alias/callvault-recordings", TargetKeyId=arn)
+print(arn)
+PY
+)"
+echo "key $key"
+
+step "the deployment, from template.yaml itself (infra/local/provision.py, stack callvault-local)"
+"$py" "$root/infra/local/provision.py" --stack callvault-local --out "$work/env" \
+  --param Org=acme --param "RecordingKeyArn=$key" --param RecordingTypes=calls >"$work/stack.json"
+read -r ingest vault table dlq topic < <("$py" - "$work/stack.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = s["resources"]
+print(r["IngestBucket"], r["VaultBucket"], r["Catalog"], r["DeadLetterQueue"], r["AlertTopic"])
+for logical, physical in r.items():
+    print(f"  {logical:20} {physical}", file=sys.stderr)
+print("  not on the local AWS: " + ", ".join(s["not_provisioned"]), file=sys.stderr)
 PY
 )
-echo "key $key"
+echo "-- encrypt-recording's environment, as template.yaml sets it:"
+sed 's/^/  /' "$work/env/encrypt-recording.env"
 
 step "recording a 30 s call (8 kHz, 16-bit mono WAV)"
 "$venv/moto/bin/python" - "$work/call.wav" <<'PY'
@@ -81,24 +91,18 @@ for _ in $(seq 1 240); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.25
 done
-start_function() { # name env-file
-  (set -a; . "$2"; AWS_LAMBDA_FUNCTION_NAME=$1 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
+start_function() { # name: its environment from template.yaml, pointed at the local AWS
+  (set -a; . "$work/env/$1.env"; . "$work/local.env"; AWS_LAMBDA_FUNCTION_NAME=$1 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$1"; exec "$root/target/debug/$1") >"$work/$1.log" 2>&1 &
   function_pids="${function_pids:-} $!"
 }
-cat >"$work/function.env" <<ENV
+cat >"$work/local.env" <<ENV
 AWS_ENDPOINT_URL='$endpoint'
 AWS_REGION='us-east-1'
 AWS_ACCESS_KEY_ID='testing'
 AWS_SECRET_ACCESS_KEY='testing'
-CALLVAULT_ORG='acme'
-INGEST_BUCKET='$ingest'
-VAULT_BUCKET='$vault'
-CATALOG_TABLE='$table'
-RECORDING_KEYS='{"calls": ["$key"]}'
-DEAD_LETTER_QUEUE_URL='$dlq'
 ENV
-start_function encrypt-recording "$work/function.env"
+start_function encrypt-recording
 "$py" - "$root/events/s3-object-created.json" "$work/event.json" "$ingest" "$etag" "$version" "$size" <<'PY'
 import json, sys
 src, dst, bucket, etag, version, size = sys.argv[1:]
@@ -159,8 +163,7 @@ fi
 [ ! -e "$work/wrong.wav" ] && echo "no output written"
 
 step "playback on the same runtime API: the local Function URL (what supervisors' players call)"
-grep -E "^(AWS_|CALLVAULT_ORG|VAULT_BUCKET|CATALOG_TABLE)" "$work/function.env" >"$work/playback.env"
-start_function playback "$work/playback.env"
+start_function playback
 url="http://127.0.0.1:$port/lambda-url/playback/recordings/calls/2026-11-23-0001.wav"
 echo "GET $url/info"
 curl -sS --max-time 120 "$url/info" | "$py" -m json.tool
@@ -204,20 +207,14 @@ print("dead letters:", [json.loads(m["Body"])["code"] for m in msgs])
 PY
 
 step "key-guardian: the security team's alert topic (an SQS queue subscribed to it stands in for email)"
-topic="$("$py" - <<'PY'
-import boto3
+"$py" - "$topic" <<'PY'
+import sys, boto3
 sns, sqs = boto3.client("sns"), boto3.client("sqs")
-topic = sns.create_topic(Name="callvault-local-alerts")["TopicArn"]
 q = sqs.create_queue(QueueName="callvault-local-alerts-inbox")["QueueUrl"]
 arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-print(topic)
+sns.subscribe(TopicArn=sys.argv[1], Protocol="sqs", Endpoint=arn)
 PY
-)"
-grep -E "^(AWS_|RECORDING_KEYS|CATALOG_TABLE)" "$work/function.env" >"$work/guardian.env"
-echo "ALERT_TOPIC_ARN='$topic'" >>"$work/guardian.env"
-echo "PROTECT_KEYS_IN_USE='false'" >>"$work/guardian.env"
-start_function key-guardian "$work/guardian.env"
+start_function key-guardian
 echo "someone disables the demo key (the local AWS has no CloudTrail, so the event EventBridge would"
 echo "deliver is events/kms-disable-key.json naming this key)"
 "$py" - "$key" "$root/events/kms-disable-key.json" "$work/kms-disable-key.json" <<'PY'
@@ -247,9 +244,7 @@ PY
 step "rotation audit: callvault audit prints the verdicts (exit status 1 if any key is not compliant)"
 CATALOG_TABLE="$table" RECORDING_KEYS="{\"calls\": [\"$key\"]}" CALLVAULT_ORG=acme "$bin" audit
 echo "-- the same audit as the daily rotation-audit Lambda, on events/rotation-schedule.json: its evidence report"
-grep -E "^(AWS_|CALLVAULT_ORG|CATALOG_TABLE|VAULT_BUCKET|RECORDING_KEYS)" "$work/function.env" >"$work/audit.env"
-echo "ALERT_TOPIC_ARN='$topic'" >>"$work/audit.env"
-start_function rotation-audit "$work/audit.env"
+start_function rotation-audit
 (cd "$root" && cargo lambda invoke rotation-audit --invoke-address 127.0.0.1 --invoke-port "$port" \
   --data-file "$root/events/rotation-schedule.json" --output-format json) | "$py" -m json.tool
 
