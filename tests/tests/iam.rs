@@ -176,9 +176,29 @@ fn tag_is(v: &Value, name: &str) -> bool {
     matches!(v, Value::Tagged(t) if t.tag == name)
 }
 
-/// The Allow statements of a function's `Policies`, looking into `!If`
-/// (both branches) and skipping `!Ref AWS::NoValue`.
-fn statements(function: &Value) -> Vec<Statement> {
+/// The role a function runs as: the resource its `Role: !GetAtt <X>.Arn` names.
+fn role_of<'a>(template: &'a Value, function: &str) -> (&'a str, &'a Value) {
+    let role = &template["Resources"][function]["Properties"]["Role"];
+    assert!(tag_is(role, "GetAtt"), "{function}: Role is not !GetAtt <role>.Arn: {role:?}");
+    let Value::Tagged(t) = role else { unreachable!() };
+    let name = t.value.as_str().and_then(|s| s.strip_suffix(".Arn")).expect("!GetAtt <role>.Arn");
+    let resource = &template["Resources"][name];
+    assert_eq!(resource["Type"].as_str(), Some("AWS::IAM::Role"), "{function}'s role {name}");
+    (name, resource)
+}
+
+/// A role's inline policy by name.
+fn policy<'a>(role: &'a Value, name: &str) -> Option<&'a Value> {
+    role["Properties"]["Policies"]
+        .as_sequence()
+        .expect("the role's Policies")
+        .iter()
+        .find(|p| p["PolicyName"].as_str() == Some(name))
+}
+
+/// The Allow statements of a policy document, looking into `!If` (both
+/// branches) and skipping `!Ref AWS::NoValue`.
+fn statements(policy: &Value) -> Vec<Statement> {
     fn walk(v: &Value, granted_if: Option<String>, out: &mut Vec<Statement>) {
         match v {
             Value::Tagged(t) if t.tag == "If" => {
@@ -209,13 +229,16 @@ fn statements(function: &Value) -> Vec<Statement> {
         }
     }
     let mut out = Vec::new();
-    let policies = function["Properties"]["Policies"].as_sequence().expect("the function's Policies");
-    for policy in policies {
-        for st in policy["Statement"].as_sequence().expect("Statement list") {
-            walk(st, None, &mut out);
-        }
+    for st in policy["PolicyDocument"]["Statement"].as_sequence().expect("Statement list") {
+        walk(st, None, &mut out);
     }
     out
+}
+
+/// What a function's code is granted: its role's `code-calls` policy.
+fn code_statements(template: &Value, function: &str) -> Vec<Statement> {
+    let (name, role) = role_of(template, function);
+    statements(policy(role, "code-calls").unwrap_or_else(|| panic!("{name} has no code-calls policy")))
 }
 
 /// template.yaml's functions and the crates that are their code.
@@ -246,7 +269,7 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes() {
         let invented: Vec<_> = code.difference(&adapters).collect();
         assert!(invented.is_empty(), "{name}'s AWS_CALLS names actions no adapter lists: {invented:?}");
         let granted: BTreeSet<String> =
-            statements(&template["Resources"][name]).into_iter().flat_map(|s| s.actions).collect();
+            code_statements(&template, name).into_iter().flat_map(|s| s.actions).collect();
         let missing: Vec<_> = code.difference(&granted).collect();
         assert!(missing.is_empty(), "{name} makes calls its role in template.yaml does not grant: {missing:?}");
         let extra: Vec<_> = granted.difference(&code).collect();
@@ -258,7 +281,7 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes() {
 fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
     let template = template();
     for (name, _) in functions() {
-        for st in statements(&template["Resources"][name]) {
+        for st in code_statements(&template, name) {
             let kms: Vec<&String> = st.actions.iter().filter(|a| a.starts_with("kms:")).collect();
             if kms.is_empty() {
                 continue;
@@ -295,6 +318,41 @@ fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
             if kms.iter().any(|a| *a == "kms:CancelKeyDeletion") {
                 assert_eq!(st.granted_if.as_deref(), Some("ProtectKeys"), "{at}: only with PROTECT_KEYS_IN_USE");
             }
+        }
+    }
+}
+
+#[test]
+fn roles_hold_nothing_but_the_code_calls_logs_and_lambda_destinations() {
+    let template = template();
+    for (function, _) in functions() {
+        let (name, role) = role_of(&template, function);
+        let managed: Vec<String> = role["Properties"]["ManagedPolicyArns"]
+            .as_sequence()
+            .map(|l| l.iter().map(|v| format!("{v:?}")).collect())
+            .unwrap_or_default();
+        assert!(
+            managed.len() == 1 && managed[0].contains("service-role/AWSLambdaBasicExecutionRole"),
+            "{name}: the only managed policy is Lambda's basic execution (logs): {managed:?}"
+        );
+        let policies: Vec<&str> = role["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p["PolicyName"].as_str().expect("PolicyName"))
+            .collect();
+        let asynchronous = template["Resources"][function]["Properties"]["EventInvokeConfig"].is_mapping();
+        let expected: &[&str] = if asynchronous { &["code-calls", "lambda-destinations"] } else { &["code-calls"] };
+        assert_eq!(policies, expected, "{name}'s inline policies");
+        if asynchronous {
+            // Lambda itself sends failed invocations to the on-failure queue
+            // with the function's role: that, and only that.
+            let st = statements(policy(role, "lambda-destinations").unwrap());
+            assert_eq!(st.len(), 1, "{name}: lambda-destinations");
+            assert_eq!(st[0].actions, ["sqs:SendMessage"], "{name}: lambda-destinations");
+            let destination = &template["Resources"][function]["Properties"]["EventInvokeConfig"]["DestinationConfig"]
+                ["OnFailure"]["Destination"];
+            assert_eq!(st[0].resource, *destination, "{name}: lambda-destinations names the on-failure queue");
         }
     }
 }
