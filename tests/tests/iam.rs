@@ -87,7 +87,9 @@ fn iam_actions(service: &str, op: &str) -> (Vec<String>, Vec<String>) {
         ("s3", "list_objects_v2" | "list_objects") => (a(&["ListBucket"]), vec![]),
         ("s3", "list_object_versions") => (a(&["ListBucketVersions"]), vec![]),
         // IAM authorises a transaction by its items' actions.
-        ("dynamodb", "transact_write_items") => (vec![], a(&["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"])),
+        ("dynamodb", "transact_write_items") => {
+            (vec![], a(&["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"]))
+        }
         _ => (a(&[&pascal(op)]), vec![]),
     }
 }
@@ -149,7 +151,10 @@ fn each_adapter_lists_exactly_the_calls_its_code_makes() {
             let unlisted: Vec<_> = required.difference(list).collect();
             assert!(unlisted.is_empty(), "{rel} makes calls its list lacks: {unlisted:?} (calls: {calls:?})");
             let uncalled: Vec<_> = list.difference(&allowed).collect();
-            assert!(uncalled.is_empty(), "{rel} lists actions none of its calls needs: {uncalled:?} (calls: {calls:?})");
+            assert!(
+                uncalled.is_empty(),
+                "{rel} lists actions none of its calls needs: {uncalled:?} (calls: {calls:?})"
+            );
             checked += 1;
         }
     }
@@ -268,8 +273,7 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes() {
         let code = set(&[calls]);
         let invented: Vec<_> = code.difference(&adapters).collect();
         assert!(invented.is_empty(), "{name}'s AWS_CALLS names actions no adapter lists: {invented:?}");
-        let granted: BTreeSet<String> =
-            code_statements(&template, name).into_iter().flat_map(|s| s.actions).collect();
+        let granted: BTreeSet<String> = code_statements(&template, name).into_iter().flat_map(|s| s.actions).collect();
         let missing: Vec<_> = code.difference(&granted).collect();
         assert!(missing.is_empty(), "{name} makes calls its role in template.yaml does not grant: {missing:?}");
         let extra: Vec<_> = granted.difference(&code).collect();
@@ -287,11 +291,7 @@ fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
                 continue;
             }
             let at = format!("{name} statement {:?}", st.sid);
-            assert!(
-                kms.len() == st.actions.len(),
-                "{at}: KMS actions share a statement with others: {:?}",
-                st.actions
-            );
+            assert!(kms.len() == st.actions.len(), "{at}: KMS actions share a statement with others: {:?}", st.actions);
             if st.resource.as_str() == Some("*") {
                 // ListAliases has no key to name.
                 assert_eq!(kms, ["kms:ListAliases"], "{at}: KMS grants name the configured keys, not *");
@@ -299,7 +299,8 @@ fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
                 let names_keys = format!("{:?}", st.resource).contains("RecordingKeyArn");
                 assert!(names_keys, "{at}: the resource is not the configured keys: {:?}", st.resource);
             }
-            let crypto = kms.iter().any(|a| matches!(a.as_str(), "kms:GenerateDataKey" | "kms:Encrypt" | "kms:Decrypt"));
+            let crypto =
+                kms.iter().any(|a| matches!(a.as_str(), "kms:GenerateDataKey" | "kms:Encrypt" | "kms:Decrypt"));
             if crypto {
                 let cond = &st.condition["StringEquals"];
                 let org = &cond["kms:EncryptionContext:org"];
@@ -313,7 +314,10 @@ fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
                 );
             }
             if name == "EncryptRecording" {
-                assert!(!kms.iter().any(|a| *a == "kms:Decrypt"), "{at}: encrypt-recording must not be able to decrypt");
+                assert!(
+                    !kms.iter().any(|a| *a == "kms:Decrypt"),
+                    "{at}: encrypt-recording must not be able to decrypt"
+                );
             }
             if kms.iter().any(|a| *a == "kms:CancelKeyDeletion") {
                 assert_eq!(st.granted_if.as_deref(), Some("ProtectKeys"), "{at}: only with PROTECT_KEYS_IN_USE");

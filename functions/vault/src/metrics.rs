@@ -71,7 +71,8 @@ mod tests {
         assert_eq!(v["Code"], "key_disabled");
         assert_eq!(v["Failures"], 1.0);
         assert!(v["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
-        let plain: serde_json::Value = serde_json::from_str(&emf("playback", &[], &[("Requests", "Count", 1.0)])).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_str(&emf("playback", &[], &[("Requests", "Count", 1.0)])).unwrap();
         assert_eq!(plain["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"]]));
     }
 }

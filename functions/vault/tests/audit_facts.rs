@@ -103,7 +103,8 @@ fn serve(stream: std::net::TcpStream, answers: &[(&str, Value)]) {
 
 async fn facts(describe: Value, rotation: Value, rotations: Value) -> vault::audit::AuditFacts {
     use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
-    let url = fake_kms(vec![("DescribeKey", describe), ("GetKeyRotationStatus", rotation), ("ListKeyRotations", rotations)]);
+    let url =
+        fake_kms(vec![("DescribeKey", describe), ("GetKeyRotationStatus", rotation), ("ListKeyRotations", rotations)]);
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
