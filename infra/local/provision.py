@@ -167,9 +167,13 @@ class Stack:
             if k == "Fn::GetAtt":
                 return self.attribute(*(arg if isinstance(arg, list) else arg.split(".", 1)))
             if k == "Fn::Join":
-                return self.eval(arg[0]).join(str(x) for x in self.eval(arg[1]))
+                if not isinstance(arg[0], str):
+                    raise ValueError(f"Fn::Join's delimiter must be a literal string in CloudFormation: {arg[0]!r}")
+                return arg[0].join(str(x) for x in self.eval(arg[1]))
             if k == "Fn::Split":
-                return self.eval(arg[1]).split(self.eval(arg[0]))
+                if not isinstance(arg[0], str):
+                    raise ValueError(f"Fn::Split's delimiter must be a literal string in CloudFormation: {arg[0]!r}")
+                return self.eval(arg[1]).split(arg[0])
             if k == "Fn::Select":
                 return self.eval(arg[1])[int(self.eval(arg[0]))]
             if k == "Fn::If":
@@ -188,9 +192,14 @@ class Stack:
         return {k: x for k, x in ((k, self.eval(x)) for k, x in v.items()) if x is not None}
 
 
+CREATED = ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic")
+
+
 def create(stack, logical, r):
-    props = stack.eval(r.get("Properties", {}))
     kind = r["Type"]
+    if kind not in CREATED:
+        return None
+    props = stack.eval(r.get("Properties", {}))
     if kind == "AWS::S3::Bucket":
         s3 = boto3.client("s3")
         name = props["BucketName"]

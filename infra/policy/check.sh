@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make iac`: the infrastructure checks of the test command.
 #  1. cfn-lint on template.yaml and infra/key.yaml, clean (warnings included);
-#  2. sam validate --lint on template.yaml (offline);
+#  2. sam validate --lint on template.yaml (offline), and cfn-lint on the SAM
+#     transform's output (what CloudFormation deploys);
 #  3. the cfn-guard rules (infra/policy/callvault.guard) pass on both;
 #  4. each negative fixture (infra/policy/fixtures/<rule>.<case>.yaml) fails,
 #     and fails exactly the rule its name starts with.
@@ -15,7 +16,7 @@ for tool in "$venv/iac/bin/cfn-lint" "$venv/iac/bin/sam" "$guard"; do
   [ -x "$tool" ] || { echo "iac: $tool is missing: run make setup" >&2; exit 1; }
 done
 templates=("$root/template.yaml" "$root/infra/key.yaml")
-out="$(mktemp)"; trap 'rm -f "$out"' EXIT
+out="$(mktemp)"; trap 'rm -f "$out" "$out.json"' EXIT
 
 for t in "${templates[@]}"; do
   "$venv/iac/bin/cfn-lint" --regions us-east-1 eu-west-1 -- "$t"
@@ -23,6 +24,14 @@ for t in "${templates[@]}"; do
 done
 
 (cd "$root" && "$venv/iac/bin/sam" validate --lint --template-file template.yaml)
+
+# What CloudFormation deploys is the SAM transform's output: lint that too
+# (dependency cycles through generated resources, intrinsic functions where
+# CloudFormation allows only literals).
+"$venv/iac/bin/python" "$root/infra/policy/sam_transform.py" "$root/template.yaml" >"$out.json"
+"$venv/iac/bin/cfn-lint" --regions us-east-1 eu-west-1 -- "$out.json" || { echo "cfn-lint: template.yaml after the SAM transform is not clean" >&2; exit 1; }
+rm -f "$out.json"
+echo "cfn-lint: template.yaml after the SAM transform clean"
 
 for t in "${templates[@]}"; do
   if ! "$guard" validate --rules "$rules" --data "$t" --show-summary fail >"$out" 2>&1; then

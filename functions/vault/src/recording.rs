@@ -40,9 +40,11 @@ pub struct RecordingKeys(BTreeMap<String, Vec<String>>);
 impl RecordingKeys {
     /// Parses the JSON object `{"<type>": ["<key ARN>", ...], ...}` and
     /// checks it: at least one type, valid type names, at least one key ARN
-    /// per type, the primary in `region`.
+    /// per type, the primary in `region`. Types that share their keys may
+    /// share an entry, `{"calls,screens": [...]}` (how template.yaml writes
+    /// its RecordingTypes parameter).
     pub fn parse(json: &str, region: &str) -> Result<Self, String> {
-        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| {
+        let map = Self::expand(json).map_err(|e| {
             format!("not a JSON object of recording type to a list of key ARNs ({e}); example: {{\"calls\": [\"arn:aws:kms:{region}:111122223333:key/...\"]}}")
         })?;
         if map.is_empty() {
@@ -77,7 +79,7 @@ impl RecordingKeys {
     /// keys to be in one region: for the audit, which reports a primary
     /// elsewhere as non-compliant rather than refusing to start.
     pub fn parse_any_region(json: &str) -> Result<Self, String> {
-        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let map = Self::expand(json)?;
         let region = map
             .values()
             .filter_map(|keys| keys.first())
@@ -96,6 +98,20 @@ impl RecordingKeys {
                 Ok(Self(map))
             }
         }
+    }
+
+    /// The JSON object, with entries for several types (`"a,b"`) split.
+    fn expand(json: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let raw: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let mut map = BTreeMap::new();
+        for (types, keys) in raw {
+            for ty in types.split(',').map(str::trim) {
+                if map.insert(ty.to_string(), keys.clone()).is_some() {
+                    return Err(format!("recording type {ty:?} is configured twice"));
+                }
+            }
+        }
+        Ok(map)
     }
 
     /// The keys for a recording type.
@@ -622,6 +638,20 @@ mod tests {
     }
 
     #[test]
+    fn types_that_share_their_keys_may_share_an_entry() {
+        let keys = RecordingKeys::parse(&format!(r#"{{"calls, screens": ["{ARN}"], "chat": ["{ARN}"]}}"#), "us-east-1")
+            .unwrap();
+        assert_eq!(keys.types().collect::<Vec<_>>(), ["calls", "chat", "screens"]);
+        assert_eq!(keys.get("screens"), Some(&[ARN.to_string()][..]));
+        let any = RecordingKeys::parse_any_region(&format!(r#"{{"calls,screens": ["{ARN}"]}}"#)).unwrap();
+        assert_eq!(any, keys_of(&[("calls", ARN), ("screens", ARN)]));
+    }
+
+    fn keys_of(entries: &[(&str, &str)]) -> RecordingKeys {
+        RecordingKeys(entries.iter().map(|(t, k)| (t.to_string(), vec![k.to_string()])).collect())
+    }
+
+    #[test]
     fn recording_keys_refuse_what_a_user_can_get_wrong() {
         let bad = [
             ("", "not a JSON object"),
@@ -632,6 +662,8 @@ mod tests {
             (&format!(r#"{{"calls": ["{ARN}".replace("key/", "alias/")]}}"#), "not a JSON object"),
             (&format!(r#"{{"a/b": ["{ARN}"]}}"#), "without '/'"),
             (&format!(r#"{{"calls": ["{DR}"]}}"#), "us-west-2"),
+            (&format!(r#"{{"calls,screens": ["{ARN}"], "calls": ["{ARN}"]}}"#), "\"calls\" is configured twice"),
+            (&format!(r#"{{"calls,": ["{ARN}"]}}"#), "must be 1 to 128 characters"),
         ];
         for (json, expected) in bad {
             let err = RecordingKeys::parse(json, "us-east-1").unwrap_err();
