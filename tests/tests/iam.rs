@@ -77,7 +77,8 @@ fn pascal(snake: &str) -> String {
 fn iam_actions(service: &str, op: &str) -> (Vec<String>, Vec<String>) {
     let a = |names: &[&str]| names.iter().map(|n| format!("{service}:{n}")).collect::<Vec<_>>();
     match (service, op) {
-        ("s3", "get_object" | "head_object") => (a(&["GetObject"]), a(&["GetObjectVersion"])),
+        // ListBucket turns S3's 403 for a missing key into a 404.
+        ("s3", "get_object" | "head_object") => (a(&["GetObject"]), a(&["GetObjectVersion", "ListBucket"])),
         ("s3", "delete_object") => (a(&["DeleteObject"]), a(&["DeleteObjectVersion"])),
         ("s3", "get_object_tagging") => (a(&["GetObjectTagging"]), a(&["GetObjectVersionTagging"])),
         ("s3", "put_object_tagging") => (a(&["PutObjectTagging"]), a(&["PutObjectVersionTagging"])),

@@ -18,7 +18,9 @@ pub use handler::{Handler, HandlerError};
 pub const AWS_CALLS: &[&str] = &[
     // the plaintext in the ingest bucket: read, deleted once the vault copy
     // is verified, tagged when it fails for good; the vault copy: written
-    // (single or multipart), verified, removed if the catalog lost the race
+    // (single or multipart), verified, removed if the catalog lost the race;
+    // listing, so that a recording deleted before it was read is `not_found`
+    "s3:ListBucket",
     "s3:GetObject",
     "s3:GetObjectVersion",
     "s3:PutObject",

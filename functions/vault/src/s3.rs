@@ -13,8 +13,11 @@ use aws_smithy_types::base64;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-/// The S3 API calls this module makes, as IAM actions.
+/// The S3 API calls this module makes, as IAM actions. `s3:ListBucket` is
+/// no call of its own: without it S3 answers a read of a missing key with
+/// 403, which would be reported as `access_denied` instead of `not_found`.
 pub const AWS_CALLS: &[&str] = &[
+    "s3:ListBucket",
     "s3:GetObject",
     "s3:GetObjectVersion",
     "s3:PutObject",
