@@ -164,14 +164,16 @@ impl Guardian {
 
 /// The key guardian's environment, as template.yaml sets it.
 pub fn env(stack: &Stack<'_>, topic_arn: &str, protect: bool) -> Vec<(&'static str, String)> {
-    let mut env: Vec<_> = stack
-        .env()
-        .into_iter()
-        .filter(|(k, _)| ["AWS_REGION", "CATALOG_TABLE", "RECORDING_KEYS"].contains(k))
-        .collect();
-    env.push(("ALERT_TOPIC_ARN", topic_arn.to_string()));
-    env.push(("PROTECT_KEYS_IN_USE", protect.to_string()));
+    let mut env = stack.function_env("key-guardian");
+    set(&mut env, "ALERT_TOPIC_ARN", topic_arn);
+    set(&mut env, "PROTECT_KEYS_IN_USE", &protect.to_string());
     env
+}
+
+/// Sets `name` in `env`, which must already have it (template.yaml sets it).
+pub fn set(env: &mut [(&'static str, String)], name: &str, value: &str) {
+    let slot = env.iter_mut().find(|(k, _)| *k == name).unwrap_or_else(|| panic!("template.yaml sets no {name}"));
+    slot.1 = value.to_string();
 }
 
 /// `events/<name>` naming `key_arn` instead of the sample key, with event id `id`.

@@ -1,5 +1,6 @@
-//! An encrypt-recording deployment on the local AWS: versioned ingest and
-//! vault buckets, the catalog table, the dead-letter queue, and the real
+//! An encrypt-recording deployment on the local AWS, provisioned from
+//! template.yaml itself (`infra/local/provision.py`: its buckets, catalog
+//! table, queues and topic, and each function's environment), and the real
 //! handler over the real SDK adapters, configured through
 //! `Config::from_lookup` exactly as the Lambda reads its environment.
 
@@ -33,8 +34,25 @@ pub struct Stack<'a> {
     pub s3: aws_sdk_s3::Client,
     pub ddb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
-    /// FRAME_LENGTH, when not the default.
+    /// FRAME_LENGTH, when not the template's.
     pub frame_length: Option<u32>,
+    /// The alert topic template.yaml creates.
+    pub topic_arn: String,
+    /// Each function's environment as template.yaml sets it, by binary.
+    functions: HashMap<String, Vec<(&'static str, String)>>,
+}
+
+/// An environment variable's name for the `(&'static str, String)` pairs the
+/// configs read (names come from template.yaml at run time).
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(n);
+    n
 }
 
 fn unique(tag: &str) -> String {
@@ -43,45 +61,82 @@ fn unique(tag: &str) -> String {
 }
 
 impl<'a> Stack<'a> {
-    /// Creates the resources; `keys` maps recording types to key ARNs.
+    /// Deploys template.yaml's storage as stack `cv-s-<pid>-<n>` through
+    /// `infra/local/provision.py`; `keys` maps recording types to key ARNs
+    /// (the template's RecordingKeyArn is the first; RECORDING_KEYS is
+    /// `keys` as given, which may name several keys per type).
     pub async fn new(aws: &'a LocalAws, keys: &[(&str, &[&str])]) -> Stack<'a> {
         let tag = unique("s");
-        let (ingest, vault, table) = (format!("{tag}-ingest"), format!("{tag}-vault"), format!("{tag}-catalog"));
-        let s3 = aws.s3().await;
-        for bucket in [&ingest, &vault] {
-            create_versioned_bucket(&s3, bucket).await;
-        }
-        let ddb = aws.dynamodb().await;
-        create_catalog_table(&ddb, &table).await;
-        let sqs = aws.sqs().await;
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("{tag}-dlq"))
-            .send()
-            .await
-            .expect("CreateQueue")
-            .queue_url
-            .expect("queue url");
+        let out = std::env::temp_dir().join(format!("{tag}-env"));
+        let types: Vec<&str> = keys.iter().map(|(t, _)| *t).collect();
+        let first_key = keys.iter().flat_map(|(_, k)| k.iter()).next().copied().unwrap_or_default();
+        let mut cmd = std::process::Command::new(crate::root().join("infra/local/.venv/moto/bin/python"));
+        cmd.arg(crate::root().join("infra/local/provision.py"))
+            .args(["--stack", &tag, "--out", out.to_str().expect("utf-8 temp dir")])
+            .args(["--param", &format!("Org={ORG}"), "--param", &format!("RecordingKeyArn={first_key}")])
+            .args(["--param", &format!("RecordingTypes={}", types.join(","))])
+            .envs(aws.env());
+        let run = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("run provision.py");
+        assert!(run.status.success(), "provision.py failed: {}", String::from_utf8_lossy(&run.stderr));
+        let _ = std::fs::remove_dir_all(&out);
+        let summary: Value = serde_json::from_slice(&run.stdout).expect("provision.py's summary");
+        let resource = |logical: &str| {
+            summary["resources"][logical]
+                .as_str()
+                .unwrap_or_else(|| panic!("template.yaml has no {logical}"))
+                .to_string()
+        };
+        let functions = summary["functions"]
+            .as_object()
+            .expect("functions")
+            .iter()
+            .map(|(binary, f)| {
+                let env = f["environment"].as_object().expect("environment");
+                let env = env.iter().map(|(k, v)| (intern(k), v.as_str().expect("string").to_string())).collect();
+                (binary.clone(), env)
+            })
+            .collect();
         let recording_keys =
             serde_json::to_string(&keys.iter().map(|(t, k)| (t.to_string(), k.to_vec())).collect::<HashMap<_, _>>())
                 .expect("json");
-        Stack { aws, ingest, vault, table, queue_url, recording_keys, s3, ddb, sqs, frame_length: None }
+        Stack {
+            aws,
+            ingest: resource("IngestBucket"),
+            vault: resource("VaultBucket"),
+            table: resource("Catalog"),
+            queue_url: resource("DeadLetterQueue"),
+            topic_arn: resource("AlertTopic"),
+            recording_keys,
+            s3: aws.s3().await,
+            ddb: aws.dynamodb().await,
+            sqs: aws.sqs().await,
+            frame_length: None,
+            functions,
+        }
     }
 
-    /// The function's environment, as template.yaml sets it.
+    /// `binary`'s environment as template.yaml sets it for this stack, with
+    /// the test's RECORDING_KEYS and FRAME_LENGTH.
+    pub fn function_env(&self, binary: &str) -> Vec<(&'static str, String)> {
+        let mut env = self.functions.get(binary).unwrap_or_else(|| panic!("template.yaml has no {binary}")).clone();
+        for (name, value) in env.iter_mut() {
+            match *name {
+                "RECORDING_KEYS" => *value = self.recording_keys.clone(),
+                "FRAME_LENGTH" => {
+                    if let Some(f) = self.frame_length {
+                        *value = f.to_string();
+                    }
+                }
+                "AWS_REGION" => *value = REGION.to_string(),
+                _ => {}
+            }
+        }
+        env
+    }
+
+    /// encrypt-recording's environment, as template.yaml sets it.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_REGION", REGION.to_string()),
-            ("CALLVAULT_ORG", ORG.to_string()),
-            ("INGEST_BUCKET", self.ingest.clone()),
-            ("VAULT_BUCKET", self.vault.clone()),
-            ("CATALOG_TABLE", self.table.clone()),
-            ("RECORDING_KEYS", self.recording_keys.clone()),
-            ("DEAD_LETTER_QUEUE_URL", self.queue_url.clone()),
-        ]
-        .into_iter()
-        .chain(self.frame_length.map(|f| ("FRAME_LENGTH", f.to_string())))
-        .collect()
+        self.function_env("encrypt-recording")
     }
 
     /// Uploads `body` as `key` and encrypts it through a fresh handler;
@@ -217,8 +272,8 @@ impl<'a> Stack<'a> {
     }
 }
 
-/// Creates the catalog table as template.yaml does (pk, sk; on demand).
-/// Creates a bucket with versioning enabled, as template.yaml does.
+/// Creates a bucket with versioning enabled, as template.yaml does (for the
+/// benchmarks, which make their own).
 pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
     s3.create_bucket().bucket(bucket).send().await.expect("CreateBucket");
     s3.put_bucket_versioning()
@@ -229,6 +284,8 @@ pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
         .expect("PutBucketVersioning");
 }
 
+/// Creates the catalog table as template.yaml does (pk, sk; on demand), for
+/// the benchmarks.
 pub async fn create_catalog_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
     let attr = |n: &str| {
         AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().expect("attr")

@@ -73,11 +73,7 @@ pub struct Playback {
 
 /// The playback function's environment, as template.yaml sets it.
 pub fn env(stack: &Stack<'_>) -> Vec<(&'static str, String)> {
-    stack
-        .env()
-        .into_iter()
-        .filter(|(k, _)| ["AWS_REGION", "CALLVAULT_ORG", "VAULT_BUCKET", "CATALOG_TABLE"].contains(k))
-        .collect()
+    stack.function_env("playback")
 }
 
 impl Playback {

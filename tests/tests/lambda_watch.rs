@@ -351,10 +351,9 @@ async fn rotation_audit_runs_on_the_sample_schedule_event_through_cargo_lambda_i
     let inbox = e2e::guardian::Inbox::new(&stack, "audit-watch").await;
     let mut env = aws.env();
     env.retain(|(k, _)| *k != "AWS_REGION");
-    env.extend(stack.env().into_iter().filter(|(k, _)| {
-        ["AWS_REGION", "CALLVAULT_ORG", "CATALOG_TABLE", "VAULT_BUCKET", "RECORDING_KEYS"].contains(k)
-    }));
-    env.push(("ALERT_TOPIC_ARN", inbox.topic_arn.clone()));
+    let mut audit = stack.function_env("rotation-audit");
+    e2e::guardian::set(&mut audit, "ALERT_TOPIC_ARN", &inbox.topic_arn);
+    env.extend(audit);
     let watch = Watch::start("rotation-audit", &env);
     let v =
         answer(&watch.invoke("rotation-audit", root().join("events/rotation-schedule.json").to_str().unwrap()), &watch);

@@ -26,12 +26,8 @@ struct Audit {
 
 async fn audit(stack: &Stack<'_>) -> Audit {
     let inbox = Inbox::new(stack, "audit").await;
-    let mut env: Vec<(&'static str, String)> = stack
-        .env()
-        .into_iter()
-        .filter(|(k, _)| ["AWS_REGION", "CALLVAULT_ORG", "CATALOG_TABLE", "VAULT_BUCKET", "RECORDING_KEYS"].contains(k))
-        .collect();
-    env.push(("ALERT_TOPIC_ARN", inbox.topic_arn.clone()));
+    let mut env = stack.function_env("rotation-audit");
+    e2e::guardian::set(&mut env, "ALERT_TOPIC_ARN", &inbox.topic_arn);
     let map: HashMap<&str, String> = env.iter().cloned().collect();
     let config = Config::from_lookup(|n| map.get(n).cloned()).expect("rotation-audit config");
     let sdk = stack.aws.config(REGION).await;
