@@ -19,7 +19,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-iac: setup  ## cfn-lint and sam validate --lint on both templates, the cfn-guard rules and their negative fixtures
+iac:  ## cfn-lint on both templates and the SAM transform, sam validate --lint, the cfn-guard rules and their negative fixtures (installs its tools)
 	bash infra/policy/check.sh
 
 unit: setup

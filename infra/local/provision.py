@@ -80,12 +80,35 @@ class Stack:
                 value = str(spec["Default"])
             else:
                 sys.exit(f"provision: parameter {name} has no default: pass --param {name}=...")
+            self.check(name, spec, value)
             if spec.get("Type") == "CommaDelimitedList":
                 value = [v for v in value.split(",")] if value else []
             self.params[name] = value
         if params:
             sys.exit(f"provision: template.yaml has no parameters {sorted(params)}")
         self.conditions = {}
+
+    @staticmethod
+    def check(name, spec, value):
+        """Refuses a value CloudFormation would refuse (pattern, allowed
+        values, bounds), with the template's constraint description."""
+        why = spec.get("ConstraintDescription", "")
+        items = value.split(",") if spec.get("Type") == "CommaDelimitedList" else [value]
+        for item in items:
+            ok = True
+            if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], item):
+                ok = False
+            if "AllowedValues" in spec and item not in [str(v) for v in spec["AllowedValues"]]:
+                ok = False
+            if spec.get("Type") == "Number":
+                try:
+                    n = float(item)
+                    ok = ok and spec.get("MinValue", n) <= n <= spec.get("MaxValue", n)
+                except ValueError:
+                    ok = False
+            if not ok:
+                sys.exit(f"provision: parameter {name}={value!r} is not allowed by template.yaml"
+                         + (f": {why}" if why else ""))
 
     def condition(self, name):
         if name not in self.conditions:
@@ -237,6 +260,15 @@ def create(stack, logical, r):
     return None
 
 
+def env_value(v):
+    """A variable's value as CloudFormation writes it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return ",".join(env_value(x) for x in v)
+    return str(v)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--template", default=os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml"))
@@ -244,15 +276,19 @@ def main():
     ap.add_argument("--out", required=True, help="directory for the functions' env files")
     ap.add_argument("--param", action="append", default=[], help="Name=Value, a template parameter")
     args = ap.parse_args()
+    bad = [p for p in args.param if "=" not in p]
+    if bad:
+        sys.exit(f"provision: --param takes Name=Value, not {bad}")
     params = dict(p.split("=", 1) for p in args.param)
     with open(args.template) as f:
         template = yaml.load(f, Loader=TemplateLoader)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     stack = Stack(template, args.stack, region, params)
 
-    created, skipped = {}, []
+    created, skipped, not_deployed = {}, [], []
     for logical, r in stack.resources.items():
         if "Condition" in r and not stack.condition(r["Condition"]):
+            not_deployed.append(f"{logical} (condition {r['Condition']} is false)")
             continue
         physical = create(stack, logical, r)
         if physical is None:
@@ -271,7 +307,7 @@ def main():
             sys.exit(f"provision: {logical} has no Metadata.BuildProperties.Binary")
         env = dict(globals_env)
         env.update(r["Properties"].get("Environment", {}).get("Variables", {}))
-        env = {k: str(stack.eval(v)) for k, v in env.items()}
+        env = {k: env_value(stack.eval(v)) for k, v in env.items()}
         env["AWS_REGION"] = region
         path = os.path.join(args.out, f"{binary}.env")
         with open(path, "w") as f:
@@ -280,7 +316,8 @@ def main():
         functions[binary] = {"logical_id": logical, "env_file": path, "environment": env}
 
     json.dump({"stack": args.stack, "parameters": stack.params, "resources": created,
-               "functions": functions, "not_provisioned": skipped}, sys.stdout, indent=2)
+               "functions": functions, "not_provisioned": skipped, "not_deployed": not_deployed},
+              sys.stdout, indent=2)
     print()
 
 

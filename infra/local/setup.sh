@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the local AWS (moto), the official AWS Encryption SDK peers,
-# cargo-lambda, the SAM CLI with cfn-lint, and cfn-guard into project-local
-# directories under infra/local/.venv/.
+# Installs the local AWS (moto), the official AWS Encryption SDK peers and
+# cargo-lambda into project-local virtual environments under infra/local/.venv/
+# (the IaC checks' tools: infra/policy/install.sh).
 # Idempotent: a venv whose requirements (file, or pinned spec) have not changed
 # is left as it is.
 #
@@ -39,17 +39,4 @@ install moto requirements-moto.txt
 install esdk-cli requirements-esdk-cli.txt
 install esdk4 requirements-esdk4.txt
 install_pinned cargo-lambda cargo-lambda==1.9.2 cargo-lambda
-install iac requirements-iac.txt
-# cfn-guard: the static Linux binary the npm package ships (seconds, where
-# `cargo install cfn-guard` takes three minutes of both cores).
-guard_pkg=@cdklabs/cdk-validator-cfnguard@0.0.62 guard=$root/cfn-guard
-if [ "$(cat "$guard/.requirements" 2>/dev/null)" != "$guard_pkg" ] || [ ! -x "$guard/cfn-guard" ]; then
-  echo "setup: installing cfn-guard ($guard_pkg) into $guard" >&2
-  [ "$(uname -sm)" = "Linux x86_64" ] || { echo "setup: cfn-guard: the npm package ships Linux x86_64 only; run: cargo install cfn-guard --locked --version 3.1.1 --root $guard" >&2; exit 1; }
-  rm -rf "$guard" && mkdir -p "$guard"
-  (cd "$guard" && npm pack --silent "$guard_pkg" >/dev/null && tar xzf ./*.tgz package/bin/ubuntu/x86_64/cfn-guard \
-     && mv package/bin/ubuntu/x86_64/cfn-guard . && rm -rf package ./*.tgz)
-  "$guard/cfn-guard" --version >&2
-  printf '%s\n' "$guard_pkg" >"$guard/.requirements"
-fi
 echo "setup: cargo-lambda: prepend $root/cargo-lambda/bin to PATH for \`cargo lambda\`" >&2

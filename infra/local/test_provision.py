@@ -9,6 +9,7 @@ Run from the repository root:
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ class ProvisionTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        shutil.rmtree(cls.out, ignore_errors=True)
         stop_launcher(cls.proc)
 
     def client(self, service):
@@ -94,6 +96,21 @@ class ProvisionTest(unittest.TestCase):
         skipped = " ".join(self.summary["not_provisioned"])
         for logical in ("EncryptRecording", "Playback", "KeyGuardian", "RotationAudit", "Dashboard", "DeadLettersAlarm"):
             self.assertIn(logical, skipped)
+
+    def test_parameters_are_checked_as_cloudformation_would(self):
+        for param, expected in (("Org=Acme Corp", "lower-case letters"), ("RecordingKeyArn=alias/x", "a KMS key ARN"),
+                                ("KeyCacheTtlSeconds=7200", "not allowed"), ("FrameLength=1000", "not allowed")):
+            args = {"Org": "acme", "RecordingKeyArn": KEY}
+            name, value = param.split("=", 1)
+            args[name] = value
+            run = subprocess.run(
+                [sys.executable, os.path.join(HERE, "provision.py"), "--stack", "cv-bad", "--out", self.out]
+                + [a for k, v in args.items() for a in ("--param", f"{k}={v}")],
+                env=self.env, capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(run.returncode, 0, param)
+            self.assertIn(expected, run.stderr, param)
+        # Conditional resources left out are named too.
+        self.assertTrue(any("AlertEmailSubscription" in r for r in self.summary["not_deployed"]), self.summary)
 
     def test_each_function_gets_the_variables_its_code_reads(self):
         functions = self.summary["functions"]

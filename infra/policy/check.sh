@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make iac`: the infrastructure checks of the test command.
 #  1. cfn-lint on template.yaml and infra/key.yaml, clean (warnings included);
-#  2. sam validate --lint on template.yaml (offline), and cfn-lint on the SAM
+#  2. sam validate --lint on template.yaml (the SAM one; offline), and cfn-lint on the SAM
 #     transform's output (what CloudFormation deploys);
 #  3. the cfn-guard rules (infra/policy/callvault.guard) pass on both;
 #  4. each negative fixture (infra/policy/fixtures/<rule>.<case>.yaml) fails,
@@ -12,9 +12,7 @@ venv="$root/infra/local/.venv"
 guard="$venv/cfn-guard/cfn-guard"
 rules="$root/infra/policy/callvault.guard"
 export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 SAM_CLI_TELEMETRY=0
-for tool in "$venv/iac/bin/cfn-lint" "$venv/iac/bin/sam" "$guard"; do
-  [ -x "$tool" ] || { echo "iac: $tool is missing: run make setup" >&2; exit 1; }
-done
+bash "$root/infra/policy/install.sh"
 templates=("$root/template.yaml" "$root/infra/key.yaml")
 out="$(mktemp)"; trap 'rm -f "$out" "$out.json"' EXIT
 
@@ -47,7 +45,7 @@ for f in "$root"/infra/policy/fixtures/*.yaml; do
   name="$(basename "$f" .yaml)" want="${name%%.*}"
   grep -q "^rule $want\b" "$rules" || { echo "fixture $name names no rule ($want)" >&2; exit 1; }
   set +e; "$guard" validate --rules "$rules" --data "$f" --show-summary fail >"$out" 2>&1; rc=$?; set -e
-  failed="$(grep -o 'callvault.guard/[a-z0-9_]*' "$out" | sed 's/.*\///' | sort -u | tr '\n' ' ')"
+  failed="$(grep -o 'callvault.guard/[A-Za-z0-9_]*' "$out" | sed 's/.*\///' | sort -u | tr '\n' ' ')"
   if [ "$rc" -ne 19 ] || [ "$failed" != "$want " ]; then
     cat "$out" >&2
     echo "fixture $name: expected cfn-guard to fail exactly [$want], got exit $rc failing [${failed% }]" >&2
@@ -57,7 +55,7 @@ for f in "$root"/infra/policy/fixtures/*.yaml; do
   rules_seen+=("$want")
 done
 # Every rule has at least one fixture that it, and only it, rejects.
-for r in $(sed -n 's/^rule \([a-z0-9_]*\).*/\1/p' "$rules"); do
-  printf '%s\n' "${rules_seen[@]}" | grep -qx "$r" || { echo "rule $r has no negative fixture" >&2; exit 1; }
+for r in $(sed -n 's/^rule \([A-Za-z0-9_]*\).*/\1/p' "$rules"); do
+  printf '%s\n' ${rules_seen[@]+"${rules_seen[@]}"} | grep -qx "$r" || { echo "rule $r has no negative fixture" >&2; exit 1; }
 done
 echo "iac: all checks passed"

@@ -11,39 +11,22 @@ pub mod handler;
 
 pub use config::Config;
 pub use handler::{Handler, HandlerError};
+pub use vault::config::ConfigError;
 
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs` checks both, and
 /// that each call is one its adapters list). Never `kms:Decrypt`.
-pub const AWS_CALLS: &[&str] = &[
-    // the plaintext in the ingest bucket: read, deleted once the vault copy
-    // is verified, tagged when it fails for good; the vault copy: written
-    // (single or multipart), verified, removed if the catalog lost the race;
-    // listing, so that a recording deleted before it was read is `not_found`
-    "s3:ListBucket",
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:PutObject",
-    "s3:AbortMultipartUpload",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-    "s3:GetObjectTagging",
-    "s3:GetObjectVersionTagging",
-    "s3:PutObjectTagging",
-    "s3:PutObjectVersionTagging",
+pub const AWS_CALLS: &[&[&str]] = &[
+    // every call of the S3 adapter: the plaintext in the ingest bucket read,
+    // deleted once the vault copy is verified, tagged when it fails for good;
+    // the vault copy written (single or multipart), verified, removed if the
+    // catalog lost the race
+    vault::s3::AWS_CALLS,
     // the catalog: the claim, and the transaction that records the recording
     // and its keys' usage
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    // wrapping: a data key from the primary, Encrypt for further keys,
-    // the public key of an RSA key
-    "kms:DescribeKey",
-    "kms:GenerateDataKey",
-    "kms:Encrypt",
-    "kms:GetPublicKey",
-    // dead letters
-    "sqs:SendMessage",
+    &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+    // wrapping: a data key from the primary, Encrypt for further keys, the
+    // public key of an RSA key
+    &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:GetPublicKey"],
+    handler::DEAD_LETTER_AWS_CALLS,
 ];
-pub use vault::config::ConfigError;

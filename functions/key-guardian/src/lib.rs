@@ -18,11 +18,11 @@ pub use handler::{Handler, HandlerError};
 /// template.yaml must grant, no more (`tests/tests/iam.rs`).
 /// `kms:CancelKeyDeletion` only when `PROTECT_KEYS_IN_USE=true`, and the
 /// template grants it only then.
-pub const AWS_CALLS: &[&str] = &[
+pub const AWS_CALLS: &[&[&str]] = &[&[
     "dynamodb:GetItem",    // the key's usage; an event claim already taken
     "dynamodb:UpdateItem", // event claims: one alert per event id
     "kms:DescribeKey",
     "kms:ListAliases",
     "kms:CancelKeyDeletion",
     "sns:Publish",
-];
+]];

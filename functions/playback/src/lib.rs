@@ -20,9 +20,9 @@ pub use handler::Handler;
 
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs`). Reads only.
-pub const AWS_CALLS: &[&str] = &[
+pub const AWS_CALLS: &[&[&str]] = &[&[
     "dynamodb:GetItem",    // the recording's catalog row
     "s3:GetObject",        // ranged reads of the header and frames
     "s3:GetObjectVersion", // the catalogued version
     "kms:Decrypt",         // one per message, then the cache
-];
+]];

@@ -14,7 +14,7 @@ pub use handler::{Handler, HandlerError};
 
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs`).
-pub const AWS_CALLS: &[&str] = &[
+pub const AWS_CALLS: &[&[&str]] = &[&[
     "dynamodb:Query", // the keys that protect recordings
     "kms:DescribeKey",
     "kms:GetKeyRotationStatus",
@@ -23,4 +23,4 @@ pub const AWS_CALLS: &[&str] = &[
     "kms:GetPublicKey",    // the usability test of an RSA key
     "s3:PutObject",        // the evidence report, never overwritten
     "sns:Publish",         // the summary when a key is not compliant
-];
+]];

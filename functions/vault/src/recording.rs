@@ -44,9 +44,10 @@ impl RecordingKeys {
     /// share an entry, `{"calls,screens": [...]}` (how template.yaml writes
     /// its RecordingTypes parameter).
     pub fn parse(json: &str, region: &str) -> Result<Self, String> {
-        let map = Self::expand(json).map_err(|e| {
+        let raw = serde_json::from_str(json).map_err(|e| {
             format!("not a JSON object of recording type to a list of key ARNs ({e}); example: {{\"calls\": [\"arn:aws:kms:{region}:111122223333:key/...\"]}}")
         })?;
+        let map = Self::expand(raw)?;
         if map.is_empty() {
             return Err("configures no recording type".into());
         }
@@ -79,7 +80,7 @@ impl RecordingKeys {
     /// keys to be in one region: for the audit, which reports a primary
     /// elsewhere as non-compliant rather than refusing to start.
     pub fn parse_any_region(json: &str) -> Result<Self, String> {
-        let map = Self::expand(json)?;
+        let map = Self::expand(serde_json::from_str(json).map_err(|e| e.to_string())?)?;
         let region = map
             .values()
             .filter_map(|keys| keys.first())
@@ -100,9 +101,8 @@ impl RecordingKeys {
         }
     }
 
-    /// The JSON object, with entries for several types (`"a,b"`) split.
-    fn expand(json: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
-        let raw: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    /// The JSON object's entries, those for several types (`"a,b"`) split.
+    fn expand(raw: BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String, Vec<String>>, String> {
         let mut map = BTreeMap::new();
         for (types, keys) in raw {
             for ty in types.split(',').map(str::trim) {

@@ -85,11 +85,21 @@ fn serve(stream: std::net::TcpStream, answers: &[(&str, Value)]) {
             }
         }
         let mut body = vec![0; length];
-        reader.read_exact(&mut body).expect("request body");
+        if reader.read_exact(&mut body).is_err() {
+            eprintln!("fake KMS: a request shorter than its Content-Length ({length})");
+            return;
+        }
         let operation = target.rsplit('.').next().unwrap_or_default();
         let (status, answer) = match answers.iter().find(|(op, _)| *op == operation) {
             Some((_, v)) => ("200 OK", v.to_string()),
-            None => ("400 Bad Request", json!({ "__type": "UnsupportedOperationException" }).to_string()),
+            None => {
+                eprintln!("fake KMS: no answer for {target:?}");
+                let message = format!("the fake KMS has no answer for {target:?}");
+                (
+                    "500 Internal Server Error",
+                    json!({ "__type": "KMSInternalException", "message": message }).to_string(),
+                )
+            }
         };
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{answer}",
