@@ -11,6 +11,7 @@
 
 use std::io::Write;
 use std::time::Instant;
+use vault::config::FromSettings;
 
 use e2e::ingest::{create_catalog_table, create_versioned_bucket, s3_encode_key, s3_event};
 use encrypt_recording::{Config, Handler};

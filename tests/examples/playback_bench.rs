@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
+use vault::config::FromSettings;
 
 use e2e::ingest::{create_catalog_table, create_versioned_bucket, s3_encode_key, s3_event};
 use e2e::playback::{collect, recording_path, request, Audits};

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use vault::config::FromSettings;
 
 use key_guardian::{Config, Handler, HandlerError};
 use serde_json::Value;

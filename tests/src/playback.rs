@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use vault::config::FromSettings;
 
 use http_body::Body as _;
 use lambda_http::http::HeaderMap;

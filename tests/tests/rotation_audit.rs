@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use vault::config::FromSettings;
 
 use e2e::guardian::{Inbox, Metrics};
 use e2e::ingest::Stack;

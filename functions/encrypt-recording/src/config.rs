@@ -1,6 +1,6 @@
 //! Configuration from the environment (names as in template.yaml).
 
-use vault::config::{ConfigError, Settings};
+use vault::config::{ConfigError, FromSettings, Settings};
 use vault::recording::{IngestSettings, RecordingKeys};
 use vault::s3::WriteOptions;
 
@@ -29,17 +29,7 @@ pub struct Config {
     pub dead_letter_queue_url: Option<String>,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_env())
-    }
-
-    /// Reads settings through `lookup` (a test's map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::new(lookup))
-    }
-
+impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
         let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
         let org = env.required(CALLVAULT_ORG, "the organisation name written into every encryption context")?;

@@ -4,6 +4,7 @@
 use encrypt_recording::{Config, Handler};
 use lambda_runtime::{service_fn, LambdaEvent};
 use vault::catalog::Catalog;
+use vault::config::FromSettings;
 use vault::kms::AwsKms;
 use vault::recording::RecordingEncryptor;
 use vault::s3::S3Objects;
@@ -11,9 +12,7 @@ use vault::s3::S3Objects;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env().inspect_err(|e| {
-        tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
-    })?;
+    let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let encryptor = RecordingEncryptor::new(
         AwsKms::new(&sdk),

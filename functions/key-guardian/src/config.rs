@@ -1,6 +1,6 @@
 //! Configuration from the environment (names as in template.yaml).
 
-use vault::config::{ConfigError, Settings};
+use vault::config::{ConfigError, FromSettings, Settings};
 use vault::recording::RecordingKeys;
 
 pub const AWS_REGION: &str = "AWS_REGION";
@@ -22,17 +22,7 @@ pub struct Config {
     pub protect_keys_in_use: bool,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_env())
-    }
-
-    /// Reads settings through `lookup` (a test's map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::new(lookup))
-    }
-
+impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
         let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
         let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;

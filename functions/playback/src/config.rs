@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use vault::config::{ConfigError, Settings};
+use vault::config::{ConfigError, FromSettings, Settings};
 use vault::playback::{PlaybackSettings, DEFAULT_BATCH_BYTES};
 
 pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
@@ -33,17 +33,7 @@ pub struct Config {
     pub max_response_bytes: u64,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_env())
-    }
-
-    /// Reads settings through `lookup` (a test's map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::new(lookup))
-    }
-
+impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
         let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
         let org = env.required(CALLVAULT_ORG, "the organisation name every recording's encryption context carries")?;

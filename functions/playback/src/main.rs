@@ -9,6 +9,7 @@ use std::sync::Arc;
 use lambda_http::{service_fn, Request};
 use playback::{Config, Handler, StdoutAudit};
 use vault::catalog::Catalog;
+use vault::config::FromSettings;
 use vault::kms::AwsKms;
 use vault::playback::RecordingPlayer;
 use vault::s3::S3Objects;
@@ -16,9 +17,7 @@ use vault::s3::S3Objects;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env().inspect_err(|e| {
-        tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
-    })?;
+    let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let player = RecordingPlayer::new(
         AwsKms::new(&sdk),

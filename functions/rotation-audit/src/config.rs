@@ -1,7 +1,7 @@
 //! Configuration from the environment (names as in template.yaml).
 
 use vault::audit::{Policy, DEFAULT_MAX_KEY_AGE_DAYS};
-use vault::config::{ConfigError, Settings};
+use vault::config::{ConfigError, FromSettings, Settings};
 use vault::recording::RecordingKeys;
 
 pub const AWS_REGION: &str = "AWS_REGION";
@@ -25,17 +25,7 @@ pub struct Config {
     pub policy: Policy,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_env())
-    }
-
-    /// Reads settings through `lookup` (a test's map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::new(lookup))
-    }
-
+impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
         let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
         let org = env.required(CALLVAULT_ORG, "the organisation in every encryption context")?;

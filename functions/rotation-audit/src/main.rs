@@ -7,6 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use rotation_audit::{Config, Handler};
 use vault::alerts::AlertTopic;
 use vault::catalog::Catalog;
+use vault::config::FromSettings;
 use vault::kms::AwsKms;
 use vault::metrics::StdoutMetrics;
 use vault::s3::S3Objects;
@@ -14,9 +15,7 @@ use vault::s3::S3Objects;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env().inspect_err(|e| {
-        tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
-    })?;
+    let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let handler = Handler::new(
         config.clone(),

@@ -22,6 +22,27 @@ impl ConfigError {
     }
 }
 
+/// A function's configuration, read from its settings: implement
+/// [`FromSettings::from_settings`]; the process environment and a test's map
+/// come with it.
+pub trait FromSettings: Sized {
+    /// Reads and checks every setting.
+    fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError>;
+
+    /// Reads the process environment; a bad setting is also logged with its
+    /// code and name, as the function stops at start.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_env()).inspect_err(|e| {
+            tracing::error!(code = e.code(), setting = e.name, "configuration error: {e}");
+        })
+    }
+
+    /// Reads settings through `lookup` (a test's map).
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::new(lookup))
+    }
+}
+
 /// Settings read through a lookup: the process environment, or a test's map.
 pub struct Settings<F> {
     lookup: F,
