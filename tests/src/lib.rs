@@ -169,7 +169,7 @@ impl LocalAws {
         all.remove(key).unwrap_or_default()
     }
 
-    /// Adds a fault rule to the launcher (see infra/local/moto_launcher.py,
+    /// Adds a fault rule to the launcher (see infra/local/local_aws/faults.py,
     /// patch 6): matching requests fail with the given status and code.
     pub fn inject_fault(&self, rule: serde_json::Value) {
         let out = Command::new("curl")

@@ -1,0 +1,11 @@
+"""The local AWS: moto server, patched to behave like real AWS KMS, plus test aids.
+
+No AWS account is reachable from development machines or CI, so tests and the demo
+run against this. ``infra/local/moto_launcher.py`` is the entry point that runs
+``server.main``; the patches are numbered as in infra/local/README.md:
+
+- kms_patches: patches 1-4, moto's KMS made to behave like real KMS;
+- call_counter: patch 5, the KMS call counter (/_callvault/kms-calls);
+- faults: patch 6, fault injection (/_callvault/faults);
+- server: the command line, the middleware stack and the HTTP server.
+"""
