@@ -16,10 +16,11 @@ use vault::config::FromSettings;
 use e2e::ingest::{create_catalog_table, create_versioned_bucket, s3_encode_key, s3_event};
 use encrypt_recording::{Config, Handler};
 use serde_json::{json, Value};
-use vault::catalog::Catalog;
-use vault::kms::AwsKms;
-use vault::recording::RecordingEncryptor;
-use vault::s3::{S3Location, S3Objects, WriteOptions};
+use vault::aws::AwsKms;
+use vault::aws::DynamoCatalog as Catalog;
+use vault::aws::S3Objects;
+use vault::ingest::RecordingEncryptor;
+use vault::ports::objects::{ObjectStore, S3Location, Upload, WriteOptions};
 
 const KEY: &str = "calls/bench-1gib.wav";
 
@@ -66,7 +67,7 @@ async fn prepare(state_path: &str, mib: usize) {
     let loc = S3Location { bucket: state["ingest"].as_str().unwrap().into(), key: KEY.into() };
     let s3c = s3.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let mut w = s3c.blocking_writer(
+        let mut w = s3c.upload(
             &handle,
             &loc,
             WriteOptions { content_type: Some("audio/wav".into()), ..WriteOptions::default() },
@@ -100,11 +101,11 @@ async fn copy(state_path: &str) {
     let to = S3Location { bucket: state["vault"].as_str().unwrap().into(), key: format!("copy/{KEY}") };
     let started = Instant::now();
     let handle = tokio::runtime::Handle::current();
-    let body = s3.read(&from, None).await.unwrap();
-    let mut reader = vault::s3::blocking_read(body, &handle);
+    let body = s3.read(&from, None, None).await.unwrap();
+    let mut reader = body.into_blocking_read(&handle);
     let s3c = s3.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let mut w = s3c.blocking_writer(&handle, &to, WriteOptions::default());
+        let mut w = s3c.upload(&handle, &to, WriteOptions::default());
         std::io::copy(&mut reader, &mut w).unwrap();
         w.finish().unwrap()
     })
@@ -136,7 +137,7 @@ async fn handler(state_path: &str) {
         Catalog::from_config(&sdk, &config.catalog_table),
         config.settings,
     );
-    let handler = Handler::new(encryptor, None);
+    let handler = Handler::new(encryptor, None::<vault::aws::DeadLetterQueue>);
     // Each round is a new recording id in the catalog's eyes: clear the last.
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let _ = ddb
@@ -154,7 +155,7 @@ async fn handler(state_path: &str) {
         state["size"].as_u64().unwrap() as usize,
     );
     let started = Instant::now();
-    let answer = handler.handle(event, (vault::recording::unix_now() + 900) * 1000, "bench").await.unwrap();
+    let answer = handler.handle(event, (vault::time::unix_now() + 900) * 1000, "bench").await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(answer["recordings"][0]["outcome"], "encrypted", "{answer}");
     println!("SECONDS {secs:.3}");

@@ -22,11 +22,14 @@ use e2e::ingest::{create_catalog_table, create_versioned_bucket, s3_encode_key, 
 use e2e::playback::{collect, recording_path, request, Audits};
 use envelope::REGULAR_FRAME_OVERHEAD;
 use serde_json::json;
-use vault::catalog::{Catalog, RecordingId};
-use vault::kms::AwsKms;
+use vault::aws::AwsKms;
+use vault::aws::DynamoCatalog as Catalog;
+use vault::aws::S3Objects;
+use vault::ingest::RecordingEncryptor;
 use vault::playback::RecordingPlayer;
-use vault::recording::RecordingEncryptor;
-use vault::s3::{S3Location, S3Objects, WriteOptions};
+use vault::ports::catalog::RecordingCatalog;
+use vault::ports::objects::{ObjectStore, S3Location, Upload, WriteOptions};
+use vault::recording::RecordingId;
 
 const RANGE: u64 = 64 * 1024;
 const FRAME: u64 = 64 * 1024;
@@ -53,7 +56,7 @@ async fn main() {
     let s3c = s3.clone();
     let started = Instant::now();
     let written = tokio::task::spawn_blocking(move || {
-        let mut w = s3c.blocking_writer(
+        let mut w = s3c.upload(
             &handle,
             &loc,
             WriteOptions { content_type: Some("audio/wav".into()), ..WriteOptions::default() },
@@ -94,8 +97,8 @@ async fn main() {
         written.version.as_deref(),
         written.size as usize,
     );
-    let answer = encrypt_recording::Handler::new(encryptor, None)
-        .handle(event, (vault::recording::unix_now() + 900) * 1000, "bench")
+    let answer = encrypt_recording::Handler::new(encryptor, None::<vault::aws::DeadLetterQueue>)
+        .handle(event, (vault::time::unix_now() + 900) * 1000, "bench")
         .await
         .unwrap();
     assert_eq!(answer["recordings"][0]["outcome"], "encrypted", "{answer}");

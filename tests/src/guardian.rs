@@ -9,9 +9,9 @@ use vault::config::FromSettings;
 
 use key_guardian::{Config, Handler, HandlerError};
 use serde_json::Value;
-use vault::alerts::AlertTopic;
-use vault::catalog::Catalog;
-use vault::kms::AwsKms;
+use vault::aws::AlertTopic;
+use vault::aws::AwsKms;
+use vault::aws::DynamoCatalog as Catalog;
 use vault::metrics::{emf, MetricsLog};
 
 use crate::ingest::Stack;
@@ -128,7 +128,7 @@ impl Inbox {
 /// A key guardian deployed next to a stack.
 pub struct Guardian {
     pub topic_arn: String,
-    pub handler: Handler,
+    pub handler: Handler<AwsKms, Catalog, AlertTopic>,
     pub metrics: Arc<Metrics>,
     inbox: Inbox,
 }

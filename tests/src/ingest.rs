@@ -13,10 +13,16 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use encrypt_recording::{Config, Handler, HandlerError};
 use serde_json::{json, Value};
-use vault::catalog::{Catalog, KeyUsage, RecordingEntry, RecordingId};
-use vault::kms::AwsKms;
-use vault::recording::RecordingEncryptor;
-use vault::s3::S3Objects;
+use vault::aws::DeadLetterQueue;
+use vault::aws::DynamoCatalog as Catalog;
+
+/// encrypt-recording's handler over the AWS adapters.
+pub type AwsHandler = Handler<AwsKms, S3Objects, Catalog, DeadLetterQueue>;
+use vault::aws::AwsKms;
+use vault::aws::S3Objects;
+use vault::ingest::RecordingEncryptor;
+use vault::ports::catalog::{KeyUsage, KeyUsageCatalog, RecordingCatalog};
+use vault::recording::{RecordingEntry, RecordingId};
 
 use crate::{LocalAws, REGION};
 
@@ -156,7 +162,7 @@ impl<'a> Stack<'a> {
     }
 
     /// A fresh handler (a new container: empty key cache).
-    pub async fn handler(&self) -> Handler<AwsKms> {
+    pub async fn handler(&self) -> AwsHandler {
         let env: HashMap<_, _> = self.env().into_iter().collect();
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
         let sdk = self.aws.config(REGION).await;
@@ -166,7 +172,7 @@ impl<'a> Stack<'a> {
             Catalog::from_config(&sdk, &config.catalog_table),
             config.settings,
         );
-        Handler::new(encryptor, config.dead_letter_queue_url.map(|u| (aws_sdk_sqs::Client::new(&sdk), u)))
+        Handler::new(encryptor, config.dead_letter_queue_url.map(|u| DeadLetterQueue::from_config(&sdk, u)))
     }
 
     /// The catalog.
@@ -200,7 +206,7 @@ impl<'a> Stack<'a> {
     }
 
     /// Invokes `handler` with `event`, a 15-minute deadline ahead.
-    pub async fn invoke_with(&self, handler: &Handler<AwsKms>, event: Value) -> Result<Value, HandlerError> {
+    pub async fn invoke_with(&self, handler: &AwsHandler, event: Value) -> Result<Value, HandlerError> {
         static REQUESTS: AtomicUsize = AtomicUsize::new(0);
         let request_id = format!("test-request-{}", REQUESTS.fetch_add(1, Ordering::Relaxed));
         self.invoke_as(handler, event, &request_id).await
@@ -208,13 +214,8 @@ impl<'a> Stack<'a> {
 
     /// Invokes `handler` with `event` under `request_id` (Lambda retries an
     /// event under its original request id).
-    pub async fn invoke_as(
-        &self,
-        handler: &Handler<AwsKms>,
-        event: Value,
-        request_id: &str,
-    ) -> Result<Value, HandlerError> {
-        let deadline_ms = (vault::recording::unix_now() + 900) * 1000;
+    pub async fn invoke_as(&self, handler: &AwsHandler, event: Value, request_id: &str) -> Result<Value, HandlerError> {
+        let deadline_ms = (vault::time::unix_now() + 900) * 1000;
         handler.handle(event, deadline_ms, request_id).await
     }
 
@@ -313,7 +314,7 @@ pub async fn create_catalog_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
 
 /// Encodes a key as S3 does in event notifications.
 pub fn s3_encode_key(key: &str) -> String {
-    vault::s3::encode_event_key(key)
+    encrypt_recording::event::encode_event_key(key)
 }
 
 /// An S3 ObjectCreated:Put notification for one object (key as encoded).

@@ -12,10 +12,10 @@ use http_body::Body as _;
 use lambda_http::http::HeaderMap;
 use playback::{AuditLog, AuditRecord, Config, Handler, PlaybackBody};
 use serde_json::Value;
-use vault::catalog::Catalog;
-use vault::kms::AwsKms;
+use vault::aws::AwsKms;
+use vault::aws::DynamoCatalog as Catalog;
+use vault::aws::S3Objects;
 use vault::playback::RecordingPlayer;
-use vault::s3::S3Objects;
 
 use crate::ingest::Stack;
 use crate::{root, REGION};
@@ -68,7 +68,7 @@ impl Reply {
 
 /// A playback function deployed next to `stack`.
 pub struct Playback {
-    pub handler: Handler<AwsKms>,
+    pub handler: Handler<AwsKms, S3Objects, Catalog>,
     pub audits: Arc<Audits>,
 }
 

@@ -7,6 +7,7 @@
 use e2e::ingest::{s3_encode_key, s3_event, Stack, ORG};
 use e2e::*;
 use serde_json::{json, Value};
+use vault::ports::catalog::RecordingCatalog;
 
 fn outcome(v: &Value) -> &str {
     v["recordings"][0]["outcome"].as_str().unwrap_or("none")
@@ -438,9 +439,9 @@ async fn the_retry_of_an_invocation_that_died_takes_its_claim_over_and_others_wa
     let data = sample(30_000, 10);
     let (etag, version) = stack.upload("calls/died-1", &data, "audio/wav").await;
     // An invocation claimed the recording for 15 minutes, then died.
-    let id = vault::catalog::RecordingId { recording_type: "calls".into(), recording_id: "died-1".into() };
-    let claim = stack.catalog().await.claim(&id, &etag, "request-that-died", vault::recording::unix_now(), 900).await;
-    assert!(matches!(claim, Ok(vault::catalog::Claim::Acquired { .. })), "{claim:?}");
+    let id = vault::recording::RecordingId { recording_type: "calls".into(), recording_id: "died-1".into() };
+    let claim = stack.catalog().await.claim(&id, &etag, "request-that-died", vault::time::unix_now(), 900).await;
+    assert!(matches!(claim, Ok(vault::ports::catalog::Claim::Acquired { .. })), "{claim:?}");
     let event = stack.event("calls/died-1", &etag, &version, data.len());
 
     // A duplicate delivery (another request) waits: a retryable failure.

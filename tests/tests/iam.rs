@@ -155,13 +155,13 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The adapters: each file that calls AWS, and the list kept next to it.
 fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
-    use vault::{alerts, catalog, kms, s3};
+    use vault::aws::{dynamodb, kms, s3, sns, sqs};
     vec![
-        ("functions/vault/src/kms.rs", set(&[kms::AWS_CALLS, kms::ADMIN_AWS_CALLS, kms::AUDIT_AWS_CALLS])),
-        ("functions/vault/src/catalog.rs", set(&[catalog::AWS_CALLS])),
-        ("functions/vault/src/s3.rs", set(&[s3::AWS_CALLS])),
-        ("functions/vault/src/alerts.rs", set(&[alerts::AWS_CALLS])),
-        ("functions/encrypt-recording/src/handler.rs", set(&[encrypt_recording::handler::DEAD_LETTER_AWS_CALLS])),
+        ("functions/vault/src/aws/kms.rs", set(&[kms::AWS_CALLS, kms::ADMIN_AWS_CALLS, kms::AUDIT_AWS_CALLS])),
+        ("functions/vault/src/aws/dynamodb.rs", set(&[dynamodb::AWS_CALLS])),
+        ("functions/vault/src/aws/s3.rs", set(&[s3::AWS_CALLS])),
+        ("functions/vault/src/aws/sns.rs", set(&[sns::AWS_CALLS])),
+        ("functions/vault/src/aws/sqs.rs", set(&[sqs::AWS_CALLS])),
     ]
 }
 

@@ -13,13 +13,13 @@ use e2e::ingest::Stack;
 use e2e::*;
 use rotation_audit::{Config, Handler};
 use serde_json::Value;
-use vault::alerts::AlertTopic;
-use vault::catalog::Catalog;
-use vault::kms::AwsKms;
-use vault::s3::S3Objects;
+use vault::aws::AlertTopic;
+use vault::aws::AwsKms;
+use vault::aws::DynamoCatalog as Catalog;
+use vault::aws::S3Objects;
 
 struct Audit {
-    handler: Handler,
+    handler: Handler<AwsKms, Catalog, S3Objects, AlertTopic>,
     metrics: Arc<Metrics>,
     inbox: Inbox,
     env: Vec<(&'static str, String)>,
@@ -83,7 +83,7 @@ async fn a_run_writes_its_report_counts_its_metrics_and_alerts_on_non_compliant_
     let reports = reports(&stack).await;
     assert_eq!(reports.len(), 1);
     let (key, report) = &reports[0];
-    let today = vault::recording::rfc3339(now_ms() / 1000);
+    let today = vault::time::rfc3339(now_ms() / 1000);
     assert!(key.starts_with(&format!("audit/rotation/{}/{}/{}/", &today[0..4], &today[5..7], &today[8..10])), "{key}");
     assert!(key.ends_with("-run-1.json"), "{key}");
     assert_eq!(report["policy"]["max_key_age_days"], 365);

@@ -3,9 +3,10 @@
 //! not compliant, so it fits a CI or cron job.
 
 use vault::audit::{run, Policy};
-use vault::catalog::Catalog;
-use vault::kms::AwsKms;
-use vault::recording::{unix_now, RecordingKeys};
+use vault::aws::{AwsKms, DynamoCatalog};
+use vault::recording::RecordingKeys;
+use vault::time::unix_now;
+use vault::OperationError;
 
 use crate::CliError;
 
@@ -26,7 +27,7 @@ pub async fn audit(
         .map_err(|e| CliError { code: "config_invalid", message: format!("--recording-keys: {e}") })?;
     let report = run(
         &AwsKms::new(&sdk),
-        &Catalog::from_config(&sdk, &table),
+        &DynamoCatalog::from_config(&sdk, &table),
         &keys,
         &org,
         &region,

@@ -8,10 +8,9 @@ use envelope::{
     FINAL_FRAME_PREFIX_LEN,
 };
 use tokio::runtime::Handle;
+use vault::aws::{AwsKms, S3Objects};
 use vault::flow::{self, FlowError};
 use vault::keyring::{self, UnwrapPolicy};
-use vault::kms::AwsKms;
-use vault::s3::S3Objects;
 
 use crate::io::{open_source, Place, Progress, Sink};
 use crate::CliError;

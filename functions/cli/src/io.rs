@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use vault::s3::{MultipartWriter, S3Location, S3Objects, WriteOptions};
+use vault::aws::s3::{MultipartWriter, S3Objects};
+use vault::ports::objects::{ObjectStore, S3Location, Upload, WriteOptions};
 
 use crate::CliError;
 
@@ -67,7 +68,7 @@ pub fn open_source(
         Place::S3(loc) => {
             let len = handle.block_on(s3.size(loc))?;
             let range = (offset > 0 || end.is_some()).then(|| offset..end.unwrap_or(len).min(len));
-            let reader = s3.blocking_reader(handle, loc, range)?;
+            let reader = handle.block_on(s3.read(loc, None, range))?.into_blocking_read(handle);
             Ok(Source { reader: Box::new(io::BufReader::with_capacity(1 << 16, reader)), len: Some(len) })
         }
     }
@@ -108,7 +109,7 @@ impl Sink {
                 let file = opts.open(&tmp).map_err(|e| CliError::io(format!("cannot create {}", tmp.display()), e))?;
                 SinkKind::File { file: BufWriter::with_capacity(1 << 16, file), tmp, dest: dest.clone() }
             }
-            Place::S3(loc) => SinkKind::S3(Box::new(s3.blocking_writer(handle, loc, WriteOptions::default()))),
+            Place::S3(loc) => SinkKind::S3(Box::new(s3.upload(handle, loc, WriteOptions::default()))),
         };
         Ok(Self { inner: Some(kind) })
     }

@@ -10,6 +10,7 @@ mod redrive;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vault::OperationError;
 
 /// A failure, reported as one line: `callvault: error[code]: message`.
 #[derive(Debug)]
@@ -37,8 +38,8 @@ impl From<vault::KeyError> for CliError {
         Self { code: e.code(), message: e.to_string() }
     }
 }
-impl From<vault::s3::S3Error> for CliError {
-    fn from(e: vault::s3::S3Error) -> Self {
+impl From<vault::ports::objects::S3Error> for CliError {
+    fn from(e: vault::ports::objects::S3Error) -> Self {
         Self { code: e.code(), message: e.to_string() }
     }
 }

@@ -7,9 +7,10 @@
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
+use encrypt_recording::event::{decode_event_key, object_created_event};
 use serde_json::Value;
-use vault::recording::STATUS_TAG;
-use vault::s3::object_created_event;
+use vault::ingest::STATUS_TAG;
+use vault::OperationError;
 
 use crate::CliError;
 
@@ -36,13 +37,13 @@ fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
 pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<(), CliError> {
     let sdk = aws_config::load_from_env().await;
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let s3 = vault::s3::S3Objects::from_config(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let lambda = aws_sdk_lambda::Client::new(&sdk);
 
     let candidates = match &source {
         Source::Queue(url) => from_queue(&sqs, url).await?,
-        Source::Bucket { bucket, prefix } => from_bucket(s3.client(), bucket, prefix).await?,
+        Source::Bucket { bucket, prefix } => from_bucket(&s3, bucket, prefix).await?,
     };
     if candidates.is_empty() {
         println!("nothing to redrive");
@@ -126,19 +127,18 @@ async fn redrive_one(
     c: &Candidate,
     function: &str,
     region: &str,
-    s3: &vault::s3::S3Objects,
+    s3: &aws_sdk_s3::Client,
     lambda: &aws_sdk_lambda::Client,
     dry_run: bool,
 ) -> Result<Redriven, CliError> {
     {
         let label = format!("s3://{}/{}", c.bucket, c.key);
         // The object as it is now: S3 would announce exactly this.
-        let head =
-            s3.client().head_object().bucket(&c.bucket).key(&c.key).set_version_id(c.version.clone()).send().await;
+        let head = s3.head_object().bucket(&c.bucket).key(&c.key).set_version_id(c.version.clone()).send().await;
         let head = match head {
             Ok(h) => h,
             Err(e) => {
-                let code = vault::s3::map_s3_error(e, &label).code();
+                let code = vault::aws::s3::map_s3_error(e, &label).code();
                 if code != "not_found" {
                     println!("failing  {label}: {code}: cannot read the ingest object");
                     return Ok(Redriven::StillFailing);
@@ -231,7 +231,7 @@ async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidat
                 _ => match (record["bucket"]["name"].as_str(), record["object"]["key"].as_str()) {
                     (Some(b), Some(k)) => (
                         b.to_string(),
-                        vault::s3::decode_event_key(k).unwrap_or_else(|_| k.to_string()),
+                        decode_event_key(k).unwrap_or_else(|_| k.to_string()),
                         record["object"]["versionId"].as_str().map(str::to_string),
                     ),
                     _ => {

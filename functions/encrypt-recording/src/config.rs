@@ -1,8 +1,9 @@
 //! Configuration from the environment (names as in template.yaml).
 
 use vault::config::{ConfigError, FromSettings, Settings};
-use vault::recording::{IngestSettings, RecordingKeys};
-use vault::s3::WriteOptions;
+use vault::ingest::IngestSettings;
+use vault::ports::objects::WriteOptions;
+use vault::recording::RecordingKeys;
 
 pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
 pub const INGEST_BUCKET: &str = "INGEST_BUCKET";

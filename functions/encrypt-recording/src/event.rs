@@ -1,7 +1,8 @@
-//! S3 event notifications: which objects an event announces.
+//! S3 event notifications: which objects an event announces, S3's encoding
+//! of object keys in them, and the event `callvault redrive` re-submits.
 
 use aws_lambda_events::event::s3::S3Event;
-use vault::recording::Announced;
+use vault::ingest::Announced;
 
 /// What one record of an event asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,8 +66,77 @@ fn parse_record(value: serde_json::Value) -> Record {
     })
 }
 
+/// Encodes an object key as S3 does in event notifications: `+` for a
+/// space, `%XX` for every byte outside `A-Za-z0-9-_.~/`.
+pub fn encode_event_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Decodes an object key as S3 encodes it in notifications: `+` is a space,
+/// `%XX` a byte, and the bytes are UTF-8.
+pub fn decode_event_key(raw: &str) -> Result<String, String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let byte =
+                    hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("a '%' not followed by two hex digits")?;
+                out.push(byte);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "decodes to bytes that are not UTF-8".to_string())
+}
+
+/// The S3 `ObjectCreated:Put` notification S3 would send for an object:
+/// what `callvault redrive` re-submits.
+pub fn object_created_event(
+    region: &str,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    version: Option<&str>,
+    size: u64,
+) -> serde_json::Value {
+    let mut object = serde_json::json!({ "key": encode_event_key(key), "size": size, "eTag": etag.trim_matches('"') });
+    if let Some(v) = version {
+        object["versionId"] = serde_json::json!(v);
+    }
+    serde_json::json!({ "Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": vault::time::rfc3339(vault::time::unix_now()),
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": { "principalId": "callvault-redrive" },
+        "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+        "responseElements": {},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "callvault-redrive",
+            "bucket": { "name": bucket, "ownerIdentity": { "principalId": "callvault" }, "arn": format!("arn:aws:s3:::{bucket}") },
+            "object": object
+        }
+    }]})
+}
+
 /// Decodes an object key as S3 encodes it in notifications.
-pub use vault::s3::decode_event_key as decode_key;
+pub use self::decode_event_key as decode_key;
 
 #[cfg(test)]
 mod tests {
@@ -80,6 +150,14 @@ mod tests {
         assert_eq!(decode_key("calls/100%25").unwrap(), "calls/100%");
         assert_eq!(decode_key("calls/%C3%BCn%C3%AFcode").unwrap(), "calls/ünïcode");
         assert_eq!(decode_key("calls/ü").unwrap(), "calls/ü");
+    }
+
+    #[test]
+    fn event_keys_round_trip_through_s3_encoding() {
+        for key in ["calls/a b+c 100% ünï.wav", "calls/a%2Fb?c=d&e#f", "plain/key-1.wav"] {
+            assert_eq!(decode_event_key(&encode_event_key(key)).unwrap(), key);
+        }
+        assert_eq!(encode_event_key("calls/a b+c"), "calls/a+b%2Bc");
     }
 
     #[test]

@@ -4,43 +4,33 @@
 //! queue, so nothing is silently dropped and nothing is retried in vain.
 
 use serde_json::{json, Value};
-use vault::kms::KeyManagement;
-use vault::recording::{Announced, IngestError, Outcome, RecordingEncryptor};
+use vault::errors::{Failure, OperationError};
+use vault::ingest::{Announced, IngestError, Outcome, RecordingEncryptor};
+use vault::metrics;
+use vault::ports::catalog::RecordingCatalog;
+use vault::ports::dead_letters::DeadLetters;
+use vault::ports::keys::KeyManagement;
+use vault::ports::objects::ObjectStore;
 
 use crate::event::{self, Record};
-use vault::metrics;
-
-/// The SQS call of the dead letters below, as an IAM action.
-pub const DEAD_LETTER_AWS_CALLS: &[&str] = &["sqs:SendMessage"];
 
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "encrypt-recording";
 
 /// An invocation that should be retried (or, without a dead-letter queue,
 /// one that must reach Lambda's own on-failure destination).
-#[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct HandlerError {
-    pub code: String,
-    pub message: String,
-}
-
-impl From<HandlerError> for lambda_runtime::Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.code, error_message: e.message }
-    }
-}
+pub type HandlerError = Failure;
 
 /// The encrypt-recording handler.
-pub struct Handler<K> {
-    encryptor: RecordingEncryptor<K>,
-    dead_letters: Option<(aws_sdk_sqs::Client, String)>,
+pub struct Handler<K, O, C, D> {
+    encryptor: RecordingEncryptor<K, O, C>,
+    dead_letters: Option<D>,
 }
 
-impl<K: KeyManagement> Handler<K> {
-    /// A handler over `encryptor`, sending what cannot be encrypted to the
-    /// queue at `dead_letter_queue_url` when one is given.
-    pub fn new(encryptor: RecordingEncryptor<K>, dead_letters: Option<(aws_sdk_sqs::Client, String)>) -> Self {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog, D: DeadLetters> Handler<K, O, C, D> {
+    /// A handler over `encryptor`, sending what cannot be encrypted to
+    /// `dead_letters` when there is such a queue.
+    pub fn new(encryptor: RecordingEncryptor<K, O, C>, dead_letters: Option<D>) -> Self {
         Self { encryptor, dead_letters }
     }
 
@@ -86,7 +76,7 @@ impl<K: KeyManagement> Handler<K> {
                             "failed; Lambda will retry"
                         );
                         metrics::put(FUNCTION, &[("Code", err.code())], &[("Failures", "Count", 1.0)]);
-                        retry.get_or_insert(HandlerError { code: err.code().into(), message: err.to_string() });
+                        retry.get_or_insert(Failure::of(&err));
                         json!({ "key": obj.key, "outcome": "retry", "code": err.code(), "message": err.to_string() })
                     }
                     Err(err) => {
@@ -167,7 +157,7 @@ impl<K: KeyManagement> Handler<K> {
             code,
             bucket = obj.map(|o| o.bucket.as_str()).unwrap_or(""),
             key = obj.map(|o| o.key.as_str()).unwrap_or(""),
-            kms_key = err.key().unwrap_or(""),
+            kms_key = err.key_arn().unwrap_or(""),
             request_id,
             error = %err,
             "not encrypted; the plaintext is kept and the event dead-lettered"
@@ -180,8 +170,8 @@ impl<K: KeyManagement> Handler<K> {
                 }
             }
         }
-        let Some((sqs, queue)) = &self.dead_letters else {
-            return Err(HandlerError { code: code.into(), message: err.to_string() });
+        let Some(dead_letters) = &self.dead_letters else {
+            return Err(Failure::of(err));
         };
         let body = json!({
             "code": code,
@@ -193,10 +183,10 @@ impl<K: KeyManagement> Handler<K> {
             "request_id": request_id,
             "event": payload,
         });
-        sqs.send_message().queue_url(queue).message_body(body.to_string()).send().await.map_err(|e| HandlerError {
-            code: "dead_letter_failed".into(),
-            message: format!("{code}: {err}; and the dead-letter queue refused it: {e}"),
-        })?;
+        dead_letters
+            .send(&body)
+            .await
+            .map_err(|e| Failure::new(e.code(), format!("{code}: {err}; and the dead-letter queue refused it: {e}")))?;
         Ok(())
     }
 }

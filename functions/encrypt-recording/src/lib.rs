@@ -3,7 +3,7 @@
 //! The Lambda behind S3 ObjectCreated events on the ingest bucket: each
 //! recording becomes an AWS Encryption SDK message in the vault bucket, a
 //! catalog row, and then its plaintext is deleted. The work itself is
-//! [`vault::recording`]; this crate knows the event and the configuration.
+//! [`vault::ingest`]; this crate knows the event and the configuration.
 
 pub mod config;
 pub mod event;
@@ -21,12 +21,12 @@ pub const AWS_CALLS: &[&[&str]] = &[
     // deleted once the vault copy is verified, tagged when it fails for good;
     // the vault copy written (single or multipart), verified, removed if the
     // catalog lost the race
-    vault::s3::AWS_CALLS,
+    vault::aws::s3::AWS_CALLS,
     // the catalog: the claim, and the transaction that records the recording
     // and its keys' usage
     &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
     // wrapping: a data key from the primary, Encrypt for further keys, the
     // public key of an RSA key
     &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:GetPublicKey"],
-    handler::DEAD_LETTER_AWS_CALLS,
+    vault::aws::sqs::AWS_CALLS,
 ];

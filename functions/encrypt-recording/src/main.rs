@@ -3,11 +3,9 @@
 
 use encrypt_recording::{Config, Handler};
 use lambda_runtime::{service_fn, LambdaEvent};
-use vault::catalog::Catalog;
+use vault::aws::{AwsKms, DeadLetterQueue, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
-use vault::kms::AwsKms;
-use vault::recording::RecordingEncryptor;
-use vault::s3::S3Objects;
+use vault::ingest::RecordingEncryptor;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,10 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let encryptor = RecordingEncryptor::new(
         AwsKms::new(&sdk),
         S3Objects::from_config(&sdk),
-        Catalog::from_config(&sdk, &config.catalog_table),
+        DynamoCatalog::from_config(&sdk, &config.catalog_table),
         config.settings,
     );
-    let dead_letters = config.dead_letter_queue_url.map(|url| (aws_sdk_sqs::Client::new(&sdk), url));
+    let dead_letters = config.dead_letter_queue_url.map(|url| DeadLetterQueue::from_config(&sdk, url));
     let handler = Handler::new(encryptor, dead_letters);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

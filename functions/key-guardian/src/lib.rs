@@ -9,6 +9,7 @@
 //! into a disabled key. The domain is [`vault::guardian`].
 
 pub mod config;
+pub mod event;
 pub mod handler;
 
 pub use config::Config;

@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use key_guardian::{Config, Handler};
 use lambda_runtime::{service_fn, LambdaEvent};
-use vault::alerts::AlertTopic;
-use vault::catalog::Catalog;
+use vault::aws::{AlertTopic, AwsKms, DynamoCatalog};
 use vault::config::FromSettings;
-use vault::kms::AwsKms;
 use vault::metrics::StdoutMetrics;
 
 #[tokio::main]
@@ -19,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Handler::new(
         config.clone(),
         AwsKms::new(&sdk),
-        Catalog::from_config(&sdk, &config.catalog_table),
+        DynamoCatalog::from_config(&sdk, &config.catalog_table),
         AlertTopic::from_config(&sdk, &config.alert_topic_arn),
         Arc::new(StdoutMetrics),
     );

@@ -9,8 +9,11 @@ use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt, Response};
 use tokio::sync::mpsc;
-use vault::kms::KeyManagement;
+use vault::errors::{ErrorKind, OperationError};
 use vault::playback::{FrameStream, OpenRecording, OpenStats, PlaybackError, RecordingPlayer};
+use vault::ports::catalog::RecordingCatalog;
+use vault::ports::keys::KeyManagement;
+use vault::ports::objects::ObjectStore;
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::body::{PlaybackBody, StreamAborted};
@@ -21,8 +24,8 @@ use crate::route::{PathError, Route};
 const STREAM_DEPTH: usize = 2;
 
 /// The playback handler: one per container, shared by every request.
-pub struct Handler<K> {
-    player: Arc<RecordingPlayer<K>>,
+pub struct Handler<K, O, C> {
+    player: Arc<RecordingPlayer<K, O, C>>,
     max_response_bytes: u64,
     audit: Arc<dyn AuditLog>,
 }
@@ -58,19 +61,13 @@ impl Refusal {
 
     fn playback(e: &PlaybackError) -> Self {
         let code = e.code();
-        let status = match code {
-            "not_found" => StatusCode::NOT_FOUND,
-            "key_disabled"
-            | "key_pending_deletion"
-            | "key_unavailable"
-            | "key_access_denied"
-            | "key_not_found"
-            | "wrong_region"
-            | "key_unsupported" => StatusCode::FORBIDDEN,
-            _ if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        let status = match e.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::KeyRefused => StatusCode::FORBIDDEN,
+            ErrorKind::Transient => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let mut refusal = match e.key() {
+        let mut refusal = match e.key_arn() {
             Some(key) if status == StatusCode::FORBIDDEN => {
                 let mut r = Self::new(
                     status,
@@ -81,7 +78,7 @@ impl Refusal {
                 r
             }
             // The detail (which may name another recording) is logged, not sent.
-            _ if code == "integrity" => Self::new(
+            _ if e.kind() == ErrorKind::Integrity => Self::new(
                 status,
                 code,
                 "this recording failed its integrity check and nothing of it was released: report it to the security team with this request's id",
@@ -133,15 +130,15 @@ impl From<Response<PlaybackBody>> for Answer {
     }
 }
 
-impl<K: KeyManagement + 'static> Handler<K> {
+impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog + 'static> Handler<K, O, C> {
     /// A handler over `player`; ranged responses carry at most
     /// `max_response_bytes` of audio.
-    pub fn new(player: RecordingPlayer<K>, max_response_bytes: u64, audit: Arc<dyn AuditLog>) -> Self {
+    pub fn new(player: RecordingPlayer<K, O, C>, max_response_bytes: u64, audit: Arc<dyn AuditLog>) -> Self {
         Self { player: Arc::new(player), max_response_bytes, audit }
     }
 
     /// The player, for its cache.
-    pub fn player(&self) -> &RecordingPlayer<K> {
+    pub fn player(&self) -> &RecordingPlayer<K, O, C> {
         &self.player
     }
 
@@ -218,7 +215,7 @@ impl<K: KeyManagement + 'static> Handler<K> {
             _ => "kms",
         };
         let open = opened.map_err(|e| {
-            audit.key_arn = e.key().map(str::to_string);
+            audit.key_arn = e.key_arn().map(str::to_string);
             Refusal::playback(&e)
         })?;
         audit.key_arn = Some(open.key_arn().to_string());

@@ -8,11 +8,9 @@ use std::sync::Arc;
 
 use lambda_http::{service_fn, Request};
 use playback::{Config, Handler, StdoutAudit};
-use vault::catalog::Catalog;
+use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
-use vault::kms::AwsKms;
 use vault::playback::RecordingPlayer;
-use vault::s3::S3Objects;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -22,7 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let player = RecordingPlayer::new(
         AwsKms::new(&sdk),
         S3Objects::from_config(&sdk),
-        Catalog::from_config(&sdk, &config.catalog_table),
+        DynamoCatalog::from_config(&sdk, &config.catalog_table),
         config.settings,
     );
     let handler = Arc::new(Handler::new(player, config.max_response_bytes, Arc::new(StdoutAudit)));

@@ -4,7 +4,7 @@
 //! segment is `info` is reached by encoding its last slash as `%2F`.
 
 use percent_encoding::percent_decode_str;
-use vault::catalog::RecordingId;
+use vault::recording::RecordingId;
 
 /// What a path asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]

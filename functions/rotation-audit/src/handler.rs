@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use vault::alerts::AlertTopic;
 use vault::audit::{run, Verdict};
-use vault::catalog::Catalog;
-use vault::kms::AwsKms;
+use vault::errors::{Failure, OperationError};
 use vault::metrics::MetricsLog;
-use vault::recording::rfc3339;
-use vault::s3::{S3Location, S3Objects};
+use vault::ports::alerts::Alerts;
+use vault::ports::catalog::KeyUsageCatalog;
+use vault::ports::keys::{KeyInspection, KeyManagement};
+use vault::ports::objects::{ObjectStore, S3Location};
+use vault::time::rfc3339;
 
 use crate::config::Config;
 
@@ -19,39 +20,21 @@ use crate::config::Config;
 pub const FUNCTION: &str = "rotation-audit";
 
 /// An invocation that should be retried.
-#[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct HandlerError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl From<HandlerError> for lambda_runtime::Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.code.to_string(), error_message: e.message }
-    }
-}
+pub type HandlerError = Failure;
 
 /// The rotation-audit handler.
-pub struct Handler {
+pub struct Handler<K, C, O, A> {
     config: Config,
-    kms: AwsKms,
-    catalog: Catalog,
-    s3: S3Objects,
-    topic: AlertTopic,
+    kms: K,
+    catalog: C,
+    s3: O,
+    topic: A,
     metrics: Arc<dyn MetricsLog>,
 }
 
-impl Handler {
+impl<K: KeyManagement + KeyInspection, C: KeyUsageCatalog, O: ObjectStore, A: Alerts> Handler<K, C, O, A> {
     /// A handler with `config`, over these adapters.
-    pub fn new(
-        config: Config,
-        kms: AwsKms,
-        catalog: Catalog,
-        s3: S3Objects,
-        topic: AlertTopic,
-        metrics: Arc<dyn MetricsLog>,
-    ) -> Self {
+    pub fn new(config: Config, kms: K, catalog: C, s3: O, topic: A, metrics: Arc<dyn MetricsLog>) -> Self {
         Self { config, kms, catalog, s3, topic, metrics }
     }
 
@@ -62,7 +45,7 @@ impl Handler {
         let now = (now_ms / 1000) as i64;
         let report = run(&self.kms, &self.catalog, &c.keys, &c.org, &c.region, c.policy, now)
             .await
-            .map_err(|e| HandlerError { code: e.code(), message: format!("cannot read the catalog: {e}") })?;
+            .map_err(|e| Failure::new(e.code(), format!("cannot read the catalog: {e}")))?;
 
         // Evidence: one new object per run, never overwritten.
         let stamp = rfc3339(now as u64);
@@ -80,7 +63,7 @@ impl Handler {
         self.s3
             .put_new(&loc, body, "application/json")
             .await
-            .map_err(|e| HandlerError { code: e.code(), message: format!("cannot write the report: {e}") })?;
+            .map_err(|e| Failure::new(e.code(), format!("cannot write the report: {e}")))?;
 
         for k in &report.keys {
             let arn = k.facts.key_arn.as_str();
@@ -101,7 +84,7 @@ impl Handler {
             self.topic
                 .publish_message(&subject, &body, &[("severity", severity), ("event", "RotationAudit")])
                 .await
-                .map_err(|e| HandlerError { code: e.code(), message: e.to_string() })?;
+                .map_err(|e| Failure::of(&e))?;
             alerted = true;
         }
         tracing::info!(keys = report.keys.len(), non_compliant = failing, report = %loc, "rotation audit done");

@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use rotation_audit::{Config, Handler};
-use vault::alerts::AlertTopic;
-use vault::catalog::Catalog;
+use vault::aws::{AlertTopic, AwsKms, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
-use vault::kms::AwsKms;
 use vault::metrics::StdoutMetrics;
-use vault::s3::S3Objects;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -20,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Handler::new(
         config.clone(),
         AwsKms::new(&sdk),
-        Catalog::from_config(&sdk, &config.catalog_table),
+        DynamoCatalog::from_config(&sdk, &config.catalog_table),
         S3Objects::from_config(&sdk),
         AlertTopic::from_config(&sdk, &config.alert_topic_arn),
         Arc::new(StdoutMetrics),

@@ -4,10 +4,10 @@
 
 use envelope::{DataKey, DecryptError, EncryptError, EncryptionContext, Header, MessageEncryptor, MessageSpec};
 
-use crate::error::KeyError;
+use crate::errors::{ErrorKind, OperationError};
 use crate::keyring::{self, UnwrapPolicy, WrappingKey};
-use crate::kms::KeyManagement;
-use crate::s3::S3Error;
+use crate::ports::keys::{KeyError, KeyManagement};
+use crate::ports::objects::S3Error;
 
 /// Why a flow failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +28,8 @@ pub enum FlowError {
     Io(#[from] std::io::Error),
 }
 
-impl FlowError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
+impl OperationError for FlowError {
+    fn code(&self) -> &'static str {
         match self {
             Self::Key(e) => e.code(),
             Self::Decrypt(e) => e.code(),
@@ -41,8 +40,17 @@ impl FlowError {
         }
     }
 
-    /// Whether a retry may help.
-    pub fn is_retryable(&self) -> bool {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Key(e) => e.kind(),
+            Self::S3(e) => e.kind(),
+            Self::Decrypt(e) if e.code() == "integrity" => ErrorKind::Integrity,
+            Self::ContextMismatch { .. } => ErrorKind::Integrity,
+            Self::Decrypt(_) | Self::Encrypt(_) | Self::Io(_) => ErrorKind::BadRequest,
+        }
+    }
+
+    fn is_retryable(&self) -> bool {
         match self {
             Self::Key(e) => e.is_retryable(),
             Self::S3(e) => e.is_retryable(),
@@ -50,6 +58,15 @@ impl FlowError {
         }
     }
 
+    fn key_arn(&self) -> Option<&str> {
+        match self {
+            Self::Key(e) => e.key_arn(),
+            _ => None,
+        }
+    }
+}
+
+impl FlowError {
     /// Unwraps an I/O error carrying a flow, format or S3 error.
     pub fn from_io(e: std::io::Error) -> Self {
         let carries = |e: &std::io::Error| e.get_ref().map(|i| i.is::<S3Error>()).unwrap_or(false);

@@ -10,8 +10,8 @@ use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_M
 use envelope::{DataKey, EncryptedDataKey, EncryptionContext, Header, KEY_LEN};
 
 use crate::arn::{region_of, KmsArn};
-use crate::error::KeyError;
-use crate::kms::{KeyKind, KeyManagement};
+use crate::errors::OperationError;
+use crate::ports::keys::{KeyError, KeyKind, KeyManagement};
 
 /// Provider id of the symmetric KMS keyring.
 pub const PROVIDER_KMS: &str = "aws-kms";

@@ -1,27 +1,41 @@
-//! # vault: callvault's domain services
+//! # vault: callvault's domain, by capability
 //!
-//! Key wrapping for the `envelope` format over KMS (the `aws-kms` and
-//! `aws-kms-rsa` keyrings), written against the narrow [`kms::KeyManagement`]
-//! port with an AWS SDK adapter ([`kms::AwsKms`]) and an in-memory one
-//! ([`memory::MemoryKms`]); streaming S3 I/O ([`s3`]); and the encrypt and
-//! decrypt flows ([`flow`]) that the Lambdas and the CLI share; the catalog
-//! ([`catalog`]) and the encryption of recordings from the ingest bucket
-//! ([`recording`]).
+//! Where to look:
+//! - [`ports`]: every outside capability the domain uses, a trait each in
+//!   callvault's words (keys, objects, the catalog, alerts, dead letters),
+//!   with its domain types and its error.
+//! - [`ingest`], [`playback`], [`guardian`], [`audit`]: the services, each
+//!   generic over the ports it takes and nothing else.
+//! - [`keyring`], [`flow`]: wrapping data keys for the `envelope` format
+//!   (the `aws-kms` and `aws-kms-rsa` keyrings) and the encrypt and decrypt
+//!   flows the services and the CLI share.
+//! - [`recording`], [`time`], [`arn`]: the shared nouns and helpers.
+//! - [`errors`]: what every operation error answers ([`errors::OperationError`]).
+//! - [`config`], [`metrics`]: settings from the environment, EMF metrics.
+//! - [`aws`]: the adapters, the only place an AWS SDK name appears.
+//! - `memory` and `contract` (feature `memory`): the in-memory twin of every
+//!   port, and the contract suite each port's adapters must pass, twin and
+//!   AWS alike.
 
-pub mod alerts;
 pub mod arn;
 pub mod audit;
-pub mod catalog;
+pub mod aws;
 pub mod config;
-pub mod error;
+pub mod errors;
 pub mod flow;
 pub mod guardian;
+pub mod ingest;
 pub mod keyring;
-pub mod kms;
-pub mod memory;
 pub mod metrics;
 pub mod playback;
+pub mod ports;
 pub mod recording;
-pub mod s3;
+pub mod time;
 
-pub use error::KeyError;
+#[cfg(feature = "memory")]
+pub mod contract;
+#[cfg(feature = "memory")]
+pub mod memory;
+
+pub use errors::OperationError;
+pub use ports::keys::KeyError;

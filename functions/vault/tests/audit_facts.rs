@@ -7,7 +7,8 @@ use std::net::TcpListener;
 
 use serde_json::{json, Value};
 use vault::audit::{judge, Policy, Verdict};
-use vault::kms::{AwsKms, KeyState};
+use vault::aws::AwsKms;
+use vault::ports::keys::{KeyInspection, KeyState};
 
 const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const NOW: i64 = 1_795_512_600;
@@ -121,7 +122,9 @@ async fn facts(describe: Value, rotation: Value, rotations: Value) -> vault::aud
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(url)
         .build();
-    AwsKms::from_client(aws_sdk_kms::Client::from_conf(config)).audit_facts(ARN).await
+    vault::audit::AuditFacts::from_kms(
+        AwsKms::from_client(aws_sdk_kms::Client::from_conf(config)).rotation_facts(ARN).await,
+    )
 }
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 
 use envelope::{EncryptedDataKey, EncryptionContext, Header, Limits, MessageEncryptor, MessageSpec};
 use vault::keyring::{self, UnwrapPolicy, WrappingKey};
-use vault::kms::KeyState;
 use vault::memory::MemoryKms;
+use vault::ports::keys::KeyState;
+use vault::OperationError;
 
 const REGION: &str = "eu-west-1";
 
@@ -111,7 +112,7 @@ async fn key_states_map_to_their_codes_before_any_wrapping() {
             kms.set_state(&arn, state.clone());
             let err = keyring::resolve_wrapping_keys(&kms, std::slice::from_ref(&arn), REGION).await.unwrap_err();
             assert_eq!(err.code(), code);
-            assert_eq!(err.key(), Some(arn.as_str()));
+            assert_eq!(err.key_arn(), Some(arn.as_str()));
             assert!(!err.is_retryable());
         }
     }

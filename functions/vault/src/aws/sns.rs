@@ -1,34 +1,12 @@
-//! Alerts to an SNS topic: a subject, a body a person reads, and message
-//! attributes (severity, event, key id) that subscribers filter on.
+//! SNS through the AWS SDK: the adapter of the [`Alerts`] port.
 
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use crate::guardian::Alert;
+use crate::ports::alerts::{AlertError, Alerts};
 
 /// The SNS API calls this module makes, as IAM actions.
 pub const AWS_CALLS: &[&str] = &["sns:Publish"];
-
-/// Why an alert could not be published.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("the alert could not be published to {topic} ({detail})")]
-pub struct AlertError {
-    pub topic: String,
-    pub detail: String,
-    /// Whether a retry may help (throttling, SNS unavailable).
-    pub retryable: bool,
-}
-
-impl AlertError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        if self.retryable {
-            "sns_unavailable"
-        } else {
-            "sns_refused"
-        }
-    }
-}
 
 /// An SNS topic.
 #[derive(Clone)]
@@ -43,23 +21,14 @@ impl AlertTopic {
         Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
     }
 
-    /// Publishes `alert`; returns SNS's message id.
-    pub async fn publish(&self, alert: &Alert) -> Result<String, AlertError> {
-        self.publish_message(
-            &alert.subject,
-            &alert.body,
-            &[
-                ("severity", alert.severity.as_str()),
-                ("event", alert.event),
-                ("key_id", &alert.key_id),
-                ("key_arn", &alert.key_arn),
-            ],
-        )
-        .await
+    /// The topic's ARN.
+    pub fn topic_arn(&self) -> &str {
+        &self.topic_arn
     }
+}
 
-    /// Publishes `subject` and `body` with string message `attributes`.
-    pub async fn publish_message(
+impl Alerts for AlertTopic {
+    async fn publish_message(
         &self,
         subject: &str,
         body: &str,

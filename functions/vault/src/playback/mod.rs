@@ -12,17 +12,17 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use envelope::{BodyLayout, EncryptionContext, FrameOpener, FrameSpan, Header, Limits, SpanBatches};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::catalog::{Catalog, CatalogError, RecordingEntry, RecordingId};
-use crate::error::KeyError;
+use crate::errors::{ErrorKind, OperationError};
 use crate::flow::require_context;
 use crate::keyring::{unwrap_data_key, UnwrapPolicy};
-use crate::kms::KeyManagement;
-use crate::s3::{S3Error, S3Location, S3Objects};
+use crate::ports::catalog::{CatalogError, RecordingCatalog};
+use crate::ports::keys::{GeneratedDataKey, KeyDescription, KeyError, KeyManagement};
+use crate::ports::objects::{ObjectBody, ObjectStore, S3Error, S3Location};
+use crate::recording::{RecordingEntry, RecordingId};
 
 /// What playback needs to know.
 #[derive(Clone, Debug)]
@@ -70,9 +70,8 @@ pub enum PlaybackError {
     KeyExpired { id: String, offset: u64 },
 }
 
-impl PlaybackError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
+impl OperationError for PlaybackError {
+    fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
             Self::Key(e) => e.code(),
@@ -83,25 +82,27 @@ impl PlaybackError {
         }
     }
 
-    /// Whether the same request may succeed later without anyone changing anything.
-    pub fn is_retryable(&self) -> bool {
+    fn kind(&self) -> ErrorKind {
         match self {
-            Self::Key(e) => e.is_retryable(),
-            Self::Catalog(e) => e.is_retryable(),
-            Self::S3(e) => e.is_retryable(),
-            Self::KeyExpired { .. } => true,
-            _ => false,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::Key(e) => e.kind(),
+            Self::Integrity { .. } => ErrorKind::Integrity,
+            Self::Catalog(e) => e.kind(),
+            Self::S3(e) => e.kind(),
+            // The player asks again with a Range, which asks KMS again.
+            Self::KeyExpired { .. } => ErrorKind::Transient,
         }
     }
 
-    /// The KMS key the error is about, if any.
-    pub fn key(&self) -> Option<&str> {
+    fn key_arn(&self) -> Option<&str> {
         match self {
-            Self::Key(e) => e.key(),
+            Self::Key(e) => e.key_arn(),
             _ => None,
         }
     }
+}
 
+impl PlaybackError {
     fn integrity(id: &RecordingId, detail: impl Into<String>) -> Self {
         Self::Integrity { id: id.to_string(), detail: detail.into() }
     }
@@ -126,14 +127,14 @@ struct CountingKms<'a, K> {
 }
 
 impl<K: KeyManagement> KeyManagement for CountingKms<'_, K> {
-    async fn describe_key(&self, key_id: &str) -> Result<crate::kms::KeyDescription, KeyError> {
+    async fn describe_key(&self, key_id: &str) -> Result<KeyDescription, KeyError> {
         self.inner.describe_key(key_id).await
     }
     async fn generate_data_key(
         &self,
         key_arn: &str,
         context: &EncryptionContext,
-    ) -> Result<crate::kms::GeneratedDataKey, KeyError> {
+    ) -> Result<GeneratedDataKey, KeyError> {
         self.inner.generate_data_key(key_arn, context).await
     }
     async fn wrap_data_key(
@@ -284,18 +285,19 @@ pub struct RecordingInfo {
     pub suite_id: u16,
 }
 
-/// Plays recordings from the vault.
-pub struct RecordingPlayer<K> {
+/// Plays recordings from the vault: generic over the ports it takes (keys,
+/// objects, the recordings' catalog) and nothing else.
+pub struct RecordingPlayer<K, O, C> {
     kms: K,
-    s3: S3Objects,
-    catalog: Catalog,
+    s3: O,
+    catalog: C,
     settings: PlaybackSettings,
     cache: MessageCache,
 }
 
-impl<K: KeyManagement> RecordingPlayer<K> {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O, C> {
     /// A player over these adapters.
-    pub fn new(kms: K, s3: S3Objects, catalog: Catalog, settings: PlaybackSettings) -> Self {
+    pub fn new(kms: K, s3: O, catalog: C, settings: PlaybackSettings) -> Self {
         let cache = MessageCache::new(settings.cache_ttl, settings.cache_entries);
         Self { kms, s3, catalog, settings, cache }
     }
@@ -361,9 +363,9 @@ impl<K: KeyManagement> RecordingPlayer<K> {
         Ok((header, header_len))
     }
 
-    async fn read(&self, entry: &RecordingEntry, range: Range<u64>) -> Result<ByteStream, PlaybackError> {
+    async fn read(&self, entry: &RecordingEntry, range: Range<u64>) -> Result<ObjectBody, PlaybackError> {
         let loc = self.location(entry);
-        self.s3.read_version(&loc, entry.vault_version.as_deref(), Some(range)).await.map_err(|e| match e {
+        self.s3.read(&loc, entry.vault_version.as_deref(), Some(range)).await.map_err(|e| match e {
             S3Error::NotFound { location } => PlaybackError::integrity(
                 &entry.id,
                 format!("the catalog lists {location} but the vault has no such object or version"),

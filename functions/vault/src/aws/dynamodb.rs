@@ -1,18 +1,6 @@
-//! The catalog (DynamoDB): one item per recording, one per wrapping key, and a
-//! short-lived claim per recording being encrypted.
-//!
-//! One table, partition key `pk` and sort key `sk` (both strings):
-//! - a recording: `pk = "recording#<type>/<id>"`, `sk = "recording"`;
-//! - its claim while a function encrypts it: same `pk`, `sk = "claim"`;
-//! - a key's usage: `pk = "key"`, `sk = <key ARN>`, so that every key the
-//!   catalog knows is one Query away ("what breaks if this key goes");
-//! - an event already handled: `pk = "event#<source>/<id>"`, `sk = "event"`,
-//!   with `expires_at` (Unix seconds, the table's TTL attribute), so that a
-//!   duplicate delivery is recognised.
-//!
-//! A recording is written once, in one transaction with the usage of every
-//! key that wraps it, so duplicate events can neither write it twice nor
-//! count it twice.
+//! The catalog in DynamoDB: the adapter of the catalog ports
+//! ([`RecordingCatalog`], [`KeyUsageCatalog`], [`EventClaims`]), one table
+//! laid out as `crate::ports::catalog` describes.
 
 use std::collections::HashMap;
 
@@ -20,6 +8,11 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+
+use crate::ports::catalog::{
+    CatalogError, Claim, EventClaim, EventClaims, KeyUsage, KeyUsageCatalog, Recorded, RecordingCatalog,
+};
+use crate::recording::{RecordingEntry, RecordingId};
 
 /// The DynamoDB API calls this module makes, as IAM actions. IAM has no
 /// TransactWriteItems action: a transaction is authorised by its items'
@@ -32,131 +25,6 @@ const EVENT_SK: &str = "event";
 const RECORDING_SK: &str = "recording";
 const CLAIM_SK: &str = "claim";
 const KEY_PK: &str = "key";
-
-/// A recording's identity: its type and its id.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RecordingId {
-    pub recording_type: String,
-    pub recording_id: String,
-}
-
-impl std::fmt::Display for RecordingId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.recording_type, self.recording_id)
-    }
-}
-
-impl RecordingId {
-    fn pk(&self) -> AttributeValue {
-        AttributeValue::S(format!("recording#{self}"))
-    }
-}
-
-/// What the catalog holds about one encrypted recording.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordingEntry {
-    pub id: RecordingId,
-    /// Key of the vault object (bucket is configuration).
-    pub vault_key: String,
-    /// Version of the vault object, when the vault bucket is versioned.
-    pub vault_version: Option<String>,
-    /// Every key that wraps the data key, primary first.
-    pub wrapping_keys: Vec<String>,
-    /// Keyring of the primary key (`aws-kms` or `aws-kms-rsa`).
-    pub provider: String,
-    /// The message id, hex.
-    pub message_id: String,
-    pub frame_length: u32,
-    pub plaintext_size: u64,
-    pub ciphertext_size: u64,
-    /// The vault object's S3 SHA-256 checksum, as S3 reports it.
-    pub checksum_sha256: String,
-    pub content_type: String,
-    /// RFC 3339, UTC.
-    pub encrypted_at: String,
-    /// ETag of the ingest object that was encrypted.
-    pub source_etag: String,
-    pub source_version: Option<String>,
-}
-
-/// What the catalog knows about one key: how much it protects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyUsage {
-    pub key_arn: String,
-    pub recordings: u64,
-    pub bytes: u64,
-    /// RFC 3339, UTC: when its oldest and its newest recording were encrypted.
-    pub first_used: String,
-    pub last_used: String,
-    /// The recording types it protects, sorted.
-    pub recording_types: Vec<String>,
-}
-
-/// The outcome of [`Catalog::claim`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// This caller may encrypt the recording; pass the token on.
-    Acquired { token: String },
-    /// Another invocation holds an unexpired claim.
-    HeldElsewhere { source_etag: String, until: u64 },
-}
-
-/// The outcome of [`Catalog::record`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Recorded {
-    /// Written, with the usage of every wrapping key.
-    New,
-    /// The recording was already in the catalog; nothing was written.
-    AlreadyCatalogued(Box<RecordingEntry>),
-}
-
-/// The outcome of [`Catalog::claim_event`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EventClaim {
-    /// Handle it; `recorded` is what a failed earlier attempt recorded.
-    First { recorded: Option<String> },
-    /// Another invocation is handling it now.
-    InProgress,
-    /// It was handled.
-    Done,
-}
-
-/// Why a catalog call failed.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CatalogError {
-    #[error("the catalog table {table} does not exist: check CATALOG_TABLE")]
-    TableMissing { table: String },
-    #[error("access to the catalog table {table} was denied ({detail}): the function's role must allow it")]
-    AccessDenied { table: String, detail: String },
-    #[error("the catalog is unavailable ({detail}); retry later")]
-    Unavailable { detail: String },
-    #[error("the claim on {id} was lost to another invocation while encrypting; retry")]
-    ClaimLost { id: String },
-    #[error("the catalog refused the request: {detail}")]
-    Refused { detail: String },
-    #[error("the catalog item {item} is malformed: {detail}")]
-    Malformed { item: String, detail: String },
-}
-
-impl CatalogError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::TableMissing { .. } => "catalog_missing",
-            Self::AccessDenied { .. } => "access_denied",
-            Self::Unavailable { .. } => "catalog_unavailable",
-            Self::ClaimLost { .. } => "claim_lost",
-            Self::Refused { .. } => "catalog_refused",
-            Self::Malformed { .. } => "catalog_malformed",
-        }
-    }
-
-    /// Whether a retry may help.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::ClaimLost { .. })
-    }
-}
 
 fn map_error<E, R>(err: SdkError<E, R>, table: &str) -> CatalogError
 where
@@ -217,10 +85,14 @@ fn get_n(item: &Item, name: &str, what: &str) -> Result<u64, CatalogError> {
     }
 }
 
+fn recording_pk(id: &RecordingId) -> AttributeValue {
+    AttributeValue::S(format!("recording#{id}"))
+}
+
 impl RecordingEntry {
     fn to_item(&self) -> Item {
         let mut item = Item::new();
-        item.insert("pk".into(), self.id.pk());
+        item.insert("pk".into(), recording_pk(&self.id));
         item.insert("sk".into(), s(RECORDING_SK));
         item.insert("recording_type".into(), s(&self.id.recording_type));
         item.insert("recording_id".into(), s(&self.id.recording_id));
@@ -305,12 +177,12 @@ impl KeyUsage {
 
 /// The catalog in DynamoDB.
 #[derive(Clone)]
-pub struct Catalog {
+pub struct DynamoCatalog {
     client: aws_sdk_dynamodb::Client,
     table: String,
 }
 
-impl Catalog {
+impl DynamoCatalog {
     /// The catalog in `table`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -330,13 +202,40 @@ impl Catalog {
         HashMap::from([("pk".to_string(), pk), ("sk".to_string(), s(sk))])
     }
 
-    /// The recording's entry, if it has been catalogued (strongly consistent).
-    pub async fn recording(&self, id: &RecordingId) -> Result<Option<RecordingEntry>, CatalogError> {
+    fn event_key(source: &str, id: &str) -> Item {
+        Self::key(s(format!("event#{source}/{id}")), EVENT_SK)
+    }
+
+    async fn update_event(
+        &self,
+        source: &str,
+        id: &str,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<(), CatalogError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::event_key(source, id)))
+            .update_expression(expression);
+        if expression.contains("#status") {
+            req = req.expression_attribute_names("#status", "status");
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        req.send().await.map(|_| ()).map_err(|e| map_error(e, &self.table))
+    }
+}
+
+impl RecordingCatalog for DynamoCatalog {
+    async fn recording(&self, id: &RecordingId) -> Result<Option<RecordingEntry>, CatalogError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(id.pk(), RECORDING_SK)))
+            .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
             .consistent_read(true)
             .send()
             .await
@@ -344,12 +243,7 @@ impl Catalog {
         out.item.as_ref().map(RecordingEntry::from_item).transpose()
     }
 
-    /// Claims the recording for `lease_secs` seconds from `now` (Unix
-    /// seconds), unless another invocation holds an unexpired claim. A claim
-    /// made under the same `request_id` is taken over (Lambda retries an
-    /// event under its request id, so this is a retry of a holder that
-    /// died); any other expires.
-    pub async fn claim(
+    async fn claim(
         &self,
         id: &RecordingId,
         source_etag: &str,
@@ -360,7 +254,7 @@ impl Catalog {
         let mut token = [0u8; 16];
         aws_lc_rs::rand::fill(&mut token).map_err(|_| CatalogError::Refused { detail: "no randomness".into() })?;
         let token = hex::encode(token);
-        let mut item = Self::key(id.pk(), CLAIM_SK);
+        let mut item = Self::key(recording_pk(id), CLAIM_SK);
         item.insert("token".into(), s(&token));
         item.insert("source_etag".into(), s(source_etag));
         item.insert("until".into(), n(now + lease_secs));
@@ -395,13 +289,12 @@ impl Catalog {
         }
     }
 
-    /// Gives a claim up (after a failure), if it is still ours.
-    pub async fn release(&self, id: &RecordingId, token: &str) -> Result<(), CatalogError> {
+    async fn release(&self, id: &RecordingId, token: &str) -> Result<(), CatalogError> {
         let out = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(id.pk(), CLAIM_SK)))
+            .set_key(Some(Self::key(recording_pk(id), CLAIM_SK)))
             .condition_expression("#token = :token")
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(":token", s(token))
@@ -414,9 +307,7 @@ impl Catalog {
         }
     }
 
-    /// In one transaction: writes the recording (unless it exists), adds it
-    /// to the usage of each of its wrapping keys, and ends the claim `token`.
-    pub async fn record(&self, entry: &RecordingEntry, token: &str, now: &str) -> Result<Recorded, CatalogError> {
+    async fn record(&self, entry: &RecordingEntry, token: &str, now: &str) -> Result<Recorded, CatalogError> {
         let build = |e: aws_sdk_dynamodb::error::BuildError| CatalogError::Refused { detail: e.to_string() };
         let mut items = vec![TransactWriteItem::builder()
             .put(
@@ -458,7 +349,7 @@ impl Catalog {
                 .delete(
                     Delete::builder()
                         .table_name(&self.table)
-                        .set_key(Some(Self::key(entry.id.pk(), CLAIM_SK)))
+                        .set_key(Some(Self::key(recording_pk(&entry.id), CLAIM_SK)))
                         .condition_expression("#token = :token")
                         .expression_attribute_names("#token", "token")
                         .expression_attribute_values(":token", s(token))
@@ -495,9 +386,10 @@ impl Catalog {
         }
         Err(map_error(err, &self.table))
     }
+}
 
-    /// The usage of one key, if the catalog knows it.
-    pub async fn key_usage(&self, key_arn: &str) -> Result<Option<KeyUsage>, CatalogError> {
+impl KeyUsageCatalog for DynamoCatalog {
+    async fn key_usage(&self, key_arn: &str) -> Result<Option<KeyUsage>, CatalogError> {
         let out = self
             .client
             .get_item()
@@ -510,17 +402,33 @@ impl Catalog {
         out.item.as_ref().map(KeyUsage::from_item).transpose()
     }
 
-    fn event_key(source: &str, id: &str) -> Item {
-        Self::key(s(format!("event#{source}/{id}")), EVENT_SK)
+    async fn key_usages(&self) -> Result<Vec<KeyUsage>, CatalogError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(KEY_PK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_error(e, &self.table))?;
+            for item in out.items() {
+                keys.push(KeyUsage::from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
     }
+}
 
-    /// Claims the event `source`/`id` for `lease_secs` from `now` (Unix
-    /// seconds), so that a duplicate delivery is recognised: the first
-    /// delivery, or a retry after a holder's lease expired, gets
-    /// [`EventClaim::First`] (with what an earlier attempt recorded); a
-    /// delivery while another holds it, `InProgress`; after it was handled,
-    /// `Done`. The item expires (DynamoDB TTL `expires_at`) at `expires_at`.
-    pub async fn claim_event(
+impl EventClaims for DynamoCatalog {
+    async fn claim_event(
         &self,
         source: &str,
         id: &str,
@@ -566,15 +474,11 @@ impl Catalog {
         }
     }
 
-    /// Marks the event handled: later deliveries are `Done`.
-    pub async fn event_done(&self, source: &str, id: &str) -> Result<(), CatalogError> {
+    async fn event_done(&self, source: &str, id: &str) -> Result<(), CatalogError> {
         self.update_event(source, id, "SET #status = :done REMOVE lease_until", &[(":done", s("done"))]).await
     }
 
-    /// Releases the claim of an attempt that failed, so that its retry is
-    /// `First` at once, keeping `recorded` (what the attempt already did,
-    /// for the retry to report rather than redo).
-    pub async fn release_event(&self, source: &str, id: &str, recorded: Option<&str>) -> Result<(), CatalogError> {
+    async fn release_event(&self, source: &str, id: &str, recorded: Option<&str>) -> Result<(), CatalogError> {
         match recorded {
             Some(r) => {
                 self.update_event(
@@ -586,53 +490,6 @@ impl Catalog {
                 .await
             }
             None => self.update_event(source, id, "SET lease_until = :zero", &[(":zero", n(0))]).await,
-        }
-    }
-
-    async fn update_event(
-        &self,
-        source: &str,
-        id: &str,
-        expression: &str,
-        values: &[(&str, AttributeValue)],
-    ) -> Result<(), CatalogError> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::event_key(source, id)))
-            .update_expression(expression);
-        if expression.contains("#status") {
-            req = req.expression_attribute_names("#status", "status");
-        }
-        for (k, v) in values {
-            req = req.expression_attribute_values(*k, v.clone());
-        }
-        req.send().await.map(|_| ()).map_err(|e| map_error(e, &self.table))
-    }
-
-    /// Every key the catalog knows, with its usage.
-    pub async fn key_usages(&self) -> Result<Vec<KeyUsage>, CatalogError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(KEY_PK))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| map_error(e, &self.table))?;
-            for item in out.items() {
-                keys.push(KeyUsage::from_item(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
         }
     }
 }

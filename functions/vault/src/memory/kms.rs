@@ -1,5 +1,6 @@
-//! An in-memory KMS for unit tests of code written against
-//! [`KeyManagement`]: real AES-GCM and RSA-OAEP, key states, call counts.
+//! The twin of the key ports ([`KeyManagement`], [`KeyInspection`]): real
+//! AES-GCM and RSA-OAEP, key states, aliases and rotation facts, call counts,
+//! and planned faults.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +12,11 @@ use aws_lc_rs::rsa::{KeySize, OaepPrivateDecryptingKey, PrivateDecryptingKey, OA
 use envelope::{DataKey, EncryptionContext};
 use zeroize::Zeroizing;
 
-use crate::error::KeyError;
-use crate::kms::{GeneratedDataKey, KeyDescription, KeyKind, KeyManagement, KeyState};
+use super::Faults;
+use crate::ports::keys::{
+    GeneratedDataKey, KeyDescription, KeyError, KeyFacts, KeyInspection, KeyKind, KeyManagement, KeyState,
+    RotationFacts,
+};
 
 enum Material {
     Symmetric(LessSafeKey),
@@ -22,6 +26,11 @@ enum Material {
 struct Key {
     material: Material,
     state: KeyState,
+    aliases: Vec<String>,
+    /// Unix seconds.
+    created: i64,
+    rotation_enabled: bool,
+    last_rotation: Option<i64>,
 }
 
 /// Counts of calls by operation name (`Decrypt`, `GenerateDataKey`, ...).
@@ -45,6 +54,8 @@ pub struct MemoryKms {
     counter: AtomicUsize,
     /// Calls by operation.
     pub calls: CallCounts,
+    /// Planned faults, by operation (`GenerateDataKey`, `Decrypt`, ...).
+    pub faults: Faults<KeyError>,
 }
 
 impl MemoryKms {
@@ -78,7 +89,40 @@ impl MemoryKms {
     }
 
     fn insert(&self, arn: &str, material: Material) {
-        self.keys.lock().unwrap().insert(arn.to_string(), Key { material, state: KeyState::Enabled });
+        let key = Key {
+            material,
+            state: KeyState::Enabled,
+            aliases: Vec::new(),
+            created: crate::time::unix_now() as i64,
+            rotation_enabled: false,
+            last_rotation: None,
+        };
+        self.keys.lock().unwrap().insert(arn.to_string(), key);
+    }
+
+    /// Gives a key an alias (`alias/...`).
+    pub fn add_alias(&self, arn: &str, alias: &str) {
+        if let Some(k) = self.keys.lock().unwrap().get_mut(arn) {
+            k.aliases.push(alias.to_string());
+        }
+    }
+
+    /// Sets when a key was created (Unix seconds) and its rotation: on or
+    /// off, and when it was last rotated.
+    pub fn set_rotation(&self, arn: &str, created: i64, enabled: bool, last_rotation: Option<i64>) {
+        if let Some(k) = self.keys.lock().unwrap().get_mut(arn) {
+            (k.created, k.rotation_enabled, k.last_rotation) = (created, enabled, last_rotation);
+        }
+    }
+
+    /// Forgets a key, as KMS does once it is deleted.
+    pub fn delete(&self, arn: &str) {
+        self.keys.lock().unwrap().remove(arn);
+    }
+
+    /// A key's state, `None` when there is no such key.
+    pub fn state(&self, arn: &str) -> Option<KeyState> {
+        self.keys.lock().unwrap().get(arn).map(|k| k.state.clone())
     }
 
     /// Sets a key's state.
@@ -118,6 +162,7 @@ impl MemoryKms {
 impl KeyManagement for MemoryKms {
     async fn describe_key(&self, key_id: &str) -> Result<KeyDescription, KeyError> {
         self.calls.add("DescribeKey");
+        self.faults.before("DescribeKey").await?;
         self.with_key(key_id, |k| {
             let kind = match k.material {
                 Material::Symmetric(_) => KeyKind::Symmetric,
@@ -133,6 +178,7 @@ impl KeyManagement for MemoryKms {
         context: &EncryptionContext,
     ) -> Result<GeneratedDataKey, KeyError> {
         self.calls.add("GenerateDataKey");
+        self.faults.before("GenerateDataKey").await?;
         let data_key = DataKey::generate();
         let ciphertext = self.with_key(key_arn, |k| {
             Self::usable(key_arn, k)?;
@@ -148,6 +194,7 @@ impl KeyManagement for MemoryKms {
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KeyError> {
         self.calls.add("Encrypt");
+        self.faults.before("Encrypt").await?;
         self.with_key(key_arn, |k| {
             Self::usable(key_arn, k)?;
             Self::seal(key_arn, k, data_key.expose(), context)
@@ -161,6 +208,7 @@ impl KeyManagement for MemoryKms {
         context: &EncryptionContext,
     ) -> Result<(Zeroizing<Vec<u8>>, String), KeyError> {
         self.calls.add("Decrypt");
+        self.faults.before("Decrypt").await?;
         self.with_key(key_arn, |k| {
             Self::usable(key_arn, k)?;
             let Material::Symmetric(aead) = &k.material else {
@@ -183,6 +231,7 @@ impl KeyManagement for MemoryKms {
 
     async fn rsa_decrypt(&self, key_arn: &str, ciphertext: &[u8]) -> Result<(Zeroizing<Vec<u8>>, String), KeyError> {
         self.calls.add("Decrypt");
+        self.faults.before("Decrypt").await?;
         self.with_key(key_arn, |k| {
             Self::usable(key_arn, k)?;
             let Material::Rsa(private, _) = &k.material else {
@@ -200,11 +249,76 @@ impl KeyManagement for MemoryKms {
 
     async fn public_key(&self, key_arn: &str) -> Result<Vec<u8>, KeyError> {
         self.calls.add("GetPublicKey");
+        self.faults.before("GetPublicKey").await?;
         self.with_key(key_arn, |k| match &k.material {
             Material::Rsa(_, der) => Ok(der.clone()),
             Material::Symmetric(_) => {
                 Err(KeyError::Unsupported { key: key_arn.to_string(), detail: "symmetric".into() })
             }
         })
+    }
+}
+
+impl MemoryKms {
+    fn kind_of(material: &Material) -> (&'static str, KeyKind) {
+        match material {
+            Material::Symmetric(_) => ("SYMMETRIC_DEFAULT", KeyKind::Symmetric),
+            Material::Rsa(..) => ("RSA_2048", KeyKind::Rsa),
+        }
+    }
+}
+
+impl KeyInspection for MemoryKms {
+    async fn key_facts(&self, key_arn: &str) -> Result<KeyFacts, KeyError> {
+        self.calls.add("DescribeKey");
+        self.faults.before("DescribeKey").await?;
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(k) = keys.get(key_arn) else { return Ok(KeyFacts::default()) };
+        Ok(KeyFacts {
+            state: Some(k.state.clone()),
+            deletion_date: (k.state == KeyState::PendingDeletion).then(|| crate::time::unix_now() as i64 + 30 * 86_400),
+            aliases: k.aliases.clone(),
+            spec: Some(Self::kind_of(&k.material).0.to_string()),
+            error: None,
+        })
+    }
+
+    async fn rotation_facts(&self, key_arn: &str) -> RotationFacts {
+        self.calls.add("DescribeKey");
+        let mut facts = RotationFacts { key_arn: key_arn.to_string(), ..Default::default() };
+        if let Err(e) = self.faults.before("DescribeKey").await {
+            facts.errors.push(format!("DescribeKey: {e}"));
+            return facts;
+        }
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(k) = keys.get(key_arn) else {
+            facts.missing = true;
+            return facts;
+        };
+        facts.state = Some(k.state.clone());
+        facts.spec = Some(Self::kind_of(&k.material).0.to_string());
+        facts.origin = Some("AWS_KMS".into());
+        facts.created = Some(k.created);
+        facts.multi_region = Some(false);
+        facts.key_usage = Some("ENCRYPT_DECRYPT".into());
+        if facts.kms_rotates() {
+            facts.rotation_enabled = Some(k.rotation_enabled);
+            facts.rotation_period_days = k.rotation_enabled.then_some(365);
+            facts.last_rotation = k.last_rotation;
+            facts.last_rotation_type = k.last_rotation.map(|_| "AUTOMATIC".to_string());
+        }
+        facts
+    }
+
+    async fn cancel_key_deletion(&self, key_arn: &str) -> Result<(), KeyError> {
+        self.calls.add("CancelKeyDeletion");
+        self.faults.before("CancelKeyDeletion").await?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let key = keys.get_mut(key_arn).ok_or_else(|| KeyError::NotFound { key: key_arn.to_string() })?;
+        if key.state != KeyState::PendingDeletion {
+            return Err(KeyError::InvalidState { key: key_arn.to_string(), state: "not pending deletion".into() });
+        }
+        key.state = KeyState::Disabled;
+        Ok(())
     }
 }

@@ -5,9 +5,13 @@
 
 use serde_json::{json, Value};
 
-use crate::catalog::{Catalog, CatalogError, KeyUsage};
-use crate::kms::{AwsKms, KeyState};
-use crate::recording::{rfc3339, RecordingKeys};
+use envelope::EncryptionContext;
+
+use crate::arn::region_of;
+use crate::ports::catalog::{CatalogError, KeyUsage, KeyUsageCatalog};
+use crate::ports::keys::{KeyError, KeyInspection, KeyManagement, KeyState, RotationFacts};
+use crate::recording::RecordingKeys;
+use crate::time::rfc3339;
 
 /// The policy keys are judged against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +62,29 @@ pub struct AuditFacts {
 }
 
 impl AuditFacts {
+    /// The audit's facts of a key, from what KMS said of it.
+    pub fn from_kms(f: RotationFacts) -> Self {
+        Self {
+            region: region_of(&f.key_arn).unwrap_or_default().to_string(),
+            key_arn: f.key_arn,
+            state: f.state,
+            spec: f.spec,
+            origin: f.origin,
+            created: f.created,
+            multi_region: f.multi_region,
+            multi_region_primary: f.multi_region_primary,
+            key_usage: f.key_usage,
+            missing: f.missing,
+            rotation_enabled: f.rotation_enabled,
+            rotation_period_days: f.rotation_period_days,
+            next_rotation: f.next_rotation,
+            last_rotation: f.last_rotation,
+            last_rotation_type: f.last_rotation_type,
+            errors: f.errors,
+            ..Default::default()
+        }
+    }
+
     fn recordings(&self) -> u64 {
         self.usage.as_ref().map_or(0, |u| u.recordings)
     }
@@ -356,11 +383,24 @@ fn state_name(s: &KeyState) -> String {
     }
 }
 
+/// Whether new recordings can use the key: a GenerateDataKey under the
+/// `org` context (symmetric; the data key is dropped, zeroized), or
+/// GetPublicKey (RSA).
+pub async fn use_test<K: KeyManagement>(kms: &K, arn: &str, symmetric: bool, org: &str) -> Result<(), KeyError> {
+    if symmetric {
+        let mut context = EncryptionContext::new();
+        context.insert("org", org).insert("purpose", "callvault-rotation-audit");
+        kms.generate_data_key(arn, &context).await.map(drop)
+    } else {
+        kms.public_key(arn).await.map(drop)
+    }
+}
+
 /// Runs the audit: every key the catalog knows and every configured key,
 /// their facts from KMS (and a use test for configured keys), judged.
-pub async fn run(
-    kms: &AwsKms,
-    catalog: &Catalog,
+pub async fn run<K: KeyManagement + KeyInspection, C: KeyUsageCatalog>(
+    kms: &K,
+    catalog: &C,
     keys: &RecordingKeys,
     org: &str,
     region: &str,
@@ -379,14 +419,14 @@ pub async fn run(
     arns.sort();
     let mut out = Vec::with_capacity(arns.len());
     for arn in arns {
-        let mut facts = kms.audit_facts(&arn).await;
+        let mut facts = AuditFacts::from_kms(kms.rotation_facts(&arn).await);
         facts.usage = usages.iter().find(|u| u.key_arn == arn).cloned();
         facts.configured_for = keys.types_using(&arn);
         facts.primary_for =
             keys.types().filter(|t| keys.get(t).and_then(|k| k.first()) == Some(&arn)).map(str::to_string).collect();
         if !facts.configured_for.is_empty() && facts.state.is_some() {
             facts.usable = Some(if facts.can_wrap() {
-                kms.use_test(&arn, facts.is_symmetric(), org).await.map_err(|e| e.to_string())
+                use_test(kms, &arn, facts.is_symmetric(), org).await.map_err(|e| e.to_string())
             } else {
                 Err(format!(
                     "a {} key for {} cannot wrap data keys",

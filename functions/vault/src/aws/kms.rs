@@ -1,8 +1,8 @@
-//! The key management port (what callvault asks of KMS, in its own words) and
-//! its AWS SDK adapter.
+//! KMS through the AWS SDK: the adapter of both key ports
+//! ([`KeyManagement`], [`KeyInspection`]), with the mapping of KMS errors to
+//! [`KeyError`].
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
@@ -12,99 +12,15 @@ use envelope::{DataKey, EncryptionContext};
 use zeroize::Zeroizing;
 
 use crate::arn::region_of;
-use crate::error::KeyError;
+use crate::ports::keys::{
+    GeneratedDataKey, KeyDescription, KeyError, KeyFacts, KeyInspection, KeyKind, KeyManagement, KeyState,
+    RotationFacts,
+};
 
 /// The KMS API calls the adapter below makes, for least-privilege checks of
 /// the IAM policies that grant them.
 pub const AWS_CALLS: &[&str] =
     &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt", "kms:GetPublicKey"];
-
-/// What a key is, as far as wrapping data keys goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyKind {
-    /// SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT: wraps through KMS.
-    Symmetric,
-    /// RSA_2048/3072/4096, ENCRYPT_DECRYPT: wraps locally with the public key.
-    Rsa,
-    /// Anything else (signing keys, HMAC keys, ...), with its spec and usage.
-    Other(String),
-}
-
-/// A key's lifecycle state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyState {
-    Enabled,
-    Disabled,
-    PendingDeletion,
-    Other(String),
-}
-
-/// What DescribeKey says about a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyDescription {
-    /// The full key ARN (aliases resolved).
-    pub arn: String,
-    pub kind: KeyKind,
-    pub state: KeyState,
-}
-
-impl KeyDescription {
-    /// `Ok` when the key is Enabled, else the error its state calls for.
-    pub fn require_enabled(&self) -> Result<(), KeyError> {
-        let key = self.arn.clone();
-        match &self.state {
-            KeyState::Enabled => Ok(()),
-            KeyState::Disabled => Err(KeyError::Disabled { key }),
-            KeyState::PendingDeletion => Err(KeyError::PendingDeletion { key }),
-            KeyState::Other(state) => Err(KeyError::InvalidState { key, state: state.clone() }),
-        }
-    }
-}
-
-/// A data key fresh from KMS: plaintext and its wrapped copy.
-pub struct GeneratedDataKey {
-    pub data_key: DataKey,
-    pub ciphertext: Vec<u8>,
-    /// The key ARN KMS reports having used.
-    pub key_arn: String,
-}
-
-/// The KMS operations callvault needs. Implementations map every failure to a
-/// [`KeyError`].
-pub trait KeyManagement: Send + Sync {
-    /// DescribeKey.
-    fn describe_key(&self, key_id: &str) -> impl Future<Output = Result<KeyDescription, KeyError>> + Send;
-    /// GenerateDataKey (32 bytes) bound to `context`.
-    fn generate_data_key(
-        &self,
-        key_arn: &str,
-        context: &EncryptionContext,
-    ) -> impl Future<Output = Result<GeneratedDataKey, KeyError>> + Send;
-    /// Encrypt an existing data key under a symmetric key, bound to `context`.
-    fn wrap_data_key(
-        &self,
-        key_arn: &str,
-        data_key: &DataKey,
-        context: &EncryptionContext,
-    ) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send;
-    /// Decrypt with a symmetric key and `context`; returns the plaintext and
-    /// the key ARN KMS reports.
-    fn unwrap_data_key(
-        &self,
-        key_arn: &str,
-        ciphertext: &[u8],
-        context: &EncryptionContext,
-    ) -> impl Future<Output = Result<(Zeroizing<Vec<u8>>, String), KeyError>> + Send;
-    /// Decrypt with an RSA key (RSAES_OAEP_SHA_256, no context); returns the
-    /// plaintext and the key ARN KMS reports.
-    fn rsa_decrypt(
-        &self,
-        key_arn: &str,
-        ciphertext: &[u8],
-    ) -> impl Future<Output = Result<(Zeroizing<Vec<u8>>, String), KeyError>> + Send;
-    /// GetPublicKey: DER SubjectPublicKeyInfo.
-    fn public_key(&self, key_arn: &str) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send;
-}
 
 /// KMS through the AWS SDK. Calls go to the region in the key's ARN (a
 /// disaster-recovery key may live elsewhere); bare ids use the default region.
@@ -145,33 +61,17 @@ impl AwsKms {
     }
 }
 
-/// The KMS calls of [`AwsKms::key_facts`] and [`AwsKms::cancel_key_deletion`]
-/// (the key guardian's), as IAM actions.
+/// The KMS calls of [`KeyInspection::key_facts`] and
+/// [`KeyInspection::cancel_key_deletion`] (the key guardian's), as IAM actions.
 pub const ADMIN_AWS_CALLS: &[&str] = &["kms:DescribeKey", "kms:ListAliases", "kms:CancelKeyDeletion"];
 
-/// The KMS calls of [`AwsKms::audit_facts`] and [`AwsKms::use_test`] (the
-/// rotation audit's), as IAM actions.
+/// The KMS calls of [`KeyInspection::rotation_facts`] and of the audit's use
+/// test (GenerateDataKey, GetPublicKey), as IAM actions.
 pub const AUDIT_AWS_CALLS: &[&str] =
     &["kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListKeyRotations", "kms:GenerateDataKey", "kms:GetPublicKey"];
 
-/// What the key guardian reports about a key.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyFacts {
-    /// `None` when KMS no longer knows the key (deleted).
-    pub state: Option<KeyState>,
-    /// When a key pending deletion will be deleted (Unix seconds).
-    pub deletion_date: Option<i64>,
-    pub aliases: Vec<String>,
-    /// Key spec, e.g. `SYMMETRIC_DEFAULT`.
-    pub spec: Option<String>,
-    /// Why DescribeKey failed, when it did (the state is then unknown).
-    pub error: Option<String>,
-}
-
-impl AwsKms {
-    /// DescribeKey and ListAliases of `arn`. A key KMS does not know has no
-    /// state; any other failure is an error.
-    pub async fn key_facts(&self, arn: &str) -> Result<KeyFacts, KeyError> {
+impl KeyInspection for AwsKms {
+    async fn key_facts(&self, arn: &str) -> Result<KeyFacts, KeyError> {
         let client = self.client(arn);
         let meta = match client.describe_key().key_id(arn).send().await {
             Ok(out) => out.key_metadata,
@@ -199,16 +99,9 @@ impl AwsKms {
         })
     }
 
-    /// What the rotation audit reads about a key: DescribeKey,
-    /// GetKeyRotationStatus (symmetric keys) and ListKeyRotations. A call
-    /// that fails leaves its facts unset and says why in `errors`.
-    pub async fn audit_facts(&self, arn: &str) -> crate::audit::AuditFacts {
+    async fn rotation_facts(&self, arn: &str) -> RotationFacts {
         let client = self.client(arn);
-        let mut facts = crate::audit::AuditFacts {
-            key_arn: arn.to_string(),
-            region: crate::arn::region_of(arn).unwrap_or_default().to_string(),
-            ..Default::default()
-        };
+        let mut facts = RotationFacts { key_arn: arn.to_string(), ..Default::default() };
         match client.describe_key().key_id(arn).send().await {
             Ok(out) => {
                 if let Some(meta) = out.key_metadata {
@@ -231,9 +124,7 @@ impl AwsKms {
             },
         }
         // Keys with imported material or in a custom key store cannot rotate.
-        let rotates = facts.spec.as_deref() == Some("SYMMETRIC_DEFAULT")
-            && facts.origin.as_deref().is_none_or(|o| o == "AWS_KMS");
-        if rotates {
+        if facts.kms_rotates() {
             match client.get_key_rotation_status().key_id(arn).send().await {
                 Ok(out) => {
                     facts.rotation_enabled = Some(out.key_rotation_enabled());
@@ -265,21 +156,7 @@ impl AwsKms {
         facts
     }
 
-    /// Whether new recordings can use the key: a GenerateDataKey under the
-    /// `org` context (symmetric; the data key is dropped, zeroized), or
-    /// GetPublicKey (RSA).
-    pub async fn use_test(&self, arn: &str, symmetric: bool, org: &str) -> Result<(), KeyError> {
-        if symmetric {
-            let mut context = EncryptionContext::new();
-            context.insert("org", org).insert("purpose", "callvault-rotation-audit");
-            self.generate_data_key(arn, &context).await.map(drop)
-        } else {
-            self.public_key(arn).await.map(drop)
-        }
-    }
-
-    /// CancelKeyDeletion: the key leaves PendingDeletion and stays Disabled.
-    pub async fn cancel_key_deletion(&self, arn: &str) -> Result<(), KeyError> {
+    async fn cancel_key_deletion(&self, arn: &str) -> Result<(), KeyError> {
         self.client(arn).cancel_key_deletion().key_id(arn).send().await.map(|_| ()).map_err(|e| map_sdk_error(e, arn))
     }
 }

@@ -1,0 +1,261 @@
+//! The twin of the catalog ports: conditional claims that expire, a
+//! recording written once in an all-or-nothing transaction with its keys'
+//! usage and the end of its claim (cancelled, like DynamoDB's, with the
+//! reason of the condition that failed), and event claims.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use super::Faults;
+use crate::ports::catalog::{
+    CatalogError, Claim, EventClaim, EventClaims, KeyUsage, KeyUsageCatalog, Recorded, RecordingCatalog,
+};
+use crate::recording::{RecordingEntry, RecordingId};
+
+#[derive(Clone, Debug)]
+struct ClaimItem {
+    token: String,
+    source_etag: String,
+    until: u64,
+    request_id: String,
+}
+
+#[derive(Clone, Debug)]
+struct EventItem {
+    done: bool,
+    lease_until: u64,
+    recorded: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    recordings: HashMap<RecordingId, RecordingEntry>,
+    claims: HashMap<RecordingId, ClaimItem>,
+    usage: BTreeMap<String, (KeyUsage, BTreeSet<String>)>,
+    events: HashMap<(String, String), EventItem>,
+    tokens: u64,
+}
+
+/// An in-memory catalog.
+#[derive(Clone, Default)]
+pub struct MemoryCatalog {
+    state: Arc<Mutex<State>>,
+    /// Planned faults, by operation: `recording`, `claim`, `release`,
+    /// `record`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
+    /// `release_event`.
+    pub faults: Arc<Faults<CatalogError>>,
+}
+
+impl MemoryCatalog {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every catalogued recording.
+    pub fn recordings(&self) -> Vec<RecordingEntry> {
+        let mut all: Vec<_> = self.lock().recordings.values().cloned().collect();
+        all.sort_by_key(|e| e.id.to_string());
+        all
+    }
+
+    /// Whether the recording is claimed now.
+    pub fn is_claimed(&self, id: &RecordingId) -> bool {
+        self.lock().claims.contains_key(id)
+    }
+
+    /// Adds usage to a key as if `recordings` recordings of `recording_type`
+    /// were catalogued under it.
+    pub fn add_usage(&self, key_arn: &str, recording_type: &str, recordings: u64, bytes: u64) {
+        let mut state = self.lock();
+        let (usage, types) = state.usage.entry(key_arn.to_string()).or_insert_with(|| {
+            (
+                KeyUsage {
+                    key_arn: key_arn.to_string(),
+                    recordings: 0,
+                    bytes: 0,
+                    first_used: "2026-01-01T00:00:00Z".into(),
+                    last_used: String::new(),
+                    recording_types: vec![],
+                },
+                BTreeSet::new(),
+            )
+        });
+        usage.recordings += recordings;
+        usage.bytes += bytes;
+        usage.last_used = "2026-11-24T08:00:00Z".into();
+        types.insert(recording_type.to_string());
+    }
+
+    fn usage_of(entry: &(KeyUsage, BTreeSet<String>)) -> KeyUsage {
+        KeyUsage { recording_types: entry.1.iter().cloned().collect(), ..entry.0.clone() }
+    }
+}
+
+impl RecordingCatalog for MemoryCatalog {
+    async fn recording(&self, id: &RecordingId) -> Result<Option<RecordingEntry>, CatalogError> {
+        self.faults.before("recording").await?;
+        Ok(self.lock().recordings.get(id).cloned())
+    }
+
+    async fn claim(
+        &self,
+        id: &RecordingId,
+        source_etag: &str,
+        request_id: &str,
+        now: u64,
+        lease_secs: u64,
+    ) -> Result<Claim, CatalogError> {
+        self.faults.before("claim").await?;
+        let answer = {
+            let mut state = self.lock();
+            match state.claims.get(id) {
+                Some(c) if c.until >= now && c.request_id != request_id => {
+                    Claim::HeldElsewhere { source_etag: c.source_etag.clone(), until: c.until }
+                }
+                _ => {
+                    state.tokens += 1;
+                    let token = format!("token-{}", state.tokens);
+                    let item = ClaimItem {
+                        token: token.clone(),
+                        source_etag: source_etag.to_string(),
+                        until: now + lease_secs,
+                        request_id: request_id.to_string(),
+                    };
+                    state.claims.insert(id.clone(), item);
+                    Claim::Acquired { token }
+                }
+            }
+        };
+        self.faults.after("claim").await?;
+        Ok(answer)
+    }
+
+    async fn release(&self, id: &RecordingId, token: &str) -> Result<(), CatalogError> {
+        self.faults.before("release").await?;
+        {
+            let mut state = self.lock();
+            if state.claims.get(id).is_some_and(|c| c.token == token) {
+                state.claims.remove(id);
+            }
+        }
+        self.faults.after("release").await
+    }
+
+    async fn record(&self, entry: &RecordingEntry, token: &str, now: &str) -> Result<Recorded, CatalogError> {
+        self.faults.before("record").await?;
+        let answer = {
+            let mut state = self.lock();
+            // The conditions first, as DynamoDB checks every item before
+            // writing any: the recording must be new, the claim ours.
+            if let Some(existing) = state.recordings.get(&entry.id) {
+                Recorded::AlreadyCatalogued(Box::new(existing.clone()))
+            } else if state.claims.get(&entry.id).is_none_or(|c| c.token != token) {
+                return Err(CatalogError::ClaimLost { id: entry.id.to_string() });
+            } else {
+                state.recordings.insert(entry.id.clone(), entry.clone());
+                for arn in &entry.wrapping_keys {
+                    let (usage, types) = state.usage.entry(arn.clone()).or_insert_with(|| {
+                        (
+                            KeyUsage {
+                                key_arn: arn.clone(),
+                                recordings: 0,
+                                bytes: 0,
+                                first_used: now.to_string(),
+                                last_used: now.to_string(),
+                                recording_types: vec![],
+                            },
+                            BTreeSet::new(),
+                        )
+                    });
+                    usage.recordings += 1;
+                    usage.bytes += entry.plaintext_size;
+                    usage.last_used = now.to_string();
+                    types.insert(entry.id.recording_type.clone());
+                }
+                state.claims.remove(&entry.id);
+                Recorded::New
+            }
+        };
+        self.faults.after("record").await?;
+        Ok(answer)
+    }
+}
+
+impl KeyUsageCatalog for MemoryCatalog {
+    async fn key_usage(&self, key_arn: &str) -> Result<Option<KeyUsage>, CatalogError> {
+        self.faults.before("key_usage").await?;
+        Ok(self.lock().usage.get(key_arn).map(Self::usage_of))
+    }
+
+    async fn key_usages(&self) -> Result<Vec<KeyUsage>, CatalogError> {
+        self.faults.before("key_usages").await?;
+        Ok(self.lock().usage.values().map(Self::usage_of).collect())
+    }
+}
+
+impl EventClaims for MemoryCatalog {
+    async fn claim_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: u64,
+        lease_secs: u64,
+        _expires_at: u64,
+    ) -> Result<EventClaim, CatalogError> {
+        self.faults.before("claim_event").await?;
+        let answer = {
+            let mut state = self.lock();
+            let key = (source.to_string(), id.to_string());
+            match state.events.get(&key) {
+                Some(e) if e.done => EventClaim::Done,
+                Some(e) if e.lease_until >= now => EventClaim::InProgress,
+                found => {
+                    let recorded = found.and_then(|e| e.recorded.clone());
+                    state.events.insert(
+                        key,
+                        EventItem { done: false, lease_until: now + lease_secs, recorded: recorded.clone() },
+                    );
+                    EventClaim::First { recorded }
+                }
+            }
+        };
+        self.faults.after("claim_event").await?;
+        Ok(answer)
+    }
+
+    async fn event_done(&self, source: &str, id: &str) -> Result<(), CatalogError> {
+        self.faults.before("event_done").await?;
+        {
+            let mut state = self.lock();
+            let item = state.events.entry((source.to_string(), id.to_string())).or_insert(EventItem {
+                done: false,
+                lease_until: 0,
+                recorded: None,
+            });
+            item.done = true;
+        }
+        self.faults.after("event_done").await
+    }
+
+    async fn release_event(&self, source: &str, id: &str, recorded: Option<&str>) -> Result<(), CatalogError> {
+        self.faults.before("release_event").await?;
+        {
+            let mut state = self.lock();
+            let item = state.events.entry((source.to_string(), id.to_string())).or_insert(EventItem {
+                done: false,
+                lease_until: 0,
+                recorded: None,
+            });
+            item.lease_until = 0;
+            if let Some(r) = recorded {
+                item.recorded = Some(r.to_string());
+            }
+        }
+        self.faults.after("release_event").await
+    }
+}

@@ -1,0 +1,464 @@
+//! The twin of the [`ObjectStore`] port: buckets, versioned or not, with
+//! S3's answers: version ids, delete markers, `If-Match` and
+//! `If-None-Match`, ranges (a start past the end is `InvalidRange`), tags,
+//! SHA-256 checksums computed from what is stored (per part for a multipart
+//! upload, as S3 reports them), and uploads that store nothing until they
+//! are finished.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::digest::{digest, Context, SHA256};
+use tokio::runtime::Handle;
+
+use super::Faults;
+use crate::ports::objects::{
+    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, WriteOptions, WrittenObject,
+    MIN_PART_SIZE,
+};
+
+#[derive(Clone, Debug)]
+struct Version {
+    id: Option<String>,
+    /// `None`: a delete marker.
+    data: Option<Arc<Vec<u8>>>,
+    etag: String,
+    content_type: Option<String>,
+    checksum: String,
+    tags: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    versioned: bool,
+    /// Oldest first; the last is the current one.
+    objects: HashMap<String, Vec<Version>>,
+}
+
+#[derive(Default)]
+struct State {
+    buckets: HashMap<String, Bucket>,
+    /// Uploads started and not yet finished or aborted.
+    open_uploads: usize,
+    /// Bytes to flip in the next stored upload (a store that keeps other
+    /// bytes than it was sent).
+    corrupt_next: bool,
+}
+
+/// An in-memory object store.
+#[derive(Clone, Default)]
+pub struct MemoryObjects {
+    state: Arc<Mutex<State>>,
+    counter: Arc<AtomicU64>,
+    /// Planned faults, by operation: `read`, `read_announced`, `size`,
+    /// `current`, `put_new`, `verify`, `delete`, `delete_if_match`, `tag`,
+    /// and for uploads `upload_write` and `upload_finish`.
+    pub faults: Arc<Faults<S3Error>>,
+}
+
+fn not_found(loc: &S3Location) -> S3Error {
+    S3Error::NotFound { location: loc.to_string() }
+}
+
+/// The checksum S3 reports for `data` written in parts of `part_size`
+/// (hex here; opaque to the domain).
+fn checksum_of(data: &[u8], part_size: Option<usize>) -> String {
+    match part_size {
+        Some(size) if data.len() > size => {
+            let mut whole = Context::new(&SHA256);
+            let mut parts = 0;
+            for chunk in data.chunks(size) {
+                whole.update(digest(&SHA256, chunk).as_ref());
+                parts += 1;
+            }
+            format!("{}-{parts}", hex::encode(whole.finish()))
+        }
+        _ => hex::encode(digest(&SHA256, data)),
+    }
+}
+
+impl MemoryObjects {
+    /// A store without buckets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, name: &str, versioned: bool) {
+        self.lock().buckets.insert(name.to_string(), Bucket { versioned, objects: HashMap::new() });
+    }
+
+    /// Stores `data` at `loc` as a new version (or in place, unversioned);
+    /// returns its ETag and version: an upload from outside (a recorder).
+    pub fn put(&self, loc: &S3Location, data: &[u8], content_type: Option<&str>) -> (String, Option<String>) {
+        self.store(loc, data.to_vec(), content_type.map(str::to_string), None).expect("the bucket exists")
+    }
+
+    /// The bytes of `version` of `loc` (the current one when `None`).
+    pub fn get(&self, loc: &S3Location, version: Option<&str>) -> Option<Vec<u8>> {
+        self.find(loc, version).ok().and_then(|v| v.data.map(|d| d.to_vec()))
+    }
+
+    /// Replaces the bytes of `version` of `loc` in place, keeping its
+    /// checksum: what tampering with stored ciphertext looks like.
+    pub fn tamper(&self, loc: &S3Location, version: Option<&str>, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut state = self.lock();
+        let Some(versions) = state.buckets.get_mut(&loc.bucket).and_then(|b| b.objects.get_mut(&loc.key)) else {
+            return;
+        };
+        let found = match version {
+            Some(v) => versions.iter_mut().find(|x| x.id.as_deref() == Some(v)),
+            None => versions.last_mut(),
+        };
+        if let Some(Version { data: Some(data), .. }) = found {
+            let mut bytes = data.to_vec();
+            f(&mut bytes);
+            *data = Arc::new(bytes);
+        }
+    }
+
+    /// The ids of every version of `loc`, oldest first, delete markers
+    /// as `"(deleted)"`.
+    pub fn versions(&self, loc: &S3Location) -> Vec<String> {
+        let state = self.lock();
+        let Some(versions) = state.buckets.get(&loc.bucket).and_then(|b| b.objects.get(&loc.key)) else {
+            return Vec::new();
+        };
+        versions
+            .iter()
+            .map(|v| match &v.data {
+                Some(_) => v.id.clone().unwrap_or_else(|| "null".into()),
+                None => "(deleted)".into(),
+            })
+            .collect()
+    }
+
+    /// The keys in `bucket` whose current version is an object.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let state = self.lock();
+        let mut keys: Vec<String> = state
+            .buckets
+            .get(bucket)
+            .map(|b| {
+                b.objects
+                    .iter()
+                    .filter(|(_, v)| v.last().is_some_and(|v| v.data.is_some()))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    /// The tags of the current version of `loc`.
+    pub fn tags(&self, loc: &S3Location) -> Vec<(String, String)> {
+        self.find(loc, None).map(|v| v.tags).unwrap_or_default()
+    }
+
+    /// Uploads started and neither finished nor aborted (parts S3 would
+    /// keep until the lifecycle rule aborts them).
+    pub fn open_uploads(&self) -> usize {
+        self.lock().open_uploads
+    }
+
+    /// The next finished upload stores other bytes than it was sent (one
+    /// flipped), as a store that corrupts data would.
+    pub fn corrupt_next_upload(&self) {
+        self.lock().corrupt_next = true;
+    }
+
+    fn find(&self, loc: &S3Location, version: Option<&str>) -> Result<Version, S3Error> {
+        let state = self.lock();
+        let bucket = state.buckets.get(&loc.bucket).ok_or_else(|| not_found(loc))?;
+        let versions = bucket.objects.get(&loc.key).ok_or_else(|| not_found(loc))?;
+        let found = match version {
+            Some(v) => versions.iter().find(|x| x.id.as_deref() == Some(v)),
+            None => versions.last(),
+        };
+        found.filter(|v| v.data.is_some()).cloned().ok_or_else(|| not_found(loc))
+    }
+
+    fn store(
+        &self,
+        loc: &S3Location,
+        data: Vec<u8>,
+        content_type: Option<String>,
+        part_size: Option<usize>,
+    ) -> Result<(String, Option<String>), S3Error> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let checksum = checksum_of(&data, part_size);
+        let etag = hex::encode(&digest(&SHA256, &data).as_ref()[..16]);
+        let mut state = self.lock();
+        let bucket = state.buckets.get_mut(&loc.bucket).ok_or_else(|| not_found(loc))?;
+        let id = bucket.versioned.then(|| format!("v{n:06}"));
+        let version = Version {
+            id: id.clone(),
+            data: Some(Arc::new(data)),
+            etag: etag.clone(),
+            content_type,
+            checksum,
+            tags: vec![],
+        };
+        let versions = bucket.objects.entry(loc.key.clone()).or_default();
+        if !bucket.versioned {
+            versions.clear();
+        }
+        versions.push(version);
+        Ok((etag, id))
+    }
+}
+
+impl ObjectStore for MemoryObjects {
+    type Upload = MemoryUpload;
+
+    async fn read(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ObjectBody, S3Error> {
+        self.faults.before("read").await?;
+        let found = self.find(loc, version)?;
+        let data = found.data.unwrap_or_default();
+        let bytes = match range {
+            None => data.to_vec(),
+            Some(r) if r.start >= r.end => Vec::new(),
+            Some(r) if r.start >= data.len() as u64 => {
+                return Err(S3Error::Refused {
+                    location: loc.to_string(),
+                    detail: format!("InvalidRange: bytes {}- of {} bytes", r.start, data.len()),
+                })
+            }
+            Some(r) => data[r.start as usize..(r.end as usize).min(data.len())].to_vec(),
+        };
+        self.faults.after("read").await?;
+        Ok(ObjectBody::from_bytes(bytes))
+    }
+
+    async fn read_announced(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        etag: &str,
+    ) -> Result<SourceObject, S3Error> {
+        self.faults.before("read_announced").await?;
+        let found = self.find(loc, version)?;
+        if !etag.is_empty() && found.etag != etag.trim_matches('"') {
+            return Err(S3Error::Changed {
+                location: loc.to_string(),
+                detail: format!("ETag {}, not {etag}", found.etag),
+            });
+        }
+        let data = found.data.unwrap_or_default();
+        Ok(SourceObject {
+            size: data.len() as u64,
+            content_type: found.content_type.clone(),
+            etag: found.etag.clone(),
+            version: found.id.clone(),
+            body: ObjectBody::from_bytes(data.to_vec()),
+        })
+    }
+
+    async fn size(&self, loc: &S3Location) -> Result<u64, S3Error> {
+        self.faults.before("size").await?;
+        Ok(self.find(loc, None)?.data.map_or(0, |d| d.len() as u64))
+    }
+
+    async fn current(&self, loc: &S3Location) -> Result<Option<(String, Option<String>)>, S3Error> {
+        self.faults.before("current").await?;
+        match self.find(loc, None) {
+            Ok(v) => Ok(Some((v.etag, v.id))),
+            Err(S3Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_new(&self, loc: &S3Location, body: Vec<u8>, content_type: &str) -> Result<Option<String>, S3Error> {
+        self.faults.before("put_new").await?;
+        if self.find(loc, None).is_ok() {
+            return Err(S3Error::Changed {
+                location: loc.to_string(),
+                detail: "PreconditionFailed: the object exists".into(),
+            });
+        }
+        let (_, version) = self.store(loc, body, Some(content_type.to_string()), None)?;
+        self.faults.after("put_new").await?;
+        Ok(version)
+    }
+
+    fn upload(&self, _handle: &Handle, loc: &S3Location, options: WriteOptions) -> MemoryUpload {
+        self.lock().open_uploads += 1;
+        MemoryUpload { store: self.clone(), loc: loc.clone(), options, buf: Vec::new(), open: true, failed: false }
+    }
+
+    async fn verify(&self, loc: &S3Location, written: &WrittenObject) -> Result<(), S3Error> {
+        self.faults.before("verify").await?;
+        let found = self.find(loc, written.version.as_deref())?;
+        let size = found.data.as_ref().map_or(0, |d| d.len() as u64);
+        let failed = |detail: String| S3Error::VerifyFailed { location: loc.to_string(), detail };
+        if size != written.size {
+            return Err(failed(format!("{size} bytes, {} written", written.size)));
+        }
+        if !same_checksum(&found.checksum, &written.checksum_sha256) {
+            return Err(failed(format!("SHA-256 {}, {} written", found.checksum, written.checksum_sha256)));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, loc: &S3Location, version: Option<&str>) -> Result<(), S3Error> {
+        self.faults.before("delete").await?;
+        {
+            let mut state = self.lock();
+            let bucket = state.buckets.get_mut(&loc.bucket).ok_or_else(|| not_found(loc))?;
+            let versioned = bucket.versioned;
+            if let Some(versions) = bucket.objects.get_mut(&loc.key) {
+                match version {
+                    Some(v) => versions.retain(|x| x.id.as_deref() != Some(v)),
+                    None if versioned => versions.push(Version {
+                        id: Some(format!("v{:06}", self.counter.fetch_add(1, Ordering::Relaxed))),
+                        data: None,
+                        etag: String::new(),
+                        content_type: None,
+                        checksum: String::new(),
+                        tags: vec![],
+                    }),
+                    None => versions.clear(),
+                }
+                if versions.is_empty() {
+                    bucket.objects.remove(&loc.key);
+                }
+            }
+        }
+        self.faults.after("delete").await
+    }
+
+    async fn delete_if_match(&self, loc: &S3Location, etag: &str) -> Result<(), S3Error> {
+        self.faults.before("delete_if_match").await?;
+        match self.find(loc, None) {
+            Err(S3Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(v) if v.etag != etag.trim_matches('"') => {
+                return Err(S3Error::Changed {
+                    location: loc.to_string(),
+                    detail: "PreconditionFailed: the ETag does not match".into(),
+                })
+            }
+            Ok(_) => {}
+        }
+        {
+            let mut state = self.lock();
+            if let Some(bucket) = state.buckets.get_mut(&loc.bucket) {
+                bucket.objects.remove(&loc.key);
+            }
+        }
+        self.faults.after("delete_if_match").await
+    }
+
+    async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
+        self.faults.before("tag").await?;
+        let target = self.find(loc, version)?.id;
+        let mut state = self.lock();
+        let versions = state
+            .buckets
+            .get_mut(&loc.bucket)
+            .and_then(|b| b.objects.get_mut(&loc.key))
+            .ok_or_else(|| not_found(loc))?;
+        let found =
+            versions.iter_mut().rev().find(|v| v.data.is_some() && v.id == target).ok_or_else(|| not_found(loc))?;
+        found.tags.retain(|(k, _)| k != key);
+        found.tags.push((key.to_string(), value.to_string()));
+        Ok(())
+    }
+}
+
+/// An upload into a [`MemoryObjects`]: nothing is stored until it is
+/// finished; dropped or aborted, it leaves nothing.
+pub struct MemoryUpload {
+    store: MemoryObjects,
+    loc: S3Location,
+    options: WriteOptions,
+    buf: Vec<u8>,
+    open: bool,
+    failed: bool,
+}
+
+impl MemoryUpload {
+    fn close(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.store.lock().open_uploads -= 1;
+        }
+    }
+
+    fn part_size(&self) -> usize {
+        self.options.part_size.max(MIN_PART_SIZE)
+    }
+}
+
+impl Write for MemoryUpload {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("an earlier S3 upload failed"));
+        }
+        if let Err(e) = self.store.faults.before_sync("upload_write") {
+            self.failed = true;
+            let e = e.unwrap_or(S3Error::Unavailable { location: self.loc.to_string(), detail: "crashed".into() });
+            return Err(io::Error::other(e));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Upload for MemoryUpload {
+    fn finish(mut self) -> Result<WrittenObject, S3Error> {
+        if self.failed {
+            self.abort();
+            return Err(S3Error::Refused { location: self.loc.to_string(), detail: "an earlier write failed".into() });
+        }
+        if let Err(e) = self.store.faults.before_sync("upload_finish") {
+            self.abort();
+            return Err(e.unwrap_or(S3Error::Unavailable { location: self.loc.to_string(), detail: "crashed".into() }));
+        }
+        let data = std::mem::take(&mut self.buf);
+        let part_size = self.part_size();
+        // The writer's own checksum of what it sent, as the AWS writer computes it.
+        let checksum = checksum_of(&data, Some(part_size));
+        let size = data.len() as u64;
+        let mut stored = data;
+        if std::mem::take(&mut self.store.lock().corrupt_next) {
+            if let Some(b) = stored.last_mut() {
+                *b ^= 1;
+            }
+        }
+        let content_type = self.options.content_type.clone();
+        let result = self.store.store(&self.loc, stored, content_type, Some(part_size));
+        self.close();
+        let (_, version) = result?;
+        Ok(WrittenObject { size, version, checksum_sha256: checksum })
+    }
+
+    fn abort(&mut self) {
+        self.buf = Vec::new();
+        self.close();
+    }
+}
+
+impl Drop for MemoryUpload {
+    fn drop(&mut self) {
+        // An abandoned upload stores nothing; its parts count as left
+        // behind (for a lifecycle rule) only until it is dropped.
+        self.close();
+    }
+}
