@@ -320,6 +320,17 @@ class MotoLauncherTest(unittest.TestCase):
             (listed["matched"], listed["skipped"], listed["failed"], listed["times"]), (2, 0, 1, 1)
         )
 
+    def test_fault_answers_a_query_protocol_request_in_its_own_error_format(self):
+        sns = self.client("sns")
+        topic = sns.create_topic(Name="fault-topic")["TopicArn"]
+        self.add_fault(method="POST", path_contains="/", times=1, status=400, code="Throttled", message="slow")
+        with self.assertRaises(ClientError) as caught:
+            sns.publish(TopicArn=topic, Message="m")
+        error = caught.exception.response
+        self.assertEqual((error["Error"]["Code"], error["Error"]["Message"]), ("Throttled", "slow"), error)
+        self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 400, error)
+        sns.publish(TopicArn=topic, Message="m")  # times=1: the next one goes through
+
     def test_fault_skips_then_fails_dynamodb_transactions(self):
         dynamodb = self.client("dynamodb")
         dynamodb.create_table(

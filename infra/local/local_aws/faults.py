@@ -256,6 +256,14 @@ class FaultInjector:
                 ("x-amzn-ErrorType", rule.code),
                 ("x-amzn-RequestId", "callvault-fault"),
             ]
+        elif environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(rule.code)}</Code>"
+                f"<Message>{escape(rule.message)}</Message></Error>"
+                "<RequestId>callvault-fault</RequestId></ErrorResponse>"
+            ).encode()
+            headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", "callvault-fault")]
         else:
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>'

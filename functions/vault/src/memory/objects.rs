@@ -158,9 +158,9 @@ impl MemoryObjects {
         keys
     }
 
-    /// The tags of the current version of `loc`.
-    pub fn tags(&self, loc: &S3Location) -> Vec<(String, String)> {
-        self.find(loc, None).map(|v| v.tags).unwrap_or_default()
+    /// The tags of `version` of `loc` (the current one when `None`).
+    pub fn tags_of(&self, loc: &S3Location, version: Option<&str>) -> Vec<(String, String)> {
+        self.find(loc, version).map(|v| v.tags).unwrap_or_default()
     }
 
     /// Uploads started and neither finished nor aborted (parts S3 would

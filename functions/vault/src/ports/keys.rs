@@ -246,3 +246,56 @@ pub trait KeyInspection: Send + Sync {
     /// CancelKeyDeletion: the key leaves PendingDeletion and stays Disabled.
     fn cancel_key_deletion(&self, key_arn: &str) -> impl Future<Output = Result<(), KeyError>> + Send;
 }
+
+/// A shared key adapter is one too.
+impl<T: KeyManagement + ?Sized> KeyManagement for std::sync::Arc<T> {
+    fn describe_key(&self, key_id: &str) -> impl Future<Output = Result<KeyDescription, KeyError>> + Send {
+        (**self).describe_key(key_id)
+    }
+    fn generate_data_key(
+        &self,
+        key_arn: &str,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<GeneratedDataKey, KeyError>> + Send {
+        (**self).generate_data_key(key_arn, context)
+    }
+    fn wrap_data_key(
+        &self,
+        key_arn: &str,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send {
+        (**self).wrap_data_key(key_arn, data_key, context)
+    }
+    fn unwrap_data_key(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<(Zeroizing<Vec<u8>>, String), KeyError>> + Send {
+        (**self).unwrap_data_key(key_arn, ciphertext, context)
+    }
+    fn rsa_decrypt(
+        &self,
+        key_arn: &str,
+        ciphertext: &[u8],
+    ) -> impl Future<Output = Result<(Zeroizing<Vec<u8>>, String), KeyError>> + Send {
+        (**self).rsa_decrypt(key_arn, ciphertext)
+    }
+    fn public_key(&self, key_arn: &str) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send {
+        (**self).public_key(key_arn)
+    }
+}
+
+/// A shared key adapter is one too.
+impl<T: KeyInspection + ?Sized> KeyInspection for std::sync::Arc<T> {
+    fn key_facts(&self, key_arn: &str) -> impl Future<Output = Result<KeyFacts, KeyError>> + Send {
+        (**self).key_facts(key_arn)
+    }
+    fn rotation_facts(&self, key_arn: &str) -> impl Future<Output = RotationFacts> + Send {
+        (**self).rotation_facts(key_arn)
+    }
+    fn cancel_key_deletion(&self, key_arn: &str) -> impl Future<Output = Result<(), KeyError>> + Send {
+        (**self).cancel_key_deletion(key_arn)
+    }
+}
