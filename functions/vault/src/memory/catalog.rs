@@ -63,6 +63,11 @@ impl MemoryCatalog {
         all
     }
 
+    /// Every key's usage, now.
+    pub fn key_usages_now(&self) -> Vec<KeyUsage> {
+        self.lock().usage.values().map(Self::usage_of).collect()
+    }
+
     /// Whether the recording is claimed now.
     pub fn is_claimed(&self, id: &RecordingId) -> bool {
         self.lock().claims.contains_key(id)

@@ -38,6 +38,8 @@ enum Fault<E> {
     Fail(E),
     /// Take effect, then fail (the answer is lost).
     FailAfter(E),
+    /// Go through as planned (to reach a later call).
+    Pass,
     /// Never return, before it takes effect.
     Crash,
     /// Take effect, then never return.
@@ -60,6 +62,14 @@ impl<E> Default for Faults<E> {
 impl<E: Clone> Faults<E> {
     fn push(&self, op: &'static str, fault: Fault<E>) {
         self.plan.lock().unwrap_or_else(|p| p.into_inner()).entry(op).or_default().push_back(fault);
+    }
+
+    /// The next `calls` calls of `op` go through: a fault planned after
+    /// this one hits a later call.
+    pub fn pass_next(&self, op: &'static str, calls: usize) {
+        for _ in 0..calls {
+            self.push(op, Fault::Pass);
+        }
     }
 
     /// The next call of `op` fails with `error`, before it takes effect.

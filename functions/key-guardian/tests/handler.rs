@@ -1,0 +1,55 @@
+//! The handler over the in-memory twins: an event the guardian cannot read
+//! is one log line and one count, never an alert or a retry; a watched event
+//! about a key that matters alerts.
+
+use std::sync::Arc;
+
+use key_guardian::{Config, Handler};
+use serde_json::json;
+use vault::config::FromSettings;
+use vault::memory::{MemoryAlerts, MemoryCatalog, MemoryKms, MemoryMetrics};
+
+fn cloudtrail(name: &str, key: &str) -> serde_json::Value {
+    json!({
+        "version": "0", "id": format!("ev-{name}"), "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
+        "account": "111122223333", "time": "2026-11-28T09:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": { "eventName": name, "awsRegion": "us-east-1", "requestParameters": { "keyId": key },
+                    "userIdentity": { "type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Admin/alice" } }
+    })
+}
+
+#[tokio::test]
+async fn malformed_and_unwatched_events_are_counted_not_alerted_and_watched_ones_alert() {
+    let kms = Arc::new(MemoryKms::new());
+    let key = kms.create_symmetric("us-east-1");
+    let catalog = MemoryCatalog::new();
+    catalog.add_usage(&key, "calls", 1, 10);
+    let alerts = MemoryAlerts::new();
+    let metrics = Arc::new(MemoryMetrics::default());
+    let env = [
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("CATALOG_TABLE", "catalog".into()),
+        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:alerts".into()),
+        ("RECORDING_KEYS", format!(r#"{{"calls": ["{key}"]}}"#)),
+    ];
+    let config = Config::from_lookup(|n| env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())).unwrap();
+    let handler = Handler::new(config, kms.clone(), catalog, alerts.clone(), metrics.clone());
+
+    for bad in [json!([1]), json!({"source": "aws.s3"}), json!({"source": "aws.kms", "id": "x"})] {
+        let answer = handler.handle(bad.clone()).await.expect("never a retry");
+        assert_eq!(
+            (answer["outcome"].as_str(), answer["code"].as_str()),
+            (Some("malformed"), Some("bad_event")),
+            "{bad}"
+        );
+    }
+    let answer = handler.handle(cloudtrail("ListKeys", &key)).await.unwrap();
+    assert_eq!((answer["outcome"].as_str(), answer["reason"].as_str()), (Some("ignored"), Some("unwatched")));
+    assert!(alerts.published().is_empty());
+    assert_eq!(metrics.sum("MalformedEvents", &[]), 3.0);
+    assert_eq!(metrics.sum("EventsIgnored", &[("Reason", "unwatched")]), 1.0);
+
+    let answer = handler.handle(cloudtrail("DisableKey", &key)).await.unwrap();
+    assert_eq!((answer["outcome"].as_str(), answer["critical"].as_bool()), (Some("alerted"), Some(true)), "{answer}");
+    assert_eq!(alerts.published().len(), 1);
+}

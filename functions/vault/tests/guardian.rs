@@ -1,0 +1,184 @@
+//! The key guardian on the in-memory twins: what a key protects decides the
+//! alert, one alert per event however often it is delivered, protection
+//! turns a scheduled deletion into a disabled key, and a failed alert is
+//! retried without redoing or forgetting what protection did.
+
+use std::sync::Arc;
+
+use vault::errors::OperationError;
+use vault::guardian::{Handled, KeyEvent, KeyEventKind, KeyGuardian};
+use vault::memory::{MemoryAlerts, MemoryCatalog, MemoryKms, MemoryMetrics};
+use vault::ports::alerts::{AlertError, Severity};
+use vault::ports::keys::KeyState;
+use vault::recording::RecordingKeys;
+
+const REGION: &str = "us-east-1";
+
+struct Rig {
+    kms: Arc<MemoryKms>,
+    catalog: MemoryCatalog,
+    alerts: MemoryAlerts,
+    metrics: Arc<MemoryMetrics>,
+    /// Protects two recordings and is configured for `calls`.
+    used: String,
+    /// Only configured for `screens`.
+    configured: String,
+    /// Neither.
+    unrelated: String,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let kms = Arc::new(MemoryKms::new());
+        let (used, configured, unrelated) =
+            (kms.create_symmetric(REGION), kms.create_symmetric(REGION), kms.create_symmetric(REGION));
+        kms.add_alias(&used, "alias/recordings-acme");
+        let catalog = MemoryCatalog::new();
+        catalog.add_usage(&used, "calls", 2, 3 * 1024 * 1024);
+        Self { kms, catalog, alerts: MemoryAlerts::new(), metrics: Arc::default(), used, configured, unrelated }
+    }
+
+    fn guardian(&self, protect: bool) -> KeyGuardian<Arc<MemoryKms>, MemoryCatalog, MemoryAlerts> {
+        let keys = RecordingKeys::parse(
+            &format!(r#"{{"calls": ["{}"], "screens": ["{}"]}}"#, self.used, self.configured),
+            REGION,
+        )
+        .unwrap();
+        KeyGuardian::new(
+            self.kms.clone(),
+            self.catalog.clone(),
+            self.alerts.clone(),
+            keys,
+            protect,
+            self.metrics.clone(),
+        )
+    }
+}
+
+fn event(id: &str, kind: KeyEventKind, key: &str) -> KeyEvent {
+    KeyEvent {
+        id: id.into(),
+        kind: Some(kind),
+        operation: kind.name().into(),
+        key_arn: key.into(),
+        time: "2026-11-28T09:00:00Z".into(),
+        region: REGION.into(),
+        account: "111122223333".into(),
+        principal: Some("arn:aws:sts::111122223333:assumed-role/Admin/alice".into()),
+        pending_window_days: (kind == KeyEventKind::DeletionScheduled).then_some(7),
+        ..Default::default()
+    }
+}
+
+fn alerted(h: Handled) -> vault::guardian::Alerted {
+    match h {
+        Handled::Alerted(a) => *a,
+        other => panic!("expected an alert, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn each_event_kind_alerts_with_the_recordings_the_catalog_says_are_at_risk() {
+    let rig = Rig::new();
+    let g = rig.guardian(false);
+    let cases = [
+        (KeyEventKind::Disabled, Severity::Critical),
+        (KeyEventKind::DeletionScheduled, Severity::Critical),
+        (KeyEventKind::PolicyChanged, Severity::Warning),
+        (KeyEventKind::AccessDenied, Severity::Warning),
+        (KeyEventKind::Enabled, Severity::Info),
+    ];
+    for (i, (kind, severity)) in cases.into_iter().enumerate() {
+        let a = alerted(g.handle(&event(&format!("ev-{i}"), kind, &rig.used)).await.unwrap());
+        assert_eq!((a.severity, a.recordings_at_risk, a.protection), (severity, 2, "none"), "{kind:?}");
+    }
+    let published = rig.alerts.published();
+    assert_eq!(published.len(), 5);
+    assert_eq!(
+        published[1].subject,
+        "[CRITICAL] callvault: key alias/recordings-acme scheduled for deletion: 2 recordings at risk"
+    );
+    assert_eq!(published[1].attribute("severity"), Some("critical"));
+    assert_eq!(published[1].attribute("key_arn"), Some(rig.used.as_str()));
+    assert!(published[1].body.contains(&format!("aws kms cancel-key-deletion --key-id {}", rig.used)));
+    assert_eq!(rig.metrics.sum("Alerts", &[("Severity", "critical")]), 2.0);
+    assert_eq!(rig.metrics.sum("AccessDenials", &[("Key", &rig.used)]), 1.0);
+    assert_eq!(rig.metrics.sum("KeysPendingDeletionProtectingRecordings", &[("Key", &rig.used)]), 1.0);
+}
+
+#[tokio::test]
+async fn an_unrelated_key_raises_nothing_and_a_configured_key_is_still_guarded() {
+    let rig = Rig::new();
+    let g = rig.guardian(false);
+    let h = g.handle(&event("ev-u", KeyEventKind::Disabled, &rig.unrelated)).await.unwrap();
+    assert!(matches!(h, Handled::Unrelated { .. }), "{h:?}");
+    assert!(rig.alerts.published().is_empty());
+    assert_eq!(rig.metrics.sum("EventsIgnored", &[("Reason", "unrelated_key")]), 1.0);
+
+    let a = alerted(g.handle(&event("ev-c", KeyEventKind::Disabled, &rig.configured)).await.unwrap());
+    assert_eq!((a.severity, a.recordings_at_risk), (Severity::Warning, 0));
+    assert!(rig.alerts.published()[0].body.contains("screens"), "{}", rig.alerts.published()[0].body);
+}
+
+#[tokio::test]
+async fn an_event_delivered_twice_alerts_once_and_one_in_progress_waits() {
+    let rig = Rig::new();
+    let g = rig.guardian(false);
+    let e = event("ev-dup", KeyEventKind::Disabled, &rig.used);
+    alerted(g.handle(&e).await.unwrap());
+    assert!(matches!(g.handle(&e).await.unwrap(), Handled::Duplicate { .. }));
+    assert_eq!(rig.alerts.published().len(), 1);
+    assert_eq!(rig.metrics.sum("DuplicateEvents", &[]), 1.0);
+
+    // Another invocation holds the next event: this delivery waits.
+    use vault::ports::catalog::EventClaims;
+    rig.catalog.claim_event("aws.kms", "ev-busy", vault::time::unix_now(), 90, u64::MAX).await.unwrap();
+    let err = g.handle(&event("ev-busy", KeyEventKind::Disabled, &rig.used)).await.unwrap_err();
+    assert_eq!((err.code(), err.is_retryable()), ("event_in_progress", true));
+}
+
+#[tokio::test]
+async fn protection_turns_a_scheduled_deletion_into_a_disabled_key_and_says_so() {
+    let rig = Rig::new();
+    rig.kms.set_state(&rig.used, KeyState::PendingDeletion);
+    let a =
+        alerted(rig.guardian(true).handle(&event("ev-p", KeyEventKind::DeletionScheduled, &rig.used)).await.unwrap());
+    assert_eq!(a.protection, "cancelled");
+    assert_eq!(rig.kms.state(&rig.used), Some(KeyState::Disabled));
+    assert!(rig.alerts.published()[0].body.contains("CANCELLED THE DELETION"));
+    assert_eq!(rig.metrics.sum("KeysPendingDeletionProtectingRecordings", &[("Key", &rig.used)]), 0.0);
+
+    // Without protection, or for a key that protects nothing, no cancel.
+    rig.kms.set_state(&rig.configured, KeyState::PendingDeletion);
+    rig.guardian(true).handle(&event("ev-q", KeyEventKind::DeletionScheduled, &rig.configured)).await.unwrap();
+    assert_eq!(rig.kms.state(&rig.configured), Some(KeyState::PendingDeletion));
+}
+
+#[tokio::test]
+async fn a_failed_alert_is_retried_and_reports_the_cancellation_its_first_attempt_made() {
+    let rig = Rig::new();
+    rig.kms.set_state(&rig.used, KeyState::PendingDeletion);
+    let g = rig.guardian(true);
+    let e = event("ev-f", KeyEventKind::DeletionScheduled, &rig.used);
+    rig.alerts
+        .faults
+        .fail_next("publish", AlertError { topic: "t".into(), detail: "Throttled".into(), retryable: true });
+    let err = g.handle(&e).await.unwrap_err();
+    assert_eq!((err.code(), err.is_retryable()), ("sns_unavailable", true));
+    assert_eq!(rig.kms.state(&rig.used), Some(KeyState::Disabled), "the first attempt cancelled the deletion");
+
+    // The retry (at once: the claim was released) alerts, and says so.
+    let a = alerted(g.handle(&e).await.unwrap());
+    assert_eq!(a.protection, "cancelled");
+    assert_eq!(rig.kms.calls.get("CancelKeyDeletion"), 1, "not redone");
+    assert_eq!(rig.alerts.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_catalog_that_cannot_be_read_fails_the_invocation_for_a_retry() {
+    let rig = Rig::new();
+    rig.catalog.faults.fail_next("key_usage", vault::ports::catalog::CatalogError::Unavailable { detail: "x".into() });
+    let err = rig.guardian(false).handle(&event("ev-c", KeyEventKind::Disabled, &rig.used)).await.unwrap_err();
+    assert_eq!((err.code(), err.is_retryable()), ("catalog_unavailable", true));
+    assert!(rig.alerts.published().is_empty());
+}
