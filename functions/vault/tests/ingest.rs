@@ -45,7 +45,7 @@ async fn a_recording_is_encrypted_verified_catalogued_and_its_plaintext_deleted(
     let entry = rig.entry("calls/r-1.wav").unwrap();
     assert_eq!((entry.plaintext_size, entry.source_etag.as_str()), (data.len() as u64, obj.etag.as_str()));
     assert_eq!(entry.vault_version.as_deref(), rig.vault_versions("calls/r-1.wav").first().map(String::as_str));
-    assert_eq!(entry.wrapping_keys, [rig.key.clone()]);
+    assert_eq!(entry.wrapping_keys, std::slice::from_ref(&rig.key));
     assert_eq!(rig.usage(&rig.key), 1);
     assert_eq!(rig.plaintext("calls/r-1.wav"), None, "the plaintext is gone");
     assert!(!rig.catalog.is_claimed(&entry.id), "the claim ended with the transaction");
