@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: setup build demo test lint iac unit bench bench-memory bench-encrypt bench-playback clean
+.PHONY: setup build demo test lint iac unit e2e bench bench-memory bench-encrypt bench-playback clean
 
 setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
 	bash infra/local/setup.sh
@@ -22,12 +22,15 @@ lint:
 iac:  ## cfn-lint on both templates and the SAM transform, sam validate --lint, the cfn-guard rules and their negative fixtures (installs its tools)
 	bash infra/policy/check.sh
 
-unit: setup
+unit:  ## Rust unit, property and twin-based protocol tests of every crate but the end-to-end one: no Python, no emulator
+	$(CARGO) test --workspace --exclude e2e
+
+e2e: setup  ## the local AWS and everything that needs it: the launcher's and provisioner's own tests, then the end-to-end, contract, interoperability, IAM and cargo-lambda tests
 	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py infra/local/test_provision.py
 	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
-	$(CARGO) test --workspace
+	$(CARGO) test -p e2e
 
-test: setup lint iac unit
+test: setup lint iac unit e2e
 
 bench:  ## format throughput (GB/s) beside bare AES-256-GCM, and the Python SDK ratio
 	bash benches/throughput.sh
