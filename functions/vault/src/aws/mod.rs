@@ -1,4 +1,4 @@
-//! The AWS adapters: the only place an `aws_sdk_*` or `aws_smithy_*` name
+//! The AWS adapters: the only place an AWS SDK (`aws-sdk-*`, `aws-smithy-*`) name
 //! appears. One module per service, each with its SDK error mapping and the
 //! list of IAM actions its calls need (`AWS_CALLS`), which
 //! `tests/tests/iam.rs` checks against its code and against template.yaml.
