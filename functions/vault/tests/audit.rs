@@ -56,3 +56,55 @@ async fn a_configured_key_that_fails_its_use_test_is_not_compliant() {
     assert_eq!(k.judgement.verdict, Verdict::NonCompliant);
     assert!(k.judgement.reasons.iter().any(|r| r.contains("new recordings cannot use it")), "{:?}", k.judgement);
 }
+
+#[tokio::test]
+async fn a_recorded_run_writes_evidence_never_overwritten_counts_metrics_and_alerts_only_when_needed() {
+    use vault::audit::{AuditSettings, RotationAudit};
+    use vault::memory::{MemoryAlerts, MemoryMetrics, MemoryObjects};
+    use vault::ports::objects::S3Location;
+
+    let kms = Arc::new(MemoryKms::new());
+    let now = vault::time::unix_now() as i64;
+    let key = kms.create_symmetric("us-east-1");
+    kms.set_rotation(&key, now - 10 * DAY, true, None);
+    let objects = MemoryObjects::new();
+    objects.create_bucket("vault", true);
+    let alerts = MemoryAlerts::new();
+    let metrics = Arc::new(MemoryMetrics::default());
+    let settings = AuditSettings {
+        org: "acme".into(),
+        region: "us-east-1".into(),
+        keys: RecordingKeys::parse(&format!(r#"{{"calls": ["{key}"]}}"#), "us-east-1").unwrap(),
+        policy: Policy { max_key_age_days: 365 },
+        evidence_bucket: "vault".into(),
+    };
+    let audit = RotationAudit::new(
+        kms.clone(),
+        MemoryCatalog::new(),
+        objects.clone(),
+        alerts.clone(),
+        settings,
+        metrics.clone(),
+    );
+    let at_ms = 1_795_512_600_123;
+    let done = audit.run(at_ms, "req/1").await.unwrap();
+    assert_eq!(done.report.key, "audit/rotation/2026/11/24/2026-11-24T09:30:00.123Z-req1.json");
+    let report: serde_json::Value = serde_json::from_slice(
+        &objects.get(&S3Location { bucket: "vault".into(), key: done.report.key.clone() }, None).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["non_compliant_keys"], 0);
+    assert!(!done.alerted && alerts.published().is_empty(), "no summary when every key complies");
+    assert_eq!(metrics.sum("KeyRotationCompliant", &[("Key", &key)]), 1.0);
+
+    // The same run again would replace its evidence: refused, retried by Lambda.
+    let again = audit.run(at_ms, "req/1").await.unwrap_err();
+    use vault::errors::OperationError;
+    assert_eq!(again.code(), "source_changed");
+
+    kms.set_state(&key, KeyState::Disabled);
+    let done = audit.run(at_ms + 1000, "req-2").await.unwrap();
+    assert!(done.alerted);
+    assert_eq!(alerts.published()[0].attribute("severity"), Some("warning"));
+    assert_eq!(metrics.sum("NonCompliantKeys", &[]), 1.0);
+}

@@ -5,11 +5,17 @@
 
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use envelope::EncryptionContext;
 
 use crate::arn::region_of;
+use crate::errors::{ErrorKind, OperationError};
+use crate::metrics::MetricsLog;
+use crate::ports::alerts::{AlertError, Alerts};
 use crate::ports::catalog::{CatalogError, KeyUsage, KeyUsageCatalog};
 use crate::ports::keys::{KeyError, KeyInspection, KeyManagement, KeyState, RotationFacts};
+use crate::ports::objects::{ObjectStore, S3Error, S3Location};
 use crate::recording::RecordingKeys;
 use crate::time::rfc3339;
 
@@ -439,6 +445,131 @@ pub async fn run<K: KeyManagement + KeyInspection, C: KeyUsageCatalog>(
         out.push(KeyAudit { facts, judgement });
     }
     Ok(AuditRun { run_at: now, region: region.to_string(), policy, keys: out })
+}
+
+/// The function's name in logs and metrics.
+pub const FUNCTION: &str = "rotation-audit";
+
+/// What the rotation audit is configured with.
+#[derive(Clone, Debug)]
+pub struct AuditSettings {
+    pub org: String,
+    /// The function's region: primary keys must be here.
+    pub region: String,
+    pub keys: RecordingKeys,
+    pub policy: Policy,
+    /// Where the evidence reports go (`audit/rotation/...`).
+    pub evidence_bucket: String,
+}
+
+/// What one recorded run produced.
+#[derive(Clone, Debug)]
+pub struct RecordedAudit {
+    pub run: AuditRun,
+    /// The evidence report, never overwritten.
+    pub report: S3Location,
+    /// Whether a summary alert went out (some key is not compliant).
+    pub alerted: bool,
+}
+
+/// Why a run must be retried (each attempt writes its own report).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    #[error("cannot read the catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("cannot write the report: {0}")]
+    Evidence(S3Error),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
+}
+
+impl OperationError for AuditError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Catalog(e) => e.code(),
+            Self::Evidence(e) => e.code(),
+            Self::Alert(e) => e.code(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Catalog(e) => e.kind(),
+            Self::Evidence(e) => e.kind(),
+            Self::Alert(e) => e.kind(),
+        }
+    }
+}
+
+/// The daily rotation audit over its ports: the run, its evidence report,
+/// its metrics, and the summary alert when a key is not compliant.
+pub struct RotationAudit<K, C, O, A> {
+    kms: K,
+    catalog: C,
+    objects: O,
+    alerts: A,
+    settings: AuditSettings,
+    metrics: Arc<dyn MetricsLog>,
+}
+
+impl<K: KeyManagement + KeyInspection, C: KeyUsageCatalog, O: ObjectStore, A: Alerts> RotationAudit<K, C, O, A> {
+    /// An audit over these adapters.
+    pub fn new(
+        kms: K,
+        catalog: C,
+        objects: O,
+        alerts: A,
+        settings: AuditSettings,
+        metrics: Arc<dyn MetricsLog>,
+    ) -> Self {
+        Self { kms, catalog, objects, alerts, settings, metrics }
+    }
+
+    /// Runs one audit at `now_ms` (Unix milliseconds) and records it;
+    /// `request_id` makes the report's name unique.
+    pub async fn run(&self, now_ms: u64, request_id: &str) -> Result<RecordedAudit, AuditError> {
+        let c = &self.settings;
+        let now = (now_ms / 1000) as i64;
+        let report = run(&self.kms, &self.catalog, &c.keys, &c.org, &c.region, c.policy, now).await?;
+
+        // Evidence: one new object per run, never overwritten.
+        let stamp = rfc3339(now as u64);
+        let key = format!(
+            "audit/rotation/{}/{}/{}/{}.{:03}Z-{}.json",
+            &stamp[0..4],
+            &stamp[5..7],
+            &stamp[8..10],
+            stamp.trim_end_matches('Z'),
+            now_ms % 1000,
+            request_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(36).collect::<String>()
+        );
+        let loc = S3Location { bucket: c.evidence_bucket.clone(), key };
+        let body = serde_json::to_vec_pretty(&report.to_json()).unwrap_or_default();
+        self.objects.put_new(&loc, body, "application/json").await.map_err(AuditError::Evidence)?;
+
+        for k in &report.keys {
+            let arn = k.facts.key_arn.as_str();
+            let compliant = f64::from(u8::from(k.judgement.verdict == Verdict::Compliant));
+            let mut values = vec![("KeyRotationCompliant", "Count", compliant)];
+            if let Some(days) = k.judgement.days_since_rotation {
+                values.push(("DaysSinceRotation", "None", days as f64));
+            }
+            self.metrics.put(FUNCTION, &[("Key", arn)], &values);
+        }
+        let failing = report.failing().count();
+        self.metrics.put(FUNCTION, &[], &[("NonCompliantKeys", "Count", failing as f64)]);
+
+        let mut alerted = false;
+        if let Some((subject, body)) = report.summary() {
+            let severity =
+                if report.failing().any(|k| k.judgement.verdict == Verdict::Critical) { "critical" } else { "warning" };
+            self.alerts.publish_message(&subject, &body, &[("severity", severity), ("event", "RotationAudit")]).await?;
+            alerted = true;
+        }
+        tracing::info!(keys = report.keys.len(), non_compliant = failing, report = %loc, "rotation audit done");
+        Ok(RecordedAudit { run: report, report: loc, alerted })
+    }
 }
 
 #[cfg(test)]
