@@ -394,3 +394,38 @@ async fn bad_keys_unknown_types_and_other_buckets_are_refused_without_a_retry() 
     }
     assert!(rig.catalog.recordings().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_event_naming_another_version_with_the_encrypted_etag_keeps_that_version() {
+    let rig = Rig::new();
+    let first = rig.upload("calls/v-1", b"the recording that was encrypted");
+    rig.encryptor().encrypt(&first, claim_until(), "req-1").await.unwrap();
+    let second = rig.upload("calls/v-1", b"a later upload, never encrypted");
+    // {eTag of the encrypted upload, versionId of the later one}.
+    let forged = vault::ingest::Announced { version: second.version.clone(), ..first.clone() };
+    let out = rig.encryptor().encrypt(&forged, claim_until(), "req-2").await;
+    assert_eq!(code(&out), "already_done");
+    assert_eq!(
+        rig.objects.get(&ingest("calls/v-1"), second.version.as_deref()).as_deref(),
+        Some(&b"a later upload, never encrypted"[..]),
+        "the version the event named is kept"
+    );
+    // The real event of the later upload is refused and keeps it too.
+    assert_eq!(code(&rig.encryptor().encrypt(&second, claim_until(), "req-3").await), "already_exists");
+    assert!(rig.plaintext("calls/v-1").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_whose_etag_is_not_the_encrypted_uploads_is_never_deleted() {
+    let rig = Rig::new();
+    let obj = rig.upload("calls/v-2", b"encrypted");
+    // The catalog write lands, then the named version is not what was read
+    // (here: replaced in place, as only a forged or corrupted store could).
+    rig.catalog.faults.crash_after_next("record");
+    let encryptor = rig.encryptor();
+    assert!(until_crash(encryptor.encrypt(&obj, claim_until(), "req-1"), rig.catalog.faults.crashed()).await.is_none());
+    rig.objects.tamper(&ingest("calls/v-2"), obj.version.as_deref(), |b| b.push(b'!'));
+    rig.objects.refresh_etag(&ingest("calls/v-2"), obj.version.as_deref());
+    assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-1").await), "already_done");
+    assert_eq!(rig.plaintext("calls/v-2").as_deref(), Some(&b"encrypted!"[..]), "kept: not the bytes encrypted");
+}

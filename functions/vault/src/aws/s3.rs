@@ -215,8 +215,9 @@ impl ObjectStore for S3Objects {
         gone_is_done(req.if_match(quoted(etag)).send().await.map(drop), loc)
     }
 
-    async fn current(&self, loc: &S3Location) -> Result<Option<(String, Option<String>)>, S3Error> {
-        match self.client.head_object().bucket(&loc.bucket).key(&loc.key).send().await {
+    async fn head(&self, loc: &S3Location, version: Option<&str>) -> Result<Option<(String, Option<String>)>, S3Error> {
+        let req = self.client.head_object().bucket(&loc.bucket).key(&loc.key);
+        match req.set_version_id(version.map(str::to_string)).send().await {
             Ok(out) => Ok(Some((
                 out.e_tag.as_deref().map(unquoted).unwrap_or_default().to_string(),
                 out.version_id.filter(|v| v != "null"),

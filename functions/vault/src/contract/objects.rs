@@ -101,8 +101,11 @@ pub async fn object_store<S: ObjectStore, H: ObjectHarness>(
     assert_eq!(store.read(&aborted, None, None).await.err().map(|e| e.code()), Some("not_found"));
 
     // Reading as an event announced it: the version, or the ETag.
-    let (etag, version) = store.current(&small).await.unwrap().expect("current");
+    let (etag, version) = store.head(&small, None).await.unwrap().expect("current");
     assert_eq!(version.as_deref(), Some(v2.as_str()));
+    let (etag1, version1) = store.head(&small, Some(&v1)).await.unwrap().expect("an older version");
+    assert_eq!((!etag1.is_empty(), version1.as_deref()), (true, Some(v1.as_str())));
+    assert_ne!(etag1, etag, "each version has its own ETag");
     let src = store.read_announced(&small, Some(&v1), "").await.unwrap();
     assert_eq!((src.version.as_deref(), src.size), (Some(v1.as_str()), 1000));
     assert_eq!(bytes(src.body).await, data);
@@ -125,9 +128,10 @@ pub async fn object_store<S: ObjectStore, H: ObjectHarness>(
     store.delete(&small, Some(&v1)).await.unwrap();
     assert_eq!(store.read(&small, Some(&v1), None).await.err().map(|e| e.code()), Some("not_found"));
     store.delete(&small, Some(&v1)).await.expect("already gone is done");
+    assert_eq!(store.head(&small, Some(&v1)).await.unwrap(), None, "a deleted version heads as gone");
     // Deleting the object (no version) hides it; its versions remain.
     store.delete(&small, None).await.unwrap();
-    assert_eq!(store.current(&small).await.unwrap(), None);
+    assert_eq!(store.head(&small, None).await.unwrap(), None);
     assert_eq!(bytes(store.read(&small, Some(&v2), Some(0..5)).await.unwrap()).await, big[..5]);
 
     // Writes that never replace an object.
@@ -141,20 +145,20 @@ pub async fn object_store<S: ObjectStore, H: ObjectHarness>(
     let plain = at(unversioned, "contract/plain");
     let w = upload(store, &plain, b"first".to_vec()).await.unwrap();
     assert_eq!(w.version, None, "no version ids without versioning");
-    let (first_etag, _) = store.current(&plain).await.unwrap().unwrap();
+    let (first_etag, _) = store.head(&plain, None).await.unwrap().unwrap();
     upload(store, &plain, b"second".to_vec()).await.unwrap();
     let refused = store.delete_if_match(&plain, &first_etag).await.unwrap_err();
     assert_eq!(refused.code(), "source_changed");
     assert_eq!(bytes(store.read(&plain, None, None).await.unwrap()).await, b"second", "the newer upload is kept");
-    let (second_etag, _) = store.current(&plain).await.unwrap().unwrap();
+    let (second_etag, _) = store.head(&plain, None).await.unwrap().unwrap();
     store.delete_if_match(&plain, &second_etag).await.unwrap();
-    assert_eq!(store.current(&plain).await.unwrap(), None);
+    assert_eq!(store.head(&plain, None).await.unwrap(), None);
     store.delete_if_match(&plain, &second_etag).await.expect("already gone is done");
 
     // Not found and access denied, as the codes the services act on.
     let missing = at(versioned, "contract/missing");
     assert_eq!(store.read(&missing, None, None).await.err().map(|e| e.code()), Some("not_found"));
-    assert_eq!(store.current(&missing).await.unwrap(), None);
+    assert_eq!(store.head(&missing, None).await.unwrap(), None);
     let no_bucket = at("callvault-contract-no-such-bucket", "x");
     assert_eq!(store.read(&no_bucket, None, None).await.err().map(|e| e.code()), Some("not_found"));
     harness.deny_next_read(&evidence).await;

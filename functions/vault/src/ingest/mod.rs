@@ -317,7 +317,19 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             });
         }
         // A repeated event, or the retry of one that stopped between the
-        // catalog and the delete: finish the delete.
+        // catalog and the delete: finish the delete of what was encrypted,
+        // and only that (an event may name another version with the same
+        // ETag: that version is no copy of ours to delete).
+        if obj.version.is_some() && obj.version != entry.source_version {
+            tracing::warn!(
+                code = "plaintext_kept",
+                recording = %id,
+                version = obj.version.as_deref().unwrap_or(""),
+                encrypted_version = entry.source_version.as_deref().unwrap_or(""),
+                "the event names another version of the ingest object than the one encrypted; it is kept for an operator"
+            );
+            return Ok(Outcome::AlreadyDone { id });
+        }
         self.delete_plaintext(obj, &id).await?;
         Ok(Outcome::AlreadyDone { id })
     }
@@ -462,8 +474,17 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
     async fn delete_plaintext(&self, obj: &Announced, id: &RecordingId) -> Result<(), IngestError> {
         let loc = obj.location();
         let deleted = match &obj.version {
-            Some(v) => self.s3.delete(&loc, Some(v)).await,
-            None => match self.s3.current(&loc).await {
+            // Only while that version is still the upload that was read.
+            Some(v) => match self.s3.head(&loc, Some(v)).await {
+                Ok(Some((etag, _))) if etag == obj.etag => self.s3.delete(&loc, Some(v)).await,
+                Ok(Some((etag, _))) => {
+                    tracing::warn!(code = "plaintext_kept", recording = %id, version = v, etag, expected = obj.etag, "the named version of the ingest object is not the upload that was encrypted; it is kept for an operator");
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+            None => match self.s3.head(&loc, None).await {
                 Ok(Some((etag, _))) if etag == obj.etag => match self.s3.delete_if_match(&loc, &obj.etag).await {
                     Err(S3Error::Changed { .. }) => {
                         tracing::warn!(recording = %id, "the ingest object was replaced meanwhile; the new upload is kept");

@@ -54,7 +54,7 @@ pub struct MemoryObjects {
     state: Arc<Mutex<State>>,
     counter: Arc<AtomicU64>,
     /// Planned faults, by operation: `read`, `read_announced`, `size`,
-    /// `current`, `put_new`, `verify`, `delete`, `delete_if_match`, `tag`,
+    /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `tag`,
     /// and for uploads `upload_write` and `upload_finish`.
     pub faults: Arc<Faults<S3Error>>,
 }
@@ -121,6 +121,24 @@ impl MemoryObjects {
             let mut bytes = data.to_vec();
             f(&mut bytes);
             *data = Arc::new(bytes);
+        }
+    }
+
+    /// Recomputes the ETag of `version` of `loc` from its bytes (after
+    /// [`MemoryObjects::tamper`], as a store that really changed them).
+    pub fn refresh_etag(&self, loc: &S3Location, version: Option<&str>) {
+        let mut state = self.lock();
+        let Some(versions) = state.buckets.get_mut(&loc.bucket).and_then(|b| b.objects.get_mut(&loc.key)) else {
+            return;
+        };
+        let found = match version {
+            Some(v) => versions.iter_mut().find(|x| x.id.as_deref() == Some(v)),
+            None => versions.last_mut(),
+        };
+        if let Some(v) = found {
+            if let Some(data) = &v.data {
+                v.etag = hex::encode(&digest(&SHA256, data).as_ref()[..16]);
+            }
         }
     }
 
@@ -272,9 +290,9 @@ impl ObjectStore for MemoryObjects {
         Ok(self.find(loc, None)?.data.map_or(0, |d| d.len() as u64))
     }
 
-    async fn current(&self, loc: &S3Location) -> Result<Option<(String, Option<String>)>, S3Error> {
-        self.faults.before("current").await?;
-        match self.find(loc, None) {
+    async fn head(&self, loc: &S3Location, version: Option<&str>) -> Result<Option<(String, Option<String>)>, S3Error> {
+        self.faults.before("head").await?;
+        match self.find(loc, version) {
             Ok(v) => Ok(Some((v.etag, v.id))),
             Err(S3Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),

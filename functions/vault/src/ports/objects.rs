@@ -184,10 +184,12 @@ pub trait ObjectStore: Send + Sync {
     /// The object's size in bytes.
     fn size(&self, loc: &S3Location) -> impl Future<Output = Result<u64, S3Error>> + Send;
 
-    /// The current ETag and version of the object, or `None` when it is gone.
-    fn current(
+    /// The ETag and version id of `version` of the object (the current one
+    /// when `None`), or `None` when it is gone.
+    fn head(
         &self,
         loc: &S3Location,
+        version: Option<&str>,
     ) -> impl Future<Output = Result<Option<(String, Option<String>)>, S3Error>> + Send;
 
     /// Writes a new object, never replacing one (`If-None-Match: *`;
