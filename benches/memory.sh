@@ -29,5 +29,5 @@ measure() { # label, command...
   printf '%-8s %6d MiB in, peak RSS %6.1f MiB, wall %s\n' "$label" "$size_mib" "$(echo "$kib/1024" | bc -l)" "$secs"
 }
 measure encrypt "$bin" encrypt --key "$key" --context org=bench "$work/in.bin" "$work/in.esdk"
-measure decrypt "$bin" decrypt --context org=bench "$work/in.esdk" "$work/out.bin"
+measure decrypt "$bin" decrypt --key "$key" --context org=bench "$work/in.esdk" "$work/out.bin"
 cmp "$work/in.bin" "$work/out.bin" && echo "round trip: identical"

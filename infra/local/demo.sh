@@ -148,16 +148,16 @@ step "decrypt with the official aws-encryption-cli (no callvault involved)"
   -w "key=$key" -c org=acme recording_type=calls recording_id=2026-11-23-0001.wav content_type=audio/wav -S
 cmp "$work/call.wav" "$work/by-official-cli.wav" && echo "official CLI: byte-identical"
 
-step "decrypt with callvault (requiring the org and recording id)"
-"$bin" decrypt --context org=acme --context recording_id=2026-11-23-0001.wav "$work/call.wav.esdk" "$work/by-callvault.wav"
+step "decrypt with callvault (calling only the customer's key, requiring the org and recording id)"
+"$bin" decrypt --key "$key" --context org=acme --context recording_id=2026-11-23-0001.wav "$work/call.wav.esdk" "$work/by-callvault.wav"
 cmp "$work/call.wav" "$work/by-callvault.wav" && echo "callvault: byte-identical"
 
 step "seek: seconds 20-21 only (bytes 320044-336043), read from the frames that cover them"
-"$bin" decrypt --range 320044-336043 "$work/call.wav.esdk" "$work/seek.raw"
+"$bin" decrypt --key "$key" --context org=acme --range 320044-336043 "$work/call.wav.esdk" "$work/seek.raw"
 cmp <(tail -c +320045 "$work/call.wav" | head -c 16000) "$work/seek.raw" && echo "seek: the 16000 bytes of second 20 match"
 
 step "a wrong recording id is refused, and leaves no output"
-if "$bin" decrypt --context recording_id=someone-else "$work/call.wav.esdk" "$work/wrong.wav"; then
+if "$bin" decrypt --key "$key" --context org=acme --context recording_id=someone-else "$work/call.wav.esdk" "$work/wrong.wav"; then
   echo "unexpected success" >&2; exit 1
 fi
 [ ! -e "$work/wrong.wav" ] && echo "no output written"

@@ -19,6 +19,9 @@ use std::time::Duration;
 pub const REGION: &str = "us-east-1";
 /// A second region, for disaster-recovery keys.
 pub const DR_REGION: &str = "us-west-2";
+/// The local AWS's account: its keys are the ones `callvault decrypt
+/// --account` trusts in the tests.
+pub const ACCOUNT: &str = "123456789012";
 
 /// The repository root.
 pub fn root() -> PathBuf {

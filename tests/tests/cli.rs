@@ -33,7 +33,7 @@ fn encrypt_then_decrypt_round_trips() {
     let data = sample(300_000, 1);
     let ct = encrypt(aws, &dir, &key, &data, &["--frame-length", "4096"]);
     let out = dir.path("out.wav");
-    ok(&aws.callvault(&["decrypt", "--context", "org=acme", &ct, &out]));
+    ok(&aws.callvault(&["decrypt", "--account", ACCOUNT, "--context", "org=acme", &ct, &out]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
 }
 
@@ -48,11 +48,11 @@ fn decrypt_with_a_range_returns_the_slice() {
         [("0-0", 0..1), ("4095-4096", 4095..4097), ("99990-", 99_990..100_000), ("5000-99999", 5000..100_000)]
     {
         let out = dir.path("range.bin");
-        ok(&aws.callvault(&["decrypt", "--range", range, &ct, &out]));
+        ok(&aws.callvault(&["decrypt", "--account", ACCOUNT, "--context", "org=acme", "--range", range, &ct, &out]));
         assert_eq!(std::fs::read(&out).unwrap(), &data[slice], "range {range}");
         // The same range from a stream.
         let piped = std::process::Command::new(callvault_bin())
-            .args(["decrypt", "--range", range, "-", "-"])
+            .args(["decrypt", "--account", ACCOUNT, "--context", "org=acme", "--range", range, "-", "-"])
             .envs(aws.env())
             .stdin(std::fs::File::open(&ct).unwrap())
             .output()
@@ -61,7 +61,17 @@ fn decrypt_with_a_range_returns_the_slice() {
         assert_eq!(piped.stdout, &data[range_of(range)], "streamed range {range}");
     }
     let out = dir.path("bad.bin");
-    let r = aws.callvault(&["decrypt", "--range", "100000-100001", &ct, &out]);
+    let r = aws.callvault(&[
+        "decrypt",
+        "--account",
+        ACCOUNT,
+        "--context",
+        "org=acme",
+        "--range",
+        "100000-100001",
+        &ct,
+        &out,
+    ]);
     assert!(!r.status.success());
     assert!(stderr(&r).contains("error[range_not_satisfiable]"), "{}", stderr(&r));
     assert!(!std::path::Path::new(&out).exists());
@@ -108,7 +118,7 @@ fn a_wrong_context_is_refused_and_leaves_no_output() {
     let ct = encrypt(aws, &dir, &key, &sample(1000, 4), &[]);
     let out = dir.path("out.wav");
     for ctx in ["org=other", "tenant=acme"] {
-        let r = aws.callvault(&["decrypt", "--context", ctx, &ct, &out]);
+        let r = aws.callvault(&["decrypt", "--account", ACCOUNT, "--any-org", "--context", ctx, &ct, &out]);
         assert!(!r.status.success());
         assert!(stderr(&r).contains("error[context_mismatch]"), "{}", stderr(&r));
         assert_eq!(stderr(&r).lines().count(), 1, "one line: {}", stderr(&r));
@@ -127,7 +137,7 @@ fn a_tampered_message_is_refused_and_leaves_no_output() {
     bytes[n - 100] ^= 1; // inside the final frame: earlier frames were already written
     std::fs::write(&ct, &bytes).unwrap();
     let out = dir.path("out.wav");
-    let r = aws.callvault(&["decrypt", &ct, &out]);
+    let r = aws.callvault(&["decrypt", "--account", ACCOUNT, "--context", "org=acme", &ct, &out]);
     assert!(!r.status.success());
     assert!(stderr(&r).contains("error[integrity]"), "{}", stderr(&r));
     assert!(!std::path::Path::new(&out).exists());
@@ -144,7 +154,7 @@ fn an_rsa_key_encrypts_without_kms_and_decrypts_through_kms() {
     let v: serde_json::Value = serde_json::from_slice(&aws.callvault(&["inspect", &ct]).stdout).unwrap();
     assert_eq!(v["encrypted_data_keys"][0]["provider_id"], "aws-kms-rsa");
     let out = dir.path("out.wav");
-    ok(&aws.callvault(&["decrypt", &ct, &out]));
+    ok(&aws.callvault(&["decrypt", "--account", ACCOUNT, "--context", "org=acme", &ct, &out]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
 }
 
@@ -160,7 +170,7 @@ fn a_disaster_recovery_key_adds_a_second_encrypted_data_key_that_decrypts_alone(
     assert_eq!(v["encrypted_data_keys"].as_array().unwrap().len(), 2);
     assert_eq!(v["encrypted_data_keys"][1]["provider_info"], dr.as_str());
     let out = dir.path("out.wav");
-    ok(&aws.callvault(&["decrypt", "--key", &dr, &ct, &out]));
+    ok(&aws.callvault(&["decrypt", "--key", &dr, "--context", "org=acme", &ct, &out]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
 }
 
@@ -183,7 +193,7 @@ fn a_disabled_key_is_refused_with_its_code() {
     let dir = TempDir::new("cli-disabled");
     let ct = encrypt(aws, &dir, &key, b"hello", &[]);
     rt().block_on(async { aws.kms().await.disable_key().key_id(&key).send().await.unwrap() });
-    let r = aws.callvault(&["decrypt", &ct, &dir.path("out")]);
+    let r = aws.callvault(&["decrypt", "--key", &key, "--context", "org=acme", &ct, &dir.path("out")]);
     assert!(stderr(&r).contains("error[key_disabled]") && stderr(&r).contains("enable-key"), "{}", stderr(&r));
     let r = aws.callvault(&["encrypt", "--key", &key, &dir.path("in.wav"), &dir.path("again")]);
     assert!(stderr(&r).contains("error[key_disabled]"), "{}", stderr(&r));
@@ -191,7 +201,7 @@ fn a_disabled_key_is_refused_with_its_code() {
         let kms = aws.kms().await;
         kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap()
     });
-    let r = aws.callvault(&["decrypt", &ct, &dir.path("out")]);
+    let r = aws.callvault(&["decrypt", "--key", &key, "--context", "org=acme", &ct, &dir.path("out")]);
     assert!(stderr(&r).contains("error[key_pending_deletion]"), "{}", stderr(&r));
 }
 
@@ -205,8 +215,17 @@ fn s3_locations_stream_in_and_out() {
     let data = sample(12 * 1024 * 1024 + 5, 8);
     std::fs::write(dir.path("in"), &data).unwrap();
     ok(&aws.callvault(&["encrypt", "--key", &key, &dir.path("in"), "s3://cli-io/rec.esdk"]));
-    ok(&aws.callvault(&["decrypt", "s3://cli-io/rec.esdk", "s3://cli-io/rec.wav"]));
-    ok(&aws.callvault(&["decrypt", "--range", "8388600-8388700", "s3://cli-io/rec.esdk", &dir.path("range")]));
+    ok(&aws.callvault(&["decrypt", "--key", &key, "--any-org", "s3://cli-io/rec.esdk", "s3://cli-io/rec.wav"]));
+    ok(&aws.callvault(&[
+        "decrypt",
+        "--key",
+        &key,
+        "--any-org",
+        "--range",
+        "8388600-8388700",
+        "s3://cli-io/rec.esdk",
+        &dir.path("range"),
+    ]));
     assert_eq!(std::fs::read(dir.path("range")).unwrap(), &data[8_388_600..8_388_701]);
     let v: serde_json::Value =
         serde_json::from_slice(&aws.callvault(&["inspect", "s3://cli-io/rec.esdk"]).stdout).unwrap();
@@ -216,6 +235,30 @@ fn s3_locations_stream_in_and_out() {
         out.body.collect().await.unwrap().into_bytes()
     });
     assert!(body == data, "S3 round trip differs");
-    let r = aws.callvault(&["decrypt", "s3://cli-io/missing", &dir.path("x")]);
+    let r = aws.callvault(&["decrypt", "--key", &key, "--any-org", "s3://cli-io/missing", &dir.path("x")]);
     assert!(stderr(&r).contains("error[not_found]"), "{}", stderr(&r));
+}
+
+#[test]
+fn decrypt_calls_only_keys_the_operator_trusts() {
+    let aws = LocalAws::shared();
+    let key = setup(aws, "SYMMETRIC_DEFAULT");
+    let dir = TempDir::new("cli-trust");
+    let ct = encrypt(aws, &dir, &key, &sample(1000, 9), &[]);
+    let out = dir.path("out.wav");
+    let decrypts = || aws.kms_calls_for(&key).get("Decrypt").copied().unwrap_or(0);
+    let before = decrypts();
+    // No key and no account: refused before any KMS call.
+    let r = aws.callvault(&["decrypt", "--context", "org=acme", &ct, &out]);
+    assert!(stderr(&r).contains("error[key_filter_required]") && stderr(&r).contains("--key"), "{}", stderr(&r));
+    // Another account: the header's key is not called.
+    let r = aws.callvault(&["decrypt", "--account", "999999999999", "--context", "org=acme", &ct, &out]);
+    assert!(stderr(&r).contains("error[key_not_found]"), "{}", stderr(&r));
+    // No org: refused unless --any-org.
+    let r = aws.callvault(&["decrypt", "--key", &key, &ct, &out]);
+    assert!(stderr(&r).contains("error[usage]") && stderr(&r).contains("org="), "{}", stderr(&r));
+    assert_eq!(decrypts(), before, "KMS was never asked");
+    assert!(!std::path::Path::new(&out).exists());
+    ok(&aws.callvault(&["decrypt", "--key", &key, "--any-org", &ct, &out]));
+    assert_eq!(decrypts(), before + 1);
 }

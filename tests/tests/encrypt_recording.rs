@@ -108,7 +108,17 @@ async fn with_an_rsa_key_kms_never_decrypts_or_generates_and_the_result_decrypts
     let ct = dir.path("vault.esdk");
     std::fs::write(&ct, stack.get(&stack.vault, "calls/rsa-1").await.unwrap()).unwrap();
     let out = dir.path("plain");
-    ok(&aws.callvault(&["decrypt", "--context", "recording_id=rsa-1", &ct, &out]));
+    ok(&aws.callvault(&[
+        "decrypt",
+        "--key",
+        &key,
+        "--context",
+        &format!("org={ORG}"),
+        "--context",
+        "recording_id=rsa-1",
+        &ct,
+        &out,
+    ]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
 }
 

@@ -60,7 +60,7 @@ fn callvault_encrypt(aws: &LocalAws, keys: &[&str], frame: u32, input: &str, out
 }
 
 fn callvault_decrypt(aws: &LocalAws, input: &str, output: &str) {
-    let mut args: Vec<String> = vec!["decrypt".into()];
+    let mut args: Vec<String> = vec!["decrypt".into(), "--account".into(), ACCOUNT.into()];
     args.extend(context_args());
     args.extend([input.into(), output.into()]);
     ok(&aws.callvault(&args.iter().map(String::as_str).collect::<Vec<_>>()));
@@ -210,7 +210,7 @@ fn two_wrapping_keys_interoperate_both_ways_and_each_key_opens_alone() {
     assert_same(&plain, &dir.path("two.sdk4"));
     for (i, input) in [dir.path("two.cli.esdk"), dir.path("two.sdk4.esdk")].iter().enumerate() {
         let out = dir.path(&format!("two.back.{i}"));
-        ok(&aws.callvault(&["decrypt", "--key", &keys.dr, input, &out]));
+        ok(&aws.callvault(&["decrypt", "--key", &keys.dr, "--context", "org=acme", input, &out]));
         assert_same(&plain, &out);
     }
 }

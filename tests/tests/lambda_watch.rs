@@ -65,7 +65,17 @@ async fn the_sample_events_run_through_cargo_lambda_watch_and_invoke() {
         let ct = dir.path("vault.esdk");
         std::fs::write(&ct, stack.get(&stack.vault, object_key).await.expect("vault object")).unwrap();
         let pt = dir.path("plain");
-        ok(&aws.callvault(&["decrypt", "--context", &format!("recording_id={id}"), &ct, &pt]));
+        ok(&aws.callvault(&[
+            "decrypt",
+            "--account",
+            ACCOUNT,
+            "--context",
+            "org=acme",
+            "--context",
+            &format!("recording_id={id}"),
+            &ct,
+            &pt,
+        ]));
         assert_eq!(std::fs::read(&pt).unwrap(), data);
     }
 

@@ -8,6 +8,7 @@ use envelope::{
     FINAL_FRAME_PREFIX_LEN,
 };
 use tokio::runtime::Handle;
+use vault::arn::KmsArn;
 use vault::aws::{AwsKms, S3Objects};
 use vault::flow::{self, FlowError};
 use vault::keyring::{self, UnwrapPolicy};
@@ -101,17 +102,63 @@ pub async fn encrypt(
     .await
 }
 
+/// Which keys `decrypt` may call, and whether the message must name an org.
+pub struct Trust {
+    pub keys: Vec<String>,
+    pub accounts: Vec<String>,
+    pub partition: String,
+    pub any_org: bool,
+}
+
+impl Trust {
+    /// The unwrap policy, or why the operator must say more.
+    fn policy(self, region: &str) -> Result<UnwrapPolicy, CliError> {
+        if self.keys.is_empty() && self.accounts.is_empty() {
+            return Err(CliError {
+                code: "key_filter_required",
+                message: "decrypt calls KMS only for keys you trust, and a message's header is not trusted until it \
+                          authenticates: name the key (--key <ARN>) or your accounts (--account <ACCOUNT_ID>)"
+                    .into(),
+            });
+        }
+        for key in &self.keys {
+            if !KmsArn::parse(key).is_some_and(|a| a.is_key()) {
+                return Err(CliError::usage(format!(
+                    "--key {key:?}: use a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
+                )));
+            }
+        }
+        for account in &self.accounts {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CliError::usage(format!("--account {account:?}: use a 12-digit AWS account id")));
+            }
+        }
+        Ok(UnwrapPolicy {
+            region: region.to_string(),
+            allowed_keys: (!self.keys.is_empty()).then_some(self.keys),
+            allowed_accounts: (!self.accounts.is_empty()).then_some((self.partition, self.accounts)),
+            allow_other_regions: true,
+        })
+    }
+}
+
 pub async fn decrypt(
     context: Vec<String>,
-    keys: Vec<String>,
+    trust: Trust,
     range: Option<String>,
     input: String,
     output: String,
 ) -> Result<(), CliError> {
     let (input, output) = (Place::parse(&input)?, Place::parse(&output)?);
     let required = parse_context(&context)?;
+    if !trust.any_org && required.get("org").is_none() {
+        return Err(CliError::usage(
+            "--context org=<organisation> is required: every callvault recording names its org (--any-org for a message that names none)",
+        ));
+    }
     let range = range.as_deref().map(parse_range).transpose()?;
     let aws = aws().await?;
+    let policy = trust.policy(&aws.region)?;
     let handle = Handle::current();
 
     let (s3, inp) = (aws.s3.clone(), input.clone());
@@ -126,11 +173,6 @@ pub async fn decrypt(
     })
     .await?;
 
-    let policy = UnwrapPolicy {
-        region: aws.region.clone(),
-        allowed_keys: (!keys.is_empty()).then_some(keys),
-        allow_other_regions: true,
-    };
     let (data_key, _key_arn) = flow::open_message(&aws.kms, pending.header(), &policy, &required).await?;
 
     blocking(move || {

@@ -78,14 +78,27 @@ enum Command {
         /// File, `-` or s3://bucket/key.
         output: String,
     },
-    /// Decrypt IN to OUT; refuses unless every --context pair is in the message.
+    /// Decrypt IN to OUT; refuses unless every --context pair is in the
+    /// message. KMS is called only for keys you trust: name them (--key) or
+    /// their accounts (--account); a message's header is untrusted until it
+    /// authenticates.
     Decrypt {
-        /// Required encryption context pair; repeatable.
+        /// Required encryption context pair; repeatable. `org=<organisation>`
+        /// is required unless --any-org.
         #[arg(long = "context", value_name = "K=V")]
         context: Vec<String>,
-        /// Only these KMS key ARNs may unwrap the data key (default: any in the message).
+        /// A KMS key ARN that may unwrap the data key; repeatable.
         #[arg(long = "key", value_name = "ARN")]
         keys: Vec<String>,
+        /// An account whose KMS keys may unwrap the data key; repeatable.
+        #[arg(long = "account", value_name = "ACCOUNT_ID")]
+        accounts: Vec<String>,
+        /// The partition of --account (aws, aws-cn, aws-us-gov).
+        #[arg(long, value_name = "PARTITION", default_value = "aws")]
+        partition: String,
+        /// Decrypt a message whose context names no org (not callvault's).
+        #[arg(long)]
+        any_org: bool,
         /// Plaintext byte range START-END (inclusive) or START-.
         #[arg(long, value_name = "START-END")]
         range: Option<String>,
@@ -148,8 +161,9 @@ fn main() -> ExitCode {
             Command::Encrypt { keys, context, frame_length, input, output } => {
                 commands::encrypt(keys, context, frame_length, input, output).await
             }
-            Command::Decrypt { context, keys, range, input, output } => {
-                commands::decrypt(context, keys, range, input, output).await
+            Command::Decrypt { context, keys, accounts, partition, any_org, range, input, output } => {
+                let trust = commands::Trust { keys, accounts, partition, any_org };
+                commands::decrypt(context, trust, range, input, output).await
             }
             Command::Inspect { input } => commands::inspect(input).await,
             Command::Redrive { function, queue, bucket, prefix, dry_run } => {

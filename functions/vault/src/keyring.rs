@@ -226,8 +226,24 @@ pub struct UnwrapPolicy {
     pub region: String,
     /// Only these key ARNs, when set; any KMS key otherwise.
     pub allowed_keys: Option<Vec<String>>,
+    /// Only keys in these accounts (and partition), when set: a header is
+    /// untrusted until it authenticates, and an encrypted data key naming
+    /// another account's key would make the caller call (and appear in the
+    /// CloudTrail of) whoever owns that key.
+    pub allowed_accounts: Option<(String, Vec<String>)>,
     /// Whether keys in other regions may be called (disaster recovery).
     pub allow_other_regions: bool,
+}
+
+impl UnwrapPolicy {
+    /// Whether the key `arn` may be called under this policy.
+    fn allows(&self, arn: &KmsArn<'_>, raw: &str) -> bool {
+        let key_ok = self.allowed_keys.as_ref().is_none_or(|allowed| allowed.iter().any(|a| a == raw));
+        let account_ok = self.allowed_accounts.as_ref().is_none_or(|(partition, accounts)| {
+            arn.partition == partition && accounts.iter().any(|a| a == arn.account)
+        });
+        key_ok && account_ok
+    }
 }
 
 /// Unwraps the data key of a message: tries its KMS encrypted data keys, those
@@ -242,8 +258,8 @@ pub async fn unwrap_data_key<K: KeyManagement>(
         .encrypted_data_keys
         .iter()
         .filter(|e| e.provider_id == PROVIDER_KMS || e.provider_id == PROVIDER_KMS_RSA)
-        .filter_map(|e| e.provider_info_str().filter(|a| KmsArn::parse(a).is_some_and(|a| a.is_key())).map(|a| (e, a)))
-        .filter(|(_, arn)| policy.allowed_keys.as_ref().is_none_or(|allowed| allowed.iter().any(|a| a == arn)))
+        .filter_map(|e| e.provider_info_str().map(|a| (e, a)))
+        .filter(|(_, raw)| KmsArn::parse(raw).is_some_and(|arn| arn.is_key() && policy.allows(&arn, raw)))
         .collect();
     if candidates.is_empty() {
         let providers: Vec<_> = header.encrypted_data_keys.iter().map(|e| e.provider_id.as_str()).collect();

@@ -14,7 +14,7 @@ fn ctx() -> EncryptionContext {
 }
 
 fn policy() -> UnwrapPolicy {
-    UnwrapPolicy { region: REGION.into(), allowed_keys: None, allow_other_regions: true }
+    UnwrapPolicy { region: REGION.into(), allowed_keys: None, allowed_accounts: None, allow_other_regions: true }
 }
 
 async fn header_for(kms: &MemoryKms, keys: &[WrappingKey], context: EncryptionContext) -> Header {
@@ -162,4 +162,32 @@ async fn rewrapping_an_existing_data_key_keeps_the_body_decryptable() {
     let (again, used) = keyring::unwrap_data_key(&kms, &rekeyed, &policy()).await.unwrap();
     rekeyed.verify(&again).unwrap();
     assert_eq!(used, new);
+}
+
+#[tokio::test]
+async fn an_account_filter_never_calls_a_key_of_another_account_named_by_an_untrusted_header() {
+    let kms = MemoryKms::new();
+    let arn = kms.create_symmetric(REGION);
+    let keys = keyring::resolve_wrapping_keys(&kms, std::slice::from_ref(&arn), REGION).await.unwrap();
+    let mut header = header_for(&kms, &keys, ctx()).await;
+    // Anyone can put an encrypted data key naming their own key first.
+    let evil = format!("arn:aws:kms:{REGION}:999999999999:key/00000000-0000-0000-0000-000000000666");
+    header.encrypted_data_keys.insert(
+        0,
+        EncryptedDataKey {
+            provider_id: "aws-kms".into(),
+            provider_info: evil.as_bytes().to_vec(),
+            ciphertext: vec![1; 64],
+        },
+    );
+    let ours = UnwrapPolicy { allowed_accounts: Some(("aws".into(), vec!["111122223333".into()])), ..policy() };
+    let before = kms.calls.get("Decrypt");
+    assert!(keyring::unwrap_data_key(&kms, &header, &ours).await.is_ok());
+    assert_eq!(kms.calls.get("Decrypt") - before, 1, "only our key was called");
+    // Without the filter the untrusted header's key is called first.
+    keyring::unwrap_data_key(&kms, &header, &policy()).await.unwrap();
+    assert_eq!(kms.calls.get("Decrypt") - before, 3);
+    // And a filter of another partition allows nothing.
+    let gov = UnwrapPolicy { allowed_accounts: Some(("aws-us-gov".into(), vec!["111122223333".into()])), ..policy() };
+    assert_eq!(keyring::unwrap_data_key(&kms, &header, &gov).await.unwrap_err().code(), "key_not_found");
 }

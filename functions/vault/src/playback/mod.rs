@@ -403,6 +403,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
         let policy = UnwrapPolicy {
             region: self.settings.region.clone(),
             allowed_keys: Some(entry.wrapping_keys.clone()),
+            allowed_accounts: None,
             allow_other_regions: false,
         };
         let kms = CountingKms { inner: &self.kms, calls: Default::default() };

@@ -113,7 +113,12 @@ impl Rig {
             (ctx.get("org"), ctx.get("recording_type"), ctx.get("recording_id")),
             (Some(ORG), Some(id.recording_type.as_str()), Some(id.recording_id.as_str()))
         );
-        let policy = UnwrapPolicy { region: REGION.into(), allowed_keys: None, allow_other_regions: true };
+        let policy = UnwrapPolicy {
+            region: REGION.into(),
+            allowed_keys: None,
+            allowed_accounts: None,
+            allow_other_regions: true,
+        };
         let (data_key, _) = keyring::unwrap_data_key(&*self.kms, pending.header(), &policy).await.expect("unwrap");
         let mut out = Vec::new();
         pending.decrypt(&data_key).expect("authentic").read_to_end(&mut out).expect("every frame authenticates");
