@@ -67,23 +67,34 @@ impl Refusal {
             ErrorKind::Transient => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let mut refusal = match e.key_arn() {
-            Some(key) if status == StatusCode::FORBIDDEN => {
+        // Fixed texts: the detail (an AWS message, a bucket, a table, another
+        // recording) goes to the log with the request id, never to the client.
+        let mut refusal = match (e.kind(), e.key_arn()) {
+            (ErrorKind::KeyRefused, Some(key)) => {
                 let mut r = Self::new(
                     status,
                     code,
-                    format!("This recording cannot be played: {e}. Contact the administrator of KMS key {key}."),
+                    format!(
+                        "This recording cannot be played: its KMS key refuses ({code}). Contact the administrator of KMS key {key}."
+                    ),
                 );
                 r.key = Some(key.to_string());
                 r
             }
-            // The detail (which may name another recording) is logged, not sent.
-            _ if e.kind() == ErrorKind::Integrity => Self::new(
+            (ErrorKind::NotFound, _) => Self::new(status, code, e.to_string()),
+            (ErrorKind::Integrity, _) => Self::new(
                 status,
                 code,
                 "this recording failed its integrity check and nothing of it was released: report it to the security team with this request's id",
             ),
-            _ => Self::new(status, code, e.to_string()),
+            (ErrorKind::Transient, _) => {
+                Self::new(status, code, "the recording cannot be read right now; retry in a moment")
+            }
+            _ => Self::new(
+                status,
+                code,
+                "playback is not set up correctly: give the operator this request's id (the log has the detail)",
+            ),
         };
         refusal.detail = Some(e.to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -102,13 +113,26 @@ impl Refusal {
             .status(self.status)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_LENGTH, body.len())
-            .header(header::CACHE_CONTROL, "no-store");
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
         for (name, value) in self.headers {
             builder = builder.header(name, value);
         }
         let body = if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) };
         builder.body(body).unwrap_or_else(|_| internal())
     }
+}
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The type a recording is served as: its (uploader-given) content type
+/// when that is audio or video, reduced to its essence (`audio/wav`), else
+/// `None` (served as an attachment of type application/octet-stream).
+fn served_content_type(declared: &str) -> Option<String> {
+    let essence = declared.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let (kind, subtype) = essence.split_once('/')?;
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
+    (matches!(kind, "audio" | "video") && token(subtype)).then_some(essence)
 }
 
 fn internal() -> Response<PlaybackBody> {
@@ -151,9 +175,11 @@ impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog +
             Err(refusal) => {
                 audit.outcome = "error";
                 audit.code = Some(refusal.code);
+                let detail = refusal.detail.as_deref().unwrap_or(&refusal.message);
                 if refusal.status == StatusCode::INTERNAL_SERVER_ERROR {
-                    let detail = refusal.detail.as_deref().unwrap_or(&refusal.message);
                     tracing::error!(code = refusal.code, recording = ?audit.recording, request_id = %audit.request_id, "{detail}");
+                } else if refusal.detail.is_some() {
+                    tracing::warn!(code = refusal.code, recording = ?audit.recording, request_id = %audit.request_id, "{detail}");
                 }
                 refusal.into_response(req.method() == Method::HEAD).into()
             }
@@ -275,14 +301,19 @@ impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog +
     ) -> lambda_http::http::response::Builder {
         let len = open.len();
         let body_len = served.as_ref().map_or(len, |r| r.end - r.start);
+        let content_type = served_content_type(open.content_type());
         let mut builder = Response::builder()
             .status(status)
-            .header(header::CONTENT_TYPE, open.content_type())
+            .header(header::CONTENT_TYPE, content_type.as_deref().unwrap_or(OCTET_STREAM))
             .header(header::ACCEPT_RANGES, "bytes")
             .header(header::ETAG, etag)
             // Decrypted audio is never kept by a browser or a shared cache.
             .header(header::CACHE_CONTROL, "private, no-store")
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        if content_type.is_none() {
+            // Not audio or video: a browser saves it, never renders it.
+            builder = builder.header(header::CONTENT_DISPOSITION, "attachment");
+        }
         if status != StatusCode::NOT_MODIFIED {
             builder = builder.header(header::CONTENT_LENGTH, body_len);
         }

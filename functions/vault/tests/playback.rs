@@ -228,3 +228,21 @@ async fn transient_failures_are_retryable_and_deployment_failures_are_not() {
     assert_eq!((err.code(), err.kind()), ("catalog_missing", ErrorKind::Deployment));
     assert!(play(&player, "f", None).await.0.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_key_about_to_expire_is_a_miss_not_a_stream_that_aborts_at_once() {
+    let rig = Rig::new();
+    let data = sample(50_000, 12);
+    recorded(&rig, "e", &data).await;
+    let ttl = Duration::from_millis(400);
+    let player = rig.player(ttl);
+    let before = rig.kms.calls.get("Decrypt");
+    assert!(play(&player, "e", Some(0..10)).await.0.is_ok());
+    assert!(play(&player, "e", Some(0..10)).await.0.is_ok());
+    assert_eq!(rig.kms.calls.get("Decrypt") - before, 1, "a fresh entry is a hit");
+    // Less than half the cache time left: opened again, and the whole
+    // recording streams without a key_cache_expired.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(play(&player, "e", None).await.0.unwrap(), data);
+    assert_eq!(rig.kms.calls.get("Decrypt") - before, 2, "an entry about to expire is a miss");
+}

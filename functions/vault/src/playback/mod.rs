@@ -43,6 +43,10 @@ pub struct PlaybackSettings {
 /// Ciphertext read per batch when streaming: 16 frames of the default 64 KiB.
 pub const DEFAULT_BATCH_BYTES: u64 = 1024 * 1024;
 
+/// Least time a cached message must have left to be used: less is a miss
+/// (at most half the cache time).
+pub const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(10);
+
 /// How long a stream may use its key when the cache is off (TTL 0).
 pub const MIN_STREAM_KEY_LIFETIME: Duration = Duration::from_secs(60);
 
@@ -200,12 +204,18 @@ impl MessageCache {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cached message, unless it has expired. Every lookup drops the
+    /// The cached message, unless it has expired or has too little time
+    /// left to carry a transfer (a stream that would abort at once: it is a
+    /// miss, and the message is opened again). Every lookup drops the
     /// expired messages, so a warm container keeps no key past its time.
     fn get(&self, message_id: &str) -> Option<Arc<OpenMessage>> {
         let mut entries = self.lock();
         entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
-        entries.get(message_id).map(|(message, _)| message.clone())
+        let min_left = MIN_CACHED_LIFETIME.min(self.ttl / 2);
+        entries
+            .get(message_id)
+            .filter(|(_, at)| self.ttl.saturating_sub(at.elapsed()) >= min_left)
+            .map(|(message, _)| message.clone())
     }
 
     fn insert(&self, message_id: &str, message: Arc<OpenMessage>) {

@@ -1,0 +1,138 @@
+//! The HTTP layer over the in-memory twins: what a browser is told to do
+//! with a recording's bytes, and what an error body may say.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body::Body;
+use playback::{Handler, PlaybackBody, StdoutAudit};
+use vault::ingest::{Announced, IngestSettings, RecordingEncryptor};
+use vault::memory::{MemoryCatalog, MemoryKms, MemoryObjects};
+use vault::playback::{PlaybackSettings, RecordingPlayer, DEFAULT_BATCH_BYTES};
+use vault::ports::catalog::CatalogError;
+use vault::ports::objects::{S3Location, WriteOptions};
+use vault::recording::RecordingKeys;
+
+struct Rig {
+    kms: Arc<MemoryKms>,
+    objects: MemoryObjects,
+    catalog: MemoryCatalog,
+    keys: RecordingKeys,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let kms = Arc::new(MemoryKms::new());
+        let key = kms.create_symmetric("us-east-1");
+        let objects = MemoryObjects::new();
+        objects.create_bucket("ingest", true);
+        objects.create_bucket("vault", true);
+        let keys = RecordingKeys::parse(&format!(r#"{{"calls": ["{key}"]}}"#), "us-east-1").unwrap();
+        Self { kms, objects, catalog: MemoryCatalog::new(), keys }
+    }
+
+    async fn record(&self, key: &str, body: &[u8], content_type: &str) {
+        let loc = S3Location { bucket: "ingest".into(), key: key.into() };
+        let (etag, version) = self.objects.put(&loc, body, Some(content_type));
+        let settings = IngestSettings {
+            org: "acme".into(),
+            ingest_bucket: "ingest".into(),
+            vault_bucket: "vault".into(),
+            keys: self.keys.clone(),
+            frame_length: 4096,
+            region: "us-east-1".into(),
+            write: WriteOptions::default(),
+        };
+        let encryptor = RecordingEncryptor::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
+        let obj = Announced { bucket: "ingest".into(), key: key.into(), etag, version };
+        encryptor.encrypt(&obj, vault::time::unix_now() + 900, "req").await.expect("encrypted");
+    }
+
+    fn handler(&self) -> Handler<Arc<MemoryKms>, MemoryObjects, MemoryCatalog> {
+        let settings = PlaybackSettings {
+            org: "acme".into(),
+            vault_bucket: "vault".into(),
+            region: "us-east-1".into(),
+            cache_ttl: Duration::from_secs(60),
+            cache_entries: 8,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+        };
+        let player = RecordingPlayer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
+        Handler::new(player, 4 * 1024 * 1024, Arc::new(StdoutAudit))
+    }
+}
+
+fn get(path: &str) -> lambda_http::Request {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/playback-get.json");
+    let mut event: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    event["rawPath"] = path.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    lambda_http::request::from_str(&event.to_string()).expect("a Function URL event")
+}
+
+async fn body(mut body: PlaybackBody) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        out.extend_from_slice(&frame.expect("no stream error").into_data().unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_audio_and_video_are_served_as_such_and_nothing_is_sniffed() {
+    let rig = Rig::new();
+    rig.record("calls/a", b"RIFF....WAVE", "audio/wav; codecs=1").await;
+    rig.record("calls/h", b"<script>alert(1)</script>", "text/html").await;
+    rig.record("calls/x", b"??", "audio/<script>").await;
+    let h = rig.handler();
+    for (path, content_type, attachment) in [
+        ("/recordings/calls/a", "audio/wav", false),
+        ("/recordings/calls/h", "application/octet-stream", true),
+        ("/recordings/calls/x", "application/octet-stream", true),
+    ] {
+        let (parts, b) = h.handle(get(path)).await.into_parts();
+        assert_eq!(parts.status, 200, "{path}");
+        assert_eq!(parts.headers["content-type"], content_type, "{path}");
+        assert_eq!(parts.headers.get("content-disposition").is_some(), attachment, "{path}");
+        assert_eq!(parts.headers["x-content-type-options"], "nosniff");
+        body(b).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_bodies_carry_the_code_and_a_fixed_text_never_aws_details() {
+    let rig = Rig::new();
+    rig.record("calls/a", b"abc", "audio/wav").await;
+    let h = rig.handler();
+    let secret = "AccessDeniedException: User arn:aws:sts::111122223333:assumed-role/cv-playback is not authorized on table cv-prod-catalog";
+    rig.catalog
+        .faults
+        .fail_next("recording", CatalogError::AccessDenied { table: "cv-prod-catalog".into(), detail: secret.into() });
+    let (parts, b) = h.handle(get("/recordings/calls/a")).await.into_parts();
+    let text = String::from_utf8(body(b).await).unwrap();
+    assert_eq!(parts.status, 500);
+    assert_eq!(parts.headers["x-content-type-options"], "nosniff");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["error"], "access_denied");
+    assert!(!text.contains("cv-prod-catalog") && !text.contains("assumed-role"), "{text}");
+
+    rig.catalog.faults.fail_next(
+        "recording",
+        CatalogError::Unavailable { detail: "ProvisionedThroughputExceededException on cv-prod-catalog".into() },
+    );
+    let (parts, b) = h.handle(get("/recordings/calls/a")).await.into_parts();
+    let text = String::from_utf8(body(b).await).unwrap();
+    assert_eq!((parts.status.as_u16(), parts.headers["retry-after"].to_str().unwrap()), (503, "1"));
+    assert!(text.contains("catalog_unavailable") && !text.contains("cv-prod-catalog"), "{text}");
+
+    rig.kms.faults.fail_next(
+        "Decrypt",
+        vault::KeyError::AccessDenied { key: "arn:aws:kms:us-east-1:111122223333:key/k".into(), detail: secret.into() },
+    );
+    let (parts, b) = h.handle(get("/recordings/calls/a")).await.into_parts();
+    let text = String::from_utf8(body(b).await).unwrap();
+    assert_eq!(parts.status, 403);
+    assert!(text.contains("key_access_denied") && text.contains("administrator of KMS key arn:aws:kms:"), "{text}");
+    assert!(!text.contains("assumed-role"), "the KMS message stays in the log: {text}");
+}
