@@ -181,7 +181,7 @@ for s in 1 3 5 7 9 11 13 15 17 19 21 23 25 27 28 29 2 4 6; do
 done
 echo "20 seeks, all byte-identical; KMS Decrypt calls for them: $(( $(decrypts) - before ))"
 echo "-- the audit line of the first seek (who, what, which bytes, which key, KMS or cache):"
-grep -m1 '"audit":"playback".*"range_requested":"bytes=320044' "$work/playback.log" | "$py" -m json.tool
+grep -m1 '"audit":"playback","phase":"end".*"range_requested":"bytes=320044' "$work/playback.log" | "$py" -m json.tool
 curl -sS -o /dev/null -w "a range past the end answers %{http_code}\n" -H "Range: bytes=9999999-" "$url"
 
 step "a recording type nobody configured: kept, tagged, dead-lettered"

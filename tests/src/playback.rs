@@ -20,17 +20,27 @@ use vault::playback::RecordingPlayer;
 use crate::ingest::Stack;
 use crate::{root, REGION};
 
-/// The audit records a handler wrote, for tests to read.
+/// The audit records a handler wrote, for tests to read: the end records,
+/// and the start records of streams.
 #[derive(Default)]
-pub struct Audits(Mutex<Vec<AuditRecord>>);
+pub struct Audits(Mutex<Vec<AuditRecord>>, Mutex<Vec<AuditRecord>>);
 
 impl AuditLog for Audits {
     fn record(&self, record: &AuditRecord) {
         self.0.lock().expect("audits").push(record.clone());
     }
+
+    fn start(&self, record: &AuditRecord) {
+        self.1.lock().expect("audits").push(record.clone());
+    }
 }
 
 impl Audits {
+    /// The start records so far.
+    pub fn starts(&self) -> Vec<AuditRecord> {
+        self.1.lock().expect("audits").clone()
+    }
+
     /// Every record so far.
     pub fn all(&self) -> Vec<AuditRecord> {
         self.0.lock().expect("audits").clone()

@@ -9,11 +9,16 @@ use vault::metrics;
 pub const FUNCTION: &str = "playback";
 
 /// What one request did: written as one JSON line when it ends (a streamed
-/// response ends when its last byte is sent, or when it is aborted).
+/// response ends when its last byte is sent, or when it is aborted), and,
+/// for a streamed response, a first line before its first byte leaves
+/// (`phase: "start"`), so that a transfer cut by a timeout or a crash is on
+/// record too.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AuditRecord {
     /// Always `"playback"`: what to filter on in CloudWatch Logs Insights.
     pub audit: &'static str,
+    /// `start` (before the first byte of a stream) or `end`.
+    pub phase: &'static str,
     pub request_id: String,
     /// The caller's IAM principal ARN, from the Function URL's IAM request context.
     pub principal: Option<String>,
@@ -73,22 +78,36 @@ impl AuditRecord {
 
 /// Where audit records go.
 pub trait AuditLog: Send + Sync + 'static {
+    /// The record of a request that ended, with its metrics.
     fn record(&self, record: &AuditRecord);
+    /// The record of a stream about to send its first byte (no metrics:
+    /// its end record counts it).
+    fn start(&self, record: &AuditRecord);
 }
 
 /// Standard output: Lambda sends it to CloudWatch Logs, where the EMF lines
 /// become metrics.
 pub struct StdoutAudit;
 
-impl AuditLog for StdoutAudit {
-    fn record(&self, record: &AuditRecord) {
+impl StdoutAudit {
+    fn line(record: &AuditRecord) {
         match serde_json::to_string(record) {
             Ok(line) => println!("{line}"),
             Err(e) => tracing::error!("audit record could not be written: {e}"),
         }
+    }
+}
+
+impl AuditLog for StdoutAudit {
+    fn record(&self, record: &AuditRecord) {
+        Self::line(record);
         for (dimensions, values) in record.metrics() {
             metrics::put(FUNCTION, &dimensions, &values);
         }
+    }
+
+    fn start(&self, record: &AuditRecord) {
+        Self::line(record);
     }
 }
 

@@ -192,6 +192,10 @@ impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog +
                 self.audit.record(&audit);
             }
             Some((frames, tx)) => {
+                // On record before the first byte leaves: a transfer cut by a
+                // timeout or a crash is still known (who, what, which bytes).
+                let start = AuditRecord { phase: "start", outcome: "started", ..audit.clone() };
+                self.audit.start(&start);
                 tokio::spawn(stream_rest(frames, tx, audit, started, self.audit.clone()));
             }
         }
@@ -413,6 +417,7 @@ fn millis(since: Instant) -> f64 {
 fn audit_record(req: &Request) -> AuditRecord {
     let mut audit = AuditRecord {
         audit: "playback",
+        phase: "end",
         method: req.method().to_string(),
         route: "none",
         key_source: "none",

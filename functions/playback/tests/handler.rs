@@ -136,3 +136,56 @@ async fn error_bodies_carry_the_code_and_a_fixed_text_never_aws_details() {
     assert!(text.contains("key_access_denied") && text.contains("administrator of KMS key arn:aws:kms:"), "{text}");
     assert!(!text.contains("assumed-role"), "the KMS message stays in the log: {text}");
 }
+
+/// Keeps the records, start and end apart.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<(Vec<playback::AuditRecord>, Vec<playback::AuditRecord>)>);
+
+impl playback::AuditLog for Kept {
+    fn record(&self, record: &playback::AuditRecord) {
+        self.0.lock().unwrap().1.push(record.clone());
+    }
+    fn start(&self, record: &playback::AuditRecord) {
+        self.0.lock().unwrap().0.push(record.clone());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_is_on_record_before_its_first_byte_so_a_cut_transfer_leaves_its_start() {
+    let rig = Rig::new();
+    rig.record("calls/long", &vec![7u8; 3 * 1024 * 1024], "audio/wav").await;
+    let kept = Arc::new(Kept::default());
+    let settings = PlaybackSettings {
+        org: "acme".into(),
+        vault_bucket: "vault".into(),
+        region: "us-east-1".into(),
+        cache_ttl: Duration::from_secs(60),
+        cache_entries: 8,
+        batch_bytes: DEFAULT_BATCH_BYTES,
+    };
+    let player = RecordingPlayer::new(rig.kms.clone(), rig.objects.clone(), rig.catalog.clone(), settings);
+    let h = Handler::new(player, 4 * 1024 * 1024, kept.clone());
+    let response = h.handle(get("/recordings/calls/long")).await;
+    {
+        // The first byte is ready to leave: the start is on record, the end
+        // not yet; a crash from here on leaves this line.
+        let records = kept.0.lock().unwrap();
+        assert_eq!(records.0.len(), 1, "one start record");
+        let start = &records.0[0];
+        assert_eq!((start.phase, start.outcome, start.status), ("start", "started", 200));
+        assert_eq!(start.recording.as_deref(), Some("calls/long"));
+        assert!(start.principal.is_some() && start.range_served.is_some(), "{start:?}");
+        assert!(records.1.is_empty(), "no end record before the stream ends");
+    }
+    // The client goes away mid-way: the end record says so.
+    drop(response);
+    for _ in 0..100 {
+        if !kept.0.lock().unwrap().1.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let records = kept.0.lock().unwrap();
+    assert_eq!(records.1.len(), 1);
+    assert_eq!((records.1[0].phase, records.1[0].outcome), ("end", "client_gone"));
+}
