@@ -64,10 +64,14 @@ pub fn parse_event(v: &Value) -> Result<Parsed, EventError> {
             event.error_message = str_at(detail, &["errorMessage"]).map(str::to_string);
             event.kind = match &event.error_code {
                 Some(code) if code.contains("AccessDenied") || code == "UnauthorizedOperation" => {
-                    if !CRYPTO_CALLS.iter().any(|c| name.starts_with(c)) {
+                    if CRYPTO_CALLS.iter().any(|c| name.starts_with(c)) {
+                        Some(KeyEventKind::AccessDenied)
+                    } else if KeyEventKind::from_api_call(name).is_some() {
+                        // A guardrail stopped a change to the key: seen, not buried.
+                        Some(KeyEventKind::ManagementDenied)
+                    } else {
                         return Ok(Parsed::Unwatched(format!("{name} denied")));
                     }
-                    Some(KeyEventKind::AccessDenied)
                 }
                 Some(code) => return Ok(Parsed::Unwatched(format!("{name} failed with {code}"))),
                 None => match KeyEventKind::from_api_call(name) {
@@ -117,7 +121,7 @@ pub fn parse_event(v: &Value) -> Result<Parsed, EventError> {
                 // A denied call that names no key (CloudTrail leaves the key
                 // out when the caller may not even see it) cannot be tied to
                 // a recording key: counted, not alerted.
-                if event.kind == Some(KeyEventKind::AccessDenied) {
+                if matches!(event.kind, Some(KeyEventKind::AccessDenied | KeyEventKind::ManagementDenied)) {
                     return Ok(Parsed::Unwatched(format!("{name} denied, naming no key")));
                 }
                 return Err(bad("the CloudTrail record names no KMS key"));
@@ -231,6 +235,19 @@ mod tests {
             Ok(Parsed::Unwatched(_))
         ));
         assert!(matches!(parse_event(&cloudtrail("ListKeys", json!({}))), Ok(Parsed::Unwatched(_))));
+    }
+
+    #[test]
+    fn denied_changes_grants_and_replicas_are_watched() {
+        for name in ["ScheduleKeyDeletion", "DisableKey", "PutKeyPolicy", "CreateGrant", "ReplicateKey"] {
+            let denied = cloudtrail(name, json!({"errorCode": "AccessDenied", "errorMessage": "MFA required"}));
+            let e = key_event(&denied);
+            assert_eq!((e.kind, e.operation.as_str()), (Some(KeyEventKind::ManagementDenied), name));
+        }
+        assert_eq!(key_event(&cloudtrail("CreateGrant", json!({}))).kind, Some(KeyEventKind::GrantCreated));
+        assert_eq!(key_event(&cloudtrail("ReplicateKey", json!({}))).kind, Some(KeyEventKind::Replicated));
+        let denied_list = cloudtrail("ListGrants", json!({"errorCode": "AccessDenied"}));
+        assert!(matches!(parse_event(&denied_list), Ok(Parsed::Unwatched(_))));
     }
 
     #[test]

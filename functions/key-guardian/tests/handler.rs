@@ -53,3 +53,36 @@ async fn malformed_and_unwatched_events_are_counted_not_alerted_and_watched_ones
     assert_eq!((answer["outcome"].as_str(), answer["critical"].as_bool()), (Some("alerted"), Some(true)), "{answer}");
     assert_eq!(alerts.published().len(), 1);
 }
+
+#[tokio::test]
+async fn a_denied_schedule_key_deletion_on_a_watched_key_alerts_as_a_warning() {
+    let kms = Arc::new(MemoryKms::new());
+    let key = kms.create_symmetric("us-east-1");
+    let catalog = MemoryCatalog::new();
+    catalog.add_usage(&key, "calls", 3, 30);
+    let alerts = MemoryAlerts::new();
+    let env = [
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("CATALOG_TABLE", "catalog".into()),
+        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:alerts".into()),
+        ("RECORDING_KEYS", format!(r#"{{"calls": ["{key}"]}}"#)),
+    ];
+    let config = Config::from_lookup(|n| env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())).unwrap();
+    let handler = Handler::new(config, kms, catalog, alerts.clone(), Arc::new(MemoryMetrics::default()));
+    let mut event = cloudtrail("ScheduleKeyDeletion", &key);
+    event["detail"]["errorCode"] = json!("AccessDenied");
+    event["detail"]["errorMessage"] = json!("the key policy requires MFA to schedule deletion");
+    let answer = handler.handle(event).await.unwrap();
+    assert_eq!(
+        (answer["outcome"].as_str(), answer["severity"].as_str()),
+        (Some("alerted"), Some("warning")),
+        "{answer}"
+    );
+    let alert = &alerts.published()[0];
+    assert!(alert.subject.contains("change denied"), "{}", alert.subject);
+    assert!(
+        alert.body.contains("ScheduleKeyDeletion was DENIED (AccessDenied: the key policy requires MFA"),
+        "{}",
+        alert.body
+    );
+}

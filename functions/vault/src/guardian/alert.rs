@@ -22,6 +22,15 @@ pub enum KeyEventKind {
     KeyMaterialDeleted,
     /// A cryptographic call on the key was denied: someone tried to use it.
     AccessDenied,
+    /// A management call on the key (DisableKey, ScheduleKeyDeletion,
+    /// PutKeyPolicy, CreateGrant, ...) was denied: someone tried to change
+    /// it, and a guardrail (the MFA rule, a policy) stopped them.
+    ManagementDenied,
+    /// A grant was created: it can give Decrypt to another principal.
+    GrantCreated,
+    /// The key was replicated to another region: whoever the replica's
+    /// policy lets in can decrypt.
+    Replicated,
     /// KMS deleted the key (its own `KMS CMK Deletion` event).
     Deleted,
     /// KMS rotated the key material (`KMS CMK Rotation`).
@@ -42,6 +51,9 @@ impl KeyEventKind {
             Self::AliasUpdated => "UpdateAlias",
             Self::KeyMaterialDeleted => "DeleteImportedKeyMaterial",
             Self::AccessDenied => "AccessDenied",
+            Self::ManagementDenied => "ManagementDenied",
+            Self::GrantCreated => "CreateGrant",
+            Self::Replicated => "ReplicateKey",
             Self::Deleted => "KeyDeleted",
             Self::Rotated => "KeyRotated",
         }
@@ -60,6 +72,9 @@ impl KeyEventKind {
             Self::AliasUpdated => "alias moved",
             Self::KeyMaterialDeleted => "imported key material deleted",
             Self::AccessDenied => "access denied",
+            Self::ManagementDenied => "change denied",
+            Self::GrantCreated => "grant created",
+            Self::Replicated => "replicated to another region",
             Self::Deleted => "DELETED",
             Self::Rotated => "rotated",
         }
@@ -77,6 +92,8 @@ impl KeyEventKind {
             "DeleteAlias" => Self::AliasDeleted,
             "UpdateAlias" => Self::AliasUpdated,
             "DeleteImportedKeyMaterial" => Self::KeyMaterialDeleted,
+            "CreateGrant" => Self::GrantCreated,
+            "ReplicateKey" => Self::Replicated,
             _ => return None,
         })
     }
@@ -84,7 +101,7 @@ impl KeyEventKind {
     /// Whether the event changes the key's state or configuration (the
     /// `KeyStateChanges` metric), as opposed to an attempt to use it.
     pub fn is_state_change(self) -> bool {
-        !matches!(self, Self::AccessDenied)
+        !matches!(self, Self::AccessDenied | Self::ManagementDenied)
     }
 }
 
@@ -142,7 +159,10 @@ pub fn severity(kind: KeyEventKind, stake: &Stake) -> Severity {
     match kind {
         Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted if stake.recordings() > 0 => Severity::Critical,
         Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted => Severity::Warning,
-        PolicyChanged | RotationDisabled | AccessDenied | AliasDeleted | AliasUpdated => Severity::Warning,
+        PolicyChanged | RotationDisabled | AccessDenied | ManagementDenied | AliasDeleted | AliasUpdated => {
+            Severity::Warning
+        }
+        GrantCreated | Replicated => Severity::Warning,
         Enabled | DeletionCancelled | Rotated => Severity::Info,
     }
 }
@@ -347,6 +367,18 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
             event.principal.as_deref().unwrap_or("the caller"),
             event.request_id.as_deref().unwrap_or("unknown")
         )],
+        KeyEventKind::ManagementDenied => vec![format!(
+            "nothing changed; check that {} should manage this key, and investigate if not (CloudTrail request {})",
+            event.principal.as_deref().unwrap_or("the caller"),
+            event.request_id.as_deref().unwrap_or("unknown")
+        )],
+        KeyEventKind::GrantCreated => vec![
+            format!("aws kms list-grants --key-id {arn} {r}   (who the new grant lets in)"),
+            format!("aws kms revoke-grant --key-id {arn} --grant-id <id> {r}   (if it should not exist)"),
+        ],
+        KeyEventKind::Replicated => vec![format!(
+            "check the replica's key policy in its region; if it should not exist: aws kms schedule-key-deletion on the replica (the primary {arn} keeps the recordings readable)"
+        )],
         KeyEventKind::Deleted => vec!["nothing can undo a deletion: the recordings it protected are unreadable".to_string()],
         // Cancelling a deletion leaves the key Disabled.
         KeyEventKind::DeletionCancelled if facts.state == Some(KeyState::Disabled) => {
@@ -458,6 +490,23 @@ mod tests {
         let protected = compose(&e, &facts, &usage(2), &Protection::Cancelled, 1_795_512_600);
         assert!(protected.body.contains("CANCELLED THE DELETION") && !protected.body.contains("cancel-key-deletion"));
         assert_eq!(a.key_id, "1234abcd-12ab-34cd-56ef-1234567890ab");
+    }
+
+    #[test]
+    fn a_denied_change_a_grant_and_a_replica_are_warnings_that_say_what_to_check() {
+        for kind in [KeyEventKind::ManagementDenied, KeyEventKind::GrantCreated, KeyEventKind::Replicated] {
+            assert_eq!(severity(kind, &usage(2)), Severity::Warning, "{kind:?}");
+        }
+        let e = KeyEvent {
+            operation: "ScheduleKeyDeletion".into(),
+            error_code: Some("AccessDeniedException".into()),
+            ..key_event(KeyEventKind::ManagementDenied, Some(7))
+        };
+        let a = compose(&e, &KeyFacts::default(), &usage(2), &Protection::None, 0);
+        assert!(a.subject.starts_with("[WARNING] callvault: key key/1234abcd change denied"), "{}", a.subject);
+        assert!(a.body.contains("ScheduleKeyDeletion was DENIED (AccessDeniedException)"), "{}", a.body);
+        assert!(a.body.contains("nothing changed"), "{}", a.body);
+        assert!(!KeyEventKind::ManagementDenied.is_state_change());
     }
 
     #[test]
