@@ -8,6 +8,7 @@ pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
 pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const PROTECT_KEYS_IN_USE: &str = "PROTECT_KEYS_IN_USE";
+pub const OLDER_KEY_ARNS: &str = "OLDER_KEY_ARNS";
 
 /// The function's configuration.
 #[derive(Clone, Debug)]
@@ -20,6 +21,9 @@ pub struct Config {
     /// Turn a scheduled deletion of a key that protects recordings into a
     /// disabled key (CancelKeyDeletion).
     pub protect_keys_in_use: bool,
+    /// Keys older recordings are still under (template.yaml's OlderKeyArns):
+    /// they protect recordings whatever the catalog says.
+    pub older_keys: Vec<String>,
 }
 
 impl FromSettings for Config {
@@ -48,7 +52,21 @@ impl FromSettings for Config {
                 })
             }
         };
-        Ok(Self { region, catalog_table, alert_topic_arn, keys, protect_keys_in_use })
+        let older_keys: Vec<String> = env
+            .optional(OLDER_KEY_ARNS)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(bad) = older_keys.iter().find(|k| !vault::arn::KmsArn::parse(k).is_some_and(|a| a.is_key())) {
+            return Err(ConfigError {
+                name: OLDER_KEY_ARNS,
+                problem: format!("{bad:?} is not a KMS key ARN; use key ARNs separated by commas, or leave it empty"),
+            });
+        }
+        Ok(Self { region, catalog_table, alert_topic_arn, keys, protect_keys_in_use, older_keys })
     }
 }
 

@@ -29,7 +29,16 @@ pub struct Handler<I, U, A> {
 impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> Handler<I, U, A> {
     /// A handler with `config`, over these adapters.
     pub fn new(config: Config, keys: I, catalog: U, alerts: A, metrics: Arc<dyn MetricsLog>) -> Self {
-        Self { guardian: KeyGuardian::new(keys, catalog, alerts, config.keys, config.protect_keys_in_use, metrics) }
+        let guardian = KeyGuardian::new(
+            keys,
+            catalog,
+            alerts,
+            config.keys,
+            config.older_keys,
+            config.protect_keys_in_use,
+            metrics,
+        );
+        Self { guardian }
     }
 
     /// Handles one EventBridge event.

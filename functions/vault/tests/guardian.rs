@@ -25,17 +25,23 @@ struct Rig {
     configured: String,
     /// Neither.
     unrelated: String,
+    /// An older key (OLDER_KEY_ARNS) the catalog has no usage for.
+    older: String,
 }
 
 impl Rig {
     fn new() -> Self {
         let kms = Arc::new(MemoryKms::new());
-        let (used, configured, unrelated) =
-            (kms.create_symmetric(REGION), kms.create_symmetric(REGION), kms.create_symmetric(REGION));
+        let (used, configured, unrelated, older) = (
+            kms.create_symmetric(REGION),
+            kms.create_symmetric(REGION),
+            kms.create_symmetric(REGION),
+            kms.create_symmetric(REGION),
+        );
         kms.add_alias(&used, "alias/recordings-acme");
         let catalog = MemoryCatalog::new();
         catalog.add_usage(&used, "calls", 2, 3 * 1024 * 1024);
-        Self { kms, catalog, alerts: MemoryAlerts::new(), metrics: Arc::default(), used, configured, unrelated }
+        Self { kms, catalog, alerts: MemoryAlerts::new(), metrics: Arc::default(), used, configured, unrelated, older }
     }
 
     fn guardian(&self, protect: bool) -> KeyGuardian<Arc<MemoryKms>, MemoryCatalog, MemoryAlerts> {
@@ -49,6 +55,7 @@ impl Rig {
             self.catalog.clone(),
             self.alerts.clone(),
             keys,
+            vec![self.older.clone()],
             protect,
             self.metrics.clone(),
         )
@@ -148,10 +155,28 @@ async fn protection_turns_a_scheduled_deletion_into_a_disabled_key_and_says_so()
     assert!(rig.alerts.published()[0].body.contains("CANCELLED THE DELETION"));
     assert_eq!(rig.metrics.sum("KeysPendingDeletionProtectingRecordings", &[("Key", &rig.used)]), 0.0);
 
-    // Without protection, or for a key that protects nothing, no cancel.
+    // Without protection, no cancel.
     rig.kms.set_state(&rig.configured, KeyState::PendingDeletion);
-    rig.guardian(true).handle(&event("ev-q", KeyEventKind::DeletionScheduled, &rig.configured)).await.unwrap();
+    rig.guardian(false).handle(&event("ev-q", KeyEventKind::DeletionScheduled, &rig.configured)).await.unwrap();
     assert_eq!(rig.kms.state(&rig.configured), Some(KeyState::PendingDeletion));
+}
+
+#[tokio::test]
+async fn protection_holds_for_configured_and_older_keys_whatever_the_catalog_says() {
+    // The catalog has no usage for either (a deleted usage item looks the same).
+    let rig = Rig::new();
+    for (id, key) in [("ev-c", rig.configured.clone()), ("ev-o", rig.older.clone())] {
+        rig.kms.set_state(&key, KeyState::PendingDeletion);
+        let a = alerted(rig.guardian(true).handle(&event(id, KeyEventKind::DeletionScheduled, &key)).await.unwrap());
+        assert_eq!(a.protection, "cancelled", "{key}");
+        assert_eq!(rig.kms.state(&key), Some(KeyState::Disabled));
+    }
+    let older_alert = &rig.alerts.published()[1];
+    assert!(older_alert.subject.starts_with("[CRITICAL]") && older_alert.subject.contains("older recordings at risk"));
+    // A key that is neither is not touched.
+    rig.kms.set_state(&rig.unrelated, KeyState::PendingDeletion);
+    rig.guardian(true).handle(&event("ev-u", KeyEventKind::DeletionScheduled, &rig.unrelated)).await.unwrap();
+    assert_eq!(rig.kms.state(&rig.unrelated), Some(KeyState::PendingDeletion));
 }
 
 #[tokio::test]

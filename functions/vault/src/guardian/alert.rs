@@ -137,17 +137,33 @@ pub struct KeyEvent {
 pub struct Stake {
     pub usage: Option<KeyUsage>,
     pub configured_for: Vec<String>,
+    /// The deployment names the key as one older recordings are under
+    /// (`OLDER_KEY_ARNS`): it protects recordings whatever the catalog says.
+    pub older: bool,
 }
 
 impl Stake {
-    /// Recordings the key protects.
+    /// Recordings the key protects, as the catalog counts them.
     pub fn recordings(&self) -> u64 {
         self.usage.as_ref().map_or(0, |u| u.recordings)
     }
 
+    /// Whether recordings depend on the key: the catalog says so, or the
+    /// deployment does (an older key), so that a deleted usage item cannot
+    /// make a key look safe to delete.
+    pub fn protects_recordings(&self) -> bool {
+        self.recordings() > 0 || self.older
+    }
+
+    /// Whether a scheduled deletion of the key is cancelled when protection
+    /// is on: it protects recordings, or new recordings use it.
+    pub fn is_protected(&self) -> bool {
+        self.protects_recordings() || !self.configured_for.is_empty()
+    }
+
     /// Whether the guardian cares about the key at all.
     pub fn is_relevant(&self) -> bool {
-        self.recordings() > 0 || !self.configured_for.is_empty()
+        self.is_protected()
     }
 }
 
@@ -157,7 +173,9 @@ impl Stake {
 pub fn severity(kind: KeyEventKind, stake: &Stake) -> Severity {
     use KeyEventKind::*;
     match kind {
-        Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted if stake.recordings() > 0 => Severity::Critical,
+        Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted if stake.protects_recordings() => {
+            Severity::Critical
+        }
         Disabled | DeletionScheduled | Deleted | KeyMaterialDeleted => Severity::Warning,
         PolicyChanged | RotationDisabled | AccessDenied | ManagementDenied | AliasDeleted | AliasUpdated => {
             Severity::Warning
@@ -220,6 +238,7 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
         .cloned()
         .unwrap_or_else(|| format!("key/{}", key_id.split('-').next().unwrap_or(&key_id)));
     let at_stake = match stake.recordings() {
+        0 if stake.older => ": older recordings at risk".to_string(),
         0 if stake.configured_for.is_empty() => String::new(),
         0 => ": new recordings use it".to_string(),
         1 => ": 1 recording at risk".to_string(),
@@ -316,6 +335,9 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
                 line(format!("- recording types: {}", u.recording_types.join(", ")));
             }
         }
+        _ if stake.older => line(
+            "- the deployment names this key as one older recordings are under (OLDER_KEY_ARNS), though the catalog counts none: treat them as at risk".to_string(),
+        ),
         _ => line("- no recordings are protected by this key yet".to_string()),
     }
     if stake.configured_for.is_empty() {
@@ -440,6 +462,7 @@ mod tests {
                 recording_types: vec!["calls".into(), "chats".into()],
             }),
             configured_for: vec!["calls".into()],
+            older: false,
         }
     }
 
@@ -447,7 +470,9 @@ mod tests {
     fn severity_follows_what_the_key_protects() {
         assert_eq!(severity(KeyEventKind::DeletionScheduled, &usage(2)), Severity::Critical);
         assert_eq!(severity(KeyEventKind::Disabled, &Stake::default()), Severity::Warning);
-        let configured_only = Stake { usage: None, configured_for: vec!["calls".into()] };
+        let configured_only = Stake { usage: None, configured_for: vec!["calls".into()], older: false };
+        let older = Stake { usage: None, configured_for: vec![], older: true };
+        assert_eq!(severity(KeyEventKind::DeletionScheduled, &older), Severity::Critical);
         assert_eq!(severity(KeyEventKind::DeletionScheduled, &configured_only), Severity::Warning);
         assert_eq!(severity(KeyEventKind::PolicyChanged, &usage(2)), Severity::Warning);
         assert_eq!(severity(KeyEventKind::Enabled, &usage(2)), Severity::Info);

@@ -93,23 +93,26 @@ pub struct KeyGuardian<I, U, A> {
     catalog: U,
     alerts: A,
     recording_keys: RecordingKeys,
+    older_keys: Vec<String>,
     protect: bool,
     metrics: Arc<dyn MetricsLog>,
 }
 
 impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<I, U, A> {
     /// A guardian over these adapters, for the keys `recording_keys`
-    /// configures; `protect` cancels scheduled deletions of keys that
-    /// protect recordings.
+    /// configures and the `older_keys` older recordings are under; `protect`
+    /// cancels scheduled deletions of keys that protect recordings or are
+    /// configured for new ones, whatever the catalog says.
     pub fn new(
         keys: I,
         catalog: U,
         alerts: A,
         recording_keys: RecordingKeys,
+        older_keys: Vec<String>,
         protect: bool,
         metrics: Arc<dyn MetricsLog>,
     ) -> Self {
-        Self { keys, catalog, alerts, recording_keys, protect, metrics }
+        Self { keys, catalog, alerts, recording_keys, older_keys, protect, metrics }
     }
 
     /// Counts one metric of the guardian's.
@@ -126,7 +129,11 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
             .key_usage(&event.key_arn)
             .await
             .map_err(|source| GuardianError::Usage { key_arn: event.key_arn.clone(), source })?;
-        let stake = Stake { usage, configured_for: self.recording_keys.types_using(&event.key_arn) };
+        let stake = Stake {
+            usage,
+            configured_for: self.recording_keys.types_using(&event.key_arn),
+            older: self.older_keys.contains(&event.key_arn),
+        };
         if !stake.is_relevant() {
             tracing::info!(key = %event.key_arn, event = kind.name(), "the key protects no recording and is not configured; ignored");
             self.count(&[("Reason", "unrelated_key")], "EventsIgnored", 1.0);
@@ -187,7 +194,7 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
         if self.protect
             && *protection == Protection::None
             && kind == KeyEventKind::DeletionScheduled
-            && stake.recordings() > 0
+            && stake.is_protected()
             && matches!(facts.state, Some(KeyState::PendingDeletion) | None)
         {
             *protection = match self.keys.cancel_key_deletion(arn).await {
@@ -217,7 +224,7 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
             let principal = event.principal.as_deref().unwrap_or("unknown");
             self.count(&[("Key", arn), ("Principal", principal)], "AccessDenials", 1.0);
         }
-        if stake.recordings() > 0
+        if stake.protects_recordings()
             && matches!(
                 kind,
                 KeyEventKind::DeletionScheduled
