@@ -18,12 +18,15 @@ fn cloudtrail(name: &str, key: &str) -> serde_json::Value {
     })
 }
 
-#[tokio::test]
-async fn malformed_and_unwatched_events_are_counted_not_alerted_and_watched_ones_alert() {
+type TwinHandler = Handler<Arc<MemoryKms>, MemoryCatalog, MemoryAlerts>;
+
+/// A handler over the twins for one key that protects `recordings`
+/// recordings of type `calls`: the handler, the key, the alerts, the metrics.
+fn deployed(recordings: u64) -> (TwinHandler, String, MemoryAlerts, Arc<MemoryMetrics>) {
     let kms = Arc::new(MemoryKms::new());
     let key = kms.create_symmetric("us-east-1");
     let catalog = MemoryCatalog::new();
-    catalog.add_usage(&key, "calls", 1, 10);
+    catalog.add_usage(&key, "calls", recordings, recordings * 10);
     let alerts = MemoryAlerts::new();
     let metrics = Arc::new(MemoryMetrics::default());
     let env = [
@@ -33,7 +36,13 @@ async fn malformed_and_unwatched_events_are_counted_not_alerted_and_watched_ones
         ("RECORDING_KEYS", format!(r#"{{"calls": ["{key}"]}}"#)),
     ];
     let config = Config::from_lookup(|n| env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())).unwrap();
-    let handler = Handler::new(config, kms.clone(), catalog, alerts.clone(), metrics.clone());
+    let handler = Handler::new(config, kms, catalog, alerts.clone(), metrics.clone());
+    (handler, key, alerts, metrics)
+}
+
+#[tokio::test]
+async fn malformed_and_unwatched_events_are_counted_not_alerted_and_watched_ones_alert() {
+    let (handler, key, alerts, metrics) = deployed(1);
 
     for bad in [json!([1]), json!({"source": "aws.s3"}), json!({"source": "aws.kms", "id": "x"})] {
         let answer = handler.handle(bad.clone()).await.expect("never a retry");
@@ -56,19 +65,7 @@ async fn malformed_and_unwatched_events_are_counted_not_alerted_and_watched_ones
 
 #[tokio::test]
 async fn a_denied_schedule_key_deletion_on_a_watched_key_alerts_as_a_warning() {
-    let kms = Arc::new(MemoryKms::new());
-    let key = kms.create_symmetric("us-east-1");
-    let catalog = MemoryCatalog::new();
-    catalog.add_usage(&key, "calls", 3, 30);
-    let alerts = MemoryAlerts::new();
-    let env = [
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("CATALOG_TABLE", "catalog".into()),
-        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:alerts".into()),
-        ("RECORDING_KEYS", format!(r#"{{"calls": ["{key}"]}}"#)),
-    ];
-    let config = Config::from_lookup(|n| env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())).unwrap();
-    let handler = Handler::new(config, kms, catalog, alerts.clone(), Arc::new(MemoryMetrics::default()));
+    let (handler, key, alerts, _) = deployed(3);
     let mut event = cloudtrail("ScheduleKeyDeletion", &key);
     event["detail"]["errorCode"] = json!("AccessDenied");
     event["detail"]["errorMessage"] = json!("the key policy requires MFA to schedule deletion");

@@ -50,6 +50,13 @@ impl Rig {
     }
 
     fn handler(&self) -> Handler<Arc<MemoryKms>, MemoryObjects, MemoryCatalog> {
+        self.handler_with(Arc::new(StdoutAudit))
+    }
+
+    fn handler_with(
+        &self,
+        audit: Arc<dyn playback::AuditLog>,
+    ) -> Handler<Arc<MemoryKms>, MemoryObjects, MemoryCatalog> {
         let settings = PlaybackSettings {
             org: "acme".into(),
             vault_bucket: "vault".into(),
@@ -59,7 +66,7 @@ impl Rig {
             batch_bytes: DEFAULT_BATCH_BYTES,
         };
         let player = RecordingPlayer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
-        Handler::new(player, 4 * 1024 * 1024, Arc::new(StdoutAudit))
+        Handler::new(player, 4 * 1024 * 1024, audit)
     }
 }
 
@@ -155,16 +162,7 @@ async fn a_stream_is_on_record_before_its_first_byte_so_a_cut_transfer_leaves_it
     let rig = Rig::new();
     rig.record("calls/long", &vec![7u8; 3 * 1024 * 1024], "audio/wav").await;
     let kept = Arc::new(Kept::default());
-    let settings = PlaybackSettings {
-        org: "acme".into(),
-        vault_bucket: "vault".into(),
-        region: "us-east-1".into(),
-        cache_ttl: Duration::from_secs(60),
-        cache_entries: 8,
-        batch_bytes: DEFAULT_BATCH_BYTES,
-    };
-    let player = RecordingPlayer::new(rig.kms.clone(), rig.objects.clone(), rig.catalog.clone(), settings);
-    let h = Handler::new(player, 4 * 1024 * 1024, kept.clone());
+    let h = rig.handler_with(kept.clone());
     let response = h.handle(get("/recordings/calls/long")).await;
     {
         // The first byte is ready to leave: the start is on record, the end

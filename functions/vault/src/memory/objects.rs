@@ -106,27 +106,8 @@ impl MemoryObjects {
         self.find(loc, version).ok().and_then(|v| v.data.map(|d| d.to_vec()))
     }
 
-    /// Replaces the bytes of `version` of `loc` in place, keeping its
-    /// checksum: what tampering with stored ciphertext looks like.
-    pub fn tamper(&self, loc: &S3Location, version: Option<&str>, f: impl FnOnce(&mut Vec<u8>)) {
-        let mut state = self.lock();
-        let Some(versions) = state.buckets.get_mut(&loc.bucket).and_then(|b| b.objects.get_mut(&loc.key)) else {
-            return;
-        };
-        let found = match version {
-            Some(v) => versions.iter_mut().find(|x| x.id.as_deref() == Some(v)),
-            None => versions.last_mut(),
-        };
-        if let Some(Version { data: Some(data), .. }) = found {
-            let mut bytes = data.to_vec();
-            f(&mut bytes);
-            *data = Arc::new(bytes);
-        }
-    }
-
-    /// Recomputes the ETag of `version` of `loc` from its bytes (after
-    /// [`MemoryObjects::tamper`], as a store that really changed them).
-    pub fn refresh_etag(&self, loc: &S3Location, version: Option<&str>) {
+    /// Changes `version` of `loc` (the current one when `None`) in place.
+    fn edit_version(&self, loc: &S3Location, version: Option<&str>, f: impl FnOnce(&mut Version)) {
         let mut state = self.lock();
         let Some(versions) = state.buckets.get_mut(&loc.bucket).and_then(|b| b.objects.get_mut(&loc.key)) else {
             return;
@@ -136,10 +117,30 @@ impl MemoryObjects {
             None => versions.last_mut(),
         };
         if let Some(v) = found {
+            f(v);
+        }
+    }
+
+    /// Replaces the bytes of `version` of `loc` in place, keeping its
+    /// checksum: what tampering with stored ciphertext looks like.
+    pub fn tamper(&self, loc: &S3Location, version: Option<&str>, f: impl FnOnce(&mut Vec<u8>)) {
+        self.edit_version(loc, version, |v| {
+            if let Some(data) = &mut v.data {
+                let mut bytes = data.to_vec();
+                f(&mut bytes);
+                *data = Arc::new(bytes);
+            }
+        });
+    }
+
+    /// Recomputes the ETag of `version` of `loc` from its bytes (after
+    /// [`MemoryObjects::tamper`], as a store that really changed them).
+    pub fn refresh_etag(&self, loc: &S3Location, version: Option<&str>) {
+        self.edit_version(loc, version, |v| {
             if let Some(data) = &v.data {
                 v.etag = hex::encode(&digest(&SHA256, data).as_ref()[..16]);
             }
-        }
+        });
     }
 
     /// The ids of every version of `loc`, oldest first, delete markers
