@@ -229,8 +229,14 @@ impl RotationFacts {
     /// KMS (not imported, not in a custom key store). Before DescribeKey has
     /// answered, unknown.
     pub fn kms_rotates(&self) -> bool {
-        self.spec.as_deref() == Some("SYMMETRIC_DEFAULT") && self.origin.as_deref().is_none_or(|o| o == "AWS_KMS")
+        kms_rotates(self.spec.as_deref(), self.origin.as_deref())
     }
+}
+
+/// Whether KMS rotates a key of `spec` and `origin` (as DescribeKey names
+/// them): symmetric, with material KMS generated.
+pub fn kms_rotates(spec: Option<&str>, origin: Option<&str>) -> bool {
+    spec == Some("SYMMETRIC_DEFAULT") && origin.is_none_or(|o| o == "AWS_KMS")
 }
 
 /// What the key guardian and the audit read about keys, and the one thing
