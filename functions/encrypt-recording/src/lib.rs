@@ -6,7 +6,7 @@
 //! [`vault::ingest`]; this crate knows the event and the configuration.
 
 pub mod config;
-pub mod event;
+pub use inbound::s3_event as event;
 pub mod handler;
 
 pub use config::Config;

@@ -9,7 +9,7 @@
 //! into a disabled key. The domain is [`vault::guardian`].
 
 pub mod config;
-pub mod event;
+pub use inbound::kms_event as event;
 pub mod handler;
 
 pub use config::Config;

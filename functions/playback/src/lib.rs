@@ -10,7 +10,7 @@ pub mod audit;
 pub mod body;
 pub mod config;
 pub mod handler;
-pub mod range;
+pub use inbound::range;
 pub mod route;
 
 pub use audit::{AuditLog, AuditRecord, StdoutAudit};

@@ -12,13 +12,15 @@
 //! - [`recording`], [`time`], [`arn`]: the shared nouns and helpers.
 //! - [`errors`]: what every operation error answers ([`errors::OperationError`]).
 //! - [`config`], [`metrics`]: settings from the environment, EMF metrics.
-//! - [`aws`]: the adapters, the only place an AWS SDK name appears.
+//! - `aws` (feature `aws`, on by default): the adapters, the only place an
+//!   AWS SDK name appears.
 //! - `memory` and `contract` (feature `memory`): the in-memory twin of every
 //!   port, and the contract suite each port's adapters must pass, twin and
 //!   AWS alike.
 
 pub mod arn;
 pub mod audit;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod errors;

@@ -1,0 +1,14 @@
+//! # inbound: what reaches callvault from outside, before it is trusted
+//!
+//! Every parser of input an outsider can shape lives here, with no AWS SDK
+//! and no async runtime, so the fuzz targets in `fuzz/` build in seconds:
+//! - [`s3_event`]: S3 event notifications (encrypt-recording's trigger),
+//!   S3's encoding of object keys in them, and the event `callvault redrive`
+//!   re-submits;
+//! - [`kms_event`]: KMS events as EventBridge delivers them (the key
+//!   guardian's trigger);
+//! - [`range`]: the HTTP `Range` header (playback).
+
+pub mod kms_event;
+pub mod range;
+pub mod s3_event;
