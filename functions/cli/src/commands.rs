@@ -87,7 +87,7 @@ pub async fn encrypt(
     let context = parse_context(&context)?;
     let aws = aws().await?;
     let wrapping = keyring::resolve_wrapping_keys(&aws.kms, &keys, &aws.region).await?;
-    let encryptor = flow::begin_encryption(&aws.kms, &wrapping, context, frame_length).await?;
+    let encryptor = flow::begin_encryption(&aws.kms, &wrapping, context, frame_length).await?.encryptor;
     let handle = Handle::current();
     blocking(move || {
         let source = open_source(&handle, &aws.s3, &input, 0, None)?;

@@ -11,11 +11,15 @@
 //! - [`BodyLayout`], [`FrameSpan`] and [`RangeReader`]: decrypt a byte range
 //!   from just the frames that cover it; [`FrameOpener::open_in_place`]
 //!   decrypts frames already in memory without copying them.
+//! - [`CiphertextCheck`]: re-reads a message from the bytes written (header
+//!   authenticated, every frame opened, plaintext digested), to prove it
+//!   decrypts before its plaintext is deleted.
 //! - [`rewrite_header`]: replace the encrypted data keys, body untouched.
 //!
 //! Key wrapping (KMS and the like) is not here: callers turn
 //! [`EncryptedDataKey`]s into a [`DataKey`] and back.
 
+mod check;
 mod context;
 mod decrypt;
 mod encrypt;
@@ -26,6 +30,7 @@ mod key;
 mod rewrite;
 pub mod suite;
 
+pub use check::{CheckedMessage, CiphertextCheck};
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use decrypt::{DecryptingReader, PendingMessage, RangeReader};
 pub use encrypt::{EncryptingWriter, MessageEncryptor, MessageSpec, DEFAULT_FRAME_LENGTH};

@@ -2,7 +2,10 @@
 //! resolution, data key wrapping and unwrapping, context checks. The byte
 //! streaming itself is `envelope`'s.
 
-use envelope::{DataKey, DecryptError, EncryptError, EncryptionContext, Header, MessageEncryptor, MessageSpec};
+use envelope::{
+    CiphertextCheck, DataKey, DecryptError, EncryptError, EncryptedDataKey, EncryptionContext, Header, Limits,
+    MessageEncryptor, MessageSpec,
+};
 
 use crate::errors::{ErrorKind, OperationError};
 use crate::keyring::{self, UnwrapPolicy, WrappingKey};
@@ -83,22 +86,36 @@ impl FlowError {
     }
 }
 
+/// A new message, ready to be written.
+pub struct NewMessage {
+    /// Seals the header and the frames.
+    pub encryptor: MessageEncryptor,
+    /// Re-reads what is written with the data key, from the written bytes,
+    /// never from the encryptor's state: feed it exactly what is stored.
+    pub check: CiphertextCheck,
+    /// The wrapped data keys as the keyring made them, for the configured
+    /// keys in order: the written header must carry exactly these.
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+}
+
 /// Starts a new message: a data key wrapped under `keys` and the header.
-/// The plaintext data key lives only inside the returned encryptor.
+/// The plaintext data key lives only inside the encryptor and the check
+/// (both wipe it when dropped).
 pub async fn begin_encryption<K: KeyManagement>(
     kms: &K,
     keys: &[WrappingKey],
     context: EncryptionContext,
     frame_length: u32,
-) -> Result<MessageEncryptor, FlowError> {
+) -> Result<NewMessage, FlowError> {
     context.validate_for_encrypt()?;
     let (data_key, encrypted_data_keys) = keyring::new_data_key(kms, keys, &context).await?;
-    Ok(MessageEncryptor::new(MessageSpec {
+    let encryptor = MessageEncryptor::new(MessageSpec {
         data_key: &data_key,
         encryption_context: context,
-        encrypted_data_keys,
+        encrypted_data_keys: encrypted_data_keys.clone(),
         frame_length,
-    })?)
+    })?;
+    Ok(NewMessage { encryptor, check: CiphertextCheck::new(data_key, Limits::default()), encrypted_data_keys })
 }
 
 /// Checks that every pair of `required` is in the header's context.

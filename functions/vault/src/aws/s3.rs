@@ -15,8 +15,8 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, WriteOptions, WrittenObject,
-    MIN_PART_SIZE,
+    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, UploadCheck, WriteOptions,
+    WrittenObject, MIN_PART_SIZE,
 };
 
 /// The S3 API calls this module makes, as IAM actions. `s3:ListBucket` is
@@ -153,6 +153,7 @@ impl ObjectStore for S3Objects {
             part_digests: Vec::new(),
             written: 0,
             failed: false,
+            check: None,
         }
     }
 
@@ -162,7 +163,10 @@ impl ObjectStore for S3Objects {
         version: Option<&str>,
         etag: &str,
     ) -> Result<SourceObject, S3Error> {
-        let mut req = self.client.get_object().bucket(&loc.bucket).key(&loc.key);
+        // Where the uploader stored a full-object checksum, the SDK checks
+        // the body against it as it streams: a read that does not match
+        // fails, so nothing corrupted in transit is encrypted and kept.
+        let mut req = self.client.get_object().bucket(&loc.bucket).key(&loc.key).checksum_mode(ChecksumMode::Enabled);
         req = match version {
             Some(v) => req.version_id(v),
             None if !etag.is_empty() => req.if_match(quoted(etag)),
@@ -294,6 +298,7 @@ pub struct MultipartWriter {
     part_digests: Vec<[u8; 32]>,
     written: u64,
     failed: bool,
+    check: Option<Box<dyn UploadCheck>>,
 }
 
 impl MultipartWriter {
@@ -325,7 +330,27 @@ impl MultipartWriter {
         Ok(id)
     }
 
+    /// Shows the check the bytes about to be hashed and sent.
+    fn check_part(&mut self, body: &[u8]) -> Result<(), S3Error> {
+        match &mut self.check {
+            Some(check) => {
+                check.part(body).map_err(|detail| S3Error::CheckFailed { location: self.loc.to_string(), detail })
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn check_finish(&mut self) -> Result<(), S3Error> {
+        match &mut self.check {
+            Some(check) => {
+                check.finish().map_err(|detail| S3Error::CheckFailed { location: self.loc.to_string(), detail })
+            }
+            None => Ok(()),
+        }
+    }
+
     fn send_part(&mut self, body: Vec<u8>) -> Result<(), S3Error> {
+        self.check_part(&body)?;
         let upload_id = self.ensure_upload()?;
         while self.in_flight.len() >= self.options.max_in_flight.max(1) {
             self.wait_oldest()?;
@@ -373,6 +398,8 @@ impl MultipartWriter {
         }
         let rest = std::mem::take(&mut self.buf);
         if self.upload_id.is_none() {
+            self.check_part(&rest)?;
+            self.check_finish()?;
             let checksum = base64::encode(digest(&SHA256, &rest));
             let out = self
                 .handle
@@ -396,6 +423,7 @@ impl MultipartWriter {
         while !self.in_flight.is_empty() {
             self.wait_oldest()?;
         }
+        self.check_finish()?;
         let parts = std::mem::take(&mut self.done);
         let mut whole = Context::new(&SHA256);
         for d in &self.part_digests {
@@ -427,6 +455,10 @@ impl Upload for MultipartWriter {
             self.abort();
         }
         result
+    }
+
+    fn check_with(&mut self, check: Box<dyn UploadCheck>) {
+        self.check = Some(check);
     }
 
     /// Aborts the multipart upload, if one was started, so S3 keeps no parts.

@@ -2,12 +2,13 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncReadExt;
 
 use crate::errors::OperationError;
 use crate::ports::objects::{
-    ObjectBody, ObjectStore, S3Error, S3Location, Upload, WriteOptions, WrittenObject, MIN_PART_SIZE,
+    ObjectBody, ObjectStore, S3Error, S3Location, Upload, UploadCheck, WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
 /// What the object contract needs beyond the port.
@@ -31,12 +32,56 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
+/// An [`UploadCheck`] that keeps what it saw and refuses when told to.
+struct Recorder {
+    seen: Arc<Mutex<Vec<u8>>>,
+    finished: Arc<Mutex<bool>>,
+    refuse_part: bool,
+    refuse_finish: bool,
+}
+
+impl UploadCheck for Recorder {
+    fn part(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.seen.lock().expect("lock").extend_from_slice(bytes);
+        if self.refuse_part {
+            return Err("refused a part".into());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        *self.finished.lock().expect("lock") = true;
+        if self.refuse_finish {
+            return Err("refused at the end".into());
+        }
+        Ok(())
+    }
+}
+
 async fn upload<S: ObjectStore>(store: &S, loc: &S3Location, data: Vec<u8>) -> Result<WrittenObject, S3Error> {
+    upload_checked(store, loc, data, None).await
+}
+
+async fn upload_checked<S: ObjectStore>(
+    store: &S,
+    loc: &S3Location,
+    data: Vec<u8>,
+    check: Option<Recorder>,
+) -> Result<WrittenObject, S3Error> {
     let handle = tokio::runtime::Handle::current();
     let mut up = store.upload(&handle, loc, WriteOptions { part_size: MIN_PART_SIZE, ..WriteOptions::default() });
+    if let Some(check) = check {
+        up.check_with(Box::new(check));
+    }
     tokio::task::spawn_blocking(move || {
         for chunk in data.chunks(1 << 20) {
-            up.write_all(chunk).expect("write");
+            if let Err(e) = up.write_all(chunk) {
+                // A refused part fails the write (the AWS writer sends parts
+                // as they fill): the error is the store's.
+                up.abort();
+                let inner = e.into_inner().expect("a write error carries the store's error");
+                return Err(*inner.downcast::<S3Error>().expect("an S3Error"));
+            }
         }
         up.finish()
     })
@@ -99,6 +144,35 @@ pub async fn object_store<S: ObjectStore, H: ObjectHarness>(
     .unwrap();
     assert_eq!(harness.open_uploads(versioned).await, 0, "abort leaves no parts");
     assert_eq!(store.read(&aborted, None, None).await.err().map(|e| e.code()), Some("not_found"));
+
+    // An upload's check sees every byte in order, and is asked before the
+    // object is stored; a refusal, of a part or at the end, stores nothing.
+    let checked = at(versioned, "contract/checked");
+    for (len, refuse_part, refuse_finish) in [
+        (1000, false, false),
+        (2 * MIN_PART_SIZE + 7, false, false),
+        (1000, false, true),
+        (2 * MIN_PART_SIZE + 7, true, false),
+        (2 * MIN_PART_SIZE + 7, false, true),
+    ] {
+        let data = pattern(len, 4);
+        let (seen, finished) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(false)));
+        let check = Recorder { seen: seen.clone(), finished: finished.clone(), refuse_part, refuse_finish };
+        let out = upload_checked(store, &checked, data.clone(), Some(check)).await;
+        let case = format!("{len} bytes, refusing a part {refuse_part}, at the end {refuse_finish}");
+        if refuse_part || refuse_finish {
+            let e = out.expect_err(&case);
+            assert_eq!((e.code(), e.is_retryable()), ("ciphertext_check_failed", true), "{case}: {e}");
+            assert_eq!(store.head(&checked, None).await.unwrap(), None, "{case}: nothing stored");
+            assert_eq!(harness.open_uploads(versioned).await, 0, "{case}: no parts left");
+        } else {
+            let written = out.expect(&case);
+            assert!(*seen.lock().unwrap() == data, "{case}: the check saw every byte, in order");
+            assert!(*finished.lock().unwrap(), "{case}: asked before storing");
+            assert_eq!(bytes(store.read(&checked, written.version.as_deref(), None).await.unwrap()).await, data);
+            store.delete(&checked, written.version.as_deref()).await.unwrap();
+        }
+    }
 
     // Reading as an event announced it: the version, or the ETag.
     let (etag, version) = store.head(&small, None).await.unwrap().expect("current");

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use envelope::{DecryptError, EncryptError, EncryptingWriter, EncryptionContext};
 use tokio::runtime::Handle;
 
+mod proof;
+
+pub use proof::{DecryptionProof, PlaintextDigest, PlaintextDigester};
+
 use crate::errors::{ErrorKind, OperationError};
 use crate::flow::{self, FlowError};
 use crate::keyring::{describe_wrapping_key, WrappingKey};
@@ -358,7 +362,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         ]
         .into_iter()
         .collect();
-        let encryptor = flow::begin_encryption(&self.kms, &keys, context, self.settings.frame_length).await?;
+        let message = flow::begin_encryption(&self.kms, &keys, context, self.settings.frame_length).await?;
+        let encryptor = message.encryptor;
         let kms = kms_started.elapsed();
         let message_id = hex::encode(encryptor.header().message_id);
 
@@ -372,13 +377,20 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let ciphertext_estimate = source.size + frames * envelope::FINAL_FRAME_OVERHEAD + 64 * 1024;
         write.part_size = part_size_for(ciphertext_estimate, write.part_size);
         let mut writer = self.s3.upload(&handle, &vault, write);
+        // Nothing is stored unless it decrypts to what was read (proof.rs).
+        let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
+        writer.check_with(Box::new(proof));
         let announced = source.size;
         let location = obj.location().to_string();
         let streamed = tokio::task::spawn_blocking(move || -> Result<(WrittenObject, u64), IngestError> {
             let copied = stream(reader, &mut writer, encryptor);
             match copied {
-                Ok(read) if read == announced => Ok((writer.finish()?, read)),
-                Ok(read) => {
+                Ok((read, digest)) if read == announced => {
+                    *plaintext_read.lock().map_err(|_| IngestError::Io(std::io::Error::other("poisoned")))? =
+                        Some((read, digest));
+                    Ok((writer.finish()?, read))
+                }
+                Ok((read, _)) => {
                     writer.abort();
                     Err(IngestError::ShortRead { location, read, announced })
                 }
@@ -519,16 +531,16 @@ pub fn part_size_for(size: u64, preferred: usize) -> usize {
 }
 
 /// Plaintext from `reader` through a message into `writer`; returns the
-/// plaintext length.
+/// plaintext's length and SHA-256, as read.
 fn stream<R: Read, W: Write>(
     mut reader: R,
     writer: W,
     encryptor: envelope::MessageEncryptor,
-) -> Result<u64, IngestError> {
+) -> Result<PlaintextDigest, IngestError> {
+    let mut digest = PlaintextDigester::new();
     let io = |e: std::io::Error| IngestError::from(FlowError::from_io(e));
     let mut w = EncryptingWriter::new(writer, encryptor).map_err(io)?;
     let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -541,11 +553,11 @@ fn stream<R: Read, W: Write>(
                 }))
             }
         };
+        digest.update(&buf[..n]);
         w.write_all(&buf[..n]).map_err(io)?;
-        total += n as u64;
     }
     w.finish().map_err(io)?;
-    Ok(total)
+    Ok(digest.finish())
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use tokio::runtime::Handle;
 
 use super::Faults;
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, WriteOptions, WrittenObject,
-    MIN_PART_SIZE,
+    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, UploadCheck, WriteOptions,
+    WrittenObject, MIN_PART_SIZE,
 };
 
 #[derive(Clone, Debug)]
@@ -46,6 +46,7 @@ struct State {
     /// Bytes to flip in the next stored upload (a store that keeps other
     /// bytes than it was sent).
     corrupt_next: bool,
+    corrupt_next_part: Option<usize>,
 }
 
 /// An in-memory object store.
@@ -194,6 +195,13 @@ impl MemoryObjects {
         self.lock().corrupt_next = true;
     }
 
+    /// Flips one bit of the next upload at `offset` (or its last byte) in
+    /// the writer's buffer, before it is hashed and checked: an encryptor or
+    /// buffer bug that S3's checksum cannot see.
+    pub fn corrupt_next_upload_before_hashing(&self, offset: usize) {
+        self.lock().corrupt_next_part = Some(offset);
+    }
+
     fn find(&self, loc: &S3Location, version: Option<&str>) -> Result<Version, S3Error> {
         let state = self.lock();
         let bucket = state.buckets.get(&loc.bucket).ok_or_else(|| not_found(loc))?;
@@ -315,7 +323,15 @@ impl ObjectStore for MemoryObjects {
 
     fn upload(&self, _handle: &Handle, loc: &S3Location, options: WriteOptions) -> MemoryUpload {
         self.lock().open_uploads += 1;
-        MemoryUpload { store: self.clone(), loc: loc.clone(), options, buf: Vec::new(), open: true, failed: false }
+        MemoryUpload {
+            store: self.clone(),
+            loc: loc.clone(),
+            options,
+            buf: Vec::new(),
+            open: true,
+            failed: false,
+            check: None,
+        }
     }
 
     async fn verify(&self, loc: &S3Location, written: &WrittenObject) -> Result<(), S3Error> {
@@ -407,6 +423,7 @@ pub struct MemoryUpload {
     buf: Vec<u8>,
     open: bool,
     failed: bool,
+    check: Option<Box<dyn UploadCheck>>,
 }
 
 impl MemoryUpload {
@@ -450,8 +467,23 @@ impl Upload for MemoryUpload {
             self.abort();
             return Err(e.unwrap_or(S3Error::Unavailable { location: self.loc.to_string(), detail: "crashed".into() }));
         }
-        let data = std::mem::take(&mut self.buf);
+        let mut data = std::mem::take(&mut self.buf);
         let part_size = self.part_size();
+        // A buffer corrupted in the writer before it is hashed: S3's checksum
+        // would match it; only the upload's check can see it.
+        if let Some(offset) = self.store.lock().corrupt_next_part.take() {
+            if !data.is_empty() {
+                let at = offset.min(data.len() - 1);
+                data[at] ^= 0x01;
+            }
+        }
+        if let Some(check) = &mut self.check {
+            let checked = data.chunks(part_size).try_for_each(|part| check.part(part)).and_then(|()| check.finish());
+            if let Err(detail) = checked {
+                self.abort();
+                return Err(S3Error::CheckFailed { location: self.loc.to_string(), detail });
+            }
+        }
         // The writer's own checksum of what it sent, as the AWS writer computes it.
         let checksum = checksum_of(&data, Some(part_size));
         let size = data.len() as u64;
@@ -466,6 +498,10 @@ impl Upload for MemoryUpload {
         self.close();
         let (_, version) = result?;
         Ok(WrittenObject { size, version, checksum_sha256: checksum })
+    }
+
+    fn check_with(&mut self, check: Box<dyn UploadCheck>) {
+        self.check = Some(check);
     }
 
     fn abort(&mut self) {

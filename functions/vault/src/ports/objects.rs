@@ -57,6 +57,10 @@ pub enum S3Error {
     /// The object changed since the event that named it.
     #[error("{location} changed since it was announced ({detail}); its newer version gets its own event")]
     Changed { location: String, detail: String },
+    /// The upload's [`UploadCheck`] refused what was about to be stored;
+    /// nothing was stored.
+    #[error("{location} was not stored: what was about to be written failed its check ({detail})")]
+    CheckFailed { location: String, detail: String },
 }
 
 impl OperationError for S3Error {
@@ -68,6 +72,7 @@ impl OperationError for S3Error {
             Self::Refused { .. } => "s3_refused",
             Self::VerifyFailed { .. } => "vault_verify_failed",
             Self::Changed { .. } => "source_changed",
+            Self::CheckFailed { .. } => "ciphertext_check_failed",
         }
     }
 
@@ -75,7 +80,8 @@ impl OperationError for S3Error {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AccessDenied { .. } | Self::Refused { .. } => ErrorKind::Deployment,
-            Self::Unavailable { .. } | Self::VerifyFailed { .. } => ErrorKind::Transient,
+            // A retry writes everything again (a new message, at ingest).
+            Self::Unavailable { .. } | Self::VerifyFailed { .. } | Self::CheckFailed { .. } => ErrorKind::Transient,
             Self::Changed { .. } => ErrorKind::Conflict,
         }
     }
@@ -155,6 +161,22 @@ pub trait Upload: Write + Send + 'static {
     fn finish(self) -> Result<WrittenObject, S3Error>;
     /// Abandons the object: nothing of it stays.
     fn abort(&mut self);
+    /// Shows every byte to `check` exactly as it is about to be hashed and
+    /// sent, and asks it before the object is stored: a refusal aborts the
+    /// upload ([`S3Error::CheckFailed`]). Set before the first write.
+    fn check_with(&mut self, check: Box<dyn UploadCheck>);
+}
+
+/// Sees an upload's bytes at the last moment our code holds them (the
+/// buffer that is hashed for S3's checksum and sent), so what it proves is
+/// what S3 is asked to keep; S3's checksum covers the rest of the way.
+pub trait UploadCheck: Send + 'static {
+    /// The next bytes of the object, in order, before they are hashed and
+    /// sent. An error aborts the upload.
+    fn part(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// After the last byte, before the object is stored. An error aborts
+    /// the upload.
+    fn finish(&mut self) -> Result<(), String>;
 }
 
 /// What callvault does with objects.
