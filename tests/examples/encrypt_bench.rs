@@ -28,6 +28,10 @@ async fn sdk() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
+// The Lambdas' allocator, so the figures are the Lambda's (vault::wipe).
+#[global_allocator]
+static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();

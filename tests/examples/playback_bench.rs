@@ -34,6 +34,10 @@ use vault::recording::RecordingId;
 const RANGE: u64 = 64 * 1024;
 const FRAME: u64 = 64 * 1024;
 
+// The Lambdas' allocator, so the figures are the Lambda's (vault::wipe).
+#[global_allocator]
+static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();

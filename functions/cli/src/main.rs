@@ -150,6 +150,10 @@ enum Command {
     },
 }
 
+// Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).
+#[global_allocator]
+static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

@@ -12,6 +12,10 @@ use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
 use vault::playback::RecordingPlayer;
 
+// Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).
+#[global_allocator]
+static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();

@@ -9,6 +9,10 @@ use vault::aws::{AlertTopic, AwsKms, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
 use vault::metrics::StdoutMetrics;
 
+// Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).
+#[global_allocator]
+static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();

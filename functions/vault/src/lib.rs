@@ -12,6 +12,8 @@
 //! - [`recording`], [`time`], [`arn`]: the shared nouns and helpers.
 //! - [`errors`]: what every operation error answers ([`errors::OperationError`]).
 //! - [`config`], [`metrics`]: settings from the environment, EMF metrics.
+//! - [`wipe`]: the allocator every binary installs, so freed memory keeps no
+//!   copy of a data key.
 //! - `aws` (feature `aws`, on by default): the adapters, the only place an
 //!   AWS SDK name appears.
 //! - `memory` and `contract` (feature `memory`): the in-memory twin of every
@@ -33,6 +35,7 @@ pub mod playback;
 pub mod ports;
 pub mod recording;
 pub mod time;
+pub mod wipe;
 
 #[cfg(feature = "memory")]
 pub mod contract;

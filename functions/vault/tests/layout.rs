@@ -90,3 +90,28 @@ fn no_module_imports_a_module_that_imports_it() {
     }
     assert!(edges.len() > 10, "the scan found the modules' imports: {edges:?}");
 }
+
+#[test]
+fn every_binary_installs_the_allocator_that_wipes_freed_memory() {
+    // vault::wipe: without it, the SDK's copies of a data key (and the one
+    // the KMS adapter hands it) stay in freed heap blocks.
+    let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut mains = Vec::new();
+    for entry in std::fs::read_dir(&functions).unwrap().flatten() {
+        let main = entry.path().join("src/main.rs");
+        if main.exists() {
+            mains.push(main);
+        }
+    }
+    assert!(mains.len() >= 5, "the four Lambdas and the CLI: {mains:?}");
+    for main in mains {
+        let source = std::fs::read_to_string(&main).unwrap();
+        assert!(
+            source.contains(
+                "#[global_allocator]\nstatic ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;"
+            ),
+            "{} does not install vault::wipe::WipeOnFree",
+            main.display()
+        );
+    }
+}
