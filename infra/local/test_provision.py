@@ -66,7 +66,8 @@ class ProvisionTest(unittest.TestCase):
         res = self.summary["resources"]
         self.assertEqual(res["IngestBucket"], "cv-test-ingest-123456789012")
         self.assertEqual(res["VaultBucket"], "cv-test-vault-123456789012")
-        for logical in ("IngestBucket", "VaultBucket"):
+        self.assertEqual(res["EvidenceBucket"], "cv-test-evidence-123456789012")
+        for logical in ("IngestBucket", "VaultBucket", "EvidenceBucket"):
             name = res[logical]
             self.assertEqual(s3.get_bucket_versioning(Bucket=name)["Status"], "Enabled")
             rule = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
@@ -76,6 +77,10 @@ class ProvisionTest(unittest.TestCase):
         lock = s3.get_object_lock_configuration(Bucket=res["VaultBucket"])["ObjectLockConfiguration"]
         retention = lock["Rule"]["DefaultRetention"]
         self.assertEqual((retention["Mode"], retention["Days"]), ("GOVERNANCE", 7))
+        # Evidence is always locked: the template's default, 2557 days.
+        lock = s3.get_object_lock_configuration(Bucket=res["EvidenceBucket"])["ObjectLockConfiguration"]
+        retention = lock["Rule"]["DefaultRetention"]
+        self.assertEqual((retention["Mode"], retention["Days"]), ("GOVERNANCE", 2557))
 
     def test_the_catalog_queues_and_topic_are_the_templates(self):
         res = self.summary["resources"]

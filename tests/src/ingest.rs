@@ -34,6 +34,8 @@ pub struct Stack<'a> {
     pub aws: &'a LocalAws,
     pub ingest: String,
     pub vault: String,
+    /// Evidence reports (Object Lock).
+    pub evidence: String,
     pub table: String,
     pub queue_url: String,
     /// RECORDING_KEYS as JSON: the template's when every type has the one
@@ -117,6 +119,7 @@ impl<'a> Stack<'a> {
             aws,
             ingest: resource("IngestBucket"),
             vault: resource("VaultBucket"),
+            evidence: resource("EvidenceBucket"),
             table: resource("Catalog"),
             queue_url: resource("DeadLetterQueue"),
             topic_arn: resource("AlertTopic"),

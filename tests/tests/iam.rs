@@ -432,3 +432,180 @@ fn roles_hold_nothing_but_the_code_calls_logs_and_lambda_destinations() {
         }
     }
 }
+
+// ------------------------------------------------------------------ what a role cannot do
+
+/// Whether a Resource names a resource of the template (`!GetAtt`, `!Sub
+/// "${X.Arn}..."`, `!Ref`), in any branch.
+fn mentions(resource: &Value, logical: &str) -> bool {
+    format!("{resource:?}").contains(logical)
+}
+
+/// S3 actions that destroy, hide or unlock what a bucket holds.
+const DESTRUCTIVE_S3: &[&str] = &[
+    "s3:*",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteBucket",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:RestoreObject",
+];
+
+#[test]
+fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
+    let template = template();
+    let statements = code_statements(&template, "EncryptRecording");
+    let on_vault: Vec<&Statement> = statements.iter().filter(|s| mentions(&s.resource, "VaultBucket")).collect();
+    assert!(!on_vault.is_empty(), "encrypt-recording writes the vault");
+    for st in &on_vault {
+        let at = format!("EncryptRecording statement {:?}", st.sid);
+        let destructive: Vec<&String> = st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str())).collect();
+        assert!(destructive.is_empty(), "{at}: may destroy vault objects: {destructive:?}");
+        for action in &st.actions {
+            let cond = &st.condition;
+            match action.as_str() {
+                // New versions only (the vault is versioned: a PUT never
+                // replaces a version), born pending when tagged at all.
+                "s3:PutObject" => assert_eq!(
+                    cond["StringEqualsIfExists"]["s3:RequestObjectTag/callvault-state"].as_str(),
+                    Some("pending"),
+                    "{at}: a new vault object may only be born pending"
+                ),
+                // Only an object with no state yet may be tagged, and only pending.
+                "s3:PutObjectTagging" => {
+                    assert_eq!(
+                        cond["StringEquals"]["s3:RequestObjectTag/callvault-state"].as_str(),
+                        Some("pending"),
+                        "{at}"
+                    );
+                    assert_eq!(cond["Null"]["s3:ExistingObjectTag/callvault-state"].as_str(), Some("true"), "{at}");
+                }
+                // pending -> catalogued, never back: a catalogued version can
+                // never come within the lifecycle rule's reach.
+                "s3:PutObjectVersionTagging" => {
+                    assert_eq!(
+                        cond["StringEquals"]["s3:ExistingObjectTag/callvault-state"].as_str(),
+                        Some("pending"),
+                        "{at}"
+                    );
+                    assert_eq!(
+                        cond["StringEquals"]["s3:RequestObjectTag/callvault-state"].as_str(),
+                        Some("catalogued"),
+                        "{at}"
+                    );
+                }
+                "s3:AbortMultipartUpload" | "s3:GetObject" | "s3:GetObjectVersion" | "s3:GetObjectVersionTagging" => {}
+                other => panic!("{at}: {other} on the vault is not accounted for here"),
+            }
+        }
+    }
+    for st in &statements {
+        assert!(!mentions(&st.resource, "EvidenceBucket"), "EvidenceBucket in {:?}", st.sid);
+        assert_ne!(st.resource.as_str(), Some("*"), "{:?}: encrypt-recording names its resources", st.sid);
+    }
+    // What the lifecycle rule removes is exactly what is still pending.
+    let rules = template["Resources"]["VaultBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("the vault's lifecycle rules");
+    let expiring: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r.get("ExpirationInDays").is_some() || r.get("NoncurrentVersionExpiration").is_some())
+        .collect();
+    assert_eq!(expiring.len(), 1, "one rule expires vault objects");
+    let filters = expiring[0]["TagFilters"].as_sequence().expect("the expiring rule filters by tag");
+    assert_eq!(filters.len(), 1);
+    assert_eq!(
+        (filters[0]["Key"].as_str(), filters[0]["Value"].as_str()),
+        (Some("callvault-state"), Some("pending")),
+        "only uncatalogued writes expire"
+    );
+    assert!(expiring[0].get("Prefix").is_none() && expiring[0].get("Filter").is_none());
+}
+
+#[test]
+fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
+    let template = template();
+    let producers = ["RotationAudit"];
+    for (function, _) in functions() {
+        for st in code_statements(&template, function) {
+            if !mentions(&st.resource, "EvidenceBucket") {
+                continue;
+            }
+            assert!(producers.contains(&function), "{function} ({:?}) reaches the evidence bucket", st.sid);
+            assert_eq!(st.actions, ["s3:PutObject"], "{function} writes evidence and does nothing else to it");
+        }
+    }
+    let audit: Vec<Statement> = code_statements(&template, "RotationAudit")
+        .into_iter()
+        .filter(|s| s.actions.iter().any(|a| a.starts_with("s3:")))
+        .collect();
+    assert!(audit.iter().all(|s| mentions(&s.resource, "EvidenceBucket")), "the audit writes only evidence");
+
+    // The bucket: Object Lock on every report, and a policy that denies
+    // every other principal any write, whatever its own role allows.
+    let bucket = &template["Resources"]["EvidenceBucket"]["Properties"];
+    assert_eq!(bucket["ObjectLockEnabled"].as_bool(), Some(true));
+    let retention = &bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"];
+    assert!(tag_is(&retention["Days"], "Ref") && tag_is(&retention["Mode"], "Ref"), "{retention:?}");
+    assert_eq!(bucket["VersioningConfiguration"]["Status"].as_str(), Some("Enabled"));
+    let policy = &template["Resources"]["EvidenceBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let deny = policy
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("OnlyEvidenceProducersWrite"))
+        .expect("the evidence bucket denies writes to everyone but the producers");
+    assert_eq!(deny["Effect"].as_str(), Some("Deny"));
+    assert_eq!(deny["Principal"].as_str(), Some("*"));
+    let actions: Vec<&str> = deny["Action"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    for a in ["s3:PutObject", "s3:PutObjectRetention", "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold"] {
+        assert!(actions.contains(&a), "the deny covers {a}");
+    }
+    let allowed = format!("{:?}", deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]);
+    let role_name = |function: &str| {
+        let (role, _) = role_of(&template, function);
+        format!("{:?}", template["Resources"][role]["Properties"]["RoleName"])
+    };
+    assert!(allowed.contains("-rotation-audit") && role_name("RotationAudit").contains("-rotation-audit"));
+    for (function, _) in functions() {
+        if !producers.contains(&function) {
+            let name = role_name(function);
+            let suffix = name.rsplit("}-").next().unwrap_or_default().trim_end_matches(['"', ')']).to_string();
+            assert!(!allowed.contains(&format!("-{suffix}\"")), "{function}'s role may write evidence: {allowed}");
+        }
+    }
+}
+
+#[test]
+fn each_function_reaches_only_its_own_items_of_the_catalog() {
+    let template = template();
+    let expected: &[(&str, &[&str])] = &[
+        ("EncryptRecording", &["recording#*", "key"]),
+        ("Playback", &["recording#*"]),
+        ("KeyGuardian", &["key", "event#*"]),
+        ("RotationAudit", &["key"]),
+    ];
+    for (function, leading) in expected {
+        let statements: Vec<Statement> = code_statements(&template, function)
+            .into_iter()
+            .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
+            .collect();
+        assert!(!statements.is_empty(), "{function} uses the catalog");
+        for st in statements {
+            let keys = &st.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            let keys: Vec<&str> = keys
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{function} {:?}: no dynamodb:LeadingKeys condition", st.sid))
+                .iter()
+                .map(|k| k.as_str().unwrap())
+                .collect();
+            assert_eq!(keys, *leading, "{function} {:?}", st.sid);
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! rotation-audit end to end on the local AWS: keys that protect recordings
 //! (encrypted by the real encrypt-recording handler) and keys configured for
-//! new ones, audited by the real handler; the evidence reports in the vault
-//! bucket, the metrics from its EMF lines, the summary alert from a queue
+//! new ones, audited by the real handler; the evidence reports in the
+//! evidence bucket (Object Lock), the metrics from its EMF lines, the summary alert from a queue
 //! subscribed to the topic; and `callvault audit` on the same deployment.
 
 use std::collections::HashMap;
@@ -49,11 +49,17 @@ fn now_ms() -> u64 {
 }
 
 async fn reports(stack: &Stack<'_>) -> Vec<(String, Value)> {
-    let listed = stack.s3.list_objects_v2().bucket(&stack.vault).prefix("audit/rotation/").send().await.unwrap();
+    let listed = stack.s3.list_objects_v2().bucket(&stack.evidence).prefix("audit/rotation/").send().await.unwrap();
+    let vault = stack.s3.list_objects_v2().bucket(&stack.vault).prefix("audit/").send().await.unwrap();
+    assert!(vault.contents().is_empty(), "no evidence in the vault bucket");
     let mut out = Vec::new();
     for o in listed.contents() {
         let key = o.key().unwrap().to_string();
-        let body = stack.get(&stack.vault, &key).await.unwrap();
+        // Locked by the bucket's default retention.
+        let retention = stack.s3.get_object_retention().bucket(&stack.evidence).key(&key).send().await.unwrap();
+        let until = retention.retention().and_then(|r| r.retain_until_date()).expect("a retain-until date");
+        assert!(until.secs() > (now_ms() / 1000) as i64 + 2000 * 86_400, "locked for the template's 2557 days");
+        let body = stack.get(&stack.evidence, &key).await.unwrap();
         out.push((key, serde_json::from_slice(&body).unwrap()));
     }
     out

@@ -7,7 +7,7 @@ use vault::recording::RecordingKeys;
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
 pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
-pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
+pub const EVIDENCE_BUCKET: &str = "EVIDENCE_BUCKET";
 pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
 pub const MAX_KEY_AGE_DAYS: &str = "MAX_KEY_AGE_DAYS";
@@ -19,7 +19,7 @@ pub struct Config {
     pub org: String,
     pub catalog_table: String,
     /// Where the evidence reports go (`audit/rotation/...`).
-    pub vault_bucket: String,
+    pub evidence_bucket: String,
     pub keys: RecordingKeys,
     pub alert_topic_arn: String,
     pub policy: Policy,
@@ -30,7 +30,7 @@ impl FromSettings for Config {
         let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
         let org = env.required(CALLVAULT_ORG, "the organisation in every encryption context")?;
         let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
-        let vault_bucket = env.bucket(VAULT_BUCKET, "the vault bucket, where evidence reports go")?;
+        let evidence_bucket = env.bucket(EVIDENCE_BUCKET, "the evidence bucket (Object Lock), where the reports go")?;
         let keys_json = env.required(RECORDING_KEYS, "the same JSON object encrypt-recording has")?;
         // A primary key in another region is the audit's to report, not to refuse.
         let keys = RecordingKeys::parse_any_region(&keys_json)
@@ -41,7 +41,7 @@ impl FromSettings for Config {
             region,
             org,
             catalog_table,
-            vault_bucket,
+            evidence_bucket,
             keys,
             alert_topic_arn,
             policy: Policy { max_key_age_days },
@@ -59,7 +59,7 @@ mod tests {
             (AWS_REGION, "us-east-1".to_string()),
             (CALLVAULT_ORG, "acme".to_string()),
             (CATALOG_TABLE, "acme-catalog".to_string()),
-            (VAULT_BUCKET, "acme-vault".to_string()),
+            (EVIDENCE_BUCKET, "acme-evidence".to_string()),
             (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:111122223333:alerts".to_string()),
             (
                 RECORDING_KEYS,
@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(load(&e).unwrap_err().name, MAX_KEY_AGE_DAYS);
         e.insert(MAX_KEY_AGE_DAYS, "90".into());
         assert_eq!(load(&e).unwrap().policy.max_key_age_days, 90);
-        for name in [AWS_REGION, CALLVAULT_ORG, CATALOG_TABLE, VAULT_BUCKET, RECORDING_KEYS, ALERT_TOPIC_ARN] {
+        for name in [AWS_REGION, CALLVAULT_ORG, CATALOG_TABLE, EVIDENCE_BUCKET, RECORDING_KEYS, ALERT_TOPIC_ARN] {
             let mut e = env();
             e.remove(name);
             assert_eq!(load(&e).unwrap_err().name, name);

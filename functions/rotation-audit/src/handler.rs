@@ -33,7 +33,7 @@ impl<K: KeyManagement + KeyInspection, C: KeyUsageCatalog, O: ObjectStore, A: Al
             region: config.region,
             keys: config.keys,
             policy: config.policy,
-            evidence_bucket: config.vault_bucket,
+            evidence_bucket: config.evidence_bucket,
         };
         Self { audit: RotationAudit::new(kms, catalog, s3, topic, settings, metrics) }
     }

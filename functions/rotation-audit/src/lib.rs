@@ -2,7 +2,7 @@
 //!
 //! The Lambda an EventBridge schedule runs daily: every key that protects
 //! recordings or is configured for new ones, judged against the rotation
-//! policy ([`vault::audit`]); a JSON evidence report in the vault bucket
+//! policy ([`vault::audit`]); a JSON evidence report in the evidence bucket
 //! (never overwritten), per-key compliance metrics, and one SNS summary when
 //! any key is not compliant.
 

@@ -157,7 +157,8 @@ async fn a_crash_between_the_vault_write_and_the_catalog_keeps_the_plaintext_and
     assert_eq!(code(&retry), "encrypted", "{retry:?}");
     let entry = rig.entry("calls/crash-v").unwrap();
     let versions = rig.vault_versions("calls/crash-v");
-    assert_eq!(versions.len(), 2, "the crashed attempt's copy is left (a known orphan, logged nowhere)");
+    assert_eq!(versions.len(), 2, "the crashed attempt's copy is left");
+    assert_eq!(rig.states("calls/crash-v"), ["pending", "catalogued"], "the lifecycle rule removes the orphan");
     assert_eq!(entry.vault_version.as_deref(), versions.last().map(String::as_str), "the catalog names the new one");
     assert_eq!(rig.decrypt("calls/crash-v").await, data);
     assert_eq!(rig.plaintext("calls/crash-v"), None);
@@ -200,7 +201,7 @@ async fn a_failing_delete_of_the_plaintext_keeps_it_and_the_redelivery_deletes_i
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_catalog_write_leaves_no_vault_object_the_catalog_does_not_know() {
+async fn a_failing_catalog_write_leaves_its_vault_object_pending_for_the_lifecycle_rule() {
     let rig = Rig::new();
     let data = sample(20_000, 8);
     let obj = rig.upload("calls/cat-1", &data);
@@ -208,14 +209,16 @@ async fn a_failing_catalog_write_leaves_no_vault_object_the_catalog_does_not_kno
     let out = rig.encryptor().encrypt(&obj, claim_until(), "req-1").await;
     assert_eq!(code(&out), "catalog_unavailable");
     assert!(out.unwrap_err().is_retryable());
-    assert!(rig.vault_versions("calls/cat-1").is_empty(), "the uncatalogued vault object was removed");
+    // encrypt-recording cannot delete vault objects: the uncatalogued one
+    // stays tagged pending, which the vault's lifecycle rule removes.
+    assert_eq!(rig.states("calls/cat-1"), ["pending"]);
     assert!(rig.entry("calls/cat-1").is_none());
     assert_eq!(rig.usage(&rig.key), 0);
     assert_eq!(rig.plaintext("calls/cat-1").as_deref(), Some(&data[..]));
     assert!(!rig.catalog.is_claimed(&vault::recording::route("calls/cat-1").unwrap()), "the claim was released");
 
     assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-1").await), "encrypted");
-    assert_eq!(rig.vault_versions("calls/cat-1").len(), 1);
+    assert_eq!(rig.states("calls/cat-1"), ["pending", "catalogued"]);
     assert_eq!(rig.usage(&rig.key), 1);
 }
 
@@ -228,7 +231,7 @@ async fn a_catalog_write_that_committed_but_answered_an_error_is_kept_and_finish
     rig.catalog.faults.fail_after_next("record", catalog_down());
     let out = rig.encryptor().encrypt(&obj, claim_until(), "req-1").await;
     assert_eq!(code(&out), "encrypted", "the catalog is asked again before anything is undone: {out:?}");
-    assert_eq!(rig.vault_versions("calls/cat-2").len(), 1, "the catalogued copy was not removed");
+    assert_eq!(rig.states("calls/cat-2"), ["catalogued"], "the catalogued copy is kept");
     assert_eq!(rig.decrypt("calls/cat-2").await, data);
     assert_eq!(rig.plaintext("calls/cat-2"), None);
 }
@@ -246,12 +249,13 @@ async fn an_unreadable_catalog_after_a_failed_write_keeps_the_vault_copy_and_the
     let out = rig.encryptor().encrypt(&obj, claim_until(), "req-1").await;
     assert_eq!(code(&out), "catalog_unavailable");
     assert_eq!(rig.catalog.faults.calls("recording"), 3);
-    assert_eq!(rig.vault_versions("calls/cat-3").len(), 1, "kept: it may be the catalogued copy");
+    assert_eq!(rig.states("calls/cat-3"), ["pending"], "kept: it may be the catalogued copy");
     assert!(rig.entry("calls/cat-3").is_none());
     assert_eq!(rig.plaintext("calls/cat-3").as_deref(), Some(&data[..]), "the plaintext stays");
     // The retry writes a copy of its own and catalogues it.
     assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-1").await), "encrypted");
     assert_eq!(rig.decrypt("calls/cat-3").await, data);
+    assert_eq!(rig.states("calls/cat-3"), ["pending", "catalogued"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,7 +277,7 @@ async fn an_upload_failing_mid_way_is_aborted_and_retried_from_the_intact_plaint
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_vault_object_that_is_not_what_was_written_is_removed_and_written_again() {
+async fn a_vault_object_that_is_not_what_was_written_is_left_pending_and_written_again() {
     let rig = Rig::new();
     let data = sample(40_000, 12);
     let obj = rig.upload("calls/ver-1", &data);
@@ -281,10 +285,11 @@ async fn a_vault_object_that_is_not_what_was_written_is_removed_and_written_agai
     let out = rig.encryptor().encrypt(&obj, claim_until(), "req-1").await;
     assert_eq!(code(&out), "vault_verify_failed", "{out:?}");
     assert!(out.unwrap_err().is_retryable());
-    assert!(rig.vault_versions("calls/ver-1").is_empty(), "the bad copy was deleted");
+    assert_eq!(rig.states("calls/ver-1"), ["pending"], "the bad copy is the lifecycle rule's");
     assert_eq!(rig.plaintext("calls/ver-1").as_deref(), Some(&data[..]));
     assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-1").await), "encrypted");
     assert_eq!(rig.decrypt("calls/ver-1").await, data);
+    assert_eq!(rig.states("calls/ver-1"), ["pending", "catalogued"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -453,4 +458,31 @@ async fn a_version_whose_etag_is_not_the_encrypted_uploads_is_never_deleted() {
     rig.objects.refresh_etag(&ingest("calls/v-2"), obj.version.as_deref());
     assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-1").await), "already_done");
     assert_eq!(rig.plaintext("calls/v-2").as_deref(), Some(&b"encrypted!"[..]), "kept: not the bytes encrypted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vault_object_is_born_pending_and_catalogued_before_its_plaintext_is_deleted() {
+    let rig = Rig::new();
+    let data = sample(30_000, 21);
+    let obj = rig.upload("calls/state-1", &data);
+    assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-1").await), "encrypted");
+    assert_eq!(rig.states("calls/state-1"), ["catalogued"]);
+    assert_eq!(rig.plaintext("calls/state-1"), None);
+
+    // The retag fails: the plaintext stays, and the redelivery finishes both.
+    let obj = rig.upload("calls/state-2", &data);
+    rig.objects.faults.fail_next("tag", s3_down());
+    let out = rig.encryptor().encrypt(&obj, claim_until(), "req-1").await;
+    assert_eq!(code(&out), "s3_unavailable", "{out:?}");
+    assert!(rig.entry("calls/state-2").is_some(), "catalogued");
+    assert_eq!(rig.states("calls/state-2"), ["pending"]);
+    assert_eq!(rig.plaintext("calls/state-2").as_deref(), Some(&data[..]), "kept until the version is catalogued");
+    assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-2").await), "already_done");
+    assert_eq!(rig.states("calls/state-2"), ["catalogued"]);
+    assert_eq!(rig.plaintext("calls/state-2"), None);
+    // A repeated event does not ask to retag what is catalogued (the role
+    // may only turn pending into catalogued).
+    let tags_before = rig.objects.faults.calls("tag");
+    assert_eq!(code(&rig.encryptor().encrypt(&obj, claim_until(), "req-3").await), "already_done");
+    assert_eq!(rig.objects.faults.calls("tag"), tags_before);
 }

@@ -132,6 +132,8 @@ impl ObjectStore for S3Objects {
             .key(&loc.key)
             .content_type(content_type)
             .if_none_match("*")
+            // A bucket with Object Lock (the evidence bucket) requires one.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .body(ByteStream::from(body))
             .send()
             .await
@@ -233,6 +235,19 @@ impl ObjectStore for S3Objects {
         }
     }
 
+    async fn tags(&self, loc: &S3Location, version: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
+        let out = self
+            .client
+            .get_object_tagging()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        Ok(out.tag_set.into_iter().map(|t| (t.key, t.value)).collect())
+    }
+
     async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
         let refused =
             |e: aws_sdk_s3::error::BuildError| S3Error::Refused { location: loc.to_string(), detail: e.to_string() };
@@ -319,6 +334,7 @@ impl MultipartWriter {
                     .key(&self.loc.key)
                     .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .set_content_type(self.options.content_type.clone())
+                    .set_tagging(self.options.tagging())
                     .send(),
             )
             .map_err(|e| map_s3_error(e, &self.loc.to_string()))?;
@@ -409,6 +425,7 @@ impl MultipartWriter {
                         .bucket(&self.loc.bucket)
                         .key(&self.loc.key)
                         .set_content_type(self.options.content_type.clone())
+                        .set_tagging(self.options.tagging())
                         .checksum_algorithm(ChecksumAlgorithm::Sha256)
                         .checksum_sha256(&checksum)
                         .body(ByteStream::from(rest))

@@ -18,6 +18,12 @@ mod proof;
 
 pub use proof::{DecryptionProof, PlaintextDigest, PlaintextDigester};
 
+/// The tag that says where a vault object stands: born [`PENDING`], made
+/// [`CATALOGUED`] once the catalog names it (one way only: template.yaml).
+pub const STATE_TAG: &str = "callvault-state";
+pub const PENDING: &str = "pending";
+pub const CATALOGUED: &str = "catalogued";
+
 use crate::errors::{ErrorKind, OperationError};
 use crate::flow::{self, FlowError};
 use crate::keyring::{describe_wrapping_key, WrappingKey};
@@ -334,6 +340,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             );
             return Ok(Outcome::AlreadyDone { id });
         }
+        self.mark_catalogued(entry).await?;
         self.delete_plaintext(obj, &id).await?;
         Ok(Outcome::AlreadyDone { id })
     }
@@ -373,6 +380,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let reader = source.body.into_blocking_read(&handle);
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
+        // Born pending: until the catalog names it, the vault's lifecycle
+        // rule may remove it (this function cannot delete vault objects).
+        write.tags = vec![(STATE_TAG.into(), PENDING.into())];
         let frames = source.size / u64::from(self.settings.frame_length) + 1;
         let ciphertext_estimate = source.size + frames * envelope::FINAL_FRAME_OVERHEAD + 64 * 1024;
         write.part_size = part_size_for(ciphertext_estimate, write.part_size);
@@ -406,7 +416,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let stream = stream_started.elapsed();
 
         if let Err(e) = self.s3.verify(&vault, &written).await {
-            self.remove_uncatalogued(&vault, &written, id).await;
+            self.leave_uncatalogued(&vault, &written, id);
             return Err(e.into());
         }
         let entry = RecordingEntry {
@@ -431,7 +441,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                 // Only possible if our claim had lapsed: the catalogued copy
                 // wins; ours is removed (a versioned vault keeps both apart).
                 if existing.vault_version != written.version {
-                    self.remove_uncatalogued(&vault, &written, id).await;
+                    self.leave_uncatalogued(&vault, &written, id);
                 }
                 return self.already_catalogued(obj, id.clone(), &existing).await;
             }
@@ -441,12 +451,12 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                 Ok(Some(existing)) if existing.message_id == entry.message_id => {}
                 Ok(Some(existing)) => {
                     if existing.vault_version != written.version {
-                        self.remove_uncatalogued(&vault, &written, id).await;
+                        self.leave_uncatalogued(&vault, &written, id);
                     }
                     return self.already_catalogued(obj, id.clone(), &existing).await;
                 }
                 Ok(None) => {
-                    self.remove_uncatalogued(&vault, &written, id).await;
+                    self.leave_uncatalogued(&vault, &written, id);
                     return Err(e.into());
                 }
                 Err(_) => {
@@ -462,27 +472,38 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                 }
             },
         }
+        self.mark_catalogued(&entry).await?;
         self.delete_plaintext(obj, id).await?;
         Ok(Outcome::Encrypted { entry: Box::new(entry), timings: Timings { kms, stream, total: started.elapsed() } })
     }
 
-    /// Deletes a vault object the catalog does not know; reports it when
-    /// even that fails, so it can be found and removed by hand.
-    async fn remove_uncatalogued(&self, vault: &S3Location, written: &WrittenObject, id: &RecordingId) {
-        if let Err(e) = self.s3.delete(vault, written.version.as_deref()).await {
-            tracing::error!(
-                code = "vault_orphan",
-                recording = %id,
-                location = %vault,
-                version = written.version.as_deref().unwrap_or(""),
-                error = %e,
-                "a vault object the catalog does not know could not be deleted; delete it by hand"
-            );
-        }
+    /// A vault object the catalog does not know (a failed verify, a lost
+    /// race) is left as it was born, tagged pending: the vault's lifecycle
+    /// rule removes it. This function has no permission to delete it.
+    fn leave_uncatalogued(&self, vault: &S3Location, written: &WrittenObject, id: &RecordingId) {
+        tracing::info!(
+            code = "vault_orphan_pending",
+            recording = %id,
+            location = %vault,
+            version = written.version.as_deref().unwrap_or(""),
+            "a vault object the catalog does not know is left tagged {STATE_TAG}={PENDING}; the vault's lifecycle \
+             rule removes it"
+        );
     }
 
-    /// Deletes the plaintext: the announced version, or (unversioned bucket)
-    /// the object only while it is still the announced upload.
+    /// Takes a catalogued vault version out of the lifecycle rule's reach
+    /// (pending -> catalogued), before its plaintext may be deleted. An
+    /// object with no state (written before states existed) is left alone.
+    async fn mark_catalogued(&self, entry: &RecordingEntry) -> Result<(), IngestError> {
+        let vault = S3Location { bucket: self.settings.vault_bucket.clone(), key: entry.vault_key.clone() };
+        let version = entry.vault_version.as_deref();
+        let tags = self.s3.tags(&vault, version).await?;
+        if tags.iter().any(|(k, v)| k == STATE_TAG && v == PENDING) {
+            self.s3.tag(&vault, version, STATE_TAG, CATALOGUED).await?;
+        }
+        Ok(())
+    }
+
     async fn delete_plaintext(&self, obj: &Announced, id: &RecordingId) -> Result<(), IngestError> {
         let loc = obj.location();
         let deleted = match &obj.version {

@@ -99,7 +99,7 @@ impl MemoryObjects {
     /// Stores `data` at `loc` as a new version (or in place, unversioned);
     /// returns its ETag and version: an upload from outside (a recorder).
     pub fn put(&self, loc: &S3Location, data: &[u8], content_type: Option<&str>) -> (String, Option<String>) {
-        self.store(loc, data.to_vec(), content_type.map(str::to_string), None).expect("the bucket exists")
+        self.store(loc, data.to_vec(), content_type.map(str::to_string), None, vec![]).expect("the bucket exists")
     }
 
     /// The bytes of `version` of `loc` (the current one when `None`).
@@ -219,6 +219,7 @@ impl MemoryObjects {
         data: Vec<u8>,
         content_type: Option<String>,
         part_size: Option<usize>,
+        tags: Vec<(String, String)>,
     ) -> Result<(String, Option<String>), S3Error> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let checksum = checksum_of(&data, part_size);
@@ -226,14 +227,8 @@ impl MemoryObjects {
         let mut state = self.lock();
         let bucket = state.buckets.get_mut(&loc.bucket).ok_or_else(|| not_found(loc))?;
         let id = bucket.versioned.then(|| format!("v{n:06}"));
-        let version = Version {
-            id: id.clone(),
-            data: Some(Arc::new(data)),
-            etag: etag.clone(),
-            content_type,
-            checksum,
-            tags: vec![],
-        };
+        let version =
+            Version { id: id.clone(), data: Some(Arc::new(data)), etag: etag.clone(), content_type, checksum, tags };
         let versions = bucket.objects.entry(loc.key.clone()).or_default();
         if !bucket.versioned {
             versions.clear();
@@ -316,7 +311,7 @@ impl ObjectStore for MemoryObjects {
                 detail: "PreconditionFailed: the object exists".into(),
             });
         }
-        let (_, version) = self.store(loc, body, Some(content_type.to_string()), None)?;
+        let (_, version) = self.store(loc, body, Some(content_type.to_string()), None, vec![])?;
         self.faults.after("put_new").await?;
         Ok(version)
     }
@@ -395,6 +390,11 @@ impl ObjectStore for MemoryObjects {
             }
         }
         self.faults.after("delete_if_match").await
+    }
+
+    async fn tags(&self, loc: &S3Location, version: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
+        self.faults.before("tags").await?;
+        Ok(self.find(loc, version)?.tags)
     }
 
     async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
@@ -494,7 +494,8 @@ impl Upload for MemoryUpload {
             }
         }
         let content_type = self.options.content_type.clone();
-        let result = self.store.store(&self.loc, stored, content_type, Some(part_size));
+        let tags = self.options.tags.clone();
+        let result = self.store.store(&self.loc, stored, content_type, Some(part_size), tags);
         self.close();
         let (_, version) = result?;
         Ok(WrittenObject { size, version, checksum_sha256: checksum })

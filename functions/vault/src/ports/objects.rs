@@ -143,11 +143,31 @@ pub struct WriteOptions {
     pub max_in_flight: usize,
     /// Content-Type of the object.
     pub content_type: Option<String>,
+    /// Tags the object is born with (key, value).
+    pub tags: Vec<(String, String)>,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        Self { part_size: 8 * 1024 * 1024, max_in_flight: 2, content_type: None }
+        Self { part_size: 8 * 1024 * 1024, max_in_flight: 2, content_type: None, tags: Vec::new() }
+    }
+}
+
+impl WriteOptions {
+    /// The tags as S3's `x-amz-tagging` header writes them (URL query form).
+    pub fn tagging(&self) -> Option<String> {
+        if self.tags.is_empty() {
+            return None;
+        }
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        Some(self.tags.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&"))
     }
 }
 
@@ -236,6 +256,13 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes the object only while its ETag is `etag` (`Changed`
     /// otherwise). Already gone is done.
     fn delete_if_match(&self, loc: &S3Location, etag: &str) -> impl Future<Output = Result<(), S3Error>> + Send;
+
+    /// The tags of the object (or of `version` of it).
+    fn tags(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, S3Error>> + Send;
 
     /// Sets one tag on the object (or on `version` of it), keeping its others.
     fn tag(

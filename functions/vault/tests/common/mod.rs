@@ -95,6 +95,18 @@ impl Rig {
         self.objects.versions(&vault(key)).into_iter().filter(|v| v != "(deleted)").collect()
     }
 
+    /// Each vault version's `callvault-state` tag, oldest first: `pending`
+    /// versions are the lifecycle rule's to remove, `catalogued` ones stay.
+    pub fn states(&self, key: &str) -> Vec<String> {
+        self.vault_versions(key)
+            .iter()
+            .map(|v| {
+                let tags = self.objects.tags_of(&vault(key), Some(v));
+                tags.into_iter().find(|(k, _)| k == "callvault-state").map(|(_, v)| v).unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// The catalog's entry.
     pub fn entry(&self, key: &str) -> Option<RecordingEntry> {
         let id = vault::recording::route(key).expect("type/id");
