@@ -609,3 +609,84 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
         }
     }
 }
+
+// ------------------------------------------------------------------ the key's own policy
+
+fn key_policy() -> Vec<Value> {
+    let text = std::fs::read_to_string(root().join("infra/key.yaml")).expect("infra/key.yaml");
+    let key: Value = serde_yaml_ng::from_str(&text).expect("infra/key.yaml parses");
+    let resources = key["Resources"].as_mapping().expect("Resources");
+    let (_, k) = resources
+        .iter()
+        .find(|(_, r)| r["Type"].as_str() == Some("AWS::KMS::Key"))
+        .expect("infra/key.yaml creates a key");
+    k["Properties"]["KeyPolicy"]["Statement"].as_sequence().expect("the key policy's statements").clone()
+}
+
+/// Every action a statement names, whatever its effect, through `!If`s.
+fn key_statements(effect: &str) -> Vec<Value> {
+    fn walk(v: &Value, effect: &str, out: &mut Vec<Value>) {
+        match v {
+            Value::Tagged(t) if t.tag == "If" => {
+                let parts = t.value.as_sequence().expect("!If");
+                walk(&parts[1], effect, out);
+                walk(&parts[2], effect, out);
+            }
+            Value::Mapping(m) if m.get("Effect").and_then(Value::as_str) == Some(effect) => out.push(v.clone()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for st in key_policy() {
+        walk(&st, effect, &mut out);
+    }
+    out
+}
+
+fn actions_of(st: &Value) -> Vec<String> {
+    match &st["Action"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().map(|a| a.as_str().expect("action").to_string()).collect(),
+        other => panic!("unexpected Action {other:?}"),
+    }
+}
+
+#[test]
+fn the_key_policy_lets_policy_changes_grants_and_replicas_through_only_with_mfa_or_the_stack() {
+    // A grant or a replica can give Decrypt to anyone; a new policy can drop
+    // every guardrail. Denied to every principal without MFA unless
+    // CloudFormation makes the call (the key stack's own updates).
+    let denies = key_statements("Deny");
+    for action in ["kms:PutKeyPolicy", "kms:CreateGrant", "kms:ReplicateKey"] {
+        let gate = denies
+            .iter()
+            .find(|st| actions_of(st).iter().any(|a| a == action))
+            .unwrap_or_else(|| panic!("no Deny gates {action}"));
+        assert_eq!(gate["Principal"]["AWS"].as_str(), Some("*"), "{action}: the gate applies to everyone");
+        assert_eq!(gate["Resource"].as_str(), Some("*"));
+        let cond = &gate["Condition"];
+        assert_eq!(cond["BoolIfExists"]["aws:MultiFactorAuthPresent"].as_str(), Some("false"), "{action}: MFA");
+        let via: Vec<&str> = cond["ForAllValues:StringNotEquals"]["aws:CalledVia"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{action}: CloudFormation's own calls pass"))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(via, ["cloudformation.amazonaws.com"], "{action}");
+        assert_eq!(cond.as_mapping().map(|m| m.len()), Some(2), "{action}: no other way around: {cond:?}");
+    }
+    // Deletion: MFA and the 30-day window.
+    let deletion: Vec<&Value> =
+        denies.iter().filter(|st| actions_of(st).iter().any(|a| a == "kms:ScheduleKeyDeletion")).collect();
+    assert!(deletion
+        .iter()
+        .any(|st| st["Condition"]["BoolIfExists"]["aws:MultiFactorAuthPresent"].as_str() == Some("false")));
+    assert!(deletion.iter().any(|st| st["Condition"]["NumericLessThan"]["kms:ScheduleKeyDeletionPendingWindowInDays"]
+        .as_u64()
+        == Some(30)));
+    // Nobody is allowed to create grants at all.
+    for st in key_statements("Allow") {
+        let actions = actions_of(&st);
+        assert!(!actions.iter().any(|a| a == "kms:CreateGrant" || a == "kms:*"), "{actions:?} allows grants");
+    }
+}

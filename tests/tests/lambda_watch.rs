@@ -372,8 +372,9 @@ async fn rotation_audit_runs_on_the_sample_schedule_event_through_cargo_lambda_i
         (Some(1), Some(1), Some(true)),
         "{v}"
     );
-    let report = v["report"].as_str().unwrap().strip_prefix(&format!("s3://{}/", stack.vault)).unwrap().to_string();
-    assert!(stack.get(&stack.vault, &report).await.is_some(), "the report {report} is in the vault bucket");
+    let report = v["report"].as_str().unwrap();
+    let report = report.strip_prefix(&format!("s3://{}/", stack.evidence)).unwrap_or_else(|| panic!("{report}"));
+    assert!(stack.get(&stack.evidence, report).await.is_some(), "the report {report} is in the evidence bucket");
     assert_eq!(inbox.alerts().await.len(), 1);
     let log = watch.wait_for_log(&["\"NonCompliantKeys\":1.0"], std::time::Duration::from_secs(10));
     assert!(log.contains("\"KeyRotationCompliant\":0.0"), "{log}");

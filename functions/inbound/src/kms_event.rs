@@ -95,6 +95,7 @@ pub fn parse_event(v: &Value) -> Result<Parsed, EventError> {
                 .or_else(|| str_at(detail, &["additionalEventData", "MFAUsed"]))
                 .map(|m| m.eq_ignore_ascii_case("true") || m.eq_ignore_ascii_case("yes"));
             event.source_ip = str_at(detail, &["sourceIPAddress"]).map(str::to_string);
+            event.invoked_by = str_at(detail, &["userIdentity", "invokedBy"]).map(str::to_string);
             event.user_agent = str_at(detail, &["userAgent"]).map(str::to_string);
             event.request_id = str_at(detail, &["requestID"]).map(str::to_string);
             event.pending_window_days =
@@ -248,6 +249,19 @@ mod tests {
         assert_eq!(key_event(&cloudtrail("ReplicateKey", json!({}))).kind, Some(KeyEventKind::Replicated));
         let denied_list = cloudtrail("ListGrants", json!({"errorCode": "AccessDenied"}));
         assert!(matches!(parse_event(&denied_list), Ok(Parsed::Unwatched(_))));
+    }
+
+    #[test]
+    fn a_call_made_through_cloudformation_says_so() {
+        let via = cloudtrail(
+            "PutKeyPolicy",
+            json!({"userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Deployer/ci",
+                "invokedBy": "cloudformation.amazonaws.com"}, "sourceIPAddress": "cloudformation.amazonaws.com"}),
+        );
+        let e = key_event(&via);
+        assert_eq!(e.invoked_by.as_deref(), Some("cloudformation.amazonaws.com"));
+        assert!(e.via_cloudformation());
+        assert!(!key_event(&cloudtrail("PutKeyPolicy", json!({}))).via_cloudformation());
     }
 
     #[test]

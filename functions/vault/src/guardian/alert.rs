@@ -129,6 +129,21 @@ pub struct KeyEvent {
     pub pending_window_days: Option<u64>,
     pub alias: Option<String>,
     pub request_id: Option<String>,
+    /// The AWS service that made the call for the principal (CloudTrail's
+    /// `userIdentity.invokedBy`), e.g. `cloudformation.amazonaws.com`.
+    pub invoked_by: Option<String>,
+}
+
+/// The service whose calls are a stack's own updates.
+pub const CLOUDFORMATION: &str = "cloudformation.amazonaws.com";
+
+impl KeyEvent {
+    /// Whether CloudFormation made the call (a stack update of the key):
+    /// the key policy lets policy changes, grants and replicas through
+    /// only this way or with MFA.
+    pub fn via_cloudformation(&self) -> bool {
+        self.invoked_by.as_deref() == Some(CLOUDFORMATION)
+    }
 }
 
 /// What a key protects: the catalog's usage, and the recording types whose
@@ -185,6 +200,20 @@ pub fn severity(kind: KeyEventKind, stake: &Stake) -> Severity {
     }
 }
 
+/// How serious `event` is: [`severity`] of its kind, except that the key
+/// stack's own updates through CloudFormation (a policy, a grant or a
+/// replica it declares) are information, not a warning.
+pub fn event_severity(event: &KeyEvent, stake: &Stake) -> Severity {
+    use KeyEventKind::*;
+    let kind = event.kind.unwrap_or(PolicyChanged);
+    match kind {
+        PolicyChanged | GrantCreated | Replicated if event.error_code.is_none() && event.via_cloudformation() => {
+            Severity::Info
+        }
+        _ => severity(kind, stake),
+    }
+}
+
 /// What the guardian did about a scheduled deletion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Protection {
@@ -226,7 +255,7 @@ fn cut(s: &str, max: usize) -> String {
 /// The alert for `event` on a key with `facts` and `stake`, `now` in Unix seconds.
 pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &Protection, now: i64) -> Alert {
     let kind = event.kind.unwrap_or(KeyEventKind::PolicyChanged);
-    let sev = severity(kind, stake);
+    let sev = event_severity(event, stake);
     let arn = &event.key_arn;
     let key_id = arn.rsplit('/').next().unwrap_or(arn).to_string();
     let region = crate::arn::region_of(arn).unwrap_or(&event.region).to_string();
@@ -280,6 +309,12 @@ pub fn compose(event: &KeyEvent, facts: &KeyFacts, stake: &Stake, protection: &P
         ),
         event.principal_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
     ));
+    if let Some(service) = &event.invoked_by {
+        line(format!(
+            "Through: {service}{}",
+            if event.via_cloudformation() { " (a CloudFormation stack update of the key)" } else { "" }
+        ));
+    }
     if let Some(ip) = &event.source_ip {
         line(format!(
             "From: {ip}{}",
@@ -464,6 +499,35 @@ mod tests {
             configured_for: vec!["calls".into()],
             older: false,
         }
+    }
+
+    #[test]
+    fn the_key_stacks_own_updates_through_cloudformation_are_info_and_every_other_a_warning() {
+        let stake = usage(2);
+        for kind in [KeyEventKind::PolicyChanged, KeyEventKind::GrantCreated, KeyEventKind::Replicated] {
+            let mut e = KeyEvent { kind: Some(kind), key_arn: ARN.into(), ..KeyEvent::default() };
+            assert_eq!(event_severity(&e, &stake), Severity::Warning, "{kind:?} by a person");
+            e.invoked_by = Some(CLOUDFORMATION.into());
+            assert_eq!(event_severity(&e, &stake), Severity::Info, "{kind:?} through CloudFormation");
+            let alert = compose(&e, &KeyFacts::default(), &stake, &Protection::None, 0);
+            assert!(alert.subject.starts_with("[INFO]"), "{}", alert.subject);
+            assert!(
+                alert.body.contains("Through: cloudformation.amazonaws.com (a CloudFormation stack update"),
+                "{}",
+                alert.body
+            );
+            // Another service is not the stack.
+            e.invoked_by = Some("kms.amazonaws.com".into());
+            assert_eq!(event_severity(&e, &stake), Severity::Warning);
+        }
+        // A denied change is a warning whoever tried it.
+        let denied = KeyEvent {
+            kind: Some(KeyEventKind::ManagementDenied),
+            invoked_by: Some(CLOUDFORMATION.into()),
+            error_code: Some("AccessDenied".into()),
+            ..KeyEvent::default()
+        };
+        assert_eq!(event_severity(&denied, &stake), Severity::Warning);
     }
 
     #[test]
