@@ -55,9 +55,11 @@ async fn reports(stack: &Stack<'_>) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for o in listed.contents() {
         let key = o.key().unwrap().to_string();
-        // Locked by the bucket's default retention.
-        let retention = stack.s3.get_object_retention().bucket(&stack.evidence).key(&key).send().await.unwrap();
-        let until = retention.retention().and_then(|r| r.retain_until_date()).expect("a retain-until date");
+        // Locked by the bucket's default retention (HEAD says; the local AWS
+        // answers GetObjectRetention with the object itself).
+        let head = stack.s3.head_object().bucket(&stack.evidence).key(&key).send().await.unwrap();
+        assert_eq!(head.object_lock_mode().map(|m| m.as_str()), Some("GOVERNANCE"));
+        let until = head.object_lock_retain_until_date().expect("a retain-until date");
         assert!(until.secs() > (now_ms() / 1000) as i64 + 2000 * 86_400, "locked for the template's 2557 days");
         let body = stack.get(&stack.evidence, &key).await.unwrap();
         out.push((key, serde_json::from_slice(&body).unwrap()));
