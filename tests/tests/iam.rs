@@ -588,7 +588,7 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
     let expected: &[(&str, &[&str])] = &[
         ("EncryptRecording", &["recording#*", "key"]),
         ("Playback", &["recording#*"]),
-        ("KeyGuardian", &["key", "event#*"]),
+        ("KeyGuardian", &["key", "event#*", "denied"]),
         ("RotationAudit", &["key"]),
     ];
     for (function, leading) in expected {

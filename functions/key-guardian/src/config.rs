@@ -9,6 +9,7 @@ pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
 pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const PROTECT_KEYS_IN_USE: &str = "PROTECT_KEYS_IN_USE";
 pub const OLDER_KEY_ARNS: &str = "OLDER_KEY_ARNS";
+pub const DENIAL_WINDOW_SECONDS: &str = "DENIAL_WINDOW_SECONDS";
 
 /// The function's configuration.
 #[derive(Clone, Debug)]
@@ -24,6 +25,9 @@ pub struct Config {
     /// Keys older recordings are still under (template.yaml's OlderKeyArns):
     /// they protect recordings whatever the catalog says.
     pub older_keys: Vec<String>,
+    /// Denied calls of one principal to one key are summarised per window
+    /// of this many seconds (60-86400, default 900).
+    pub denial_window_secs: u64,
 }
 
 impl FromSettings for Config {
@@ -66,7 +70,19 @@ impl FromSettings for Config {
                 problem: format!("{bad:?} is not a KMS key ARN; use key ARNs separated by commas, or leave it empty"),
             });
         }
-        Ok(Self { region, catalog_table, alert_topic_arn, keys, protect_keys_in_use, older_keys })
+        let denial_window_secs = match env.optional(DENIAL_WINDOW_SECONDS) {
+            None => vault::guardian::DEFAULT_DENIAL_WINDOW_SECS,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (60..=86_400).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        name: DENIAL_WINDOW_SECONDS,
+                        problem: format!("{v:?} is not a number of seconds from 60 to 86400 (default 900)"),
+                    })
+                }
+            },
+        };
+        Ok(Self { region, catalog_table, alert_topic_arn, keys, protect_keys_in_use, older_keys, denial_window_secs })
     }
 }
 
@@ -110,5 +126,11 @@ mod tests {
         let mut e = env();
         e.insert(ALERT_TOPIC_ARN, "callvault-alerts".into());
         assert_eq!(load(&e).unwrap_err().name, ALERT_TOPIC_ARN);
+        assert_eq!(load(&env()).unwrap().denial_window_secs, 900);
+        for bad in ["0", "59", "86401", "soon"] {
+            let mut e = env();
+            e.insert(DENIAL_WINDOW_SECONDS, bad.into());
+            assert_eq!(load(&e).unwrap_err().name, DENIAL_WINDOW_SECONDS, "{bad}");
+        }
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use vault::errors::{Failure, OperationError};
 use vault::guardian::{Handled, KeyGuardian};
+use vault::ports::catalog::DenialCounters;
+use vault::time::unix_now;
 use vault::metrics::MetricsLog;
 use vault::ports::alerts::{Alerts, Severity};
 use vault::ports::catalog::{EventClaims, KeyUsageCatalog};
@@ -26,7 +28,7 @@ pub struct Handler<I, U, A> {
     guardian: KeyGuardian<I, U, A>,
 }
 
-impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> Handler<I, U, A> {
+impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims + DenialCounters, A: Alerts> Handler<I, U, A> {
     /// A handler with `config`, over these adapters.
     pub fn new(config: Config, keys: I, catalog: U, alerts: A, metrics: Arc<dyn MetricsLog>) -> Self {
         let guardian = KeyGuardian::new(
@@ -37,12 +39,24 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> Handler<I, U
             config.older_keys,
             config.protect_keys_in_use,
             metrics,
-        );
+        )
+        .with_denial_window(config.denial_window_secs);
         Self { guardian }
+    }
+
+    /// The guardian, for the scheduled flush and the tests.
+    pub fn guardian(&self) -> &KeyGuardian<I, U, A> {
+        &self.guardian
     }
 
     /// Handles one EventBridge event.
     pub async fn handle(&self, payload: Value) -> Result<Value, HandlerError> {
+        // The schedule (template.yaml's FlushDenials): the summaries of the
+        // denied-call windows that have closed.
+        if payload["source"] == "aws.events" && payload["detail-type"] == "Scheduled Event" {
+            let flushed = self.guardian.flush(unix_now()).await.map_err(|e| Failure::of(&e))?;
+            return Ok(json!({ "outcome": "flushed", "windows": flushed.windows, "summaries": flushed.summaries }));
+        }
         let event = match parse_event(&payload) {
             Ok(Parsed::Key(event)) => event,
             Ok(Parsed::Unwatched(what)) => {
@@ -62,6 +76,9 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> Handler<I, U
                 Ok(json!({ "outcome": "ignored", "reason": "unrelated_key", "key_arn": key_arn }))
             }
             Handled::Duplicate { event_id } => Ok(json!({ "outcome": "duplicate", "event_id": event_id })),
+            Handled::Aggregated { key_arn, count } => {
+                Ok(json!({ "outcome": "summarised", "key_arn": key_arn, "count_in_window": count }))
+            }
             Handled::Alerted(a) => Ok(json!({
                 "outcome": "alerted",
                 "severity": a.severity.as_str(),

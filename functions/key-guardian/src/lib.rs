@@ -21,7 +21,9 @@ pub use handler::{Handler, HandlerError};
 /// template grants it only then.
 pub const AWS_CALLS: &[&[&str]] = &[&[
     "dynamodb:GetItem",    // the key's usage; an event claim already taken
-    "dynamodb:UpdateItem", // event claims: one alert per event id
+    "dynamodb:UpdateItem", // event claims: one alert per event id; denied-call counters
+    "dynamodb:Query",      // the closed denied-call windows (the scheduled flush)
+    "dynamodb:DeleteItem", // a window cleared once summarised
     "kms:DescribeKey",
     "kms:ListAliases",
     "kms:CancelKeyDeletion",

@@ -207,3 +207,84 @@ async fn a_catalog_that_cannot_be_read_fails_the_invocation_for_a_retry() {
     assert_eq!((err.code(), err.is_retryable()), ("catalog_unavailable", true));
     assert!(rig.alerts.published().is_empty());
 }
+
+fn denied_decrypt(i: usize, key: &str) -> KeyEvent {
+    KeyEvent {
+        operation: "Decrypt".into(),
+        principal: Some("arn:aws:sts::111122223333:assumed-role/Intruder/mallory".into()),
+        error_code: Some("AccessDenied".into()),
+        ..event(&format!("deny-{i}"), KeyEventKind::AccessDenied, key)
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_denied_decrypts_from_one_principal_make_a_bounded_number_of_alerts_and_a_count_of_a_thousand() {
+    let rig = Rig::new();
+    let g = rig.guardian(false).with_denial_window(900);
+    let t0 = 1_800_000_000 - 1_800_000_000 % 900 + 100;
+    for i in 0..1000 {
+        let h = g.handle_at(&denied_decrypt(i, &rig.used), t0 + (i as u64) % 600).await.unwrap();
+        if i > 0 {
+            assert_eq!(h, Handled::Aggregated { key_arn: rig.used.clone(), count: i as u64 + 1 });
+        }
+        if i == 500 {
+            // An alert the flood must not bury.
+            let a = alerted(g.handle_at(&event("del-1", KeyEventKind::DeletionScheduled, &rig.used), t0).await.unwrap());
+            assert_eq!(a.severity, Severity::Critical);
+        }
+    }
+    // The first denial at once, the deletion at once; every denial counted.
+    let published = rig.alerts.published();
+    assert_eq!(published.len(), 2, "{:?}", published.iter().map(|p| &p.subject).collect::<Vec<_>>());
+    assert!(published[0].subject.starts_with("[WARNING]"), "{}", published[0].subject);
+    assert!(published[0].body.contains("are counted and summarised in one alert"), "{}", published[0].body);
+    assert!(published[1].subject.starts_with("[CRITICAL]"));
+    assert_eq!(rig.metrics.sum("AccessDenials", &[("Key", &rig.used)]), 1000.0);
+
+    // Nothing is summarised while the window is open.
+    assert_eq!(g.flush(t0 + 700).await.unwrap().summaries, 0);
+    // Once it has closed, one summary with the count, sent by the schedule
+    // even though no further event came; and only once.
+    let flushed = g.flush(t0 + 900).await.unwrap();
+    assert_eq!((flushed.windows, flushed.summaries), (1, 1));
+    let published = rig.alerts.published();
+    assert_eq!(published.len(), 3);
+    let summary = &published[2];
+    assert!(summary.subject.starts_with("[WARNING]") && summary.subject.contains("1000 denied Decrypt calls by mallory"), "{}", summary.subject);
+    assert!(summary.body.contains("Denied: 1000 times"), "{}", summary.body);
+    assert_eq!(summary.attribute("event"), Some("AccessDeniedSummary"));
+    assert_eq!(g.flush(t0 + 2000).await.unwrap(), vault::guardian::Flushed::default());
+}
+
+#[tokio::test]
+async fn a_window_with_only_its_first_denial_is_cleared_without_a_summary_and_a_failed_summary_is_sent_next_time() {
+    let rig = Rig::new();
+    let g = rig.guardian(false).with_denial_window(900);
+    let t0 = 1_800_000_000 - 1_800_000_000 % 900;
+    g.handle_at(&denied_decrypt(0, &rig.used), t0).await.unwrap();
+    let mut other = denied_decrypt(1, &rig.used);
+    other.principal = Some("arn:aws:iam::111122223333:role/batch".into());
+    g.handle_at(&other, t0 + 5).await.unwrap();
+    g.handle_at(&denied_decrypt(2, &rig.used), t0 + 10).await.unwrap();
+    assert_eq!(rig.alerts.published().len(), 2, "each principal's first denial alerts");
+
+    rig.alerts.faults.fail_next("publish", AlertError { topic: "t".into(), detail: "down".into(), retryable: true });
+    assert!(g.flush(t0 + 900).await.is_err(), "the summary could not be sent");
+    let flushed = g.flush(t0 + 1200).await.unwrap();
+    assert_eq!((flushed.windows, flushed.summaries), (2, 1), "the batch role's window had only its first");
+    assert!(rig.alerts.published()[2].subject.contains("2 denied Decrypt calls by mallory"));
+}
+
+#[tokio::test]
+async fn a_redelivered_denial_is_counted_once_and_a_failed_first_alert_is_retried_not_summarised() {
+    let rig = Rig::new();
+    let g = rig.guardian(false).with_denial_window(900);
+    let t0 = 1_800_000_000 - 1_800_000_000 % 900;
+    rig.alerts.faults.fail_next("publish", AlertError { topic: "t".into(), detail: "down".into(), retryable: true });
+    assert!(g.handle_at(&denied_decrypt(0, &rig.used), t0).await.is_err());
+    // Lambda's retry of the same event: it alerts (it opened the window).
+    alerted(g.handle_at(&denied_decrypt(0, &rig.used), t0 + 1).await.unwrap());
+    assert!(matches!(g.handle_at(&denied_decrypt(0, &rig.used), t0 + 2).await.unwrap(), Handled::Duplicate { .. }));
+    assert_eq!(g.handle_at(&denied_decrypt(1, &rig.used), t0 + 3).await.unwrap(), Handled::Aggregated { key_arn: rig.used.clone(), count: 2 });
+    assert_eq!(rig.metrics.sum("AccessDenials", &[]), 2.0, "the failed attempt's denial was counted once");
+}

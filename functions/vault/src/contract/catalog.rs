@@ -5,7 +5,8 @@ use std::future::Future;
 
 use crate::errors::OperationError;
 use crate::ports::catalog::{
-    CatalogError, Claim, EventClaim, EventClaims, KeyUsageCatalog, Recorded, RecordingCatalog,
+    CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Recorded,
+    RecordingCatalog,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
@@ -45,7 +46,7 @@ async fn acquired<C: RecordingCatalog>(c: &C, id: &RecordingId, request: &str, n
 /// are key ARNs no other test uses.
 pub async fn catalog<C, H>(c: &C, harness: &H, key_a: &str, key_b: &str)
 where
-    C: RecordingCatalog + KeyUsageCatalog + EventClaims,
+    C: RecordingCatalog + KeyUsageCatalog + EventClaims + DenialCounters,
     H: CatalogHarness,
 {
     let now = 1_800_000_000;
@@ -128,6 +129,29 @@ where
     );
     c.event_done(source, ev).await.unwrap();
     assert_eq!(c.claim_event(source, ev, now + 1000, 90, now + 86_400).await.unwrap(), EventClaim::Done);
+
+    // Denied-call windows: counted across callers, listed once closed
+    // (oldest first), taken once.
+    let w = |start: u64, who: &str| DenialWindow {
+        window_start: start,
+        key_arn: key_a.to_string(),
+        operation: "Decrypt".into(),
+        principal: format!("arn:aws:iam::111122223333:role/{who}"),
+    };
+    let (old, old_other, open) = (w(now - 2000, "a"), w(now - 2000, "b"), w(now, "a"));
+    for n in 1..=3 {
+        assert_eq!(c.count_denial(&old, now + 86_400).await.unwrap(), n);
+    }
+    assert_eq!(c.count_denial(&old_other, now + 86_400).await.unwrap(), 1);
+    assert_eq!(c.count_denial(&open, now + 86_400).await.unwrap(), 1, "another window counts apart");
+    let closed = c.closed_denials(now, 100).await.unwrap();
+    let mine: Vec<_> = closed.iter().filter(|(w, _)| w.key_arn == key_a).cloned().collect();
+    assert_eq!(mine, [(old.clone(), 3), (old_other.clone(), 1)], "the open window is not closed yet");
+    assert_eq!(c.take_denials(&old).await.unwrap(), Some(3));
+    assert_eq!(c.take_denials(&old).await.unwrap(), None, "taken once");
+    assert_eq!(c.take_denials(&old_other).await.unwrap(), Some(1));
+    assert!(c.closed_denials(now, 100).await.unwrap().iter().all(|(w, _)| w.key_arn != key_a));
+    assert_eq!(c.take_denials(&open).await.unwrap(), Some(1));
 
     // Access denied, as the code the functions report.
     harness.deny_next_read().await;

@@ -13,7 +13,8 @@ pub use alert::{compose, severity, KeyEvent, KeyEventKind, Protection, Stake, MA
 use crate::errors::{ErrorKind, OperationError};
 use crate::metrics::MetricsLog;
 use crate::ports::alerts::{AlertError, Alerts, Severity};
-use crate::ports::catalog::{CatalogError, EventClaim, EventClaims, KeyUsageCatalog};
+use crate::ports::alerts::Alert;
+use crate::ports::catalog::{CatalogError, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog};
 use crate::ports::keys::{KeyFacts, KeyInspection, KeyState};
 use crate::recording::RecordingKeys;
 use crate::time::unix_now;
@@ -29,6 +30,13 @@ const DEDUPE_SECS: u64 = 7 * 86_400;
 pub const LEASE_SECS: u64 = 90;
 /// What the event's claim records once protection cancelled a deletion.
 const CANCELLED: &str = "deletion_cancelled";
+/// What the event's claim records once a denial opened its window (the
+/// retry of a failed first alert alerts, rather than counting again).
+const FIRST_DENIAL: &str = "first_denial";
+/// Denied calls of one principal to one key are summarised per window.
+pub const DEFAULT_DENIAL_WINDOW_SECS: u64 = 900;
+/// Closed windows summarised per flush (the rest wait for the next).
+const FLUSH_LIMIT: usize = 200;
 
 /// How an event was handled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +45,9 @@ pub enum Handled {
     Unrelated { key_arn: String },
     /// Delivered again after it was alerted.
     Duplicate { event_id: String },
+    /// A denied call counted into a window whose first denial was alerted:
+    /// the window's summary reports it.
+    Aggregated { key_arn: String, count: u64 },
     /// Alerted.
     Alerted(Box<Alerted>),
 }
@@ -65,6 +76,8 @@ pub enum GuardianError {
     Claim { event_id: String, source: CatalogError },
     #[error("event {event_id} is being handled by another invocation; retry")]
     InProgress { event_id: String },
+    #[error("cannot read or clear the denied-call counters: {source}")]
+    Denials { source: CatalogError },
     #[error(transparent)]
     Alert(#[from] AlertError),
 }
@@ -72,7 +85,7 @@ pub enum GuardianError {
 impl OperationError for GuardianError {
     fn code(&self) -> &'static str {
         match self {
-            Self::Usage { source, .. } | Self::Claim { source, .. } => source.code(),
+            Self::Usage { source, .. } | Self::Claim { source, .. } | Self::Denials { source } => source.code(),
             Self::InProgress { .. } => "event_in_progress",
             Self::Alert(e) => e.code(),
         }
@@ -80,7 +93,7 @@ impl OperationError for GuardianError {
 
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Usage { source, .. } | Self::Claim { source, .. } => source.kind(),
+            Self::Usage { source, .. } | Self::Claim { source, .. } | Self::Denials { source } => source.kind(),
             Self::InProgress { .. } => ErrorKind::Transient,
             Self::Alert(e) => e.kind(),
         }
@@ -96,9 +109,19 @@ pub struct KeyGuardian<I, U, A> {
     older_keys: Vec<String>,
     protect: bool,
     metrics: Arc<dyn MetricsLog>,
+    denial_window: u64,
 }
 
-impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<I, U, A> {
+/// What a flush of the denied-call windows did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Closed windows cleared.
+    pub windows: usize,
+    /// Summaries sent (windows with more than their first denial).
+    pub summaries: usize,
+}
+
+impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims + DenialCounters, A: Alerts> KeyGuardian<I, U, A> {
     /// A guardian over these adapters, for the keys `recording_keys`
     /// configures and the `older_keys` older recordings are under; `protect`
     /// cancels scheduled deletions of keys that protect recordings or are
@@ -112,7 +135,32 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
         protect: bool,
         metrics: Arc<dyn MetricsLog>,
     ) -> Self {
-        Self { keys, catalog, alerts, recording_keys, older_keys, protect, metrics }
+        Self {
+            keys,
+            catalog,
+            alerts,
+            recording_keys,
+            older_keys,
+            protect,
+            metrics,
+            denial_window: DEFAULT_DENIAL_WINDOW_SECS,
+        }
+    }
+
+    /// Summarises denied calls per `secs`-long window (default 15 minutes).
+    pub fn with_denial_window(mut self, secs: u64) -> Self {
+        self.denial_window = secs.max(1);
+        self
+    }
+
+    /// The window a denied call at `now` counts into.
+    fn window_of(&self, event: &KeyEvent, now: u64) -> DenialWindow {
+        DenialWindow {
+            window_start: now - now % self.denial_window,
+            key_arn: event.key_arn.clone(),
+            operation: event.operation.clone(),
+            principal: event.principal.clone().unwrap_or_else(|| "unknown".into()),
+        }
     }
 
     /// Counts one metric of the guardian's.
@@ -123,6 +171,12 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
     /// Handles one event about a key: relevance, the claim that makes it
     /// once, protection, the alert and its metrics.
     pub async fn handle(&self, event: &KeyEvent) -> Result<Handled, GuardianError> {
+        self.handle_at(event, unix_now()).await
+    }
+
+    /// [`handle`](Self::handle) at `now` (Unix seconds), which decides the
+    /// event's denied-call window.
+    pub async fn handle_at(&self, event: &KeyEvent, now: u64) -> Result<Handled, GuardianError> {
         let kind = event.kind.unwrap_or(KeyEventKind::PolicyChanged);
         let usage = self
             .catalog
@@ -139,7 +193,6 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
             self.count(&[("Reason", "unrelated_key")], "EventsIgnored", 1.0);
             return Ok(Handled::Unrelated { key_arn: event.key_arn.clone() });
         }
-        let now = unix_now();
         let claim = self
             .catalog
             .claim_event(SOURCE, &event.id, now, LEASE_SECS, now + DEDUPE_SECS)
@@ -158,7 +211,46 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
         };
         let mut protection =
             if recorded.as_deref() == Some(CANCELLED) { Protection::Cancelled } else { Protection::None };
-        match self.alert(event, kind, &stake, &mut protection).await {
+        if !kind.is_state_change() && recorded.as_deref() != Some(FIRST_DENIAL) {
+            // Every denied call is counted once, summarised or not.
+            let principal = event.principal.as_deref().unwrap_or("unknown");
+            self.count(&[("Key", &event.key_arn), ("Principal", principal)], "AccessDenials", 1.0);
+        }
+        // Denied use: the first of a window alerts at once, the rest are
+        // counted into the window's summary (flush), so that a flood of them
+        // cannot bury another alert in the topic.
+        let mut note = None;
+        if kind == KeyEventKind::AccessDenied {
+            let window = self.window_of(event, now);
+            let counted = if recorded.as_deref() == Some(FIRST_DENIAL) {
+                Ok(1)
+            } else {
+                let expires = window.window_start + 2 * self.denial_window + DEDUPE_SECS;
+                self.catalog.count_denial(&window, expires).await
+            };
+            match counted {
+                Ok(1) => {
+                    note = Some(format!(
+                        "Further denied {} calls by {} on this key until {} are counted and summarised in one alert \
+                         after that time (every one is in the AccessDenials metric).",
+                        window.operation,
+                        window.principal,
+                        crate::time::rfc3339(window.window_start + self.denial_window)
+                    ));
+                }
+                Ok(count) => {
+                    if let Err(e) = self.catalog.event_done(SOURCE, &event.id).await {
+                        tracing::warn!(event_id = %event.id, "cannot mark the event done: {e}");
+                    }
+                    tracing::info!(key = %event.key_arn, count, "denied call counted into its window's summary");
+                    self.count(&[], "DenialsSummarised", 1.0);
+                    return Ok(Handled::Aggregated { key_arn: event.key_arn.clone(), count });
+                }
+                // Better one alert too many than a denial nobody hears of.
+                Err(e) => tracing::warn!(code = e.code(), "cannot count the denial; alerting it alone: {e}"),
+            }
+        }
+        match self.alert(event, kind, &stake, &mut protection, note.as_deref()).await {
             Ok(alerted) => {
                 if let Err(e) = self.catalog.event_done(SOURCE, &event.id).await {
                     // The alert is out; at worst a duplicate delivery alerts again once the lease expires.
@@ -167,8 +259,13 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
                 Ok(Handled::Alerted(Box::new(alerted)))
             }
             Err(e) => {
-                // The retry alerts at once, and reports a cancellation this attempt made.
-                let done = (protection == Protection::Cancelled).then_some(CANCELLED);
+                // The retry alerts at once, and reports a cancellation this
+                // attempt made (or alerts the denial that opened its window).
+                let done = if protection == Protection::Cancelled {
+                    Some(CANCELLED)
+                } else {
+                    note.as_ref().map(|_| FIRST_DENIAL)
+                };
                 if let Err(release) = self.catalog.release_event(SOURCE, &event.id, done).await {
                     tracing::error!(event_id = %event.id, "cannot release the event: {release}");
                 }
@@ -183,6 +280,7 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
         kind: KeyEventKind,
         stake: &Stake,
         protection: &mut Protection,
+        note: Option<&str>,
     ) -> Result<Alerted, AlertError> {
         let arn = event.key_arn.as_str();
         let mut facts = self.keys.key_facts(arn).await.unwrap_or_else(|e| {
@@ -213,16 +311,18 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
                 }
             };
         }
-        let alert = compose(event, &facts, stake, protection, unix_now() as i64);
+        let mut alert = compose(event, &facts, stake, protection, unix_now() as i64);
+        if let Some(note) = note {
+            alert.body.push('\n');
+            alert.body.push_str(note);
+            alert.body.push('\n');
+        }
         let message_id = self.alerts.publish(&alert).await?;
         tracing::info!(key = arn, event = kind.name(), severity = alert.severity.as_str(), subject = %alert.subject, "alert sent");
 
         self.count(&[("Severity", alert.severity.as_str())], "Alerts", 1.0);
         if kind.is_state_change() {
             self.count(&[("Key", arn), ("Event", kind.name())], "KeyStateChanges", 1.0);
-        } else {
-            let principal = event.principal.as_deref().unwrap_or("unknown");
-            self.count(&[("Key", arn), ("Principal", principal)], "AccessDenials", 1.0);
         }
         if stake.protects_recordings()
             && matches!(
@@ -250,5 +350,67 @@ impl<I: KeyInspection, U: KeyUsageCatalog + EventClaims, A: Alerts> KeyGuardian<
             subject: alert.subject,
             message_id,
         })
+    }
+
+    /// Sends the summary of every closed denied-call window that counted
+    /// more than its first denial, and clears them: run on a schedule, so a
+    /// summary goes out even when no further event comes. `now` in Unix
+    /// seconds.
+    pub async fn flush(&self, now: u64) -> Result<Flushed, GuardianError> {
+        let open_since = now - now % self.denial_window;
+        let closed = self
+            .catalog
+            .closed_denials(open_since, FLUSH_LIMIT)
+            .await
+            .map_err(|source| GuardianError::Denials { source })?;
+        let mut flushed = Flushed::default();
+        for (window, count) in closed {
+            if count > 1 {
+                // Sent before the counter is cleared: a failure leaves it for
+                // the next flush (a summary twice rather than never).
+                let alert = denial_summary(&window, count, self.denial_window);
+                self.alerts.publish(&alert).await?;
+                tracing::warn!(key = %window.key_arn, principal = %window.principal, count, "denied calls summarised");
+                self.count(&[("Severity", alert.severity.as_str())], "Alerts", 1.0);
+                flushed.summaries += 1;
+            }
+            self.catalog.take_denials(&window).await.map_err(|source| GuardianError::Denials { source })?;
+            flushed.windows += 1;
+        }
+        Ok(flushed)
+    }
+}
+
+/// The summary of one closed window of denied calls.
+pub fn denial_summary(window: &DenialWindow, count: u64, window_secs: u64) -> Alert {
+    let key_id = window.key_arn.rsplit('/').next().unwrap_or(&window.key_arn);
+    let short = key_id.split('-').next().unwrap_or(key_id);
+    let who = window.principal.rsplit('/').next().unwrap_or(&window.principal);
+    let subject = alert::cut(
+        &format!("[WARNING] callvault: key/{short}: {count} denied {} calls by {who}", window.operation),
+        MAX_SUBJECT,
+    );
+    let (from, to) =
+        (crate::time::rfc3339(window.window_start), crate::time::rfc3339(window.window_start + window_secs));
+    let body = format!(
+        "WARNING: {count} calls to {op} on a callvault recording key were denied to one principal between {from} \
+         and {to}.\n\n\
+         Key: {key}\nWho: {principal}\nCall: {op}\nDenied: {count} times (the first was alerted on its own; the \
+         others are counted here, and each is in the AccessDenials metric)\n\n\
+         What to check:\n\
+         - whether {principal} should use this key at all; if not, find what runs as it (CloudTrail: eventName \
+         {op}, errorCode AccessDenied, this key) and stop it;\n\
+         - if it should, the key policy and its IAM policy (kms:EncryptionContext:org must match).\n",
+        op = window.operation,
+        key = window.key_arn,
+        principal = window.principal,
+    );
+    Alert {
+        subject,
+        body,
+        severity: Severity::Warning,
+        event: "AccessDeniedSummary",
+        key_arn: window.key_arn.clone(),
+        key_id: key_id.to_string(),
     }
 }

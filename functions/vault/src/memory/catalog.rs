@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use super::Faults;
 use crate::ports::catalog::{
-    CatalogError, Claim, EventClaim, EventClaims, KeyUsage, KeyUsageCatalog, Recorded, RecordingCatalog,
+    CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage, KeyUsageCatalog, Recorded,
+    RecordingCatalog,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
@@ -33,6 +34,7 @@ struct State {
     claims: HashMap<RecordingId, ClaimItem>,
     usage: BTreeMap<String, (KeyUsage, BTreeSet<String>)>,
     events: HashMap<(String, String), EventItem>,
+    denials: BTreeMap<DenialWindow, u64>,
     tokens: u64,
 }
 
@@ -42,7 +44,7 @@ pub struct MemoryCatalog {
     state: Arc<Mutex<State>>,
     /// Planned faults, by operation: `recording`, `claim`, `release`,
     /// `record`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
-    /// `release_event`.
+    /// `release_event`, `count_denial`, `closed_denials`, `take_denials`.
     pub faults: Arc<Faults<CatalogError>>,
 }
 
@@ -200,6 +202,39 @@ impl KeyUsageCatalog for MemoryCatalog {
     async fn key_usages(&self) -> Result<Vec<KeyUsage>, CatalogError> {
         self.faults.before("key_usages").await?;
         Ok(self.lock().usage.values().map(Self::usage_of).collect())
+    }
+}
+
+impl DenialCounters for MemoryCatalog {
+    async fn count_denial(&self, window: &DenialWindow, _expires_at: u64) -> Result<u64, CatalogError> {
+        self.faults.before("count_denial").await?;
+        let count = {
+            let mut state = self.lock();
+            let count = state.denials.entry(window.clone()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        self.faults.after("count_denial").await?;
+        Ok(count)
+    }
+
+    async fn closed_denials(&self, before: u64, limit: usize) -> Result<Vec<(DenialWindow, u64)>, CatalogError> {
+        self.faults.before("closed_denials").await?;
+        let state = self.lock();
+        Ok(state
+            .denials
+            .iter()
+            .filter(|(w, _)| w.window_start < before)
+            .take(limit)
+            .map(|(w, c)| (w.clone(), *c))
+            .collect())
+    }
+
+    async fn take_denials(&self, window: &DenialWindow) -> Result<Option<u64>, CatalogError> {
+        self.faults.before("take_denials").await?;
+        let taken = self.lock().denials.remove(window);
+        self.faults.after("take_denials").await?;
+        Ok(taken)
     }
 }
 
