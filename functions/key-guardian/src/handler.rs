@@ -8,12 +8,12 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use vault::errors::{Failure, OperationError};
 use vault::guardian::{Handled, KeyGuardian};
-use vault::ports::catalog::DenialCounters;
-use vault::time::unix_now;
 use vault::metrics::MetricsLog;
 use vault::ports::alerts::{Alerts, Severity};
+use vault::ports::catalog::DenialCounters;
 use vault::ports::catalog::{EventClaims, KeyUsageCatalog};
 use vault::ports::keys::KeyInspection;
+use vault::time::unix_now;
 
 use crate::config::Config;
 use crate::event::{parse_event, Parsed};

@@ -83,3 +83,32 @@ async fn a_denied_schedule_key_deletion_on_a_watched_key_alerts_as_a_warning() {
         alert.body
     );
 }
+
+#[tokio::test]
+async fn denied_decrypts_are_summarised_and_the_schedule_flushes_the_summaries() {
+    let (handler, key, alerts, metrics) = deployed(2);
+    for i in 0..20 {
+        let mut event = cloudtrail("Decrypt", &key);
+        event["id"] = json!(format!("ev-deny-{i}"));
+        event["detail"]["errorCode"] = json!("AccessDenied");
+        let answer = handler.handle(event).await.unwrap();
+        let expected = if i == 0 { "alerted" } else { "summarised" };
+        assert_eq!(answer["outcome"].as_str(), Some(expected), "{answer}");
+    }
+    assert_eq!(alerts.published().len(), 1);
+    assert_eq!(metrics.sum("AccessDenials", &[]), 20.0);
+    // The schedule's event: the window is still open, so nothing yet.
+    let schedule = json!({"version": "0", "id": "sched-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "111122223333", "time": "2026-11-28T09:05:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+    let answer = handler.handle(schedule.clone()).await.unwrap();
+    assert_eq!(answer["outcome"].as_str(), Some("flushed"), "{answer}");
+    assert_eq!(answer["summaries"].as_u64(), Some(0), "{answer}");
+    // Once it closes (the guardian's own clock, tested on the service), one summary.
+    let flushed = handler.guardian().flush(vault::time::unix_now() + 900).await.unwrap();
+    assert_eq!(flushed.summaries, 1);
+    assert!(
+        alerts.published()[1].subject.contains("20 denied Decrypt calls by alice"),
+        "{}",
+        alerts.published()[1].subject
+    );
+}

@@ -12,8 +12,8 @@ pub use alert::{compose, severity, KeyEvent, KeyEventKind, Protection, Stake, MA
 
 use crate::errors::{ErrorKind, OperationError};
 use crate::metrics::MetricsLog;
-use crate::ports::alerts::{AlertError, Alerts, Severity};
 use crate::ports::alerts::Alert;
+use crate::ports::alerts::{AlertError, Alerts, Severity};
 use crate::ports::catalog::{CatalogError, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog};
 use crate::ports::keys::{KeyFacts, KeyInspection, KeyState};
 use crate::recording::RecordingKeys;
