@@ -477,14 +477,18 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
                     Some("pending"),
                     "{at}: a new vault object may only be born pending"
                 ),
-                // Only an object with no state yet may be tagged, and only pending.
+                // Only pending, and never an object already catalogued.
                 "s3:PutObjectTagging" => {
                     assert_eq!(
                         cond["StringEquals"]["s3:RequestObjectTag/callvault-state"].as_str(),
                         Some("pending"),
                         "{at}"
                     );
-                    assert_eq!(cond["Null"]["s3:ExistingObjectTag/callvault-state"].as_str(), Some("true"), "{at}");
+                    assert_eq!(
+                        cond["StringEqualsIfExists"]["s3:ExistingObjectTag/callvault-state"].as_str(),
+                        Some("pending"),
+                        "{at}"
+                    );
                 }
                 // pending -> catalogued, never back: a catalogued version can
                 // never come within the lifecycle rule's reach.
@@ -504,6 +508,17 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
                 other => panic!("{at}: {other} on the vault is not accounted for here"),
             }
         }
+    }
+    // The evidence older versions wrote into the vault is out of reach.
+    let (_, role) = role_of(&template, "EncryptRecording");
+    let all = policy(role, "code-calls").unwrap()["PolicyDocument"]["Statement"].as_sequence().unwrap().clone();
+    let old_evidence = all
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Deny") && format!("{:?}", s["Resource"]).contains("/audit/*"))
+        .expect("a Deny on the vault's audit/ prefix");
+    let denied: Vec<&str> = old_evidence["Action"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    for a in ["s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"] {
+        assert!(denied.contains(&a), "{a} on the old evidence");
     }
     for st in &statements {
         assert!(!mentions(&st.resource, "EvidenceBucket"), "EvidenceBucket in {:?}", st.sid);
@@ -584,20 +599,43 @@ fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
 
 #[test]
 fn each_function_reaches_only_its_own_items_of_the_catalog() {
-    let template = template();
-    let expected: &[(&str, &[&str])] = &[
-        ("EncryptRecording", &["recording#*", "key"]),
-        ("Playback", &["recording#*"]),
-        ("KeyGuardian", &["key", "event#*", "denied"]),
-        ("RotationAudit", &["key"]),
+    // Which items each action may touch: a key's usage item (`key`) is
+    // never deleted by anyone; the guardian lists and clears only its own
+    // denied-call counters.
+    type Grants<'a> = &'a [(&'a str, &'a [&'a str])];
+    let expected: &[(&str, Grants)] = &[
+        (
+            "EncryptRecording",
+            &[
+                ("dynamodb:GetItem", &["recording#*", "key"]),
+                ("dynamodb:PutItem", &["recording#*", "key"]),
+                ("dynamodb:UpdateItem", &["recording#*", "key"]),
+                ("dynamodb:DeleteItem", &["recording#*"]),
+            ],
+        ),
+        ("Playback", &[("dynamodb:GetItem", &["recording#*"])]),
+        (
+            "KeyGuardian",
+            &[
+                ("dynamodb:GetItem", &["key", "event#*", "denied"]),
+                ("dynamodb:UpdateItem", &["key", "event#*", "denied"]),
+                ("dynamodb:Query", &["denied"]),
+                ("dynamodb:DeleteItem", &["denied"]),
+            ],
+        ),
+        ("RotationAudit", &[("dynamodb:Query", &["key"])]),
     ];
-    for (function, leading) in expected {
+    let template = template();
+    for (function, grants) in expected {
         let statements: Vec<Statement> = code_statements(&template, function)
             .into_iter()
             .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
             .collect();
         assert!(!statements.is_empty(), "{function} uses the catalog");
-        for st in statements {
+        let granted: BTreeSet<&str> = statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
+        let listed: BTreeSet<&str> = grants.iter().map(|(a, _)| *a).collect();
+        assert_eq!(granted, listed, "{function}'s catalog actions");
+        for st in &statements {
             let keys = &st.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
             let keys: Vec<&str> = keys
                 .as_sequence()
@@ -605,7 +643,10 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
                 .iter()
                 .map(|k| k.as_str().unwrap())
                 .collect();
-            assert_eq!(keys, *leading, "{function} {:?}", st.sid);
+            for action in &st.actions {
+                let leading = grants.iter().find(|(a, _)| a == action).map(|(_, k)| *k).unwrap_or_default();
+                assert_eq!(keys, leading, "{function} {:?}: {action}", st.sid);
+            }
         }
     }
 }
@@ -664,16 +705,22 @@ fn the_key_policy_lets_policy_changes_grants_and_replicas_through_only_with_mfa_
             .unwrap_or_else(|| panic!("no Deny gates {action}"));
         assert_eq!(gate["Principal"]["AWS"].as_str(), Some("*"), "{action}: the gate applies to everyone");
         assert_eq!(gate["Resource"].as_str(), Some("*"));
-        let cond = &gate["Condition"];
-        assert_eq!(cond["BoolIfExists"]["aws:MultiFactorAuthPresent"].as_str(), Some("false"), "{action}: MFA");
-        let via: Vec<&str> = cond["ForAllValues:StringNotEquals"]["aws:CalledVia"]
-            .as_sequence()
-            .unwrap_or_else(|| panic!("{action}: CloudFormation's own calls pass"))
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(via, ["cloudformation.amazonaws.com"], "{action}");
-        assert_eq!(cond.as_mapping().map(|m| m.len()), Some(2), "{action}: no other way around: {cond:?}");
+        // `!If [HasStackRole, {MFA, not the stack's role}, {MFA}]`: the only
+        // way around MFA is the stack's own CloudFormation service role; not
+        // "any call through CloudFormation", which any stack could make.
+        let Value::Tagged(t) = &gate["Condition"] else { panic!("{action}: the condition is an !If") };
+        assert_eq!(t.tag, "If");
+        let parts = t.value.as_sequence().unwrap();
+        assert_eq!(parts[0].as_str(), Some("HasStackRole"));
+        let (with_role, without) = (&parts[1], &parts[2]);
+        for cond in [with_role, without] {
+            assert_eq!(cond["BoolIfExists"]["aws:MultiFactorAuthPresent"].as_str(), Some("false"), "{action}: MFA");
+            assert!(!format!("{cond:?}").contains("CalledVia"), "{action}: not any CloudFormation call");
+        }
+        assert_eq!(without.as_mapping().map(|m| m.len()), Some(1), "{action}: MFA, nothing else: {without:?}");
+        assert_eq!(with_role.as_mapping().map(|m| m.len()), Some(2), "{action}: {with_role:?}");
+        let role = &with_role["ArnNotEquals"]["aws:PrincipalArn"];
+        assert!(tag_is(role, "Ref") && format!("{role:?}").contains("KeyStackRoleArn"), "{action}: {role:?}");
     }
     // Deletion: MFA and the 30-day window.
     let deletion: Vec<&Value> =

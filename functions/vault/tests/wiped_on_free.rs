@@ -6,8 +6,9 @@
 //! This test binary installs the same wrapper around an inspecting
 //! allocator, which looks at every block after the wrapper has zeroed it and
 //! before the system takes it back; the KMS adapter talks to a KMS stub on
-//! 127.0.0.1. Without the wrapper (the allocator before this change) the
-//! inspector finds the key, raw and in base64, in freed blocks.
+//! 127.0.0.1. The same calls with the wrapper bypassed (the allocator before
+//! this change) are the control: there the inspector finds the key, raw and
+//! in base64, in freed blocks.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -59,8 +60,29 @@ unsafe impl GlobalAlloc for Inspect {
     }
 }
 
+/// Whether freed blocks go through the wiping wrapper (the binaries'
+/// allocator) or straight to the inspector (the control).
+static WIPE: AtomicBool = AtomicBool::new(true);
+static WIPING: ZeroAlloc<Inspect> = ZeroAlloc(Inspect);
+
+struct Switch;
+
+unsafe impl GlobalAlloc for Switch {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { WIPING.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if WIPE.load(Ordering::Relaxed) {
+            unsafe { WIPING.dealloc(ptr, layout) }
+        } else {
+            unsafe { Inspect.dealloc(ptr, layout) }
+        }
+    }
+}
+
 #[global_allocator]
-static ALLOCATOR: ZeroAlloc<Inspect> = ZeroAlloc(Inspect);
+static ALLOCATOR: Switch = Switch;
 
 fn arm(needles: [&[u8]; NEEDLES]) {
     for (n, needle) in needles.iter().enumerate() {
@@ -133,9 +155,9 @@ fn kms_stub(requests: usize) -> String {
     endpoint
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn no_freed_block_keeps_a_data_key_handed_to_or_received_from_kms() {
-    assert_eq!(KEY_BASE64.len(), NEEDLE_LEN);
+/// Wraps a data key under KMS and has KMS generate one, with the freed
+/// blocks inspected; returns (blocks freed, blocks holding the key).
+async fn exercise(wipe: bool) -> (usize, usize) {
     let endpoint = kms_stub(2);
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
@@ -147,6 +169,7 @@ async fn no_freed_block_keeps_a_data_key_handed_to_or_received_from_kms() {
     let context: EncryptionContext = [("org", "acme")].into_iter().collect();
     let key = DataKey::from_slice(&KEY).expect("32 bytes");
 
+    WIPE.store(wipe, Ordering::SeqCst);
     arm([&KEY, KEY_BASE64.as_bytes()]);
     // Our copy goes into the request; the SDK serialises it and frees both.
     kms.wrap_data_key(ARN, &key, &context).await.expect("the stub encrypts");
@@ -155,9 +178,22 @@ async fn no_freed_block_keeps_a_data_key_handed_to_or_received_from_kms() {
     assert_eq!(generated.data_key.expose(), &KEY);
     drop(generated);
     drop(key);
+    drop(kms);
     ARMED.store(false, Ordering::SeqCst);
+    WIPE.store(true, Ordering::SeqCst);
+    (FREED.load(Ordering::SeqCst), FOUND.load(Ordering::SeqCst))
+}
 
-    let (freed, found) = (FREED.load(Ordering::SeqCst), FOUND.load(Ordering::SeqCst));
+#[tokio::test(flavor = "current_thread")]
+async fn no_freed_block_keeps_a_data_key_handed_to_or_received_from_kms() {
+    assert_eq!(KEY_BASE64.len(), NEEDLE_LEN);
+    // The control: without wiping, the SDK's and the adapter's copies of
+    // the key are there to be found in freed memory.
+    let (freed, found) = exercise(false).await;
     assert!(freed > 100, "the inspector saw {freed} blocks freed: it is not looking");
+    assert!(found > 0, "without wiping, no freed block held the key: the inspector cannot see what it looks for");
+    // The binaries' allocator: none.
+    let (freed, found) = exercise(true).await;
+    assert!(freed > 100, "the inspector saw {freed} blocks freed");
     assert_eq!(found, 0, "{found} of {freed} freed blocks still held the data key");
 }

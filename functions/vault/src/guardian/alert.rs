@@ -200,16 +200,16 @@ pub fn severity(kind: KeyEventKind, stake: &Stake) -> Severity {
     }
 }
 
-/// How serious `event` is: [`severity`] of its kind, except that the key
-/// stack's own updates through CloudFormation (a policy, a grant or a
-/// replica it declares) are information, not a warning.
+/// How serious `event` is: [`severity`] of its kind, except that a key
+/// policy changed through CloudFormation (a stack update: the key policy
+/// lets it through without MFA only for the key stack's own service role)
+/// is information, not a warning. A grant or a replica stays a warning
+/// however it was made: either can hand Decrypt to someone new.
 pub fn event_severity(event: &KeyEvent, stake: &Stake) -> Severity {
     use KeyEventKind::*;
     let kind = event.kind.unwrap_or(PolicyChanged);
     match kind {
-        PolicyChanged | GrantCreated | Replicated if event.error_code.is_none() && event.via_cloudformation() => {
-            Severity::Info
-        }
+        PolicyChanged if event.error_code.is_none() && event.via_cloudformation() => Severity::Info,
         _ => severity(kind, stake),
     }
 }
@@ -502,9 +502,19 @@ mod tests {
     }
 
     #[test]
-    fn the_key_stacks_own_updates_through_cloudformation_are_info_and_every_other_a_warning() {
+    fn a_key_policy_updated_through_cloudformation_is_info_and_grants_and_replicas_always_warn() {
         let stake = usage(2);
-        for kind in [KeyEventKind::PolicyChanged, KeyEventKind::GrantCreated, KeyEventKind::Replicated] {
+        for kind in [KeyEventKind::GrantCreated, KeyEventKind::Replicated] {
+            let e = KeyEvent {
+                kind: Some(kind),
+                key_arn: ARN.into(),
+                invoked_by: Some(CLOUDFORMATION.into()),
+                ..KeyEvent::default()
+            };
+            assert_eq!(event_severity(&e, &stake), Severity::Warning, "{kind:?} through CloudFormation");
+        }
+        {
+            let kind = KeyEventKind::PolicyChanged;
             let mut e = KeyEvent { kind: Some(kind), key_arn: ARN.into(), ..KeyEvent::default() };
             assert_eq!(event_severity(&e, &stake), Severity::Warning, "{kind:?} by a person");
             e.invoked_by = Some(CLOUDFORMATION.into());

@@ -498,8 +498,16 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let vault = S3Location { bucket: self.settings.vault_bucket.clone(), key: entry.vault_key.clone() };
         let version = entry.vault_version.as_deref();
         let tags = self.s3.tags(&vault, version).await?;
-        if tags.iter().any(|(k, v)| k == STATE_TAG && v == PENDING) {
-            self.s3.tag(&vault, version, STATE_TAG, CATALOGUED).await?;
+        match tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str()) {
+            Some(PENDING) => self.s3.tag(&vault, version, STATE_TAG, CATALOGUED).await?,
+            Some(_) => {}
+            None => tracing::warn!(
+                code = "vault_object_untagged",
+                location = %vault,
+                version = version.unwrap_or(""),
+                "a catalogued vault object without {STATE_TAG} (written before vault states): tag it {CATALOGUED} \
+                 (README, \"Upgrading\")"
+            ),
         }
         Ok(())
     }
