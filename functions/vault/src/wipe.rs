@@ -14,7 +14,7 @@
 //! the stack, the kernel's socket buffers and swap. README.md's security
 //! notes say so.
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
 //! ```
