@@ -14,10 +14,16 @@
 //! - [`CiphertextCheck`]: re-reads a message from the bytes written (header
 //!   authenticated, every frame opened, plaintext digested), to prove it
 //!   decrypts before its plaintext is deleted.
-//! - [`rewrite_header`]: replace the encrypted data keys, body untouched.
 //!
 //! Key wrapping (KMS and the like) is not here: callers turn
 //! [`EncryptedDataKey`]s into a [`DataKey`] and back.
+//!
+//! A header is sealed once, by [`MessageEncryptor::new`], with a fresh
+//! random message id: there is no API that re-seals a header under an
+//! existing data key. Its tag is AES-GCM under a key derived from the data
+//! key and the message id, with a fixed all-zero IV, so a second header under
+//! the same data key and message id would reuse the nonce and give away the
+//! GHASH key. A re-keyed recording is a new message.
 
 mod check;
 mod context;
@@ -27,7 +33,6 @@ mod error;
 mod frame;
 mod header;
 mod key;
-mod rewrite;
 pub mod suite;
 
 pub use check::{CheckedMessage, CiphertextCheck};
@@ -41,4 +46,3 @@ pub use frame::{
 };
 pub use header::{EncryptedDataKey, Header, Limits, CONTENT_TYPE_FRAMED, MESSAGE_ID_LEN, TAG_LEN, VERSION};
 pub use key::{DataKey, KEY_LEN};
-pub use rewrite::{rewrite_header, RewriteError};

@@ -197,24 +197,6 @@ pub async fn new_data_key<K: KeyManagement>(
     Ok((data_key, edks))
 }
 
-/// Wraps an existing data key under `keys`: re-keying a message.
-pub async fn wrap_existing<K: KeyManagement>(
-    kms: &K,
-    keys: &[WrappingKey],
-    context: &EncryptionContext,
-    data_key: &DataKey,
-) -> Result<Vec<EncryptedDataKey>, KeyError> {
-    let mut edks = Vec::with_capacity(keys.len());
-    for key in keys {
-        let ct = match key {
-            WrappingKey::Kms { arn } => kms.wrap_data_key(arn, data_key, context).await?,
-            WrappingKey::KmsRsa { arn, public_key } => wrap_rsa(arn, public_key, context, data_key)?,
-        };
-        edks.push(edk(key.provider_id(), key.arn(), ct));
-    }
-    Ok(edks)
-}
-
 fn edk(provider: &str, arn: &str, ciphertext: Vec<u8>) -> EncryptedDataKey {
     EncryptedDataKey { provider_id: provider.to_string(), provider_info: arn.as_bytes().to_vec(), ciphertext }
 }
