@@ -8,7 +8,7 @@ use vault::arn::KmsArn;
 use vault::errors::{ErrorKind, OperationError};
 use vault::guardian::{KeyEvent, KeyEventKind};
 
-/// An event this function cannot read.
+/// An event callvault cannot read.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("malformed KMS event: {0}")]
 pub struct EventError(pub String);

@@ -1,7 +1,8 @@
 //! # inbound: what reaches callvault from outside, before it is trusted
 //!
 //! Every parser of input an outsider can shape lives here, with no AWS SDK
-//! and no async runtime, so the fuzz targets in `fuzz/` build in seconds:
+//! (`vault` without its `aws` feature) and no async code, so the fuzz
+//! targets in `fuzz/` build in about a minute:
 //! - [`s3_event`]: S3 event notifications (encrypt-recording's trigger),
 //!   S3's encoding of object keys in them, and the event `callvault redrive`
 //!   re-submits;

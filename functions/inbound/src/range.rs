@@ -12,7 +12,7 @@ pub enum ByteRange {
     Suffix(u64),
 }
 
-/// A `Range` header this function does not serve.
+/// A `Range` header playback does not serve.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum RangeError {
     #[error("Range {0:?} is malformed: send one range as bytes=START-END, bytes=START- or bytes=-LENGTH")]

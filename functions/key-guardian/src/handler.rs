@@ -1,5 +1,7 @@
-//! Event -> [`KeyGuardian`] -> answer. An event is alerted once, however
-//! often it is delivered; a failure to read the catalog or to publish fails
+//! Event -> [`KeyGuardian`] -> answer. A KMS event is alerted at most once,
+//! however often it is delivered (a denied call after the first of its
+//! window is only counted); a Scheduled Event (FlushDenials) sends the closed
+//! windows' summaries. A failure to read the catalog or to publish fails
 //! the invocation, so that Lambda's asynchronous retries (then its
 //! on-failure destination) take it.
 

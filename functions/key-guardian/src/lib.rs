@@ -6,7 +6,9 @@
 //! that protects recordings (the catalog) or is configured for new ones
 //! (`RECORDING_KEYS`), it publishes an alert a person can act on, counts
 //! metrics, and, when `PROTECT_KEYS_IN_USE=true`, turns a scheduled deletion
-//! into a disabled key. The domain is [`vault::guardian`].
+//! into a disabled key. A 5-minute schedule sends the summaries of denied
+//! calls, counted per `DENIAL_WINDOW_SECONDS` window. The domain is
+//! [`vault::guardian`].
 
 pub mod config;
 pub use inbound::kms_event as event;

@@ -2,7 +2,7 @@
 //!
 //! One function per target, each taking the fuzzer's bytes. A target returns
 //! quietly on input it refuses; it panics (a finding) when an invariant
-//! breaks. `fuzz/fuzz_targets/*.rs` hand them to libFuzzer; `tests/corpus.rs`
+//! breaks. `fuzz/libfuzzer/fuzz_targets/*.rs` hand them to libFuzzer; `tests/corpus.rs`
 //! replays the checked-in corpora as plain tests in `make test`.
 //!
 //! Messages are decrypted under [`FUZZ_KEY`], whatever their encrypted data

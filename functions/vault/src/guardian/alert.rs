@@ -138,9 +138,10 @@ pub struct KeyEvent {
 pub const CLOUDFORMATION: &str = "cloudformation.amazonaws.com";
 
 impl KeyEvent {
-    /// Whether CloudFormation made the call (a stack update of the key):
-    /// the key policy lets policy changes, grants and replicas through
-    /// only this way or with MFA.
+    /// Whether CloudFormation made the call (a stack update of the key).
+    /// Without MFA, the key policy lets only the key stack's own service
+    /// role (KeyStackRoleArn) change the policy or replicate the key, and
+    /// nobody create grants.
     pub fn via_cloudformation(&self) -> bool {
         self.invoked_by.as_deref() == Some(CLOUDFORMATION)
     }

@@ -1,8 +1,10 @@
 //! The key guardian: for an event about a KMS key, what the key protects,
 //! one alert a person can act on however often the event is delivered, and
 //! (when asked to) a scheduled deletion of a key that protects recordings
-//! turned into a disabled key. Generic over the ports it takes: key
-//! inspection, key usage, event claims, alerts.
+//! turned into a disabled key. Denied use alerts once per window and key,
+//! call and principal; [`KeyGuardian::flush`] sends the closed windows'
+//! summaries. Generic over the ports it takes: key inspection, key usage,
+//! event claims, denied-call counters, alerts.
 
 pub mod alert;
 

@@ -3,8 +3,9 @@
 //! and only then delete the plaintext.
 //!
 //! Whatever fails, the plaintext stays where it was until the vault object is
-//! complete, verified and catalogued; a vault object the catalog does not
-//! know is deleted again, or reported when even that fails.
+//! complete, proven to decrypt, catalogued and tagged catalogued; a vault
+//! object the catalog does not know is left tagged `callvault-state=pending`
+//! for the vault's lifecycle rule (this function cannot delete it).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -439,14 +440,14 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             Ok(Recorded::New) => {}
             Ok(Recorded::AlreadyCatalogued(existing)) => {
                 // Only possible if our claim had lapsed: the catalogued copy
-                // wins; ours is removed (a versioned vault keeps both apart).
+                // wins; ours stays pending (a versioned vault keeps both apart).
                 if existing.vault_version != written.version {
                     self.leave_uncatalogued(&vault, &written, id);
                 }
                 return self.already_catalogued(obj, id.clone(), &existing).await;
             }
             // The transaction may have committed all the same (a timeout
-            // after S3... after DynamoDB applied it): look before removing.
+            // after DynamoDB applied it): look before leaving ours pending.
             Err(e) => match self.catalog.recording(id).await {
                 Ok(Some(existing)) if existing.message_id == entry.message_id => {}
                 Ok(Some(existing)) => {
@@ -465,8 +466,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                         recording = %id,
                         location = %vault,
                         version = written.version.as_deref().unwrap_or(""),
-                        "the catalog cannot say whether it recorded this vault object; it is kept, and a retry \
-                         either finds it catalogued or writes another version: delete this one by hand then"
+                        "the catalog cannot say whether it recorded this vault object; it stays pending, and a \
+                         retry either finds it catalogued (and retags it) or writes another version, leaving this \
+                         one to the vault's lifecycle rule"
                     );
                     return Err(e.into());
                 }

@@ -55,7 +55,7 @@ pub struct MemoryObjects {
     state: Arc<Mutex<State>>,
     counter: Arc<AtomicU64>,
     /// Planned faults, by operation: `read`, `read_announced`, `size`,
-    /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `tag`,
+    /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `tags`, `tag`,
     /// and for uploads `upload_write` and `upload_finish`.
     pub faults: Arc<Faults<S3Error>>,
 }

@@ -1,7 +1,8 @@
 //! The catalog ports: what callvault remembers. [`RecordingCatalog`]: one
 //! entry per recording, written once with the usage of its keys, and a
 //! short-lived claim per recording being encrypted; [`KeyUsageCatalog`]: how
-//! much each key protects; [`EventClaims`]: which events were handled.
+//! much each key protects; [`EventClaims`]: which events were handled;
+//! [`DenialCounters`]: denied calls per window, for the guardian's summaries.
 //!
 //! The AWS adapter keeps them in one DynamoDB table:
 //!
@@ -12,7 +13,10 @@
 //!   catalog knows is one Query away ("what breaks if this key goes");
 //! - an event already handled: `pk = "event#<source>/<id>"`, `sk = "event"`,
 //!   with `expires_at` (Unix seconds, the table's TTL attribute), so that a
-//!   duplicate delivery is recognised.
+//!   duplicate delivery is recognised;
+//! - a window of denied calls: `pk = "denied"`,
+//!   `sk = "<window start, 12 digits>|<key ARN>|<call>|<principal>"`, with
+//!   `count` and `expires_at`, so that the closed windows are one Query.
 //!
 //! A recording is written once, in one transaction with the usage of every
 //! key that wraps it, so duplicate events can neither write it twice nor
