@@ -11,7 +11,8 @@
 
 use std::io::Read;
 
-use envelope::{BodyLayout, DataKey, Header, Limits, PendingMessage, RangeReader};
+use aws_lc_rs::digest::{digest, SHA256};
+use envelope::{BodyLayout, CiphertextCheck, DataKey, Header, Limits, PendingMessage, RangeReader};
 use inbound::kms_event::parse_event;
 use inbound::range::ByteRange;
 use inbound::s3_event::{self, decode_event_key, encode_event_key, Record};
@@ -59,10 +60,29 @@ pub fn decrypt_whole(message: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The streaming decryptor: never panics, and what it releases is a whole,
-/// authenticated message whose length the framing predicts.
+/// authenticated message whose length the framing predicts. The ingest
+/// proof (`CiphertextCheck`, fed the same bytes in pieces) agrees with it:
+/// what the check proves, the decryptor decrypts to the same digest, and a
+/// message that decrypts with nothing after it passes the check.
 pub fn decrypt_stream(data: &[u8]) {
-    let Some(plaintext) = decrypt_whole(data) else { return };
+    let whole = decrypt_whole(data);
+    let mut check = CiphertextCheck::new(key(), Limits::default());
+    let (first, rest) = data.split_at(data.len() / 3);
+    let checked = check.update(first).and_then(|()| check.update(rest)).and_then(|()| check.finish());
+    if let Ok(proof) = &checked {
+        let plaintext = whole.as_ref().expect("the check proved a message the decryptor refuses");
+        assert_eq!(proof.plaintext_len, plaintext.len() as u64);
+        assert_eq!(
+            &proof.plaintext_sha256[..],
+            digest(&SHA256, plaintext).as_ref(),
+            "the check and the decryptor disagree"
+        );
+    }
+    let Some(plaintext) = whole else { return };
     let header = Header::parse(data, &Limits::default()).expect("it decrypted");
+    if BodyLayout::new(&header, data.len() as u64).is_ok_and(|l| l.plaintext_len() == plaintext.len() as u64) {
+        assert!(checked.is_ok(), "a message that decrypts, with nothing after it, fails the check: {checked:?}");
+    }
     // Trailing bytes after the final frame are not part of the message.
     let layouts: Vec<u64> = (header.len..=data.len())
         .filter_map(|end| BodyLayout::new(&header, end as u64).ok())
