@@ -29,7 +29,9 @@ for t in "${targets[@]}"; do
             -artifact_prefix="artifacts/$t/" >chunk.$t.log 2>&1
         status=$?
         set -e
-        used=$(awk '{printf "%d", $1+$2}' time.$t.out 2>/dev/null || echo 0)
+        # The last line: /usr/bin/time puts "Command exited with non-zero status" above.
+        used=$(tail -1 time.$t.out 2>/dev/null | awk '{printf "%d", $1+$2}')
+        used=${used:-0}
         cpu=$((cpu + used)); chunks=$((chunks + 1))
         n=$(sed -n 's/^stat::number_of_executed_units: *//p' chunk.$t.log | tail -1)
         execs=$((execs + ${n:-0}))

@@ -58,12 +58,27 @@ fn parse_record(value: serde_json::Value) -> Record {
     if etag.is_empty() {
         return Record::Malformed { detail: format!("the record for {key:?} has no eTag") };
     }
+    // S3's ETags are hex digests, `-<parts>` for a multipart upload. Anything
+    // else would go into an If-Match header and the catalog as it came
+    // (found by fuzzing: a quote inside one was accepted).
+    if etag.len() > 64 || !etag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Record::Malformed {
+            detail: format!("the record for {key:?} has an eTag S3 does not write: {:?}", cut(&etag, 80)),
+        };
+    }
     Record::Object(Announced {
         bucket,
         key,
         etag,
         version: record.s3.object.version_id.filter(|v| !v.is_empty() && v != "null"),
     })
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }
 
 /// Encodes an object key as S3 does in event notifications: `+` for a
@@ -201,5 +216,22 @@ mod tests {
         assert!(matches!(&parse(&broken).unwrap()[0], Record::Malformed { .. }));
         assert!(parse(&serde_json::json!({"hello": 1})).is_err());
         assert!(parse(&serde_json::json!({"Records": []})).is_err());
+    }
+
+    #[test]
+    fn only_etags_s3_writes_are_accepted() {
+        // Found by fuzzing (fuzz/corpus/s3_event/regression-etag-with-quote):
+        // a quote inside an eTag reached the If-Match header and the catalog.
+        let with = |etag: &str| {
+            let mut e = event("calls/x", "ObjectCreated:Put");
+            e["Records"][0]["s3"]["object"]["eTag"] = serde_json::json!(etag);
+            parse(&e).unwrap().remove(0)
+        };
+        for good in ["\"9b2cf535f27731c974343645a3985328\"", "9b2cf535f27731c974343645a3985328-12", "abc"] {
+            assert!(matches!(with(good), Record::Object(_)), "{good}");
+        }
+        for bad in ["55\"'^^", "abc\r\nX-Injected: 1", "ab c", "é", &"a".repeat(65)] {
+            assert!(matches!(with(bad), Record::Malformed { .. }), "{bad:?}");
+        }
     }
 }
