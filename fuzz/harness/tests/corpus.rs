@@ -40,3 +40,13 @@ fn the_message_seeds_decrypt_so_mutations_reach_the_frames() {
         assert!(fuzz_harness::decrypt_whole(&message).is_some(), "{} does not decrypt", path.display());
     }
 }
+
+#[test]
+fn the_inputs_that_found_bugs_stay_in_their_corpus() {
+    // campaign.sh's merge keeps `seed-*` and `regression-*` files; a
+    // regression input that disappears would let its bug come back unseen.
+    for (target, name) in [("s3_event", "regression-etag-with-quote")] {
+        let path = corpus(target).join(name);
+        assert!(path.exists(), "{} is gone", path.display());
+    }
+}
