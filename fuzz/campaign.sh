@@ -45,9 +45,10 @@ for t in "${targets[@]}"; do
             [ "$crashes" -lt 3 ] || break
         fi
     done
-    # The seeds stay; what the campaign found joins them only where it adds
-    # coverage (libFuzzer's merge, i.e. cargo fuzz cmin).
-    find "$here/corpus/$t" -type f ! -name 'seed-*' -delete
+    # The seeds and the inputs that found bugs stay; what the campaign found
+    # joins them only where it adds coverage (libFuzzer's merge, i.e. cargo
+    # fuzz cmin).
+    find "$here/corpus/$t" -type f ! -name 'seed-*' ! -name 'regression-*' -delete
     "target/x86_64-unknown-linux-gnu/release/$t" -merge=1 "$here/corpus/$t" "work/$t" >merge.$t.log 2>&1
     {
         echo "target: $t"
