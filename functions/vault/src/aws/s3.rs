@@ -251,16 +251,10 @@ impl ObjectStore for S3Objects {
     async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
         let refused =
             |e: aws_sdk_s3::error::BuildError| S3Error::Refused { location: loc.to_string(), detail: e.to_string() };
-        let existing = self
-            .client
-            .get_object_tagging()
-            .bucket(&loc.bucket)
-            .key(&loc.key)
-            .set_version_id(version.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
-        let mut tags: Vec<Tag> = existing.tag_set.into_iter().filter(|t| t.key() != key).collect();
+        let mut tags = Vec::new();
+        for (k, v) in self.tags(loc, version).await?.into_iter().filter(|(k, _)| k != key) {
+            tags.push(Tag::builder().key(k).value(v).build().map_err(refused)?);
+        }
         tags.push(Tag::builder().key(key).value(value).build().map_err(refused)?);
         let tagging = Tagging::builder().set_tag_set(Some(tags)).build().map_err(refused)?;
         self.client
