@@ -45,7 +45,8 @@ fn the_message_seeds_decrypt_so_mutations_reach_the_frames() {
 fn the_inputs_that_found_bugs_stay_in_their_corpus() {
     // campaign.sh's merge keeps `seed-*` and `regression-*` files; a
     // regression input that disappears would let its bug come back unseen.
-    for (target, name) in [("s3_event", "regression-etag-with-quote")] {
+    const FOUND_BUGS: &[(&str, &str)] = &[("s3_event", "regression-etag-with-quote")];
+    for (target, name) in FOUND_BUGS {
         let path = corpus(target).join(name);
         assert!(path.exists(), "{} is gone", path.display());
     }
