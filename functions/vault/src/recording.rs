@@ -45,6 +45,9 @@ pub struct RecordingEntry {
     /// ETag of the ingest object that was encrypted.
     pub source_etag: String,
     pub source_version: Option<String>,
+    /// RFC 3339, UTC: when it was last re-keyed onto its present keys (a
+    /// new message; `encrypted_at` stays when the recording first came in).
+    pub rekeyed_at: Option<String>,
 }
 
 /// Splits an ingest (or vault) object key, `<type>/<id>`, into the

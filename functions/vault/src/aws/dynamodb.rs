@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::ports::catalog::{
-    CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage, KeyUsageCatalog, Recorded,
-    RecordingCatalog,
+    random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
+    KeyUsageCatalog, Moved, Recorded, RecordingCatalog,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
@@ -118,6 +118,9 @@ impl RecordingEntry {
         if let Some(v) = &self.source_version {
             item.insert("source_version".into(), s(v));
         }
+        if let Some(v) = &self.rekeyed_at {
+            item.insert("rekeyed_at".into(), s(v));
+        }
         item
     }
 
@@ -155,29 +158,80 @@ impl RecordingEntry {
             encrypted_at: get_s(item, "encrypted_at", &what)?,
             source_etag: get_s(item, "source_etag", &what)?,
             source_version: get_opt_s(item, "source_version"),
+            rekeyed_at: get_opt_s(item, "rekeyed_at"),
         })
     }
 }
 
-impl KeyUsage {
+/// One usage item: a shard's counts (signed: a move may take a recording
+/// off another shard than the one that counted it in).
+struct UsageShard {
+    key_arn: String,
+    recordings: i64,
+    bytes: i64,
+    first_used: Option<String>,
+    last_used: Option<String>,
+    recording_types: Vec<String>,
+}
+
+fn get_i(item: &Item, name: &str, what: &str) -> Result<i64, CatalogError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| CatalogError::Malformed { item: what.into(), detail: format!("{name} is not a count: {v}") }),
+        None => Ok(0),
+        _ => Err(CatalogError::Malformed { item: what.into(), detail: format!("{name} is not a number") }),
+    }
+}
+
+impl UsageShard {
     fn from_item(item: &Item) -> Result<Self, CatalogError> {
-        let what = get_opt_s(item, "sk").unwrap_or_else(|| "key".into());
+        let sk = get_s(item, "sk", "key")?;
+        // `<ARN>#<shard>`, or the bare ARN of an item written before shards.
+        let key_arn = get_opt_s(item, "key_arn")
+            .unwrap_or_else(|| sk.rsplit_once('#').map(|(arn, _)| arn.to_string()).unwrap_or(sk.clone()));
         Ok(Self {
-            key_arn: get_s(item, "sk", &what)?,
-            recordings: get_n(item, "recordings", &what)?,
-            bytes: get_n(item, "bytes", &what)?,
-            first_used: get_s(item, "first_used", &what)?,
-            last_used: get_s(item, "last_used", &what)?,
+            recordings: get_i(item, "recordings", &sk)?,
+            bytes: get_i(item, "bytes", &sk)?,
+            first_used: get_opt_s(item, "first_used"),
+            last_used: get_opt_s(item, "last_used"),
             recording_types: match item.get("recording_types") {
-                Some(AttributeValue::Ss(types)) => {
-                    let mut types = types.clone();
-                    types.sort();
-                    types
-                }
+                Some(AttributeValue::Ss(types)) => types.clone(),
                 _ => Vec::new(),
             },
+            key_arn,
         })
     }
+}
+
+/// Sums the shards of each key, keys in ARN order.
+fn sum_shards(shards: Vec<UsageShard>) -> Vec<KeyUsage> {
+    let mut keys: std::collections::BTreeMap<
+        String,
+        (i64, i64, Option<String>, Option<String>, std::collections::BTreeSet<String>),
+    > = Default::default();
+    for shard in shards {
+        let k = keys.entry(shard.key_arn).or_default();
+        k.0 += shard.recordings;
+        k.1 += shard.bytes;
+        k.2 = [k.2.take(), shard.first_used].into_iter().flatten().min();
+        k.3 = [k.3.take(), shard.last_used].into_iter().flatten().max();
+        k.4.extend(shard.recording_types);
+    }
+    keys.into_iter()
+        .map(|(key_arn, (recordings, bytes, first, last, types))| KeyUsage {
+            key_arn,
+            recordings: recordings.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            first_used: first.unwrap_or_default(),
+            last_used: last.unwrap_or_default(),
+            recording_types: types.into_iter().collect(),
+        })
+        .collect()
+}
+
+fn usage_sk(key_arn: &str, shard: u8) -> String {
+    format!("{key_arn}#{shard:02}")
 }
 
 /// The catalog in DynamoDB.
@@ -327,25 +381,7 @@ impl RecordingCatalog for DynamoCatalog {
         for arn in &entry.wrapping_keys {
             items.push(
                 TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(Self::key(s(KEY_PK), arn)))
-                            .update_expression(
-                                "ADD recordings :one, #bytes :bytes, recording_types :types \
-                                 SET first_used = if_not_exists(first_used, :now), last_used = :now",
-                            )
-                            .expression_attribute_names("#bytes", "bytes")
-                            .expression_attribute_values(
-                                ":types",
-                                AttributeValue::Ss(vec![entry.id.recording_type.clone()]),
-                            )
-                            .expression_attribute_values(":one", n(1))
-                            .expression_attribute_values(":bytes", n(entry.plaintext_size))
-                            .expression_attribute_values(":now", s(now))
-                            .build()
-                            .map_err(build)?,
-                    )
+                    .update(self.count_usage(arn, &entry.id.recording_type, 1, entry.plaintext_size, now)?)
                     .build(),
             );
         }
@@ -383,52 +419,179 @@ impl RecordingCatalog for DynamoCatalog {
                 if reasons.last() == Some(&"ConditionalCheckFailed") {
                     return Err(CatalogError::ClaimLost { id: entry.id.to_string() });
                 }
-                if reasons.iter().any(|r| *r == "TransactionConflict" || r.contains("Throughput") || *r == "ThrottlingError") {
-                    return Err(CatalogError::Unavailable { detail: format!("transaction cancelled: {reasons:?}") });
+                return Err(cancelled(&reasons));
+            }
+        }
+        Err(map_error(err, &self.table))
+    }
+
+    async fn move_recording(
+        &self,
+        from: &RecordingEntry,
+        to: &RecordingEntry,
+        token: &str,
+        now: &str,
+    ) -> Result<Moved, CatalogError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| CatalogError::Refused { detail: e.to_string() };
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to.to_item()))
+                    .condition_expression("message_id = :from")
+                    .expression_attribute_values(":from", s(&from.message_id))
+                    .build()
+                    .map_err(build)?,
+            )
+            .build()];
+        for arn in from.wrapping_keys.iter().filter(|k| !to.wrapping_keys.contains(k)) {
+            let shard = random_usage_shard();
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(Self::key(s(KEY_PK), &usage_sk(arn, shard))))
+                            .update_expression("ADD recordings :minus, #bytes :bytes SET key_arn = :arn")
+                            .expression_attribute_names("#bytes", "bytes")
+                            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                            .expression_attribute_values(
+                                ":bytes",
+                                AttributeValue::N(format!("-{}", from.plaintext_size)),
+                            )
+                            .expression_attribute_values(":arn", s(arn))
+                            .build()
+                            .map_err(build)?,
+                    )
+                    .build(),
+            );
+        }
+        for arn in to.wrapping_keys.iter().filter(|k| !from.wrapping_keys.contains(k)) {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(self.count_usage(arn, &to.id.recording_type, 1, to.plaintext_size, now)?)
+                    .build(),
+            );
+        }
+        items.push(
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(recording_pk(&from.id), CLAIM_SK)))
+                        .condition_expression("#token = :token")
+                        .expression_attribute_names("#token", "token")
+                        .expression_attribute_values(":token", s(token))
+                        .build()
+                        .map_err(build)?,
+                )
+                .build(),
+        );
+        let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => return Ok(Moved::Moved),
+            Err(e) => e,
+        };
+        if let SdkError::ServiceError(se) = &err {
+            if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) =
+                se.err()
+            {
+                let reasons: Vec<&str> =
+                    c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+                if reasons.first() == Some(&"ConditionalCheckFailed") {
+                    return Ok(Moved::RowChanged(self.recording(&from.id).await?.map(Box::new)));
                 }
-                return Err(CatalogError::Refused { detail: format!("transaction cancelled: {reasons:?}") });
+                if reasons.last() == Some(&"ConditionalCheckFailed") {
+                    return Err(CatalogError::ClaimLost { id: from.id.to_string() });
+                }
+                return Err(cancelled(&reasons));
             }
         }
         Err(map_error(err, &self.table))
     }
 }
 
-impl KeyUsageCatalog for DynamoCatalog {
-    async fn key_usage(&self, key_arn: &str) -> Result<Option<KeyUsage>, CatalogError> {
-        let out = self
-            .client
-            .get_item()
+/// A cancelled transaction whose conditions held: a conflict, throttling,
+/// or a refusal.
+fn cancelled(reasons: &[&str]) -> CatalogError {
+    let detail = format!("transaction cancelled: {reasons:?}");
+    if reasons.contains(&"TransactionConflict") {
+        CatalogError::Conflict { detail }
+    } else if reasons.iter().any(|r| r.contains("Throughput") || *r == "ThrottlingError") {
+        CatalogError::Unavailable { detail }
+    } else {
+        CatalogError::Refused { detail }
+    }
+}
+
+impl DynamoCatalog {
+    /// Counts `recordings` recordings of `bytes` in a random shard of the
+    /// key's usage.
+    fn count_usage(
+        &self,
+        arn: &str,
+        recording_type: &str,
+        recordings: u64,
+        bytes: u64,
+        now: &str,
+    ) -> Result<Update, CatalogError> {
+        Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(s(KEY_PK), key_arn)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| map_error(e, &self.table))?;
-        out.item.as_ref().map(KeyUsage::from_item).transpose()
+            .set_key(Some(Self::key(s(KEY_PK), &usage_sk(arn, random_usage_shard()))))
+            .update_expression(
+                "ADD recordings :count, #bytes :bytes, recording_types :types \
+                 SET key_arn = :arn, first_used = if_not_exists(first_used, :now), last_used = :now",
+            )
+            .expression_attribute_names("#bytes", "bytes")
+            .expression_attribute_values(":types", AttributeValue::Ss(vec![recording_type.to_string()]))
+            .expression_attribute_values(":count", n(recordings))
+            .expression_attribute_values(":bytes", n(bytes))
+            .expression_attribute_values(":arn", s(arn))
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(|e| CatalogError::Refused { detail: e.to_string() })
     }
 
-    async fn key_usages(&self) -> Result<Vec<KeyUsage>, CatalogError> {
-        let mut keys = Vec::new();
+    /// Every usage item whose sort key starts with `prefix` (all of them
+    /// when empty), consistently read.
+    async fn usage_items(&self, prefix: &str) -> Result<Vec<UsageShard>, CatalogError> {
+        let mut shards = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
+                .consistent_read(true)
                 .expression_attribute_values(":pk", s(KEY_PK))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| map_error(e, &self.table))?;
+                .set_exclusive_start_key(start);
+            query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :arn)")
+                    .expression_attribute_values(":arn", s(prefix))
+            };
+            let out = query.send().await.map_err(|e| map_error(e, &self.table))?;
             for item in out.items() {
-                keys.push(KeyUsage::from_item(item)?);
+                shards.push(UsageShard::from_item(item)?);
             }
             start = out.last_evaluated_key;
             if start.is_none() {
-                return Ok(keys);
+                return Ok(shards);
             }
         }
+    }
+}
+
+impl KeyUsageCatalog for DynamoCatalog {
+    async fn key_usage(&self, key_arn: &str) -> Result<Option<KeyUsage>, CatalogError> {
+        // The key's own shards only: a longer ARN sharing the prefix is another key.
+        let shards = self.usage_items(key_arn).await?.into_iter().filter(|u| u.key_arn == key_arn).collect();
+        Ok(sum_shards(shards).pop())
+    }
+
+    async fn key_usages(&self) -> Result<Vec<KeyUsage>, CatalogError> {
+        Ok(sum_shards(self.usage_items("").await?))
     }
 }
 

@@ -15,8 +15,8 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, UploadCheck, WriteOptions,
-    WrittenObject, MIN_PART_SIZE,
+    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
+    WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
 /// The S3 API calls this module makes, as IAM actions. `s3:ListBucket` is
@@ -24,6 +24,7 @@ use crate::ports::objects::{
 /// 403, which would be reported as `access_denied` instead of `not_found`.
 pub const AWS_CALLS: &[&str] = &[
     "s3:ListBucket",
+    "s3:ListBucketVersions",
     "s3:GetObject",
     "s3:GetObjectVersion",
     "s3:PutObject",
@@ -232,6 +233,36 @@ impl ObjectStore for S3Objects {
                 S3Error::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
+        }
+    }
+
+    async fn list_versions(&self, loc: &S3Location) -> Result<Vec<StoredVersion>, S3Error> {
+        let mut found = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&loc.bucket)
+                .prefix(&loc.key)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+            // The prefix also lists longer keys: only this one's versions.
+            for v in out.versions().iter().filter(|v| v.key() == Some(loc.key.as_str())) {
+                found.push(StoredVersion {
+                    version: v.version_id().unwrap_or("null").to_string(),
+                    is_latest: v.is_latest().unwrap_or(false),
+                    size: v.size().unwrap_or(0).max(0) as u64,
+                });
+            }
+            if !out.is_truncated().unwrap_or(false) {
+                return Ok(found);
+            }
+            key_marker = out.next_key_marker;
+            version_marker = out.next_version_id_marker;
         }
     }
 

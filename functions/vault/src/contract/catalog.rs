@@ -5,7 +5,7 @@ use std::future::Future;
 
 use crate::errors::OperationError;
 use crate::ports::catalog::{
-    CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Recorded,
+    CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Moved, Recorded,
     RecordingCatalog,
 };
 use crate::recording::{RecordingEntry, RecordingId};
@@ -32,6 +32,7 @@ fn entry(id: &RecordingId, keys: &[&str], size: u64) -> RecordingEntry {
         encrypted_at: "2026-11-28T10:00:00Z".into(),
         source_etag: "etag-1".into(),
         source_version: None,
+        rekeyed_at: None,
     }
 }
 
@@ -109,8 +110,39 @@ where
     assert_eq!((u.first_used.as_str(), u.last_used.as_str()), ("2026-11-28T10:00:00Z", "2026-11-28T12:00:00Z"));
     let all = c.key_usages().await.unwrap();
     for key in [key_a, key_b] {
-        assert!(all.iter().any(|u| u.key_arn == key), "{key} listed");
+        assert_eq!(all.iter().filter(|u| u.key_arn == key).count(), 1, "{key} listed once, its shards summed");
     }
+
+    // A move (re-key): only while the row names the old message, with the
+    // claim, the usage moved from the keys it leaves to the keys it gains.
+    let moved = RecordingEntry {
+        vault_version: Some("v-2".into()),
+        wrapping_keys: vec![key_b.to_string()],
+        message_id: "ef".repeat(32),
+        rekeyed_at: Some("2026-11-29T09:00:00Z".into()),
+        ..e.clone()
+    };
+    let t = acquired(c, &id, "request-8", now + 200).await;
+    let lost = c.move_recording(&e, &moved, "not-the-token", "2026-11-29T09:00:00Z").await.unwrap_err();
+    assert!(matches!(lost, CatalogError::ClaimLost { .. }), "{lost:?}");
+    assert_eq!(c.recording(&id).await.unwrap().as_ref(), Some(&e), "all or nothing");
+    assert_eq!(c.move_recording(&e, &moved, &t, "2026-11-29T09:00:00Z").await.unwrap(), Moved::Moved);
+    assert_eq!(c.recording(&id).await.unwrap().as_ref(), Some(&moved), "every field round-trips");
+    let a = c.key_usage(key_a).await.unwrap().unwrap();
+    assert_eq!((a.recordings, a.bytes), (1, 500), "the key it left counts it no more");
+    let b = c.key_usage(key_b).await.unwrap().unwrap();
+    assert_eq!((b.recordings, b.bytes), (1, 1000), "a key it keeps counts it once");
+    let t = acquired(c, &id, "request-9", now + 201).await;
+    match c.move_recording(&e, &moved, &t, "2026-11-29T09:01:00Z").await.unwrap() {
+        Moved::RowChanged(Some(now_there)) => assert_eq!(*now_there, moved),
+        other => panic!("a stale move: {other:?}"),
+    }
+    let b = c.key_usage(key_b).await.unwrap().unwrap();
+    assert_eq!((b.recordings, b.bytes), (1, 1000), "a refused move counts nothing");
+    let back = RecordingEntry { wrapping_keys: vec![key_a.to_string()], message_id: "01".repeat(32), ..moved.clone() };
+    assert_eq!(c.move_recording(&moved, &back, &t, "2026-11-29T09:02:00Z").await.unwrap(), Moved::Moved);
+    let (a, b) = (c.key_usage(key_a).await.unwrap().unwrap(), c.key_usage(key_b).await.unwrap().unwrap());
+    assert_eq!((a.recordings, a.bytes, b.recordings, b.bytes), (2, 1500, 0, 0), "moved back, summed over shards");
 
     // Events: first, in progress while leased, released with what was
     // recorded, done.

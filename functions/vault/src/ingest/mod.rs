@@ -435,6 +435,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             encrypted_at: rfc3339(unix_now()),
             source_etag: obj.etag.clone(),
             source_version: obj.version.clone(),
+            rekeyed_at: None,
         };
         match self.catalog.record(&entry, token, &entry.encrypted_at).await {
             Ok(Recorded::New) => {}

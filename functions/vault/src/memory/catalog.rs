@@ -1,15 +1,23 @@
 //! The twin of the catalog ports: conditional claims that expire, a
 //! recording written once in an all-or-nothing transaction with its keys'
 //! usage and the end of its claim (cancelled, like DynamoDB's, with the
-//! reason of the condition that failed), and event claims.
+//! reason of the condition that failed), a move that replaces it only while
+//! it names the old message, and event claims.
+//!
+//! The local AWS never reports a transaction conflict; this twin can
+//! ([`MemoryCatalog::contend`]): a transaction then holds its items for a
+//! while before it commits, and another transaction touching any of them
+//! meanwhile is cancelled with `Conflict`, as DynamoDB cancels it. The
+//! usage items are the sharded ones the DynamoDB adapter writes, so a test
+//! sees how often concurrent moves would collide.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::Faults;
 use crate::ports::catalog::{
-    CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage, KeyUsageCatalog, Recorded,
-    RecordingCatalog,
+    random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
+    KeyUsageCatalog, Moved, Recorded, RecordingCatalog, KEY_USAGE_SHARDS,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
@@ -36,6 +44,16 @@ struct State {
     events: HashMap<(String, String), EventItem>,
     denials: BTreeMap<DenialWindow, u64>,
     tokens: u64,
+    /// Items of the transactions in flight (under [`MemoryCatalog::contend`]).
+    in_flight: BTreeSet<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Contention {
+    hold: std::time::Duration,
+    /// Usage shards per key: the adapter's [`KEY_USAGE_SHARDS`], or fewer
+    /// to show what one counter per key would do.
+    shards: u8,
 }
 
 /// An in-memory catalog.
@@ -43,9 +61,11 @@ struct State {
 pub struct MemoryCatalog {
     state: Arc<Mutex<State>>,
     /// Planned faults, by operation: `recording`, `claim`, `release`,
-    /// `record`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
+    /// `record`, `move_recording`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
     /// `release_event`, `count_denial`, `closed_denials`, `take_denials`.
     pub faults: Arc<Faults<CatalogError>>,
+    contention: Arc<Mutex<Option<Contention>>>,
+    conflicts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl MemoryCatalog {
@@ -68,6 +88,52 @@ impl MemoryCatalog {
     /// Every key's usage, now.
     pub fn key_usages_now(&self) -> Vec<KeyUsage> {
         self.lock().usage.values().map(Self::usage_of).collect()
+    }
+
+    /// From now on each transaction holds its items for `hold` before it
+    /// commits, and one that touches an item another holds is cancelled
+    /// (`Conflict`); key usage is spread over `shards` items per key.
+    pub fn contend(&self, hold: std::time::Duration, shards: u8) {
+        *self.contention.lock().unwrap_or_else(|p| p.into_inner()) = Some(Contention { hold, shards: shards.max(1) });
+    }
+
+    /// Transactions cancelled by a conflict so far.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Under contention: claims the transaction's items (the recording and
+    /// one usage shard per key) for its hold, or fails with `Conflict`.
+    async fn hold_items(&self, id: &RecordingId, keys: &[&String]) -> Result<Option<Vec<String>>, CatalogError> {
+        let Some(contention) = *self.contention.lock().unwrap_or_else(|p| p.into_inner()) else { return Ok(None) };
+        let mut items = vec![format!("recording#{id}")];
+        for key in keys {
+            let shard = if contention.shards >= KEY_USAGE_SHARDS {
+                random_usage_shard()
+            } else {
+                random_usage_shard() % contention.shards
+            };
+            items.push(format!("key#{key}#{shard:02}"));
+        }
+        {
+            let mut state = self.lock();
+            if items.iter().any(|i| state.in_flight.contains(i)) {
+                self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(CatalogError::Conflict { detail: "TransactionConflict".into() });
+            }
+            state.in_flight.extend(items.iter().cloned());
+        }
+        tokio::time::sleep(contention.hold).await;
+        Ok(Some(items))
+    }
+
+    fn release_items(&self, items: Option<Vec<String>>) {
+        if let Some(items) = items {
+            let mut state = self.lock();
+            for i in items {
+                state.in_flight.remove(&i);
+            }
+        }
     }
 
     /// Whether the recording is claimed now.
@@ -155,6 +221,79 @@ impl RecordingCatalog for MemoryCatalog {
 
     async fn record(&self, entry: &RecordingEntry, token: &str, now: &str) -> Result<Recorded, CatalogError> {
         self.faults.before("record").await?;
+        let held = self.hold_items(&entry.id, &entry.wrapping_keys.iter().collect::<Vec<_>>()).await?;
+        let answer = self.record_now(entry, token, now);
+        self.release_items(held);
+        let answer = answer?;
+        self.faults.after("record").await?;
+        Ok(answer)
+    }
+
+    async fn move_recording(
+        &self,
+        from: &RecordingEntry,
+        to: &RecordingEntry,
+        token: &str,
+        now: &str,
+    ) -> Result<Moved, CatalogError> {
+        self.faults.before("move_recording").await?;
+        let leaving: Vec<&String> = from.wrapping_keys.iter().filter(|k| !to.wrapping_keys.contains(k)).collect();
+        let gaining: Vec<&String> = to.wrapping_keys.iter().filter(|k| !from.wrapping_keys.contains(k)).collect();
+        let touched: Vec<&String> = leaving.iter().chain(gaining.iter()).copied().collect();
+        let held = self.hold_items(&from.id, &touched).await?;
+        let answer = {
+            let mut state = self.lock();
+            match state.recordings.get(&from.id) {
+                Some(row) if row.message_id == from.message_id => {
+                    if state.claims.get(&from.id).is_none_or(|c| c.token != token) {
+                        Err(CatalogError::ClaimLost { id: from.id.to_string() })
+                    } else {
+                        state.recordings.insert(to.id.clone(), to.clone());
+                        for arn in &leaving {
+                            if let Some((usage, _)) = state.usage.get_mut(*arn) {
+                                usage.recordings = usage.recordings.saturating_sub(1);
+                                usage.bytes = usage.bytes.saturating_sub(from.plaintext_size);
+                            }
+                        }
+                        for arn in &gaining {
+                            Self::count(&mut state, arn, &to.id.recording_type, to.plaintext_size, now);
+                        }
+                        state.claims.remove(&from.id);
+                        Ok(Moved::Moved)
+                    }
+                }
+                other => Ok(Moved::RowChanged(other.cloned().map(Box::new))),
+            }
+        };
+        self.release_items(held);
+        let answer = answer?;
+        self.faults.after("move_recording").await?;
+        Ok(answer)
+    }
+}
+
+impl MemoryCatalog {
+    fn count(state: &mut State, arn: &str, recording_type: &str, bytes: u64, now: &str) {
+        let (usage, types) = state.usage.entry(arn.to_string()).or_insert_with(|| {
+            (
+                KeyUsage {
+                    key_arn: arn.to_string(),
+                    recordings: 0,
+                    bytes: 0,
+                    first_used: now.to_string(),
+                    last_used: now.to_string(),
+                    recording_types: vec![],
+                },
+                BTreeSet::new(),
+            )
+        });
+        usage.recordings += 1;
+        usage.bytes += bytes;
+        usage.last_used = now.to_string();
+        types.insert(recording_type.to_string());
+    }
+
+    fn record_now(&self, entry: &RecordingEntry, token: &str, now: &str) -> Result<Recorded, CatalogError> {
         let answer = {
             let mut state = self.lock();
             // The conditions first, as DynamoDB checks every item before
@@ -166,29 +305,12 @@ impl RecordingCatalog for MemoryCatalog {
             } else {
                 state.recordings.insert(entry.id.clone(), entry.clone());
                 for arn in &entry.wrapping_keys {
-                    let (usage, types) = state.usage.entry(arn.clone()).or_insert_with(|| {
-                        (
-                            KeyUsage {
-                                key_arn: arn.clone(),
-                                recordings: 0,
-                                bytes: 0,
-                                first_used: now.to_string(),
-                                last_used: now.to_string(),
-                                recording_types: vec![],
-                            },
-                            BTreeSet::new(),
-                        )
-                    });
-                    usage.recordings += 1;
-                    usage.bytes += entry.plaintext_size;
-                    usage.last_used = now.to_string();
-                    types.insert(entry.id.recording_type.clone());
+                    Self::count(&mut state, arn, &entry.id.recording_type, entry.plaintext_size, now);
                 }
                 state.claims.remove(&entry.id);
                 Recorded::New
             }
         };
-        self.faults.after("record").await?;
         Ok(answer)
     }
 }

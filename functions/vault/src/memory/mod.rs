@@ -44,6 +44,8 @@ enum Fault<E> {
     Crash,
     /// Take effect, then never return.
     CrashAfter,
+    /// Wait, before it takes effect, until the test lets it go on.
+    Pause(Arc<Notify>),
 }
 
 /// Planned faults of one twin, by operation name.
@@ -92,6 +94,15 @@ impl<E: Clone> Faults<E> {
         self.push(op, Fault::CrashAfter);
     }
 
+    /// The next call of `op` waits, before it takes effect, until the
+    /// returned notify is notified (`notify_one`): a step that takes long
+    /// (a lease runs out meanwhile, another invocation goes ahead).
+    pub fn pause_next(&self, op: &'static str) -> Arc<Notify> {
+        let go = Arc::new(Notify::new());
+        self.push(op, Fault::Pause(go.clone()));
+        go
+    }
+
     /// Resolves once a planned crash has been reached.
     pub fn crashed(&self) -> impl Future<Output = ()> + Send + 'static {
         let notify = self.crashed.clone();
@@ -117,6 +128,10 @@ impl<E: Clone> Faults<E> {
         match self.take(op, false) {
             Some(Fault::Fail(e)) => Err(e),
             Some(Fault::Crash) => self.crash().await,
+            Some(Fault::Pause(go)) => {
+                go.notified().await;
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

@@ -16,8 +16,8 @@ use tokio::runtime::Handle;
 
 use super::Faults;
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, Upload, UploadCheck, WriteOptions,
-    WrittenObject, MIN_PART_SIZE,
+    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
+    WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
 #[derive(Clone, Debug)]
@@ -55,7 +55,7 @@ pub struct MemoryObjects {
     state: Arc<Mutex<State>>,
     counter: Arc<AtomicU64>,
     /// Planned faults, by operation: `read`, `read_announced`, `size`,
-    /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `tags`, `tag`,
+    /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `list_versions`, `tags`, `tag`,
     /// and for uploads `upload_write` and `upload_finish`.
     pub faults: Arc<Faults<S3Error>>,
 }
@@ -390,6 +390,26 @@ impl ObjectStore for MemoryObjects {
             }
         }
         self.faults.after("delete_if_match").await
+    }
+
+    async fn list_versions(&self, loc: &S3Location) -> Result<Vec<StoredVersion>, S3Error> {
+        self.faults.before("list_versions").await?;
+        let state = self.lock();
+        let bucket = state.buckets.get(&loc.bucket).ok_or_else(|| not_found(loc))?;
+        let Some(versions) = bucket.objects.get(&loc.key) else { return Ok(Vec::new()) };
+        let latest = versions.len().saturating_sub(1);
+        Ok(versions
+            .iter()
+            .enumerate()
+            .rev()
+            .filter_map(|(i, v)| {
+                v.data.as_ref().map(|d| StoredVersion {
+                    version: v.id.clone().unwrap_or_else(|| "null".into()),
+                    is_latest: i == latest,
+                    size: d.len() as u64,
+                })
+            })
+            .collect())
     }
 
     async fn tags(&self, loc: &S3Location, version: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {

@@ -9,8 +9,12 @@
 //! One table, partition key `pk` and sort key `sk` (both strings):
 //! - a recording: `pk = "recording#<type>/<id>"`, `sk = "recording"`;
 //! - its claim while a function encrypts it: same `pk`, `sk = "claim"`;
-//! - a key's usage: `pk = "key"`, `sk = <key ARN>`, so that every key the
-//!   catalog knows is one Query away ("what breaks if this key goes");
+//! - a key's usage: `pk = "key"`, `sk = "<key ARN>#<shard, 2 digits>"`,
+//!   one counter per shard ([`KEY_USAGE_SHARDS`]) summed when read, so that
+//!   every key the catalog knows is one Query away ("what breaks if this key
+//!   goes") and concurrent transactions (a re-key job moving thousands of
+//!   recordings off one key) rarely touch the same item. An item whose `sk`
+//!   is the bare ARN (written before shards) is one more shard;
 //! - an event already handled: `pk = "event#<source>/<id>"`, `sk = "event"`,
 //!   with `expires_at` (Unix seconds, the table's TTL attribute), so that a
 //!   duplicate delivery is recognised;
@@ -20,7 +24,9 @@
 //!
 //! A recording is written once, in one transaction with the usage of every
 //! key that wraps it, so duplicate events can neither write it twice nor
-//! count it twice.
+//! count it twice. A re-key replaces it in one transaction too, only while
+//! it still names the message that was re-encrypted, moving its usage from
+//! the old keys to the new ([`RecordingCatalog::move_recording`]).
 
 use std::future::Future;
 
@@ -58,6 +64,29 @@ pub enum Recorded {
     AlreadyCatalogued(Box<RecordingEntry>),
 }
 
+/// The outcome of [`RecordingCatalog::move_recording`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// The row names the new message; the usage moved with it.
+    Moved,
+    /// The row no longer names the old message (another move, or it is
+    /// gone): nothing was written. What the row holds now, if anything.
+    RowChanged(Option<Box<RecordingEntry>>),
+}
+
+/// Counters per key: concurrent transactions pick one at random, so that
+/// they rarely collide on one item (DynamoDB cancels a transaction that
+/// touches an item another transaction is writing).
+pub const KEY_USAGE_SHARDS: u8 = 32;
+
+/// A random usage shard, `0..KEY_USAGE_SHARDS`.
+pub fn random_usage_shard() -> u8 {
+    let mut byte = [0u8; 1];
+    // Without randomness every transaction takes shard 0: slower, never wrong.
+    let _ = aws_lc_rs::rand::fill(&mut byte);
+    byte[0] % KEY_USAGE_SHARDS
+}
+
 /// The outcome of [`EventClaims::claim_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventClaim {
@@ -85,6 +114,9 @@ pub enum CatalogError {
     Refused { detail: String },
     #[error("the catalog item {item} is malformed: {detail}")]
     Malformed { item: String, detail: String },
+    /// A transaction touched an item another transaction was writing.
+    #[error("the catalog transaction collided with another ({detail}); retry")]
+    Conflict { detail: String },
 }
 
 impl OperationError for CatalogError {
@@ -96,12 +128,13 @@ impl OperationError for CatalogError {
             Self::ClaimLost { .. } => "claim_lost",
             Self::Refused { .. } => "catalog_refused",
             Self::Malformed { .. } => "catalog_malformed",
+            Self::Conflict { .. } => "catalog_conflict",
         }
     }
 
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unavailable { .. } | Self::ClaimLost { .. } => ErrorKind::Transient,
+            Self::Unavailable { .. } | Self::ClaimLost { .. } | Self::Conflict { .. } => ErrorKind::Transient,
             _ => ErrorKind::Deployment,
         }
     }
@@ -138,6 +171,20 @@ pub trait RecordingCatalog: Send + Sync {
         token: &str,
         now: &str,
     ) -> impl Future<Output = Result<Recorded, CatalogError>> + Send;
+
+    /// All or nothing: replaces the row of `from` with `to` only while the
+    /// row still names `from`'s message (`RowChanged` otherwise), takes
+    /// `from`'s recording off the usage of each key of `from` that is not
+    /// a key of `to`, adds it to each key of `to` that was not a key of
+    /// `from`, and ends the claim `token` (`ClaimLost` when it is not ours).
+    /// Concurrent moves may collide (`Conflict`, retryable).
+    fn move_recording(
+        &self,
+        from: &RecordingEntry,
+        to: &RecordingEntry,
+        token: &str,
+        now: &str,
+    ) -> impl Future<Output = Result<Moved, CatalogError>> + Send;
 }
 
 /// How much each key protects.

@@ -199,6 +199,16 @@ pub trait UploadCheck: Send + 'static {
     fn finish(&mut self) -> Result<(), String>;
 }
 
+/// One stored version of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// Its id (`"null"` in a bucket that was never versioned).
+    pub version: String,
+    /// Whether it is the current version.
+    pub is_latest: bool,
+    pub size: u64,
+}
+
 /// What callvault does with objects.
 pub trait ObjectStore: Send + Sync {
     /// A streamed upload, written from a blocking thread of `handle`.
@@ -256,6 +266,10 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes the object only while its ETag is `etag` (`Changed`
     /// otherwise). Already gone is done.
     fn delete_if_match(&self, loc: &S3Location, etag: &str) -> impl Future<Output = Result<(), S3Error>> + Send;
+
+    /// The versions of the object that hold data (delete markers left
+    /// out), newest first.
+    fn list_versions(&self, loc: &S3Location) -> impl Future<Output = Result<Vec<StoredVersion>, S3Error>> + Send;
 
     /// The tags of the object (or of `version` of it).
     fn tags(

@@ -15,6 +15,7 @@ use vault::memory::{MemoryCatalog, MemoryKms, MemoryObjects};
 use vault::playback::{PlaybackSettings, RecordingPlayer, DEFAULT_BATCH_BYTES};
 use vault::ports::objects::{S3Location, WriteOptions};
 use vault::recording::{RecordingEntry, RecordingId, RecordingKeys};
+use vault::rekey::{RekeySettings, Rekeyer};
 
 pub const REGION: &str = "us-east-1";
 pub const ORG: &str = "acme";
@@ -23,6 +24,7 @@ pub const VAULT: &str = "vault";
 
 pub type Encryptor = RecordingEncryptor<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>;
 pub type Player = RecordingPlayer<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>;
+pub type Rekey = Rekeyer<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>;
 
 /// The twins, shared by every service built on them.
 pub struct Rig {
@@ -63,6 +65,21 @@ impl Rig {
             write: WriteOptions::default(),
         };
         RecordingEncryptor::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings)
+    }
+
+    /// A fresh re-keyer (a new container), holding a recording for
+    /// `claim_secs` at most.
+    pub fn rekeyer(&self, claim_secs: u64) -> Rekey {
+        let settings = RekeySettings {
+            org: ORG.into(),
+            vault_bucket: VAULT.into(),
+            region: REGION.into(),
+            keys: self.keys.clone(),
+            frame_length: self.frame_length,
+            write: WriteOptions::default(),
+            claim_secs,
+        };
+        Rekeyer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings)
     }
 
     /// A player whose cache keeps an opened message for `ttl`.

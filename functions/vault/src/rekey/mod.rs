@@ -1,0 +1,547 @@
+//! Re-keying one catalogued recording onto other keys: a new message (new
+//! data key, new message id, every frame encrypted again), never a header
+//! re-sealed in place (see `envelope`'s crate notes).
+//!
+//! The task, for one recording, holding the recording's claim:
+//! 1. read the catalogued version whole, in one stream: its header is
+//!    checked against the catalog and the request, its data key unwrapped
+//!    (one KMS call), every frame authenticated as it is decrypted;
+//! 2. encrypt that plaintext as a new message under the target keys (one
+//!    KMS call per symmetric key; an RSA key wraps locally) into a new
+//!    version of the same vault object, born `callvault-state=pending`,
+//!    stored only if it decrypts to the plaintext of the old message (the
+//!    same proof as ingest, `ingest::DecryptionProof`), then verified by
+//!    S3's checksum;
+//! 3. one conditional catalog transaction: the row replaced only while it
+//!    names the old message, the usage moved from the keys it leaves to the
+//!    keys it gains (sharded counters, so concurrent tasks rarely collide;
+//!    a collision is retried here, then reported as transient);
+//! 4. the new version tagged `catalogued`, the old one `superseded`: the
+//!    vault's lifecycle rule removes superseded versions once they are
+//!    noncurrent for the grace period (template.yaml, `SupersededGraceDays`),
+//!    long enough for a playback that opened the old version to finish.
+//!    Under Object Lock the old version stays until its retention ends.
+//!
+//! Every step can stop, fail or run twice:
+//! - before the catalog transaction, the catalog still names the old
+//!   version, which is untouched and playable; the new version is an
+//!   orphan, still `pending`, and the rerun marks it superseded;
+//! - after it, the catalog names the new version, verified before it was
+//!   catalogued; the rerun finds the recording on its target keys (a no-op
+//!   success) and finishes the tagging;
+//! - two tasks for one recording: the claim lets one through; the other is
+//!   `in_progress` (transient: the job retries it and finds it done).
+//!
+//! This function holds no delete permission on the vault (template.yaml):
+//! nothing it does can destroy the only catalogued copy of a recording.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use envelope::{EncryptingWriter, EncryptionContext, Limits, PendingMessage};
+use tokio::runtime::Handle;
+
+use crate::errors::{ErrorKind, OperationError};
+use crate::flow::{self, require_context, FlowError};
+use crate::ingest::{part_size_for, DecryptionProof, KeyCache, PlaintextDigester, CATALOGUED, PENDING, STATE_TAG};
+use crate::keyring::{unwrap_data_key, UnwrapPolicy};
+use crate::ports::catalog::{CatalogError, Claim, Moved, RecordingCatalog};
+use crate::ports::keys::{KeyError, KeyManagement};
+use crate::ports::objects::{ObjectStore, S3Error, S3Location, Upload, WriteOptions};
+use crate::recording::{RecordingEntry, RecordingId, RecordingKeys};
+use crate::time::{rfc3339, unix_now};
+
+/// The state of a vault version the catalog named before a re-key moved
+/// the recording onto a new one: removed by the vault's lifecycle rule
+/// after the grace period.
+pub const SUPERSEDED: &str = "superseded";
+
+/// How often a catalog transaction that collided is tried again here before
+/// the task is reported as a temporary failure (for the job to retry).
+pub const CONFLICT_RETRIES: u32 = 6;
+
+/// What the re-key task is configured with.
+#[derive(Clone, Debug)]
+pub struct RekeySettings {
+    pub org: String,
+    pub vault_bucket: String,
+    /// The function's region: the target primary key must be here.
+    pub region: String,
+    /// The keys each recording type is configured with (the default target).
+    pub keys: RecordingKeys,
+    pub frame_length: u32,
+    pub write: WriteOptions,
+    /// How long a task may hold a recording (past the function's timeout).
+    pub claim_secs: u64,
+}
+
+/// Which keys a recording moves onto.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The keys its type is configured with now.
+    Configured,
+    /// These keys, primary first (disaster-recovery keys after it).
+    Keys(Vec<String>),
+}
+
+/// One recording to re-key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RekeyTask {
+    pub id: RecordingId,
+    pub target: Target,
+    /// Only if it is (still) wrapped under this key; otherwise nothing to do.
+    pub from_key: Option<String>,
+    /// Who asks (the job's task id): a retry under the same id takes the
+    /// claim of a holder that died over at once.
+    pub request_id: String,
+}
+
+/// How a task ended, when it did not fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RekeyOutcome {
+    /// A new message under the target keys is catalogued; the old version
+    /// is marked superseded.
+    Rekeyed { entry: Box<RecordingEntry>, from: Vec<String>, superseded: usize },
+    /// The recording was already on the target keys (a rerun, a retry, a
+    /// duplicate): leftovers of an earlier attempt were tidied.
+    AlreadyOnTarget { id: RecordingId, superseded: usize },
+    /// It is not wrapped under the job's `from_key` (moved since the
+    /// manifest was made): nothing to do.
+    NotUnderKey { id: RecordingId, key: String },
+}
+
+impl RekeyOutcome {
+    /// One line for the job's report.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Rekeyed { entry, from, .. } => {
+                format!("rekeyed {} from {} to {}", entry.id, from.join(","), entry.wrapping_keys.join(","))
+            }
+            Self::AlreadyOnTarget { id, .. } => format!("already_on_target {id}"),
+            Self::NotUnderKey { id, key } => format!("not_under_key {id} is not wrapped under {key}"),
+        }
+    }
+}
+
+/// Why a recording was not re-keyed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RekeyError {
+    #[error("there is no recording {id} in the catalog: check the manifest")]
+    NotFound { id: String },
+    #[error("recording type {recording_type:?} has no configured keys and the job names none: pass the target keys")]
+    NoTarget { recording_type: String },
+    #[error("the target keys are not usable: {detail}")]
+    BadTarget { detail: String },
+    #[error("recording {id} has no vault version: re-keying needs a versioned vault (the new message is written beside the old one)")]
+    Unversioned { id: String },
+    #[error("recording {id} is being re-keyed or encrypted by another invocation; retry")]
+    InProgress { id: String },
+    #[error("recording {id} changed while it was re-keyed (now message {now}); retry, and the rerun starts from the new row")]
+    RowChanged { id: String, now: String },
+    #[error(
+        "recording {id} failed its integrity check ({detail}); nothing was changed: report it to the security team"
+    )]
+    Integrity { id: String, detail: String },
+    #[error(transparent)]
+    Key(KeyError),
+    #[error(transparent)]
+    S3(S3Error),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl OperationError for RekeyError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::NoTarget { .. } => "no_target_keys",
+            Self::BadTarget { .. } => "bad_target_keys",
+            Self::Unversioned { .. } => "vault_unversioned",
+            Self::InProgress { .. } => "in_progress",
+            Self::RowChanged { .. } => "row_changed",
+            Self::Integrity { .. } => "integrity",
+            Self::Key(e) => e.code(),
+            Self::S3(e) => e.code(),
+            Self::Catalog(e) => e.code(),
+            Self::Io(_) => "io",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::NoTarget { .. } | Self::BadTarget { .. } => ErrorKind::BadRequest,
+            Self::Unversioned { .. } => ErrorKind::Deployment,
+            Self::InProgress { .. } | Self::RowChanged { .. } => ErrorKind::Transient,
+            Self::Integrity { .. } => ErrorKind::Integrity,
+            Self::Key(e) => e.kind(),
+            Self::S3(e) => e.kind(),
+            Self::Catalog(e) => e.kind(),
+            // A stream that broke mid-way: read again.
+            Self::Io(_) => ErrorKind::Transient,
+        }
+    }
+
+    fn key_arn(&self) -> Option<&str> {
+        match self {
+            Self::Key(e) => e.key_arn(),
+            _ => None,
+        }
+    }
+}
+
+impl RekeyError {
+    fn from_flow(e: FlowError, id: &RecordingId) -> Self {
+        match e {
+            FlowError::Key(e) => Self::Key(e),
+            FlowError::S3(e) => Self::S3(e),
+            FlowError::Decrypt(e) if e.code() == "integrity" => {
+                Self::Integrity { id: id.to_string(), detail: e.to_string() }
+            }
+            FlowError::ContextMismatch { .. } => Self::Integrity { id: id.to_string(), detail: e.to_string() },
+            other => Self::Io(other.to_string()),
+        }
+    }
+
+    fn integrity(id: &RecordingId, detail: impl Into<String>) -> Self {
+        Self::Integrity { id: id.to_string(), detail: detail.into() }
+    }
+}
+
+/// Re-keys recordings in the vault: generic over the ports it takes (keys,
+/// objects, the recordings' catalog) and nothing else.
+pub struct Rekeyer<K, O, C> {
+    kms: K,
+    s3: O,
+    catalog: C,
+    settings: RekeySettings,
+    keys: KeyCache,
+}
+
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
+    /// A re-keyer over these adapters.
+    pub fn new(kms: K, s3: O, catalog: C, settings: RekeySettings) -> Self {
+        Self { kms, s3, catalog, settings, keys: KeyCache::default() }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &RekeySettings {
+        &self.settings
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &C {
+        &self.catalog
+    }
+
+    fn target_keys(&self, task: &RekeyTask) -> Result<Vec<String>, RekeyError> {
+        let keys = match &task.target {
+            Target::Keys(keys) => keys.clone(),
+            Target::Configured => self
+                .settings
+                .keys
+                .get(&task.id.recording_type)
+                .map(<[String]>::to_vec)
+                .ok_or_else(|| RekeyError::NoTarget { recording_type: task.id.recording_type.clone() })?,
+        };
+        if keys.is_empty() {
+            return Err(RekeyError::NoTarget { recording_type: task.id.recording_type.clone() });
+        }
+        Ok(keys)
+    }
+
+    fn location(&self, entry: &RecordingEntry) -> S3Location {
+        S3Location { bucket: self.settings.vault_bucket.clone(), key: entry.vault_key.clone() }
+    }
+
+    /// Runs one task. Safe to run again, after any failure or stop, and
+    /// concurrently with itself, with ingest and with playback.
+    pub async fn rekey(&self, task: &RekeyTask) -> Result<RekeyOutcome, RekeyError> {
+        let id = &task.id;
+        let target = self.target_keys(task)?;
+        let entry = self.catalog.recording(id).await?.ok_or_else(|| RekeyError::NotFound { id: id.to_string() })?;
+        if let Some(from) = &task.from_key {
+            if !entry.wrapping_keys.contains(from) && entry.wrapping_keys != target {
+                return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
+            }
+        }
+        // Checked before any claim: a key that is disabled or in another
+        // region fails the task for good, with the key's own code.
+        let keys = self.keys.resolve(&self.kms, &target, &self.settings.region).await.map_err(RekeyError::Key)?;
+        if entry.vault_version.is_none() {
+            return Err(RekeyError::Unversioned { id: id.to_string() });
+        }
+        let token = match self
+            .catalog
+            .claim(id, &entry.message_id, &task.request_id, unix_now(), self.settings.claim_secs)
+            .await?
+        {
+            Claim::Acquired { token } => token,
+            Claim::HeldElsewhere { .. } => return Err(RekeyError::InProgress { id: id.to_string() }),
+        };
+        // The row may have moved between the first look and the claim.
+        let entry = match self.catalog.recording(id).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => {
+                self.release(id, &token).await;
+                return Err(RekeyError::NotFound { id: id.to_string() });
+            }
+            Err(e) => {
+                self.release(id, &token).await;
+                return Err(e.into());
+            }
+        };
+        if entry.wrapping_keys == target {
+            let tidied = self.tidy(&entry).await;
+            self.release(id, &token).await;
+            return Ok(RekeyOutcome::AlreadyOnTarget { id: id.clone(), superseded: tidied? });
+        }
+        let result = self.move_claimed(&entry, &keys, &token).await;
+        if result.is_err() {
+            self.release(id, &token).await;
+        }
+        result
+    }
+
+    async fn release(&self, id: &RecordingId, token: &str) {
+        if let Err(e) = self.catalog.release(id, token).await {
+            tracing::warn!(recording = %id, code = e.code(), error = %e, "could not release the claim; it expires by itself");
+        }
+    }
+
+    async fn move_claimed(
+        &self,
+        entry: &RecordingEntry,
+        keys: &[crate::keyring::WrappingKey],
+        token: &str,
+    ) -> Result<RekeyOutcome, RekeyError> {
+        let id = &entry.id;
+        let loc = self.location(entry);
+        let old_version = entry.vault_version.clone();
+        let handle = Handle::current();
+
+        // 1. The old message: header first (checked before any KMS call).
+        let body = self.s3.read(&loc, old_version.as_deref(), None).await.map_err(|e| match e {
+            S3Error::NotFound { location } => {
+                RekeyError::integrity(id, format!("the catalog lists {location} but the vault has no such version"))
+            }
+            other => RekeyError::S3(other),
+        })?;
+        let reader = body.into_blocking_read(&handle);
+        let pending = tokio::task::spawn_blocking(move || PendingMessage::read_header(reader, &Limits::default()))
+            .await
+            .map_err(|e| RekeyError::Io(format!("reading the header failed: {e}")))?
+            .map_err(|e| match e {
+                // The stream broke: S3's error, or a transient read failure.
+                envelope::DecryptError::Io(io) => match FlowError::from_io(io) {
+                    FlowError::S3(e) => RekeyError::S3(e),
+                    other => RekeyError::Io(other.to_string()),
+                },
+                other => RekeyError::integrity(id, format!("the vault object's header: {other}")),
+            })?;
+        let header = pending.header().clone();
+        if hex::encode(header.message_id) != entry.message_id {
+            return Err(RekeyError::integrity(id, "the vault object is another message than the catalogued one"));
+        }
+        let required: EncryptionContext = [
+            ("org", self.settings.org.as_str()),
+            ("recording_type", id.recording_type.as_str()),
+            ("recording_id", id.recording_id.as_str()),
+        ]
+        .into_iter()
+        .collect();
+        require_context(&header, &required).map_err(|e| RekeyError::from_flow(e, id))?;
+        // Any catalogued key of the recording may unwrap it, a
+        // disaster-recovery key elsewhere included (a re-key off a disabled
+        // primary goes through its DR key).
+        let policy = UnwrapPolicy {
+            region: self.settings.region.clone(),
+            allowed_keys: Some(entry.wrapping_keys.clone()),
+            allowed_accounts: None,
+            allow_other_regions: true,
+        };
+        let (data_key, _) = unwrap_data_key(&self.kms, &header, &policy).await.map_err(|e| match e {
+            KeyError::Integrity { detail } | KeyError::NoUsableKey { detail } => RekeyError::integrity(id, detail),
+            other => RekeyError::Key(other),
+        })?;
+        let plaintext = pending.decrypt(&data_key).map_err(|e| RekeyError::integrity(id, e.to_string()))?;
+        drop(data_key);
+
+        // 2. The new message, under the same context, into a new version.
+        let message =
+            flow::begin_encryption(&self.kms, keys, header.encryption_context.clone(), self.settings.frame_length)
+                .await
+                .map_err(|e| RekeyError::from_flow(e, id))?;
+        let new_message_id = hex::encode(message.encryptor.header().message_id);
+        let mut write = self.settings.write.clone();
+        write.content_type = Some("application/octet-stream".into());
+        write.tags = vec![(STATE_TAG.into(), PENDING.into())];
+        write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
+        let mut writer = self.s3.upload(&handle, &loc, write);
+        let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
+        writer.check_with(Box::new(proof));
+        let encryptor = message.encryptor;
+        let expected = entry.plaintext_size;
+        let task_id = id.clone();
+        let streamed = tokio::task::spawn_blocking(move || {
+            let copied = copy_through(plaintext, &mut writer, encryptor, &task_id);
+            match copied {
+                Ok(digest) if digest.0 == expected => {
+                    *plaintext_read.lock().map_err(|_| RekeyError::Io("poisoned".into()))? = Some(digest);
+                    writer.finish().map_err(RekeyError::S3)
+                }
+                Ok((read, _)) => {
+                    writer.abort();
+                    Err(RekeyError::integrity(
+                        &task_id,
+                        format!("the old message holds {read} bytes of plaintext, the catalog says {expected}"),
+                    ))
+                }
+                Err(e) => {
+                    writer.abort();
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| RekeyError::Io(format!("the re-encryption task failed: {e}")))?;
+        let written = streamed?;
+        if written.version.is_none() || written.version == old_version {
+            return Err(RekeyError::Unversioned { id: id.to_string() });
+        }
+        self.s3.verify(&loc, &written).await.map_err(RekeyError::S3)?;
+
+        // 3. The catalog, only while it still names the old message.
+        let now = rfc3339(unix_now());
+        let moved = RecordingEntry {
+            vault_version: written.version.clone(),
+            wrapping_keys: keys.iter().map(|k| k.arn().to_string()).collect(),
+            provider: keys[0].provider_id().to_string(),
+            message_id: new_message_id,
+            frame_length: self.settings.frame_length,
+            ciphertext_size: written.size,
+            checksum_sha256: written.checksum_sha256.clone(),
+            rekeyed_at: Some(now.clone()),
+            ..entry.clone()
+        };
+        match self.move_row(entry, &moved, token, &now).await {
+            Ok(Moved::Moved) => {}
+            Ok(Moved::RowChanged(found)) => {
+                // Ours is an orphan: superseded at once (never catalogued).
+                self.mark(&loc, written.version.as_deref(), SUPERSEDED).await;
+                let now = found.map(|f| f.message_id).unwrap_or_else(|| "none: the row is gone".into());
+                return Err(RekeyError::RowChanged { id: id.to_string(), now });
+            }
+            // The transaction may have committed all the same: look.
+            Err(e) => match self.catalog.recording(id).await {
+                Ok(Some(row)) if row.message_id == moved.message_id => {}
+                _ => {
+                    tracing::info!(
+                        code = "vault_orphan_pending",
+                        recording = %id,
+                        version = written.version.as_deref().unwrap_or(""),
+                        "the re-keyed version is not catalogued; it stays pending and the rerun marks it superseded"
+                    );
+                    return Err(e.into());
+                }
+            },
+        }
+
+        // 4. Tags: the new version out of the lifecycle rule's reach, the
+        // old one (and any orphan of an earlier attempt) into it.
+        let superseded = self.tidy(&moved).await.unwrap_or_else(|e| {
+            tracing::warn!(recording = %id, code = e.code(), error = %e, "re-keyed; the old version's tag is left to the rerun");
+            0
+        });
+        Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded })
+    }
+
+    /// The catalog transaction, tried again a few times when it collides
+    /// with another (jittered, growing pauses).
+    async fn move_row(
+        &self,
+        from: &RecordingEntry,
+        to: &RecordingEntry,
+        token: &str,
+        now: &str,
+    ) -> Result<Moved, CatalogError> {
+        let mut attempt = 0;
+        loop {
+            match self.catalog.move_recording(from, to, token, now).await {
+                Err(CatalogError::Conflict { .. }) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    let mut jitter = [0u8; 1];
+                    let _ = aws_lc_rs::rand::fill(&mut jitter);
+                    let pause = Duration::from_millis((10u64 << attempt.min(5)) + u64::from(jitter[0]) % 20);
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// With the catalog naming `entry`: its version tagged catalogued, and
+    /// every other version of the object that is pending or catalogued (an
+    /// orphan of an attempt that stopped, the version a move left) tagged
+    /// superseded. Returns how many were superseded now.
+    async fn tidy(&self, entry: &RecordingEntry) -> Result<usize, RekeyError> {
+        let loc = self.location(entry);
+        let mut superseded = 0;
+        for v in self.s3.list_versions(&loc).await.map_err(RekeyError::S3)? {
+            let tags = self.s3.tags(&loc, Some(&v.version)).await.map_err(RekeyError::S3)?;
+            let state = tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str());
+            if Some(v.version.as_str()) == entry.vault_version.as_deref() {
+                if state == Some(PENDING) {
+                    self.s3.tag(&loc, Some(&v.version), STATE_TAG, CATALOGUED).await.map_err(RekeyError::S3)?;
+                }
+            } else if matches!(state, Some(PENDING) | Some(CATALOGUED)) {
+                self.s3.tag(&loc, Some(&v.version), STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
+                superseded += 1;
+            }
+        }
+        Ok(superseded)
+    }
+
+    async fn mark(&self, loc: &S3Location, version: Option<&str>, state: &str) {
+        if let Err(e) = self.s3.tag(loc, version, STATE_TAG, state).await {
+            tracing::warn!(location = %loc, code = e.code(), error = %e, "could not tag the version {state}; the rerun does");
+        }
+    }
+}
+
+/// The old message's plaintext (authenticated frame by frame as it is
+/// read) through the new message into `writer`; returns the plaintext's
+/// length and SHA-256.
+fn copy_through<R: Read, W: Write>(
+    mut plaintext: envelope::DecryptingReader<R>,
+    writer: W,
+    encryptor: envelope::MessageEncryptor,
+    id: &RecordingId,
+) -> Result<crate::ingest::PlaintextDigest, RekeyError> {
+    let mut digest = PlaintextDigester::new();
+    let io = |e: std::io::Error| match FlowError::from_io(e) {
+        FlowError::S3(e) => RekeyError::S3(e),
+        FlowError::Decrypt(e) if e.code() == "integrity" => RekeyError::integrity(id, e.to_string()),
+        other => RekeyError::Io(other.to_string()),
+    };
+    let mut w = EncryptingWriter::new(writer, encryptor).map_err(io)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match plaintext.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        digest.update(&buf[..n]);
+        w.write_all(&buf[..n]).map_err(io)?;
+    }
+    if !plaintext.is_complete() {
+        return Err(RekeyError::integrity(id, "the old message ends before its final frame"));
+    }
+    w.finish().map_err(io)?;
+    Ok(digest.finish())
+}

@@ -1,0 +1,426 @@
+//! The re-key protocol on the in-memory twins: a recording moves onto other
+//! keys as a new message, its usage moves with it, and whatever fails,
+//! stops, repeats or runs concurrently, the rerun ends with exactly one
+//! catalogued, playable version and no orphan (every other version is
+//! superseded, for the vault's lifecycle rule), and playback never fails
+//! because of a move.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use vault::errors::OperationError;
+use vault::memory::until_crash;
+use vault::playback::OpenStats;
+use vault::ports::catalog::CatalogError;
+use vault::ports::keys::{KeyError, KeyState};
+use vault::ports::objects::S3Error;
+use vault::recording::RecordingId;
+use vault::rekey::{RekeyError, RekeyOutcome, RekeyTask, Target};
+
+fn id(name: &str) -> RecordingId {
+    RecordingId { recording_type: "calls".into(), recording_id: name.into() }
+}
+
+fn task(name: &str, to: &str, request: &str) -> RekeyTask {
+    RekeyTask { id: id(name), target: Target::Keys(vec![to.to_string()]), from_key: None, request_id: request.into() }
+}
+
+fn code(r: &Result<RekeyOutcome, RekeyError>) -> &'static str {
+    match r {
+        Ok(RekeyOutcome::Rekeyed { .. }) => "rekeyed",
+        Ok(RekeyOutcome::AlreadyOnTarget { .. }) => "already_on_target",
+        Ok(RekeyOutcome::NotUnderKey { .. }) => "not_under_key",
+        Err(e) => e.code(),
+    }
+}
+
+/// A rig with key A (symmetric) for `calls` and a second key B.
+fn rig_ab() -> (Rig, String, String) {
+    let rig = Rig::new();
+    let b = rig.kms.create_symmetric(REGION);
+    let a = rig.key.clone();
+    (rig, a, b)
+}
+
+async fn recorded(rig: &Rig, name: &str, data: &[u8]) {
+    let obj = rig.upload(&format!("calls/{name}"), data);
+    rig.encryptor().encrypt(&obj, claim_until(), "ingest").await.expect("encrypted");
+}
+
+/// Plays the whole recording through the player; the bytes or the code.
+async fn play(player: &Player, name: &str) -> Result<Vec<u8>, &'static str> {
+    let mut stats = OpenStats::default();
+    let open = player.open(&id(name), &mut stats).await.map_err(|e| e.code())?;
+    let span = open.span(None).map_err(|e| e.code())?;
+    let mut stream = player.frames(&open, &span).await.map_err(|e| e.code())?;
+    let mut out = Vec::new();
+    while let Some(batch) = stream.next_batch().await {
+        batch.map_err(|e| e.code())?.iter().for_each(|p| out.extend_from_slice(p));
+    }
+    Ok(out)
+}
+
+/// What every case must end in: the catalog names one version, on the
+/// target keys, tagged catalogued; every other version is superseded (none
+/// pending: no orphan); it decrypts to `data` and plays whole; the usage
+/// counts it under the target only.
+async fn settled(rig: &Rig, name: &str, data: &[u8], target: &str, other: &str) {
+    let key = format!("calls/{name}");
+    let entry = rig.entry(&key).expect("catalogued");
+    assert_eq!(entry.wrapping_keys, [target.to_string()], "{name}: on the target key");
+    let versions = rig.vault_versions(&key);
+    let states = rig.states(&key);
+    for (v, state) in versions.iter().zip(&states) {
+        let expected = if Some(v.as_str()) == entry.vault_version.as_deref() { "catalogued" } else { "superseded" };
+        assert_eq!(state, expected, "{name}: version {v} of {versions:?} is {state} ({states:?})");
+    }
+    assert_eq!(states.iter().filter(|s| *s == "catalogued").count(), 1, "{name}: one catalogued version");
+    assert_eq!(rig.decrypt(&key).await, data, "{name}: decrypts to the recording");
+    assert_eq!(play(&rig.player(Duration::ZERO), name).await.as_deref(), Ok(data), "{name}: plays whole");
+    assert!(!rig.catalog.is_claimed(&entry.id), "{name}: no claim left");
+    let _ = other;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_with_it() {
+    let (mut rig, a, b) = rig_ab();
+    rig.frame_length = 1024;
+    let rsa = rig.kms.create_rsa(REGION);
+    rig.keys =
+        vault::recording::RecordingKeys::parse(&format!(r#"{{"calls": ["{a}"], "screens": ["{rsa}"]}}"#), REGION)
+            .unwrap();
+    // Empty, under one frame, exact frame multiples, many frames.
+    let sizes = [0usize, 1, 1023, 1024, 3 * 1024, 50_000];
+    for (i, size) in sizes.iter().enumerate() {
+        recorded(&rig, &format!("r-{i}"), &sample(*size, i as u8)).await;
+    }
+    let screen = sample(5000, 9);
+    let obj = rig.upload("screens/s-1", &screen);
+    rig.encryptor().encrypt(&obj, claim_until(), "ingest").await.unwrap();
+    assert_eq!((rig.usage(&a), rig.usage(&rsa)), (sizes.len() as u64, 1));
+
+    let rekeyer = rig.rekeyer(900);
+    for i in 0..sizes.len() {
+        let name = format!("r-{i}");
+        let old = rig.entry(&format!("calls/{name}")).unwrap();
+        let (decrypts, generates) = (rig.kms.calls.get("Decrypt"), rig.kms.calls.get("GenerateDataKey"));
+        let out = rekeyer.rekey(&task(&name, &b, &format!("t-{i}"))).await;
+        assert_eq!(code(&out), "rekeyed", "{name}: {out:?}");
+        // One KMS Decrypt to unwrap and one GenerateDataKey to wrap.
+        assert_eq!(
+            (rig.kms.calls.get("Decrypt") - decrypts, rig.kms.calls.get("GenerateDataKey") - generates),
+            (1, 1),
+            "{name}"
+        );
+        let new = rig.entry(&format!("calls/{name}")).unwrap();
+        assert_ne!(new.message_id, old.message_id, "a new message, never the old one re-sealed");
+        assert_ne!(new.vault_version, old.vault_version);
+        assert_eq!((new.encrypted_at.as_str(), new.plaintext_size), (old.encrypted_at.as_str(), old.plaintext_size));
+        assert!(new.rekeyed_at.is_some());
+        settled(&rig, &name, &sample(sizes[i], i as u8), &b, &a).await;
+    }
+
+    // The RSA-wrapped recording moves to B too (unwrapped by KMS RSA decrypt).
+    let out = rekeyer
+        .rekey(&RekeyTask {
+            id: RecordingId { recording_type: "screens".into(), recording_id: "s-1".into() },
+            target: Target::Keys(vec![b.clone()]),
+            from_key: Some(rsa.clone()),
+            request_id: "t-s".into(),
+        })
+        .await;
+    assert_eq!(code(&out), "rekeyed", "{out:?}");
+    assert_eq!(rig.decrypt("screens/s-1").await, screen);
+
+    assert_eq!((rig.usage(&a), rig.usage(&rsa), rig.usage(&b)), (0, 0, sizes.len() as u64 + 1));
+    // A off: everything still decrypts and plays, under B alone.
+    rig.kms.set_state(&a, KeyState::Disabled);
+    rig.kms.set_state(&rsa, KeyState::Disabled);
+    for (i, size) in sizes.iter().enumerate() {
+        assert_eq!(play(&rig.player(Duration::ZERO), &format!("r-{i}")).await, Ok(sample(*size, i as u8)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_a_task_again_is_a_no_op_success_and_the_configured_keys_are_the_default_target() {
+    let (mut rig, a, b) = rig_ab();
+    let data = sample(10_000, 1);
+    recorded(&rig, "r", &data).await;
+    rig.keys = vault::recording::RecordingKeys::parse(&format!(r#"{{"calls": ["{b}"]}}"#), REGION).unwrap();
+    let configured =
+        RekeyTask { id: id("r"), target: Target::Configured, from_key: Some(a.clone()), request_id: "t".into() };
+    assert_eq!(code(&rig.rekeyer(900).rekey(&configured).await), "rekeyed");
+    let versions = rig.vault_versions("calls/r").len();
+    for request in ["t", "t-again"] {
+        let again = RekeyTask { request_id: request.into(), ..configured.clone() };
+        assert_eq!(code(&rig.rekeyer(900).rekey(&again).await), "already_on_target");
+    }
+    assert_eq!(rig.vault_versions("calls/r").len(), versions, "nothing written again");
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1), "nothing counted again");
+    // A job off another key finds nothing to do.
+    let other = RekeyTask {
+        from_key: Some(rig.kms.create_symmetric(REGION)),
+        target: Target::Keys(vec![a.clone()]),
+        ..configured
+    };
+    assert_eq!(code(&rig.rekeyer(900).rekey(&other).await), "not_under_key");
+    settled(&rig, "r", &data, &b, &a).await;
+}
+
+/// The fault table: each case fails or stops one step, then the task is
+/// run again (as the job retries it) and must end settled.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failure_and_stop_ends_after_the_rerun_with_one_catalogued_playable_version_and_no_orphan() {
+    type Plan = Box<dyn Fn(&Rig)>;
+    let throttled = |key: &str| KeyError::Throttled { key: key.to_string() };
+    let cases: Vec<(&str, Plan, &str)> = vec![
+        (
+            "KMS throttled on unwrap",
+            Box::new(move |r: &Rig| r.kms.faults.fail_next("Decrypt", throttled("a"))),
+            "kms_throttled",
+        ),
+        (
+            "KMS throttled on wrap",
+            Box::new(move |r: &Rig| r.kms.faults.fail_next("GenerateDataKey", throttled("b"))),
+            "kms_throttled",
+        ),
+        (
+            "an S3 part failing",
+            Box::new(|r: &Rig| {
+                r.objects.faults.fail_next(
+                    "upload_write",
+                    S3Error::Unavailable { location: "vault".into(), detail: "InternalError".into() },
+                )
+            }),
+            "s3_unavailable",
+        ),
+        (
+            "the catalog unavailable at the move",
+            Box::new(|r: &Rig| {
+                r.catalog
+                    .faults
+                    .fail_next("move_recording", CatalogError::Unavailable { detail: "InternalServerError".into() })
+            }),
+            "catalog_unavailable",
+        ),
+        (
+            "the move's answer lost after it committed",
+            Box::new(|r: &Rig| {
+                r.catalog
+                    .faults
+                    .fail_after_next("move_recording", CatalogError::Unavailable { detail: "timeout".into() })
+            }),
+            "rekeyed",
+        ),
+        (
+            "tagging the versions failing after the move",
+            Box::new(|r: &Rig| {
+                r.objects.faults.fail_next(
+                    "list_versions",
+                    S3Error::Unavailable { location: "vault".into(), detail: "SlowDown".into() },
+                )
+            }),
+            "rekeyed",
+        ),
+    ];
+    for (case, plan, first) in cases {
+        let (rig, a, b) = rig_ab();
+        let data = sample(20_000, 3);
+        recorded(&rig, "r", &data).await;
+        plan(&rig);
+        let out = rig.rekeyer(900).rekey(&task("r", &b, "t-1")).await;
+        assert_eq!(code(&out), first, "{case}: {out:?}");
+        if let Err(e) = &out {
+            assert!(e.is_retryable(), "{case}: a transient failure for the job to retry: {e}");
+            let row = rig.entry("calls/r").unwrap();
+            assert_eq!(row.wrapping_keys, [a.clone()], "{case}: still on the old key");
+            assert_eq!(rig.decrypt("calls/r").await, data, "{case}: the old version still plays");
+        }
+        let rerun = rig.rekeyer(900).rekey(&task("r", &b, "t-1")).await;
+        assert!(["rekeyed", "already_on_target"].contains(&code(&rerun)), "{case}: {rerun:?}");
+        settled(&rig, "r", &data, &b, &a).await;
+        assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1), "{case}: counted once, under B");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_before_or_after_the_catalog_write_is_finished_by_the_rerun() {
+    for (case, after) in [
+        ("stopped after the new version, before the catalog", false),
+        ("stopped after the catalog, before the old version's tag", true),
+    ] {
+        let (rig, a, b) = rig_ab();
+        let data = sample(70_000, 4);
+        recorded(&rig, "r", &data).await;
+        if after {
+            rig.catalog.faults.crash_after_next("move_recording");
+        } else {
+            rig.catalog.faults.crash_next("move_recording");
+        }
+        let rekeyer = rig.rekeyer(900);
+        let stopped = until_crash(rekeyer.rekey(&task("r", &b, "t-1")), rig.catalog.faults.crashed()).await;
+        assert!(stopped.is_none(), "{case}: the task stopped there");
+        let row = rig.entry("calls/r").unwrap();
+        assert_eq!(row.wrapping_keys, [if after { b.clone() } else { a.clone() }], "{case}");
+        assert_eq!(rig.decrypt("calls/r").await, data, "{case}: whatever the row names plays");
+        assert_eq!(rig.vault_versions("calls/r").len(), 2, "{case}");
+        // The job retries the task under its task id.
+        let rerun = rig.rekeyer(900).rekey(&task("r", &b, "t-1")).await;
+        assert_eq!(code(&rerun), if after { "already_on_target" } else { "rekeyed" }, "{case}: {rerun:?}");
+        settled(&rig, "r", &data, &b, &a).await;
+        assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1), "{case}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_task_delivered_twice_concurrently_moves_the_recording_once() {
+    let (rig, a, b) = rig_ab();
+    let data = sample(200_000, 5);
+    recorded(&rig, "r", &data).await;
+    let (r1, r2) = (rig.rekeyer(900), rig.rekeyer(900));
+    let (t1, t2) = (task("r", &b, "t-1"), task("r", &b, "t-2"));
+    let (x, y) = tokio::join!(r1.rekey(&t1), r2.rekey(&t2));
+    let mut codes = [code(&x), code(&y)];
+    codes.sort();
+    assert!(codes == ["already_on_target", "rekeyed"] || codes == ["in_progress", "rekeyed"], "{codes:?}");
+    // The job retries the one in progress: it finds the work done.
+    assert_eq!(code(&rig.rekeyer(900).rekey(&task("r", &b, "t-2")).await), "already_on_target");
+    settled(&rig, "r", &data, &b, &a).await;
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_that_changed_meanwhile_refuses_the_move_and_the_orphan_is_superseded() {
+    // A task slower than its claim: another takes the recording over and
+    // moves it to C; the slow one's catalog condition then fails.
+    let (rig, a, b) = rig_ab();
+    let c = rig.kms.create_symmetric(REGION);
+    let data = sample(30_000, 6);
+    recorded(&rig, "r", &data).await;
+    let go = rig.objects.faults.pause_next("verify");
+    let slow = {
+        let rekeyer = rig.rekeyer(1);
+        tokio::spawn(async move { rekeyer.rekey(&task("r", &b, "t-slow")).await })
+    };
+    while rig.objects.faults.calls("verify") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the slow one's claim runs out
+    assert_eq!(code(&rig.rekeyer(900).rekey(&task("r", &c, "t-fast")).await), "rekeyed");
+    go.notify_one();
+    let out = slow.await.unwrap();
+    assert_eq!(code(&out), "row_changed", "{out:?}");
+    assert!(out.unwrap_err().is_retryable());
+    settled(&rig, "r", &data, &c, &a).await;
+    assert_eq!((rig.usage(&a), rig.usage(&c)), (0, 1), "counted once, where the row is");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn playback_in_a_loop_while_the_recording_is_rekeyed_never_fails_or_mixes() {
+    let (rig, a, b) = rig_ab();
+    let data = sample(300_000, 7);
+    recorded(&rig, "r", &data).await;
+    let player = Arc::new(rig.player(Duration::ZERO));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looping = {
+        let (player, stop, data) = (player.clone(), stop.clone(), data.clone());
+        tokio::spawn(async move {
+            let mut plays = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let got = play(&player, "r").await;
+                assert!(got.as_deref() == Ok(&data[..]), "play {plays} failed or mixed: {:?}", got.map(|g| g.len()));
+                plays += 1;
+            }
+            plays
+        })
+    };
+    for round in 0..6 {
+        let to = if round % 2 == 0 { &b } else { &a };
+        let out = rig.rekeyer(900).rekey(&task("r", to, &format!("t-{round}"))).await;
+        assert_eq!(code(&out), "rekeyed", "round {round}: {out:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let plays = looping.await.expect("no failed or mixed play");
+    assert!(plays > 0);
+    settled(&rig, "r", &data, &a, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_cannot_succeed_fails_for_good_with_its_code_and_changes_nothing() {
+    let (rig, a, b) = rig_ab();
+    let data = sample(9000, 8);
+    recorded(&rig, "r", &data).await;
+    rig.kms.set_state(&b, KeyState::Disabled);
+    let disabled = rig.rekeyer(900).rekey(&task("r", &b, "t")).await.unwrap_err();
+    assert_eq!((disabled.code(), disabled.is_retryable()), ("key_disabled", false), "{disabled}");
+    let missing = rig.rekeyer(900).rekey(&task("nope", &a, "t")).await.unwrap_err();
+    assert_eq!((missing.code(), missing.is_retryable()), ("not_found", false));
+    rig.kms.set_state(&b, KeyState::Enabled);
+    // A tampered old version: nothing is written, nothing moves.
+    let entry = rig.entry("calls/r").unwrap();
+    rig.objects.tamper(&vault("calls/r"), entry.vault_version.as_deref(), |bytes| {
+        let last = bytes.len() - 40;
+        bytes[last] ^= 1;
+    });
+    let tampered = rig.rekeyer(900).rekey(&task("r", &b, "t")).await.unwrap_err();
+    assert_eq!((tampered.code(), tampered.is_retryable()), ("integrity", false), "{tampered}");
+    assert_eq!(rig.entry("calls/r").unwrap(), entry, "the row is untouched");
+    assert_eq!(rig.vault_versions("calls/r").len(), 1, "nothing stored: the upload was aborted");
+    assert_eq!(rig.objects.open_uploads(), 0);
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (1, 0));
+}
+
+/// Batch Operations runs many tasks at once, all moving off one key onto
+/// another. One usage counter per key would make nearly every catalog
+/// transaction collide (DynamoDB cancels the loser); the sharded counters
+/// keep collisions rare, and the few are retried inside the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_moves_off_one_key_rarely_collide_on_the_sharded_usage_counters() {
+    async fn run(shards: u8) -> (u64, usize) {
+        let (rig, a, b) = rig_ab();
+        let n = 40;
+        for i in 0..n {
+            recorded(&rig, &format!("r-{i}"), &sample(2000, i as u8)).await;
+        }
+        rig.catalog.contend(Duration::from_millis(30), shards);
+        let rekeyer = Arc::new(rig.rekeyer(900));
+        let mut passes = 0;
+        let mut left: Vec<usize> = (0..n).collect();
+        while !left.is_empty() {
+            passes += 1;
+            assert!(passes <= 20, "{shards} shards: {} tasks still failing", left.len());
+            let runs: Vec<_> = left
+                .iter()
+                .map(|&i| {
+                    let (rekeyer, b) = (rekeyer.clone(), b.clone());
+                    tokio::spawn(
+                        async move { (i, rekeyer.rekey(&task(&format!("r-{i}"), &b, &format!("t-{i}"))).await) },
+                    )
+                })
+                .collect();
+            let mut failed = Vec::new();
+            for run in runs {
+                let (i, out) = run.await.unwrap();
+                match out {
+                    Ok(_) => {}
+                    Err(e) => {
+                        assert_eq!(e.code(), "catalog_conflict", "{e}");
+                        assert!(e.is_retryable());
+                        failed.push(i);
+                    }
+                }
+            }
+            left = failed;
+        }
+        assert_eq!((rig.usage(&a), rig.usage(&b)), (0, n as u64), "{shards} shards");
+        (rig.catalog.conflicts(), passes)
+    }
+    let (one, one_passes) = run(1).await;
+    let (sharded, sharded_passes) = run(vault::ports::catalog::KEY_USAGE_SHARDS).await;
+    println!("conflicts: one counter per key {one} ({one_passes} passes), sharded {sharded} ({sharded_passes} passes)");
+    assert!(one >= 20, "one counter per key collides constantly: {one}");
+    assert!(sharded * 4 <= one, "sharding cuts collisions: {sharded} vs {one}");
+}
