@@ -8,8 +8,11 @@
 //!   re-submits;
 //! - [`kms_event`]: KMS events as EventBridge delivers them (the key
 //!   guardian's trigger);
-//! - [`range`]: the HTTP `Range` header (playback).
+//! - [`range`]: the HTTP `Range` header (playback);
+//! - [`s3_batch`]: S3 Batch Operations' Lambda invocation, schema 2.0, and
+//!   its response (the `rekey` function's trigger).
 
 pub mod kms_event;
 pub mod range;
+pub mod s3_batch;
 pub mod s3_event;

@@ -67,7 +67,7 @@ async fn play(player: &Player, name: &str) -> Result<Vec<u8>, &'static str> {
 /// target keys, tagged catalogued; every other version is superseded (none
 /// pending: no orphan); it decrypts to `data` and plays whole; the usage
 /// counts it under the target only.
-async fn settled(rig: &Rig, name: &str, data: &[u8], target: &str, other: &str) {
+async fn settled(rig: &Rig, name: &str, data: &[u8], target: &str) {
     let key = format!("calls/{name}");
     let entry = rig.entry(&key).expect("catalogued");
     assert_eq!(entry.wrapping_keys, [target.to_string()], "{name}: on the target key");
@@ -81,7 +81,6 @@ async fn settled(rig: &Rig, name: &str, data: &[u8], target: &str, other: &str) 
     assert_eq!(rig.decrypt(&key).await, data, "{name}: decrypts to the recording");
     assert_eq!(play(&rig.player(Duration::ZERO), name).await.as_deref(), Ok(data), "{name}: plays whole");
     assert!(!rig.catalog.is_claimed(&entry.id), "{name}: no claim left");
-    let _ = other;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,7 +102,7 @@ async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_w
     assert_eq!((rig.usage(&a), rig.usage(&rsa)), (sizes.len() as u64, 1));
 
     let rekeyer = rig.rekeyer(900);
-    for i in 0..sizes.len() {
+    for (i, size) in sizes.iter().enumerate() {
         let name = format!("r-{i}");
         let old = rig.entry(&format!("calls/{name}")).unwrap();
         let (decrypts, generates) = (rig.kms.calls.get("Decrypt"), rig.kms.calls.get("GenerateDataKey"));
@@ -120,7 +119,7 @@ async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_w
         assert_ne!(new.vault_version, old.vault_version);
         assert_eq!((new.encrypted_at.as_str(), new.plaintext_size), (old.encrypted_at.as_str(), old.plaintext_size));
         assert!(new.rekeyed_at.is_some());
-        settled(&rig, &name, &sample(sizes[i], i as u8), &b, &a).await;
+        settled(&rig, &name, &sample(*size, i as u8), &b).await;
     }
 
     // The RSA-wrapped recording moves to B too (unwrapped by KMS RSA decrypt).
@@ -167,7 +166,7 @@ async fn running_a_task_again_is_a_no_op_success_and_the_configured_keys_are_the
         ..configured
     };
     assert_eq!(code(&rig.rekeyer(900).rekey(&other).await), "not_under_key");
-    settled(&rig, "r", &data, &b, &a).await;
+    settled(&rig, "r", &data, &b).await;
 }
 
 /// The fault table: each case fails or stops one step, then the task is
@@ -236,12 +235,12 @@ async fn every_failure_and_stop_ends_after_the_rerun_with_one_catalogued_playabl
         if let Err(e) = &out {
             assert!(e.is_retryable(), "{case}: a transient failure for the job to retry: {e}");
             let row = rig.entry("calls/r").unwrap();
-            assert_eq!(row.wrapping_keys, [a.clone()], "{case}: still on the old key");
+            assert_eq!(row.wrapping_keys, std::slice::from_ref(&a), "{case}: still on the old key");
             assert_eq!(rig.decrypt("calls/r").await, data, "{case}: the old version still plays");
         }
         let rerun = rig.rekeyer(900).rekey(&task("r", &b, "t-1")).await;
         assert!(["rekeyed", "already_on_target"].contains(&code(&rerun)), "{case}: {rerun:?}");
-        settled(&rig, "r", &data, &b, &a).await;
+        settled(&rig, "r", &data, &b).await;
         assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1), "{case}: counted once, under B");
     }
 }
@@ -270,7 +269,7 @@ async fn a_stop_before_or_after_the_catalog_write_is_finished_by_the_rerun() {
         // The job retries the task under its task id.
         let rerun = rig.rekeyer(900).rekey(&task("r", &b, "t-1")).await;
         assert_eq!(code(&rerun), if after { "already_on_target" } else { "rekeyed" }, "{case}: {rerun:?}");
-        settled(&rig, "r", &data, &b, &a).await;
+        settled(&rig, "r", &data, &b).await;
         assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1), "{case}");
     }
 }
@@ -288,7 +287,7 @@ async fn the_same_task_delivered_twice_concurrently_moves_the_recording_once() {
     assert!(codes == ["already_on_target", "rekeyed"] || codes == ["in_progress", "rekeyed"], "{codes:?}");
     // The job retries the one in progress: it finds the work done.
     assert_eq!(code(&rig.rekeyer(900).rekey(&task("r", &b, "t-2")).await), "already_on_target");
-    settled(&rig, "r", &data, &b, &a).await;
+    settled(&rig, "r", &data, &b).await;
     assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 1));
 }
 
@@ -314,7 +313,7 @@ async fn a_row_that_changed_meanwhile_refuses_the_move_and_the_orphan_is_superse
     let out = slow.await.unwrap();
     assert_eq!(code(&out), "row_changed", "{out:?}");
     assert!(out.unwrap_err().is_retryable());
-    settled(&rig, "r", &data, &c, &a).await;
+    settled(&rig, "r", &data, &c).await;
     assert_eq!((rig.usage(&a), rig.usage(&c)), (0, 1), "counted once, where the row is");
 }
 
@@ -345,7 +344,7 @@ async fn playback_in_a_loop_while_the_recording_is_rekeyed_never_fails_or_mixes(
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let plays = looping.await.expect("no failed or mixed play");
     assert!(plays > 0);
-    settled(&rig, "r", &data, &a, &b).await;
+    settled(&rig, "r", &data, &a).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -206,26 +206,34 @@ impl UsageShard {
 
 /// Sums the shards of each key, keys in ARN order.
 fn sum_shards(shards: Vec<UsageShard>) -> Vec<KeyUsage> {
-    let mut keys: std::collections::BTreeMap<
-        String,
-        (i64, i64, Option<String>, Option<String>, std::collections::BTreeSet<String>),
-    > = Default::default();
+    let mut keys: std::collections::BTreeMap<String, UsageShard> = Default::default();
     for shard in shards {
-        let k = keys.entry(shard.key_arn).or_default();
-        k.0 += shard.recordings;
-        k.1 += shard.bytes;
-        k.2 = [k.2.take(), shard.first_used].into_iter().flatten().min();
-        k.3 = [k.3.take(), shard.last_used].into_iter().flatten().max();
-        k.4.extend(shard.recording_types);
+        match keys.get_mut(&shard.key_arn) {
+            None => {
+                keys.insert(shard.key_arn.clone(), shard);
+            }
+            Some(sum) => {
+                sum.recordings += shard.recordings;
+                sum.bytes += shard.bytes;
+                sum.first_used = [sum.first_used.take(), shard.first_used].into_iter().flatten().min();
+                sum.last_used = [sum.last_used.take(), shard.last_used].into_iter().flatten().max();
+                sum.recording_types.extend(shard.recording_types);
+            }
+        }
     }
-    keys.into_iter()
-        .map(|(key_arn, (recordings, bytes, first, last, types))| KeyUsage {
-            key_arn,
-            recordings: recordings.max(0) as u64,
-            bytes: bytes.max(0) as u64,
-            first_used: first.unwrap_or_default(),
-            last_used: last.unwrap_or_default(),
-            recording_types: types.into_iter().collect(),
+    keys.into_values()
+        .map(|sum| {
+            let mut types = sum.recording_types;
+            types.sort();
+            types.dedup();
+            KeyUsage {
+                key_arn: sum.key_arn,
+                recordings: sum.recordings.max(0) as u64,
+                bytes: sum.bytes.max(0) as u64,
+                first_used: sum.first_used.unwrap_or_default(),
+                last_used: sum.last_used.unwrap_or_default(),
+                recording_types: types,
+            }
         })
         .collect()
 }

@@ -1,0 +1,93 @@
+//! Configuration from the environment (names as in template.yaml).
+
+use vault::config::{ConfigError, FromSettings, Settings};
+use vault::ports::objects::WriteOptions;
+use vault::recording::RecordingKeys;
+use vault::rekey::RekeySettings;
+
+pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
+pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
+pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
+pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
+pub const FRAME_LENGTH: &str = "FRAME_LENGTH";
+pub const CLAIM_SECONDS: &str = "CLAIM_SECONDS";
+pub const AWS_REGION: &str = "AWS_REGION";
+
+/// Frame length of the new messages when `FRAME_LENGTH` is not set.
+pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
+pub const MAX_FRAME_LENGTH: u32 = 16 * 1024 * 1024;
+/// How long a task holds a recording: past the function's 15-minute
+/// timeout, so a live task never loses it.
+pub const DEFAULT_CLAIM_SECONDS: u64 = 960;
+
+/// The function's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub settings: RekeySettings,
+    pub catalog_table: String,
+}
+
+impl FromSettings for Config {
+    fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
+        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
+        let org = env.required(CALLVAULT_ORG, "the organisation name every encryption context names")?;
+        let vault_bucket = env.bucket(VAULT_BUCKET, "the bucket encrypted recordings are in")?;
+        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let keys_json = env.required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
+        let keys = RecordingKeys::parse(&keys_json, &region)
+            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let frame_length =
+            env.number(FRAME_LENGTH, DEFAULT_FRAME_LENGTH, 1..=MAX_FRAME_LENGTH, "a frame length in bytes")?;
+        let claim_secs = env.number(CLAIM_SECONDS, DEFAULT_CLAIM_SECONDS, 60..=86_400, "seconds")?;
+        Ok(Self {
+            settings: RekeySettings {
+                org,
+                vault_bucket,
+                region,
+                keys,
+                frame_length,
+                write: WriteOptions::default(),
+                claim_secs,
+            },
+            catalog_table,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            (AWS_REGION, "us-east-1".to_string()),
+            (CALLVAULT_ORG, "acme".to_string()),
+            (VAULT_BUCKET, "acme-vault".to_string()),
+            (CATALOG_TABLE, "acme-catalog".to_string()),
+            (RECORDING_KEYS, format!(r#"{{"calls": ["{ARN}"]}}"#)),
+        ])
+    }
+
+    fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn a_complete_environment_loads_and_every_missing_or_bad_setting_is_named() {
+        let c = load(&env()).unwrap();
+        assert_eq!((c.settings.frame_length, c.settings.claim_secs), (DEFAULT_FRAME_LENGTH, DEFAULT_CLAIM_SECONDS));
+        for name in [AWS_REGION, CALLVAULT_ORG, VAULT_BUCKET, CATALOG_TABLE, RECORDING_KEYS] {
+            let mut e = env();
+            e.remove(name);
+            assert_eq!(load(&e).unwrap_err().name, name);
+        }
+        for (name, value) in [(FRAME_LENGTH, "0"), (CLAIM_SECONDS, "5"), (VAULT_BUCKET, "Not_A_Bucket")] {
+            let mut e = env();
+            e.insert(name, value.into());
+            assert_eq!(load(&e).unwrap_err().name, name, "{value}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The rekey Lambda: clients and configuration built once per container,
+//! then one S3 Batch Operations invocation at a time.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use rekey::{Config, Handler};
+use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
+use vault::config::FromSettings;
+use vault::rekey::Rekeyer;
+
+// Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).
+#[global_allocator]
+static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let rekeyer = Rekeyer::new(
+        AwsKms::new(&sdk),
+        S3Objects::from_config(&sdk),
+        DynamoCatalog::from_config(&sdk, &config.catalog_table),
+        config.settings,
+    );
+    let handler = Handler::new(rekeyer);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        handler.handle(&event.payload).await
+    }))
+    .await
+}
