@@ -298,6 +298,7 @@ fn functions() -> Vec<(&'static str, &'static [&'static [&'static str]])> {
         ("Playback", playback::AWS_CALLS),
         ("KeyGuardian", key_guardian::AWS_CALLS),
         ("RotationAudit", rotation_audit::AWS_CALLS),
+        ("Rekey", rekey::AWS_CALLS),
     ]
 }
 
@@ -524,7 +525,9 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
         assert!(!mentions(&st.resource, "EvidenceBucket"), "EvidenceBucket in {:?}", st.sid);
         assert_ne!(st.resource.as_str(), Some("*"), "{:?}: encrypt-recording names its resources", st.sid);
     }
-    // What the lifecycle rule removes is exactly what is still pending.
+    // What the lifecycle rules remove is exactly what is still pending (never
+    // catalogued) or superseded by a re-key, and a superseded version only
+    // once it is noncurrent.
     let rules = template["Resources"]["VaultBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
         .as_sequence()
         .expect("the vault's lifecycle rules");
@@ -532,15 +535,119 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
         .iter()
         .filter(|r| r.get("ExpirationInDays").is_some() || r.get("NoncurrentVersionExpiration").is_some())
         .collect();
-    assert_eq!(expiring.len(), 1, "one rule expires vault objects");
-    let filters = expiring[0]["TagFilters"].as_sequence().expect("the expiring rule filters by tag");
-    assert_eq!(filters.len(), 1);
+    let mut states = Vec::new();
+    for rule in &expiring {
+        let filters = rule["TagFilters"].as_sequence().expect("an expiring rule filters by tag");
+        assert_eq!(filters.len(), 1);
+        assert_eq!(filters[0]["Key"].as_str(), Some("callvault-state"));
+        assert!(rule.get("Prefix").is_none() && rule.get("Filter").is_none());
+        let state = filters[0]["Value"].as_str().unwrap();
+        if state == "superseded" {
+            assert!(rule.get("ExpirationInDays").is_none(), "a superseded version goes only once noncurrent");
+            assert!(tag_is(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"], "Ref"), "after the grace period");
+        }
+        states.push(state);
+    }
+    states.sort();
+    assert_eq!(states, ["pending", "superseded"], "only uncatalogued and superseded versions expire");
+}
+
+#[test]
+fn rekey_cannot_destroy_a_version_or_bring_one_back_and_its_batch_role_only_runs_rekey_jobs() {
+    let template = template();
+    let granted = code_statements(&template, "Rekey");
+    for st in &granted {
+        let at = format!("Rekey statement {:?}", st.sid);
+        assert_ne!(st.resource.as_str(), Some("*"), "{at}: names its resources");
+        for bucket in ["EvidenceBucket", "IngestBucket", "-ingest-"] {
+            assert!(!mentions(&st.resource, bucket), "{at} reaches {bucket}");
+        }
+        let destructive: Vec<&String> = st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str())).collect();
+        assert!(destructive.is_empty(), "{at}: may destroy vault objects: {destructive:?}");
+        let cond = &st.condition;
+        for action in &st.actions {
+            match action.as_str() {
+                "s3:PutObject" => assert_eq!(
+                    cond["StringEqualsIfExists"]["s3:RequestObjectTag/callvault-state"].as_str(),
+                    Some("pending"),
+                    "{at}: a new version is born pending"
+                ),
+                "s3:PutObjectVersionTagging" => {
+                    let to = cond["StringEquals"]["s3:RequestObjectTag/callvault-state"].as_str();
+                    let from: Vec<&str> = match &cond["StringEquals"]["s3:ExistingObjectTag/callvault-state"] {
+                        Value::String(one) => vec![one.as_str()],
+                        Value::Sequence(many) => many.iter().map(|v| v.as_str().unwrap()).collect(),
+                        other => panic!("{at}: no existing-tag condition: {other:?}"),
+                    };
+                    match to {
+                        Some("catalogued") => assert_eq!(from, ["pending"], "{at}"),
+                        Some("superseded") => assert_eq!(from, ["pending", "catalogued"], "{at}"),
+                        other => panic!("{at}: tags a version {other:?}"),
+                    }
+                }
+                "s3:GetObject"
+                | "s3:GetObjectVersion"
+                | "s3:GetObjectVersionTagging"
+                | "s3:ListBucketVersions"
+                | "s3:AbortMultipartUpload" => {}
+                a if a.starts_with("dynamodb:") || a.starts_with("kms:") => {}
+                other => panic!("{at}: {other} is not accounted for here"),
+            }
+        }
+    }
+    // Nothing brings a superseded version back: no statement lets it be tagged
+    // out of superseded, and the audit and job prefixes are denied outright.
+    let (_, role) = role_of(&template, "Rekey");
+    let all = policy(role, "code-calls").unwrap()["PolicyDocument"]["Statement"].as_sequence().unwrap().clone();
+    let deny = all.iter().find(|s| s["Effect"].as_str() == Some("Deny")).expect("a Deny");
+    let denied = format!("{:?}", deny["Resource"]);
+    assert!(denied.contains("/audit/*") && denied.contains("/rekey/*"), "{denied}");
+
+    // The batch role: assumed by S3 Batch Operations of this account only,
+    // invokes the rekey function only, and reads and writes only rekey/.
+    let batch = &template["Resources"]["RekeyBatchRole"]["Properties"];
+    let trust = &batch["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"].as_str(), Some("batchoperations.s3.amazonaws.com"));
+    assert!(tag_is(&trust["Condition"]["StringEquals"]["aws:SourceAccount"], "Ref"));
+    assert!(batch["ManagedPolicyArns"].is_null(), "no managed policy");
+    let policies = batch["Policies"].as_sequence().unwrap();
+    assert_eq!(policies.len(), 1);
+    for st in statements(&policies[0]) {
+        let at = format!("RekeyBatchRole statement {:?}", st.sid);
+        for action in &st.actions {
+            match action.as_str() {
+                "lambda:InvokeFunction" => {
+                    assert!(mentions(&st.resource, "Rekey.Arn") && !mentions(&st.resource, "Playback"), "{at}")
+                }
+                "s3:GetObject" | "s3:GetObjectVersion" | "s3:PutObject" => {
+                    assert!(
+                        format!("{:?}", st.resource).contains("${VaultBucket.Arn}/rekey/*"),
+                        "{at}: {:?}",
+                        st.resource
+                    )
+                }
+                "s3:GetBucketLocation" => assert!(mentions(&st.resource, "VaultBucket"), "{at}"),
+                other => panic!("{at}: {other}"),
+            }
+        }
+    }
+    // The operator passes that role to Batch Operations and to nothing else.
+    let operator = template["Resources"]["RekeyOperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"].clone();
+    let pass = statements_of(&operator).into_iter().find(|s| s.actions == ["iam:PassRole"]).expect("PassRole");
+    assert!(mentions(&pass.resource, "RekeyBatchRole"));
     assert_eq!(
-        (filters[0]["Key"].as_str(), filters[0]["Value"].as_str()),
-        (Some("callvault-state"), Some("pending")),
-        "only uncatalogued writes expire"
+        pass.condition["StringEquals"]["iam:PassedToService"].as_str(),
+        Some("batchoperations.s3.amazonaws.com")
     );
-    assert!(expiring[0].get("Prefix").is_none() && expiring[0].get("Filter").is_none());
+}
+
+/// The statements of a bare statement list (a managed policy's document).
+fn statements_of(list: &Value) -> Vec<Statement> {
+    let mut document = serde_yaml_ng::Mapping::new();
+    document.insert(Value::from("Statement"), list.clone());
+    let mut policy = serde_yaml_ng::Mapping::new();
+    policy.insert(Value::from("PolicyDocument"), Value::Mapping(document));
+    statements(&Value::Mapping(policy))
 }
 
 #[test]
@@ -619,11 +726,20 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
             &[
                 ("dynamodb:GetItem", &["key", "event#*", "denied"]),
                 ("dynamodb:UpdateItem", &["key", "event#*", "denied"]),
-                ("dynamodb:Query", &["denied"]),
+                ("dynamodb:Query", &["key", "denied"]),
                 ("dynamodb:DeleteItem", &["denied"]),
             ],
         ),
         ("RotationAudit", &[("dynamodb:Query", &["key"])]),
+        (
+            "Rekey",
+            &[
+                ("dynamodb:GetItem", &["recording#*", "key"]),
+                ("dynamodb:PutItem", &["recording#*", "key"]),
+                ("dynamodb:UpdateItem", &["recording#*", "key"]),
+                ("dynamodb:DeleteItem", &["recording#*"]),
+            ],
+        ),
     ];
     let template = template();
     for (function, grants) in expected {

@@ -6,6 +6,7 @@ mod audit;
 mod commands;
 mod io;
 mod redrive;
+mod rekey;
 
 use std::process::ExitCode;
 
@@ -127,6 +128,63 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move recordings onto other keys: each becomes a new message under
+    /// the target keys (new data key, every frame encrypted again), inside
+    /// the vault, through the `rekey` function. Select them with --from-key
+    /// and/or --type; --dry-run says what would move. By default an S3
+    /// Batch Operations job does the work (it waits for confirmation unless
+    /// --confirm); --local runs the same tasks on this machine.
+    Rekey {
+        /// Only recordings wrapped under this key.
+        #[arg(long, value_name = "ARN")]
+        from_key: Option<String>,
+        /// Only recordings of this type; repeatable.
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        /// A target key ARN, primary first, then disaster-recovery keys;
+        /// repeatable. Without it, each type's configured keys.
+        #[arg(long = "to-key", value_name = "ARN")]
+        to_keys: Vec<String>,
+        /// Say what would move (recordings, bytes, per key and type); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run the tasks on this machine instead of S3 Batch Operations.
+        #[arg(long)]
+        local: bool,
+        /// Tasks at once (with --local).
+        #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        workers: u16,
+        /// Where --local writes its report (the job's CSV shape).
+        #[arg(long, default_value = "rekey-report.csv", value_name = "FILE")]
+        report: String,
+        /// The rekey function (the stack's RekeyFunctionArn output).
+        #[arg(long = "function", env = "REKEY_FUNCTION_ARN", value_name = "ARN", required_unless_present_any = ["local", "dry_run"])]
+        function_arn: Option<String>,
+        /// The role S3 Batch Operations assumes (the stack's RekeyBatchRoleArn output).
+        #[arg(long = "batch-role", env = "REKEY_BATCH_ROLE_ARN", value_name = "ARN", required_unless_present_any = ["local", "dry_run"])]
+        batch_role: Option<String>,
+        /// The job's priority (higher runs first).
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        priority: i32,
+        /// Start the job at once instead of waiting for its confirmation.
+        #[arg(long)]
+        confirm: bool,
+        /// The catalog's DynamoDB table.
+        #[arg(long, env = "CATALOG_TABLE", value_name = "TABLE")]
+        catalog_table: String,
+        /// The vault bucket.
+        #[arg(long, env = "VAULT_BUCKET", value_name = "BUCKET")]
+        vault_bucket: String,
+        /// The organisation in every encryption context (with --local).
+        #[arg(long, env = "CALLVAULT_ORG", value_name = "ORG", required_if_eq("local", "true"))]
+        org: Option<String>,
+        /// RECORDING_KEYS as the functions have it (with --local).
+        #[arg(long, env = "RECORDING_KEYS", value_name = "JSON", required_if_eq("local", "true"))]
+        recording_keys: Option<String>,
+        /// Plaintext bytes per frame of the new messages (with --local).
+        #[arg(long, default_value_t = envelope::DEFAULT_FRAME_LENGTH, value_name = "N")]
+        frame_length: u32,
+    },
     /// Audit key rotation: every key that protects recordings or is
     /// configured for new ones, judged against the policy. Exit status 1
     /// when any key is not compliant.
@@ -177,6 +235,43 @@ fn main() -> ExitCode {
                     (None, None) => return Err(CliError::usage("give --queue or --bucket")),
                 };
                 redrive::redrive(function, source, dry_run).await
+            }
+            Command::Rekey {
+                from_key,
+                types,
+                to_keys,
+                dry_run,
+                local,
+                workers,
+                report,
+                function_arn,
+                batch_role,
+                priority,
+                confirm,
+                catalog_table,
+                vault_bucket,
+                org,
+                recording_keys,
+                frame_length,
+            } => {
+                let mode = if local {
+                    rekey::Mode::Local {
+                        workers: usize::from(workers),
+                        report,
+                        org: org.unwrap_or_default(),
+                        recording_keys: recording_keys.unwrap_or_default(),
+                        frame_length,
+                    }
+                } else {
+                    rekey::Mode::Batch {
+                        function_arn: function_arn.unwrap_or_default(),
+                        role_arn: batch_role.unwrap_or_default(),
+                        priority,
+                        confirmed: confirm,
+                    }
+                };
+                let selection = vault::rekey::Selection { from_key, types };
+                rekey::rekey(rekey::Request { selection, to_keys, dry_run, mode, catalog_table, vault_bucket }).await
             }
             Command::Audit { max_key_age_days, json, catalog_table, recording_keys, org } => {
                 audit::audit(catalog_table, recording_keys, org, max_key_age_days, json).await

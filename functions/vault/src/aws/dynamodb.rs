@@ -12,15 +12,21 @@ use aws_sdk_dynamodb::types::{
 
 use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
-    KeyUsageCatalog, Moved, Recorded, RecordingCatalog,
+    KeyUsageCatalog, Moved, Recorded, RecordingCatalog, RecordingListing,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
 /// The DynamoDB API calls this module makes, as IAM actions. IAM has no
 /// TransactWriteItems action: a transaction is authorised by its items'
 /// actions (Put, Update and Delete here).
-pub const AWS_CALLS: &[&str] =
-    &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"];
+pub const AWS_CALLS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+];
 
 const EVENT_SK: &str = "event";
 
@@ -588,6 +594,32 @@ impl DynamoCatalog {
                 return Ok(shards);
             }
         }
+    }
+}
+
+impl RecordingListing for DynamoCatalog {
+    async fn recordings_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+        // The cursor is the last item's partition key (its sort key is
+        // always "recording").
+        let start = after.map(|pk| Self::key(s(pk), RECORDING_SK));
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :recording")
+            .expression_attribute_values(":recording", s(RECORDING_SK))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit.clamp(1, 10_000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = out.last_evaluated_key.as_ref().and_then(|k| get_opt_s(k, "pk"));
+        Ok((page, next))
     }
 }
 

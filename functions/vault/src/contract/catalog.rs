@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::errors::OperationError;
 use crate::ports::catalog::{
     CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Moved, Recorded,
-    RecordingCatalog,
+    RecordingCatalog, RecordingListing,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
@@ -47,7 +47,7 @@ async fn acquired<C: RecordingCatalog>(c: &C, id: &RecordingId, request: &str, n
 /// are key ARNs no other test uses.
 pub async fn catalog<C, H>(c: &C, harness: &H, key_a: &str, key_b: &str)
 where
-    C: RecordingCatalog + KeyUsageCatalog + EventClaims + DenialCounters,
+    C: RecordingCatalog + RecordingListing + KeyUsageCatalog + EventClaims + DenialCounters,
     H: CatalogHarness,
 {
     let now = 1_800_000_000;
@@ -111,6 +111,23 @@ where
     let all = c.key_usages().await.unwrap();
     for key in [key_a, key_b] {
         assert_eq!(all.iter().filter(|u| u.key_arn == key).count(), 1, "{key} listed once, its shards summed");
+    }
+
+    // The listing: every recording once, a page at a time (pages may be
+    // empty while the scan goes on).
+    let mut listed = Vec::new();
+    let mut after = None;
+    for _ in 0..10_000 {
+        let (page, next) = c.recordings_page(after, 1).await.unwrap();
+        listed.extend(page.into_iter().map(|e| e.id));
+        after = next;
+        if after.is_none() {
+            break;
+        }
+    }
+    assert!(after.is_none(), "the listing ends");
+    for want in [&id, &id2] {
+        assert_eq!(listed.iter().filter(|l| l == &want).count(), 1, "{want} listed once: {listed:?}");
     }
 
     // A move (re-key): only while the row names the old message, with the

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use super::Faults;
 use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
-    KeyUsageCatalog, Moved, Recorded, RecordingCatalog, KEY_USAGE_SHARDS,
+    KeyUsageCatalog, Moved, Recorded, RecordingCatalog, RecordingListing, KEY_USAGE_SHARDS,
 };
 use crate::recording::{RecordingEntry, RecordingId};
 
@@ -61,7 +61,7 @@ struct Contention {
 pub struct MemoryCatalog {
     state: Arc<Mutex<State>>,
     /// Planned faults, by operation: `recording`, `claim`, `release`,
-    /// `record`, `move_recording`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
+    /// `record`, `move_recording`, `recordings_page`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
     /// `release_event`, `count_denial`, `closed_denials`, `take_denials`.
     pub faults: Arc<Faults<CatalogError>>,
     contention: Arc<Mutex<Option<Contention>>>,
@@ -312,6 +312,26 @@ impl MemoryCatalog {
             }
         };
         Ok(answer)
+    }
+}
+
+impl RecordingListing for MemoryCatalog {
+    async fn recordings_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+        self.faults.before("recordings_page").await?;
+        let all = self.recordings();
+        let page: Vec<RecordingEntry> = all
+            .into_iter()
+            .filter(|e| after.as_ref().is_none_or(|a| e.id.to_string() > *a))
+            .take(limit.max(1) + 1)
+            .collect();
+        let more = page.len() > limit.max(1);
+        let page: Vec<_> = page.into_iter().take(limit.max(1)).collect();
+        let next = if more { page.last().map(|e| e.id.to_string()) } else { None };
+        Ok((page, next))
     }
 }
 

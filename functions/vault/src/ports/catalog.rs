@@ -187,6 +187,19 @@ pub trait RecordingCatalog: Send + Sync {
     ) -> impl Future<Output = Result<Moved, CatalogError>> + Send;
 }
 
+/// Every catalogued recording, a page at a time: what a re-key moves
+/// (the recordings under a key or of a type). A full read of the
+/// recordings, for operator commands, never for a request path.
+pub trait RecordingListing: Send + Sync {
+    /// Up to about `limit` recordings after the cursor `after` (`None`: from
+    /// the start), and the cursor of the next page (`None`: the last).
+    fn recordings_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<RecordingEntry>, Option<String>), CatalogError>> + Send;
+}
+
 /// How much each key protects.
 pub trait KeyUsageCatalog: Send + Sync {
     /// The usage of one key, if the catalog knows it.

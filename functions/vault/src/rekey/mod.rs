@@ -545,3 +545,37 @@ fn copy_through<R: Read, W: Write>(
     w.finish().map_err(io)?;
     Ok(digest.finish())
 }
+
+/// Which recordings a job moves: those under `from_key` (when given) and of
+/// one of `types` (when any are given).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub from_key: Option<String>,
+    pub types: Vec<String>,
+}
+
+impl Selection {
+    /// Whether the job moves `entry`.
+    pub fn matches(&self, entry: &RecordingEntry) -> bool {
+        self.from_key.as_ref().is_none_or(|k| entry.wrapping_keys.contains(k))
+            && (self.types.is_empty() || self.types.contains(&entry.id.recording_type))
+    }
+}
+
+/// Calls `each` for every catalogued recording the selection matches, a
+/// catalog page at a time (constant memory however many there are).
+pub async fn select<L: crate::ports::catalog::RecordingListing>(
+    listing: &L,
+    selection: &Selection,
+    mut each: impl FnMut(&RecordingEntry),
+) -> Result<(), CatalogError> {
+    let mut after = None;
+    loop {
+        let (page, next) = listing.recordings_page(after, 1000).await?;
+        page.iter().filter(|e| selection.matches(e)).for_each(&mut each);
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
+        }
+    }
+}
