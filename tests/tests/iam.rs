@@ -853,3 +853,32 @@ fn the_key_policy_lets_policy_changes_grants_and_replicas_through_only_with_mfa_
         assert!(!actions.iter().any(|a| a == "kms:CreateGrant" || a == "kms:*"), "{actions:?} allows grants");
     }
 }
+
+#[test]
+fn the_key_policy_lets_the_rekey_role_move_recordings_under_the_org_context_only() {
+    let allows = key_statements("Allow");
+    let rekey: Vec<&Value> = allows.iter().filter(|st| format!("{:?}", st["Condition"]).contains("-rekey")).collect();
+    let mut actions: Vec<String> = rekey.iter().flat_map(|st| actions_of(st)).collect();
+    actions.sort();
+    actions.dedup();
+    assert_eq!(
+        actions,
+        ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GetPublicKey"],
+        "the rekey role unwraps, wraps and checks the key, nothing else"
+    );
+    for st in &rekey {
+        let at = format!("{:?}", st["Sid"]);
+        // The role itself, by ARN, in the platform's account.
+        let who = format!("{:?}", st["Condition"]["ArnEquals"]["aws:PrincipalArn"]);
+        assert!(who.contains(":role/${PlatformStackName}-rekey"), "{at}: {who}");
+        let crypto = actions_of(st).iter().any(|a| a != "kms:DescribeKey" && a != "kms:GetPublicKey");
+        if crypto {
+            let cond = &st["Condition"]["StringEquals"];
+            assert!(
+                tag_is(&cond["kms:EncryptionContext:org"], "Ref")
+                    || cond["kms:EncryptionAlgorithm"].as_str() == Some("RSAES_OAEP_SHA_256"),
+                "{at}: under the org's context (or RSA-OAEP): {cond:?}"
+            );
+        }
+    }
+}
