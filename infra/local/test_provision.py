@@ -119,7 +119,7 @@ class ProvisionTest(unittest.TestCase):
 
     def test_each_function_gets_the_variables_its_code_reads(self):
         functions = self.summary["functions"]
-        self.assertEqual(set(functions), {"encrypt-recording", "playback", "key-guardian", "rotation-audit"})
+        self.assertEqual(set(functions), {"encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey"})
         for binary, f in functions.items():
             env = f["environment"]
             names, required = config_names(binary)
@@ -131,7 +131,7 @@ class ProvisionTest(unittest.TestCase):
 
     def test_the_recording_keys_and_settings_are_well_formed(self):
         functions = self.summary["functions"]
-        for binary in ("encrypt-recording", "key-guardian", "rotation-audit"):
+        for binary in ("encrypt-recording", "key-guardian", "rotation-audit", "rekey"):
             # Types that share their keys share an entry (vault::recording::RecordingKeys).
             keys = {t: arns for types, arns in json.loads(functions[binary]["environment"]["RECORDING_KEYS"]).items()
                     for t in types.split(",")}
@@ -142,6 +142,8 @@ class ProvisionTest(unittest.TestCase):
         self.assertEqual(functions["playback"]["environment"]["KEY_CACHE_TTL_SECONDS"], "300")
         self.assertEqual(functions["key-guardian"]["environment"]["PROTECT_KEYS_IN_USE"], "false")
         self.assertEqual(functions["rotation-audit"]["environment"]["MAX_KEY_AGE_DAYS"], "365")
+        rekey = functions["rekey"]["environment"]
+        self.assertEqual((rekey["VAULT_BUCKET"], rekey["FRAME_LENGTH"]), (self.summary["resources"]["VaultBucket"], "65536"))
         for f in functions.values():
             self.assertEqual(f["environment"]["CATALOG_TABLE"], "cv-test-catalog")
 
