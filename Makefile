@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: setup build demo test lint iac unit e2e bench bench-memory bench-encrypt bench-playback clean
+.PHONY: setup build demo test lint iac unit e2e bench bench-memory bench-encrypt bench-playback bench-rekey clean
 
 setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
 	bash infra/local/setup.sh
@@ -43,6 +43,9 @@ bench-encrypt:  ## encrypt-recording on 1 GiB vs a plain S3 copy (ratio), and it
 
 bench-playback:  ## playback of 64 KiB ranges of 1 GiB: S3 bytes read, time to first byte vs plain S3 (ratio)
 	bash benches/playback.sh
+
+bench-rekey:  ## re-keying 1 GiB vs a plain S3 copy (ratio), its peak RSS, and `callvault rekey --local` recordings/s for 1 MiB recordings
+	bash benches/rekey.sh
 
 clean:
 	$(CARGO) clean

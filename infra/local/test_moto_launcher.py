@@ -409,6 +409,27 @@ class MotoLauncherTest(unittest.TestCase):
 
     # --- an unpatched path still works ---
 
+    # --- patch 7: multi-Region keys ---
+
+    def test_a_multi_region_key_decrypts_in_its_own_region_and_through_its_replica(self):
+        primary = self.kms.create_key(MultiRegion=True)["KeyMetadata"]
+        self.assertTrue(primary["KeyId"].startswith("mrk-"), primary)
+        replica = self.kms.replicate_key(KeyId=primary["KeyId"], ReplicaRegion="us-west-2")["ReplicaKeyMetadata"]
+        self.assertEqual(replica["Arn"], primary["Arn"].replace("us-east-1", "us-west-2"))
+        west = boto3.client("kms", endpoint_url=self.url, region_name="us-west-2", aws_access_key_id="testing",
+                            aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}))
+        context = {"org": "acme"}
+        data_key = self.kms.generate_data_key(KeyId=primary["Arn"], KeySpec="AES_256", EncryptionContext=context)
+        for client, arn in ((self.kms, primary["Arn"]), (west, replica["Arn"])):
+            answer = client.decrypt(KeyId=arn, CiphertextBlob=data_key["CiphertextBlob"], EncryptionContext=context)
+            self.assertEqual((answer["Plaintext"], answer["KeyId"]), (data_key["Plaintext"], arn))
+        # A single-Region key keeps moto's own blob, and its region.
+        single = self.new_key()
+        blob = self.kms.encrypt(KeyId=single, Plaintext=b"x")["CiphertextBlob"]
+        self.assertEqual(self.kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"x")
+        with self.assertRaises(ClientError):
+            west.decrypt(CiphertextBlob=blob)
+
     def test_symmetric_data_key_with_encryption_context(self):
         key = self.new_key()
         context = {"purpose": "test", "tenant": "a"}

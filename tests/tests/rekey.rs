@@ -414,3 +414,84 @@ impl Drop for S3ControlRecorder {
         let _ = self.child.wait();
     }
 }
+
+#[test]
+fn a_multi_region_recording_written_in_us_east_1_plays_in_us_west_2_through_the_replica_alone() {
+    use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
+    use vault::playback::{OpenStats, PlaybackSettings, RecordingPlayer, DEFAULT_BATCH_BYTES};
+    use vault::recording::RecordingId;
+
+    let aws = LocalAws::shared();
+    let rt = rt();
+    let (primary, replica) = rt.block_on(async {
+        let kms = aws.kms().await;
+        let meta = kms.create_key().multi_region(true).send().await.expect("CreateKey").key_metadata.unwrap();
+        let replica = kms
+            .replicate_key()
+            .key_id(meta.key_id())
+            .replica_region(DR_REGION)
+            .send()
+            .await
+            .expect("ReplicateKey")
+            .replica_key_metadata
+            .unwrap();
+        (meta.arn.unwrap(), replica.arn.unwrap())
+    });
+    assert!(primary.contains(":key/mrk-") && replica == primary.replace(REGION, DR_REGION));
+    let stack = rt.block_on(Stack::new(aws, &[("calls", &[primary.as_str()])]));
+    let data = sample(300_000, 11);
+    rt.block_on(stack.encrypt("calls/mrk-1.wav", &data, "audio/wav"));
+
+    let (east_before, west_before) = (aws.kms_calls_for(&primary), aws.kms_calls_for(&replica));
+    let played = rt.block_on(async {
+        // Playback in us-west-2: KMS there; the vault objects and the catalog
+        // as a copy would carry them (here: read where they are).
+        let (east, west) = (aws.config(REGION).await, aws.config(DR_REGION).await);
+        let player = RecordingPlayer::new(
+            AwsKms::new(&west),
+            S3Objects::from_config(&east),
+            DynamoCatalog::from_config(&east, &stack.table),
+            PlaybackSettings {
+                org: e2e::ingest::ORG.into(),
+                vault_bucket: stack.vault.clone(),
+                region: DR_REGION.into(),
+                cache_ttl: std::time::Duration::from_secs(60),
+                cache_entries: 8,
+                batch_bytes: DEFAULT_BATCH_BYTES,
+            },
+        );
+        let id = RecordingId { recording_type: "calls".into(), recording_id: "mrk-1.wav".into() };
+        let mut stats = OpenStats::default();
+        let open = player.open(&id, &mut stats).await.expect("opens in us-west-2");
+        assert_eq!(open.key_arn(), replica, "unwrapped by the replica");
+        assert_eq!(stats.kms_calls, 1);
+        let span = open.span(None).unwrap();
+        let mut frames = player.frames(&open, &span).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(batch) = frames.next_batch().await {
+            batch.expect("every frame authenticates").iter().for_each(|p| out.extend_from_slice(p));
+        }
+        out
+    });
+    assert!(played == data, "the recording plays whole in us-west-2");
+    let (east_after, west_after) = (aws.kms_calls_for(&primary), aws.kms_calls_for(&replica));
+    assert_eq!(east_after, east_before, "no KMS call in us-east-1");
+    let decrypts = |m: &HashMap<String, u64>| m.get("Decrypt").copied().unwrap_or(0);
+    assert_eq!(decrypts(&west_after) - decrypts(&west_before), 1, "one Decrypt, in us-west-2");
+
+    // The CLI in us-west-2, trusting the primary's ARN, goes through the
+    // replica too.
+    let dir = TempDir::new("rekey-mrk");
+    let (ct, pt) = (dir.path("mrk.esdk"), dir.path("mrk.wav"));
+    std::fs::write(&ct, rt.block_on(stack.get(&stack.vault, "calls/mrk-1.wav")).unwrap()).unwrap();
+    let out = std::process::Command::new(callvault_bin())
+        .args(["decrypt", "--key", &primary, "--context", "org=acme", &ct, &pt])
+        .envs(aws.env())
+        .env("AWS_REGION", DR_REGION)
+        .env("AWS_DEFAULT_REGION", DR_REGION)
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(std::fs::read(&pt).unwrap() == data);
+    assert_eq!(aws.kms_calls_for(&primary), east_before, "still no KMS call in us-east-1");
+}

@@ -34,6 +34,36 @@ impl<'a> KmsArn<'a> {
     }
 }
 
+impl KmsArn<'_> {
+    /// Whether this names a multi-Region key (`key/mrk-...`): the same key
+    /// id names the primary and its replicas, one per region, which share
+    /// their key material.
+    pub fn is_multi_region(&self) -> bool {
+        self.resource.starts_with("key/mrk-")
+    }
+
+    /// The same key's ARN in `region`: for a multi-Region key, its replica
+    /// there.
+    pub fn in_region(&self, region: &str) -> String {
+        format!("arn:{}:kms:{region}:{}:{}", self.partition, self.account, self.resource)
+    }
+}
+
+/// Whether `a` and `b` name the same key: the same ARN, or the same
+/// multi-Region key in any two regions (as the official SDK's MRK-aware
+/// keyrings match them).
+pub fn same_key(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (KmsArn::parse(a), KmsArn::parse(b)) {
+        (Some(x), Some(y)) => {
+            x.is_multi_region() && x.resource == y.resource && x.partition == y.partition && x.account == y.account
+        }
+        _ => false,
+    }
+}
+
 /// The region of a KMS ARN, if `s` is one.
 pub fn region_of(s: &str) -> Option<&str> {
     KmsArn::parse(s).map(|a| a.region)
@@ -49,6 +79,23 @@ mod tests {
         assert_eq!((a.region, a.account, a.is_key()), ("eu-west-1", "123456789012", true));
         let a = KmsArn::parse("arn:aws-us-gov:kms:us-gov-west-1:123456789012:alias/rec").unwrap();
         assert!(!a.is_key());
+    }
+
+    #[test]
+    fn a_multi_region_key_is_the_same_key_in_every_region_and_no_other_key_is() {
+        let east = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        let west = "arn:aws:kms:us-west-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        assert!(same_key(east, west) && same_key(west, east));
+        assert_eq!(KmsArn::parse(east).unwrap().in_region("us-west-2"), west);
+        let single = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert!(same_key(single, single));
+        assert!(
+            !same_key(single, &single.replace("us-east-1", "us-west-2")),
+            "a single-region key is its region's only"
+        );
+        assert!(!same_key(east, &west.replace("123456789012", "210987654321")), "another account's");
+        assert!(!same_key(east, &west.replace("mrk-1234", "mrk-9999")), "another key");
+        assert!(!same_key(east, "mrk-1234abcd12ab34cd56ef1234567890ab"), "a bare id is not an ARN");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use aws_lc_rs::digest::{digest, SHA384};
 use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
 use envelope::{DataKey, EncryptedDataKey, EncryptionContext, Header, KEY_LEN};
 
-use crate::arn::{region_of, KmsArn};
+use crate::arn::{region_of, same_key, KmsArn};
 use crate::errors::OperationError;
 use crate::ports::keys::{KeyError, KeyKind, KeyManagement};
 
@@ -220,7 +220,7 @@ pub struct UnwrapPolicy {
 impl UnwrapPolicy {
     /// Whether the key `arn` may be called under this policy.
     fn allows(&self, arn: &KmsArn<'_>, raw: &str) -> bool {
-        let key_ok = self.allowed_keys.as_ref().is_none_or(|allowed| allowed.iter().any(|a| a == raw));
+        let key_ok = self.allowed_keys.as_ref().is_none_or(|allowed| allowed.iter().any(|a| same_key(a, raw)));
         let account_ok = self.allowed_accounts.as_ref().is_none_or(|(partition, accounts)| {
             arn.partition == partition && accounts.iter().any(|a| a == arn.account)
         });
@@ -236,7 +236,7 @@ pub async fn unwrap_data_key<K: KeyManagement>(
     header: &Header,
     policy: &UnwrapPolicy,
 ) -> Result<(DataKey, String), KeyError> {
-    let mut candidates: Vec<(&EncryptedDataKey, &str)> = header
+    let candidates: Vec<(&EncryptedDataKey, &str)> = header
         .encrypted_data_keys
         .iter()
         .filter(|e| e.provider_id == PROVIDER_KMS || e.provider_id == PROVIDER_KMS_RSA)
@@ -249,9 +249,28 @@ pub async fn unwrap_data_key<K: KeyManagement>(
             detail: format!("the message is wrapped for providers {providers:?}, none of them an allowed KMS key"),
         });
     }
-    candidates.sort_by_key(|(_, arn)| region_of(arn) != Some(policy.region.as_str()));
+    // A multi-Region key wrapped elsewhere is unwrapped by its replica here
+    // first (same key id, same key material), as the official SDK's
+    // MRK-aware keyrings do: moving region needs no re-encryption, and the
+    // KMS call stays in this region. The original region after it, when
+    // other regions are allowed.
+    let mut local: Vec<(&EncryptedDataKey, String)> = Vec::with_capacity(candidates.len() + 1);
+    for (edk, raw) in &candidates {
+        match KmsArn::parse(raw) {
+            Some(arn) if arn.is_multi_region() && arn.region != policy.region => {
+                local.push((edk, arn.in_region(&policy.region)));
+                if policy.allow_other_regions {
+                    local.push((edk, raw.to_string()));
+                }
+            }
+            _ => local.push((edk, raw.to_string())),
+        }
+    }
+    local.sort_by_key(|(_, arn)| region_of(arn) != Some(policy.region.as_str()));
+    let candidates = local;
     let mut first_error = None;
-    for (edk, arn) in candidates {
+    for (edk, arn) in &candidates {
+        let (edk, arn): (&EncryptedDataKey, &str) = (edk, arn.as_str());
         if !policy.allow_other_regions {
             if let Err(e) = check_region(arn, &policy.region) {
                 first_error.get_or_insert(e);

@@ -95,6 +95,28 @@ async fn a_disaster_recovery_key_gets_its_own_encrypted_data_key_that_opens_alon
 }
 
 #[tokio::test]
+async fn a_multi_region_key_wrapped_elsewhere_is_unwrapped_by_its_replica_here() {
+    let kms = MemoryKms::new();
+    let arns = kms.create_multi_region("us-east-1", &[REGION]);
+    let (primary, replica) = (arns[0].clone(), arns[1].clone());
+    let keys = keyring::resolve_wrapping_keys(&kms, std::slice::from_ref(&primary), "us-east-1").await.unwrap();
+    let header = header_for(&kms, &keys, ctx()).await;
+    // The primary off: only the replica here can have unwrapped it, and the
+    // catalog, which names the primary, still allows it (same key).
+    kms.set_state(&primary, KeyState::Disabled);
+    let here = UnwrapPolicy { allowed_keys: Some(vec![primary.clone()]), allow_other_regions: false, ..policy() };
+    let (key, used) = keyring::unwrap_data_key(&kms, &header, &here).await.unwrap();
+    header.verify(&key).unwrap();
+    assert_eq!(used, replica, "the call went to this region's replica");
+    // A single-Region key elsewhere gets no such rewrite.
+    let single = kms.create_symmetric("us-east-1");
+    let keys = keyring::resolve_wrapping_keys(&kms, std::slice::from_ref(&single), "us-east-1").await.unwrap();
+    let header = header_for(&kms, &keys, ctx()).await;
+    let here = UnwrapPolicy { allowed_keys: Some(vec![single]), allow_other_regions: false, ..policy() };
+    assert_eq!(keyring::unwrap_data_key(&kms, &header, &here).await.unwrap_err().code(), "wrong_region");
+}
+
+#[tokio::test]
 async fn a_primary_key_outside_the_region_is_wrong_region() {
     let kms = MemoryKms::new();
     let arn = kms.create_symmetric("ap-south-1");

@@ -217,10 +217,9 @@ async fn every_failure_and_stop_ends_after_the_rerun_with_one_catalogued_playabl
         (
             "tagging the versions failing after the move",
             Box::new(|r: &Rig| {
-                r.objects.faults.fail_next(
-                    "list_versions",
-                    S3Error::Unavailable { location: "vault".into(), detail: "SlowDown".into() },
-                )
+                r.objects
+                    .faults
+                    .fail_next("tag", S3Error::Unavailable { location: "vault".into(), detail: "SlowDown".into() })
             }),
             "rekeyed",
         ),

@@ -47,6 +47,19 @@ fixes a gap, delete its patch (and its test in test_moto_launcher.py).
    Patch: for ENCRYPT_DECRYPT RSA keys, Encrypt encrypts with the key's public key and
    Decrypt (which needs KeyId, as in real KMS) decrypts with its private key. The key
    state rule of patch 1 applies too.
+
+7. Multi-Region keys cannot decrypt (patches 5 and 6 are call_counter.py and faults.py).
+   moto: a ciphertext blob holds its key id in a fixed 36-byte field, so the id of a
+   multi-Region key (``mrk-`` and 32 hex digits, or ``mrk-`` and a 36-character UUID
+   in moto) is cut short, and no region's Decrypt finds the key again:
+   AccessDeniedException, for the primary as for its replicas.
+   Real KMS: a multi-Region key and its replicas share their key material and key id,
+   so a ciphertext made in one region decrypts in another region by the replica there
+   (Decrypt with that region's ARN), the call staying in that region.
+   Patch: a blob whose key id is longer than 36 characters is written with a marker
+   and the id's length in front; reading it back gives the whole id (moto's own
+   format is kept for every other key). ReplicateKey already shares the key material
+   (moto copies the key object), so the replica in the other region decrypts.
 """
 
 import base64
@@ -57,7 +70,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from moto.core.exceptions import JsonRESTError
 from moto.kms.models import Key, KmsBackend
 from moto.kms.responses import KmsResponse
-from moto.kms.utils import _deserialize_ciphertext_blob
+import struct
+
+from moto.kms import utils as kms_utils
 
 
 # --- Patch 1 and 4: key state and real RSA, in the KMS response layer -----------------
@@ -77,7 +92,7 @@ def _find_key(response: KmsResponse, key_id: str | None) -> Key | None:
 def _blob_key(response: KmsResponse, blob: bytes | None) -> Key | None:
     """The key named inside one of moto's symmetric ciphertext blobs."""
     try:
-        return _find_key(response, _deserialize_ciphertext_blob(blob).key_id)
+        return _find_key(response, kms_utils._deserialize_ciphertext_blob(blob).key_id)
     except Exception:
         return None
 
@@ -198,7 +213,39 @@ def _answer_key_arn(method):
     return patched
 
 
+# --- Patch 7: multi-Region key ids in ciphertext blobs ----------------------------------
+
+LONG_ID_MARKER = b"\x00cv-long-key-id\x00"
+MOTO_SERIALIZE = kms_utils._serialize_ciphertext_blob
+MOTO_DESERIALIZE = kms_utils._deserialize_ciphertext_blob
+
+
+def _serialize_ciphertext_blob(ciphertext) -> bytes:
+    key_id = ciphertext.key_id.encode("utf-8")
+    if len(key_id) <= kms_utils.KEY_ID_LEN:
+        return MOTO_SERIALIZE(ciphertext)
+    header = LONG_ID_MARKER + struct.pack(">H", len(key_id)) + key_id
+    return header + ciphertext.iv + ciphertext.tag + ciphertext.ciphertext
+
+
+def _deserialize_ciphertext_blob(ciphertext_blob: bytes):
+    if not ciphertext_blob.startswith(LONG_ID_MARKER):
+        return MOTO_DESERIALIZE(ciphertext_blob)
+    at = len(LONG_ID_MARKER)
+    (length,) = struct.unpack(">H", ciphertext_blob[at:at + 2])
+    at += 2
+    key_id = ciphertext_blob[at:at + length].decode("utf-8")
+    at += length
+    iv = ciphertext_blob[at:at + kms_utils.IV_LEN]
+    at += kms_utils.IV_LEN
+    tag = ciphertext_blob[at:at + kms_utils.TAG_LEN]
+    at += kms_utils.TAG_LEN
+    return kms_utils.Ciphertext(key_id=key_id, iv=iv, ciphertext=ciphertext_blob[at:], tag=tag)
+
+
 def apply_patches() -> None:
+    kms_utils._serialize_ciphertext_blob = _serialize_ciphertext_blob
+    kms_utils._deserialize_ciphertext_blob = _deserialize_ciphertext_blob
     KmsResponse.encrypt = _encrypt
     KmsResponse.decrypt = _decrypt
     KmsResponse.re_encrypt = _re_encrypt

@@ -79,6 +79,24 @@ impl MemoryKms {
         arn
     }
 
+    /// Creates a symmetric multi-Region key in `primary` with a replica in
+    /// each of `replicas` (the same key id and key material); returns their
+    /// ARNs, the primary's first.
+    pub fn create_multi_region(&self, primary: &str, replicas: &[&str]) -> Vec<String> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).expect("random");
+        std::iter::once(primary)
+            .chain(replicas.iter().copied())
+            .map(|region| {
+                let arn = format!("arn:aws:kms:{region}:111122223333:key/mrk-{n:032x}");
+                let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("key"));
+                self.insert(&arn, Material::Symmetric(key));
+                arn
+            })
+            .collect()
+    }
+
     /// Creates an RSA-2048 encryption key in `region`, returns its ARN.
     pub fn create_rsa(&self, region: &str) -> String {
         let arn = self.next_arn(region);

@@ -56,6 +56,9 @@ use crate::time::{rfc3339, unix_now};
 /// after the grace period.
 pub const SUPERSEDED: &str = "superseded";
 
+/// Bytes of the old message read from S3 at a time.
+const READ_BUFFER: usize = 1 << 20;
+
 /// How often a catalog transaction that collided is tried again here before
 /// the task is reported as a temporary failure (for the job to retry).
 pub const CONFLICT_RETRIES: u32 = 6;
@@ -322,6 +325,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         let loc = self.location(entry);
         let old_version = entry.vault_version.clone();
         let handle = Handle::current();
+        // Versions newer than the catalogued one are orphans of attempts
+        // that stopped: only then is the object's version list read (step 4).
+        let current = self.s3.head(&loc, None).await.map_err(RekeyError::S3)?.and_then(|(_, v)| v);
+        let leftovers = current != old_version;
 
         // 1. The old message: header first (checked before any KMS call).
         let body = self.s3.read(&loc, old_version.as_deref(), None).await.map_err(|e| match e {
@@ -330,7 +337,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             }
             other => RekeyError::S3(other),
         })?;
-        let reader = body.into_blocking_read(&handle);
+        // Buffered: the message is read in frame-sized pieces, and each read
+        // of the bridge to the async body is a trip through the runtime.
+        let reader = std::io::BufReader::with_capacity(READ_BUFFER, body.into_blocking_read(&handle));
         let pending = tokio::task::spawn_blocking(move || PendingMessage::read_header(reader, &Limits::default()))
             .await
             .map_err(|e| RekeyError::Io(format!("reading the header failed: {e}")))?
@@ -452,7 +461,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
 
         // 4. Tags: the new version out of the lifecycle rule's reach, the
         // old one (and any orphan of an earlier attempt) into it.
-        let superseded = self.tidy(&moved).await.unwrap_or_else(|e| {
+        let tagged =
+            if leftovers { self.tidy(&moved).await } else { self.retag(&loc, &moved, old_version.as_deref()).await };
+        let superseded = tagged.unwrap_or_else(|e| {
             tracing::warn!(recording = %id, code = e.code(), error = %e, "re-keyed; the old version's tag is left to the rerun");
             0
         });
@@ -503,6 +514,21 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             }
         }
         Ok(superseded)
+    }
+
+    /// The common case of [`Rekeyer::tidy`], with no leftovers: the new
+    /// version catalogued, the one it replaced superseded (two calls, no
+    /// listing).
+    async fn retag(&self, loc: &S3Location, moved: &RecordingEntry, old: Option<&str>) -> Result<usize, RekeyError> {
+        self.s3.tag(loc, moved.vault_version.as_deref(), STATE_TAG, CATALOGUED).await.map_err(RekeyError::S3)?;
+        let state = self.s3.tags(loc, old).await.map_err(RekeyError::S3)?;
+        match state.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str()) {
+            Some(PENDING) | Some(CATALOGUED) => {
+                self.s3.tag(loc, old, STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
     }
 
     async fn mark(&self, loc: &S3Location, version: Option<&str>, state: &str) {
