@@ -603,9 +603,19 @@ impl RecordingListing for DynamoCatalog {
         after: Option<String>,
         limit: usize,
     ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
-        // The cursor is the last item's partition key (its sort key is
-        // always "recording").
-        let start = after.map(|pk| Self::key(s(pk), RECORDING_SK));
+        // The cursor is the key of the last item the scan read (any kind of
+        // item: the limit counts them before the filter), as JSON.
+        let start = match after {
+            None => None,
+            Some(cursor) => {
+                let key: HashMap<String, String> = serde_json::from_str(&cursor)
+                    .map_err(|e| CatalogError::Refused { detail: format!("not a cursor of this listing ({e})") })?;
+                let (Some(pk), Some(sk)) = (key.get("pk"), key.get("sk")) else {
+                    return Err(CatalogError::Refused { detail: "not a cursor of this listing".into() });
+                };
+                Some(Self::key(s(pk), sk))
+            }
+        };
         let out = self
             .client
             .scan()
@@ -618,7 +628,13 @@ impl RecordingListing for DynamoCatalog {
             .await
             .map_err(|e| map_error(e, &self.table))?;
         let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key.as_ref().and_then(|k| get_opt_s(k, "pk"));
+        let next = match out.last_evaluated_key.as_ref() {
+            Some(k) => {
+                let (pk, sk) = (get_s(k, "pk", "the scan's last key")?, get_s(k, "sk", "the scan's last key")?);
+                Some(serde_json::json!({ "pk": pk, "sk": sk }).to_string())
+            }
+            None => None,
+        };
         Ok((page, next))
     }
 }
