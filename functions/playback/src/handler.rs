@@ -63,6 +63,8 @@ impl Refusal {
         let code = e.code();
         let status = match e.kind() {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            // Gone from here for good; the body says where it went.
+            ErrorKind::Moved => StatusCode::GONE,
             ErrorKind::KeyRefused => StatusCode::FORBIDDEN,
             ErrorKind::Transient => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,7 +83,7 @@ impl Refusal {
                 r.key = Some(key.to_string());
                 r
             }
-            (ErrorKind::NotFound, _) => Self::new(status, code, e.to_string()),
+            (ErrorKind::NotFound | ErrorKind::Moved, _) => Self::new(status, code, e.to_string()),
             (ErrorKind::Integrity, _) => Self::new(
                 status,
                 code,

@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Conflict,
     /// Transient: the same call may succeed later.
     Transient,
+    /// The thing asked for lives elsewhere now (a recording moved to
+    /// another region's deployment): ask there.
+    Moved,
     /// The deployment is wrong: permissions, a missing table, a malformed
     /// catalog item, a request AWS refuses.
     Deployment,

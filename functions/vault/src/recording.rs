@@ -48,6 +48,41 @@ pub struct RecordingEntry {
     /// RFC 3339, UTC: when it was last re-keyed onto its present keys (a
     /// new message; `encrypted_at` stays when the recording first came in).
     pub rekeyed_at: Option<String>,
+    /// Set when the recording moved to another region's deployment: where
+    /// it went. The row stays as a marker; its keys no longer count it.
+    pub moved_to: Option<MovedTo>,
+}
+
+impl RecordingEntry {
+    /// The keys whose usage counts this recording: its wrapping keys, none
+    /// once it moved to another region (the row is a marker there).
+    pub fn counted_keys(&self) -> &[String] {
+        if self.moved_to.is_some() {
+            &[]
+        } else {
+            &self.wrapping_keys
+        }
+    }
+}
+
+/// Where a recording moved: another region's vault and catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MovedTo {
+    pub region: String,
+    pub vault_bucket: String,
+    pub catalog_table: String,
+    /// RFC 3339, UTC.
+    pub moved_at: String,
+}
+
+impl std::fmt::Display for MovedTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (vault {}, catalog {}, since {})",
+            self.region, self.vault_bucket, self.catalog_table, self.moved_at
+        )
+    }
 }
 
 /// Splits an ingest (or vault) object key, `<type>/<id>`, into the

@@ -14,7 +14,7 @@ use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
     KeyUsageCatalog, Moved, Recorded, RecordingCatalog, RecordingListing,
 };
-use crate::recording::{RecordingEntry, RecordingId};
+use crate::recording::{MovedTo, RecordingEntry, RecordingId};
 
 /// The DynamoDB API calls this module makes, as IAM actions. IAM has no
 /// TransactWriteItems action: a transaction is authorised by its items'
@@ -127,6 +127,17 @@ impl RecordingEntry {
         if let Some(v) = &self.rekeyed_at {
             item.insert("rekeyed_at".into(), s(v));
         }
+        if let Some(m) = &self.moved_to {
+            item.insert(
+                "moved_to".into(),
+                AttributeValue::M(HashMap::from([
+                    ("region".to_string(), s(&m.region)),
+                    ("vault_bucket".to_string(), s(&m.vault_bucket)),
+                    ("catalog_table".to_string(), s(&m.catalog_table)),
+                    ("moved_at".to_string(), s(&m.moved_at)),
+                ])),
+            );
+        }
         item
     }
 
@@ -165,6 +176,18 @@ impl RecordingEntry {
             source_etag: get_s(item, "source_etag", &what)?,
             source_version: get_opt_s(item, "source_version"),
             rekeyed_at: get_opt_s(item, "rekeyed_at"),
+            moved_to: match item.get("moved_to") {
+                Some(AttributeValue::M(m)) => Some(MovedTo {
+                    region: get_s(m, "region", &what)?,
+                    vault_bucket: get_s(m, "vault_bucket", &what)?,
+                    catalog_table: get_s(m, "catalog_table", &what)?,
+                    moved_at: get_s(m, "moved_at", &what)?,
+                }),
+                Some(_) => {
+                    return Err(CatalogError::Malformed { item: what, detail: "moved_to is not a map".into() });
+                }
+                None => None,
+            },
         })
     }
 }
@@ -392,7 +415,7 @@ impl RecordingCatalog for DynamoCatalog {
                     .map_err(build)?,
             )
             .build()];
-        for arn in &entry.wrapping_keys {
+        for arn in entry.counted_keys() {
             items.push(
                 TransactWriteItem::builder()
                     .update(self.count_usage(arn, &entry.id.recording_type, 1, entry.plaintext_size, now)?)
@@ -452,13 +475,14 @@ impl RecordingCatalog for DynamoCatalog {
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(to.to_item()))
-                    .condition_expression("message_id = :from")
+                    .condition_expression("message_id = :from AND attribute_not_exists(moved_to)")
                     .expression_attribute_values(":from", s(&from.message_id))
                     .build()
                     .map_err(build)?,
             )
             .build()];
-        for arn in from.wrapping_keys.iter().filter(|k| !to.wrapping_keys.contains(k)) {
+        let (was, will) = (from.counted_keys(), to.counted_keys());
+        for arn in was.iter().filter(|k| !will.contains(k)) {
             let shard = random_usage_shard();
             items.push(
                 TransactWriteItem::builder()
@@ -480,7 +504,7 @@ impl RecordingCatalog for DynamoCatalog {
                     .build(),
             );
         }
-        for arn in to.wrapping_keys.iter().filter(|k| !from.wrapping_keys.contains(k)) {
+        for arn in will.iter().filter(|k| !was.contains(k)) {
             items.push(
                 TransactWriteItem::builder()
                     .update(self.count_usage(arn, &to.id.recording_type, 1, to.plaintext_size, now)?)

@@ -8,7 +8,7 @@ use crate::ports::catalog::{
     CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Moved, Recorded,
     RecordingCatalog, RecordingListing,
 };
-use crate::recording::{RecordingEntry, RecordingId};
+use crate::recording::{MovedTo, RecordingEntry, RecordingId};
 
 /// What the catalog contract needs beyond the ports.
 pub trait CatalogHarness: Sync {
@@ -33,6 +33,7 @@ fn entry(id: &RecordingId, keys: &[&str], size: u64) -> RecordingEntry {
         source_etag: "etag-1".into(),
         source_version: None,
         rekeyed_at: None,
+        moved_to: None,
     }
 }
 
@@ -160,6 +161,30 @@ where
     assert_eq!(c.move_recording(&moved, &back, &t, "2026-11-29T09:02:00Z").await.unwrap(), Moved::Moved);
     let (a, b) = (c.key_usage(key_a).await.unwrap().unwrap(), c.key_usage(key_b).await.unwrap().unwrap());
     assert_eq!((a.recordings, a.bytes, b.recordings, b.bytes), (2, 1500, 0, 0), "moved back, summed over shards");
+
+    // Moved to another region: the row stays as a marker that says where,
+    // counted by no key, and no later move applies to it.
+    let t = acquired(c, &id, "request-10", now + 300).await;
+    let marker = RecordingEntry {
+        moved_to: Some(MovedTo {
+            region: "eu-west-1".into(),
+            vault_bucket: "acme-vault-eu".into(),
+            catalog_table: "acme-catalog-eu".into(),
+            moved_at: "2026-11-29T10:00:00Z".into(),
+        }),
+        ..back.clone()
+    };
+    assert_eq!(c.move_recording(&back, &marker, &t, "2026-11-29T10:00:00Z").await.unwrap(), Moved::Moved);
+    assert_eq!(c.recording(&id).await.unwrap().as_ref(), Some(&marker), "the marker round-trips");
+    let a = c.key_usage(key_a).await.unwrap().unwrap();
+    assert_eq!((a.recordings, a.bytes), (1, 500), "a moved recording counts no more");
+    let t = acquired(c, &id, "request-11", now + 301).await;
+    match c.move_recording(&back, &marker, &t, "2026-11-29T10:01:00Z").await.unwrap() {
+        Moved::RowChanged(Some(row)) => assert_eq!(row.moved_to, marker.moved_to),
+        other => panic!("a marker cannot move again: {other:?}"),
+    }
+    assert_eq!(c.key_usage(key_a).await.unwrap().unwrap().recordings, 1, "counted off once");
+    c.release(&id, &t).await.unwrap();
 
     // Events: first, in progress while leased, released with what was
     // recorded, done.

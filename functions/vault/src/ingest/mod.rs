@@ -436,6 +436,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             source_etag: obj.etag.clone(),
             source_version: obj.version.clone(),
             rekeyed_at: None,
+            moved_to: None,
         };
         match self.catalog.record(&entry, token, &entry.encrypted_at).await {
             Ok(Recorded::New) => {}

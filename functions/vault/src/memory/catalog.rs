@@ -221,7 +221,7 @@ impl RecordingCatalog for MemoryCatalog {
 
     async fn record(&self, entry: &RecordingEntry, token: &str, now: &str) -> Result<Recorded, CatalogError> {
         self.faults.before("record").await?;
-        let held = self.hold_items(&entry.id, &entry.wrapping_keys.iter().collect::<Vec<_>>()).await?;
+        let held = self.hold_items(&entry.id, &entry.counted_keys().iter().collect::<Vec<_>>()).await?;
         let answer = self.record_now(entry, token, now);
         self.release_items(held);
         let answer = answer?;
@@ -237,14 +237,15 @@ impl RecordingCatalog for MemoryCatalog {
         now: &str,
     ) -> Result<Moved, CatalogError> {
         self.faults.before("move_recording").await?;
-        let leaving: Vec<&String> = from.wrapping_keys.iter().filter(|k| !to.wrapping_keys.contains(k)).collect();
-        let gaining: Vec<&String> = to.wrapping_keys.iter().filter(|k| !from.wrapping_keys.contains(k)).collect();
+        let (was, will) = (from.counted_keys(), to.counted_keys());
+        let leaving: Vec<&String> = was.iter().filter(|k| !will.contains(k)).collect();
+        let gaining: Vec<&String> = will.iter().filter(|k| !was.contains(k)).collect();
         let touched: Vec<&String> = leaving.iter().chain(gaining.iter()).copied().collect();
         let held = self.hold_items(&from.id, &touched).await?;
         let answer = {
             let mut state = self.lock();
             match state.recordings.get(&from.id) {
-                Some(row) if row.message_id == from.message_id => {
+                Some(row) if row.message_id == from.message_id && row.moved_to.is_none() => {
                     if state.claims.get(&from.id).is_none_or(|c| c.token != token) {
                         Err(CatalogError::ClaimLost { id: from.id.to_string() })
                     } else {
@@ -304,7 +305,7 @@ impl MemoryCatalog {
                 return Err(CatalogError::ClaimLost { id: entry.id.to_string() });
             } else {
                 state.recordings.insert(entry.id.clone(), entry.clone());
-                for arn in &entry.wrapping_keys {
+                for arn in entry.counted_keys() {
                     Self::count(&mut state, arn, &entry.id.recording_type, entry.plaintext_size, now);
                 }
                 state.claims.remove(&entry.id);

@@ -57,6 +57,9 @@ pub enum PlaybackError {
     /// The catalog has no such recording.
     #[error("there is no recording {id}: check the recording type and id")]
     NotFound { id: String },
+    /// The recording moved to another region's deployment.
+    #[error("recording {id} moved to {region}: play it there (vault {vault_bucket}, catalog {catalog_table}, since {moved_at})")]
+    Moved { id: String, region: String, vault_bucket: String, catalog_table: String, moved_at: String },
     /// KMS refused or failed: the key's state, access, region or KMS itself.
     #[error(transparent)]
     Key(KeyError),
@@ -78,6 +81,7 @@ impl OperationError for PlaybackError {
     fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
+            Self::Moved { .. } => "moved",
             Self::Key(e) => e.code(),
             Self::Integrity { .. } => "integrity",
             Self::Catalog(e) => e.code(),
@@ -89,6 +93,7 @@ impl OperationError for PlaybackError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::Moved { .. } => ErrorKind::Moved,
             Self::Key(e) => e.kind(),
             Self::Integrity { .. } => ErrorKind::Integrity,
             Self::Catalog(e) => e.kind(),
@@ -321,6 +326,15 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
         let entry = self.catalog.recording(id).await?.ok_or_else(|| PlaybackError::NotFound { id: id.to_string() })?;
         if &entry.id != id {
             return Err(PlaybackError::integrity(id, format!("the catalog row is for {}", entry.id)));
+        }
+        if let Some(to) = &entry.moved_to {
+            return Err(PlaybackError::Moved {
+                id: id.to_string(),
+                region: to.region.clone(),
+                vault_bucket: to.vault_bucket.clone(),
+                catalog_table: to.catalog_table.clone(),
+                moved_at: to.moved_at.clone(),
+            });
         }
         Ok(entry)
     }

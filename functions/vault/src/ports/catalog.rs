@@ -173,11 +173,13 @@ pub trait RecordingCatalog: Send + Sync {
     ) -> impl Future<Output = Result<Recorded, CatalogError>> + Send;
 
     /// All or nothing: replaces the row of `from` with `to` only while the
-    /// row still names `from`'s message (`RowChanged` otherwise), takes
-    /// `from`'s recording off the usage of each key of `from` that is not
-    /// a key of `to`, adds it to each key of `to` that was not a key of
-    /// `from`, and ends the claim `token` (`ClaimLost` when it is not ours).
-    /// Concurrent moves may collide (`Conflict`, retryable).
+    /// row still names `from`'s message and has not moved away
+    /// (`RowChanged` otherwise), takes the recording off the usage of each
+    /// key `from` counts and `to` does not, adds it to each key `to` counts
+    /// and `from` did not ([`RecordingEntry::counted_keys`]: a `to` that
+    /// moved to another region is counted by none), and ends the claim
+    /// `token` (`ClaimLost` when it is not ours). Concurrent moves may
+    /// collide (`Conflict`, retryable).
     fn move_recording(
         &self,
         from: &RecordingEntry,

@@ -324,104 +324,15 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         let id = &entry.id;
         let loc = self.location(entry);
         let old_version = entry.vault_version.clone();
-        let handle = Handle::current();
         // Versions newer than the catalogued one are orphans of attempts
         // that stopped: only then is the object's version list read (step 4).
         let current = self.s3.head(&loc, None).await.map_err(RekeyError::S3)?.and_then(|(_, v)| v);
         let leftovers = current != old_version;
 
-        // 1. The old message: header first (checked before any KMS call).
-        let body = self.s3.read(&loc, old_version.as_deref(), None).await.map_err(|e| match e {
-            S3Error::NotFound { location } => {
-                RekeyError::integrity(id, format!("the catalog lists {location} but the vault has no such version"))
-            }
-            other => RekeyError::S3(other),
-        })?;
-        // Buffered: the message is read in frame-sized pieces, and each read
-        // of the bridge to the async body is a trip through the runtime.
-        let reader = std::io::BufReader::with_capacity(READ_BUFFER, body.into_blocking_read(&handle));
-        let pending = tokio::task::spawn_blocking(move || PendingMessage::read_header(reader, &Limits::default()))
-            .await
-            .map_err(|e| RekeyError::Io(format!("reading the header failed: {e}")))?
-            .map_err(|e| match e {
-                // The stream broke: S3's error, or a transient read failure.
-                envelope::DecryptError::Io(io) => match FlowError::from_io(io) {
-                    FlowError::S3(e) => RekeyError::S3(e),
-                    other => RekeyError::Io(other.to_string()),
-                },
-                other => RekeyError::integrity(id, format!("the vault object's header: {other}")),
-            })?;
-        let header = pending.header().clone();
-        if hex::encode(header.message_id) != entry.message_id {
-            return Err(RekeyError::integrity(id, "the vault object is another message than the catalogued one"));
-        }
-        let required: EncryptionContext = [
-            ("org", self.settings.org.as_str()),
-            ("recording_type", id.recording_type.as_str()),
-            ("recording_id", id.recording_id.as_str()),
-        ]
-        .into_iter()
-        .collect();
-        require_context(&header, &required).map_err(|e| RekeyError::from_flow(e, id))?;
-        // Any catalogued key of the recording may unwrap it, a
-        // disaster-recovery key elsewhere included (a re-key off a disabled
-        // primary goes through its DR key).
-        let policy = UnwrapPolicy {
-            region: self.settings.region.clone(),
-            allowed_keys: Some(entry.wrapping_keys.clone()),
-            allowed_accounts: None,
-            allow_other_regions: true,
-        };
-        let (data_key, _) = unwrap_data_key(&self.kms, &header, &policy).await.map_err(|e| match e {
-            KeyError::Integrity { detail } | KeyError::NoUsableKey { detail } => RekeyError::integrity(id, detail),
-            other => RekeyError::Key(other),
-        })?;
-        let plaintext = pending.decrypt(&data_key).map_err(|e| RekeyError::integrity(id, e.to_string()))?;
-        drop(data_key);
-
-        // 2. The new message, under the same context, into a new version.
-        let message =
-            flow::begin_encryption(&self.kms, keys, header.encryption_context.clone(), self.settings.frame_length)
-                .await
-                .map_err(|e| RekeyError::from_flow(e, id))?;
-        let new_message_id = hex::encode(message.encryptor.header().message_id);
-        let mut write = self.settings.write.clone();
-        write.content_type = Some("application/octet-stream".into());
-        write.tags = vec![(STATE_TAG.into(), PENDING.into())];
-        write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
-        let mut writer = self.s3.upload(&handle, &loc, write);
-        let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
-        writer.check_with(Box::new(proof));
-        let encryptor = message.encryptor;
-        let expected = entry.plaintext_size;
-        let task_id = id.clone();
-        let streamed = tokio::task::spawn_blocking(move || {
-            let copied = copy_through(plaintext, &mut writer, encryptor, &task_id);
-            match copied {
-                Ok(digest) if digest.0 == expected => {
-                    *plaintext_read.lock().map_err(|_| RekeyError::Io("poisoned".into()))? = Some(digest);
-                    writer.finish().map_err(RekeyError::S3)
-                }
-                Ok((read, _)) => {
-                    writer.abort();
-                    Err(RekeyError::integrity(
-                        &task_id,
-                        format!("the old message holds {read} bytes of plaintext, the catalog says {expected}"),
-                    ))
-                }
-                Err(e) => {
-                    writer.abort();
-                    Err(e)
-                }
-            }
-        })
-        .await
-        .map_err(|e| RekeyError::Io(format!("the re-encryption task failed: {e}")))?;
-        let written = streamed?;
+        let (written, new_message_id) = self.write_new_message(entry, keys, &self.s3, &loc).await?;
         if written.version.is_none() || written.version == old_version {
             return Err(RekeyError::Unversioned { id: id.to_string() });
         }
-        self.s3.verify(&loc, &written).await.map_err(RekeyError::S3)?;
 
         // 3. The catalog, only while it still names the old message.
         let now = rfc3339(unix_now());
@@ -468,6 +379,130 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             0
         });
         Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded })
+    }
+
+    /// Steps 1 and 2: the catalogued message read, authenticated and
+    /// decrypted (one KMS call), and encrypted again under `keys` into a new
+    /// version at `dst_loc` of `dst`, stored only if it decrypts to the same
+    /// plaintext, then checked against S3's checksum. Returns what was
+    /// written and the new message id.
+    async fn write_new_message(
+        &self,
+        entry: &RecordingEntry,
+        keys: &[crate::keyring::WrappingKey],
+        dst: &O,
+        dst_loc: &S3Location,
+    ) -> Result<(crate::ports::objects::WrittenObject, String), RekeyError> {
+        let id = &entry.id;
+        let handle = Handle::current();
+        let (pending, header) = self.read_header(entry).await?;
+        // Any catalogued key of the recording may unwrap it, a
+        // disaster-recovery key elsewhere included (a re-key off a disabled
+        // primary goes through its DR key).
+        let policy = UnwrapPolicy {
+            region: self.settings.region.clone(),
+            allowed_keys: Some(entry.wrapping_keys.clone()),
+            allowed_accounts: None,
+            allow_other_regions: true,
+        };
+        let (data_key, _) = unwrap_data_key(&self.kms, &header, &policy).await.map_err(|e| match e {
+            KeyError::Integrity { detail } | KeyError::NoUsableKey { detail } => RekeyError::integrity(id, detail),
+            other => RekeyError::Key(other),
+        })?;
+        let plaintext = pending.decrypt(&data_key).map_err(|e| RekeyError::integrity(id, e.to_string()))?;
+        drop(data_key);
+
+        // The new message, under the same context, into a new version.
+        let message =
+            flow::begin_encryption(&self.kms, keys, header.encryption_context.clone(), self.settings.frame_length)
+                .await
+                .map_err(|e| RekeyError::from_flow(e, id))?;
+        let new_message_id = hex::encode(message.encryptor.header().message_id);
+        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry));
+        let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
+        writer.check_with(Box::new(proof));
+        let encryptor = message.encryptor;
+        let expected = entry.plaintext_size;
+        let task_id = id.clone();
+        let streamed = tokio::task::spawn_blocking(move || {
+            let copied = copy_through(plaintext, &mut writer, encryptor, &task_id);
+            match copied {
+                Ok(digest) if digest.0 == expected => {
+                    *plaintext_read.lock().map_err(|_| RekeyError::Io("poisoned".into()))? = Some(digest);
+                    writer.finish().map_err(RekeyError::S3)
+                }
+                Ok((read, _)) => {
+                    writer.abort();
+                    Err(RekeyError::integrity(
+                        &task_id,
+                        format!("the old message holds {read} bytes of plaintext, the catalog says {expected}"),
+                    ))
+                }
+                Err(e) => {
+                    writer.abort();
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| RekeyError::Io(format!("the re-encryption task failed: {e}")))?;
+        let written = streamed?;
+        dst.verify(dst_loc, &written).await.map_err(RekeyError::S3)?;
+        Ok((written, new_message_id))
+    }
+
+    /// How a new vault version is written: born pending.
+    fn pending_write(&self, entry: &RecordingEntry) -> WriteOptions {
+        let mut write = self.settings.write.clone();
+        write.content_type = Some("application/octet-stream".into());
+        write.tags = vec![(STATE_TAG.into(), PENDING.into())];
+        write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
+        write
+    }
+
+    /// The catalogued version's header, checked against the catalog (the
+    /// message id) and the recording (`org`, type, id) before any KMS call;
+    /// the rest of the message unread behind it.
+    async fn read_header(
+        &self,
+        entry: &RecordingEntry,
+    ) -> Result<(PendingMessage<impl Read + Send + 'static>, envelope::Header), RekeyError> {
+        let id = &entry.id;
+        let loc = self.location(entry);
+        let handle = Handle::current();
+        let body = self.s3.read(&loc, entry.vault_version.as_deref(), None).await.map_err(|e| match e {
+            S3Error::NotFound { location } => {
+                RekeyError::integrity(id, format!("the catalog lists {location} but the vault has no such version"))
+            }
+            other => RekeyError::S3(other),
+        })?;
+        // Buffered: the message is read in frame-sized pieces, and each read
+        // of the bridge to the async body is a trip through the runtime.
+        let reader = std::io::BufReader::with_capacity(READ_BUFFER, body.into_blocking_read(&handle));
+        let pending = tokio::task::spawn_blocking(move || PendingMessage::read_header(reader, &Limits::default()))
+            .await
+            .map_err(|e| RekeyError::Io(format!("reading the header failed: {e}")))?
+            .map_err(|e| match e {
+                // The stream broke: S3's error, or a transient read failure.
+                envelope::DecryptError::Io(io) => match FlowError::from_io(io) {
+                    FlowError::S3(e) => RekeyError::S3(e),
+                    other => RekeyError::Io(other.to_string()),
+                },
+                other => RekeyError::integrity(id, format!("the vault object's header: {other}")),
+            })?;
+        let header = pending.header().clone();
+        if hex::encode(header.message_id) != entry.message_id {
+            return Err(RekeyError::integrity(id, "the vault object is another message than the catalogued one"));
+        }
+        let required: EncryptionContext = [
+            ("org", self.settings.org.as_str()),
+            ("recording_type", id.recording_type.as_str()),
+            ("recording_id", id.recording_id.as_str()),
+        ]
+        .into_iter()
+        .collect();
+        require_context(&header, &required).map_err(|e| RekeyError::from_flow(e, id))?;
+        Ok((pending, header))
     }
 
     /// The catalog transaction, tried again a few times when it collides
