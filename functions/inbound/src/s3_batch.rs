@@ -29,6 +29,13 @@ pub const SCHEMA: &str = "2.0";
 pub const ARG_OPERATION: &str = "operation";
 pub const ARG_TARGET_KEYS: &str = "targetKeys";
 pub const ARG_FROM_KEY: &str = "fromKey";
+/// Another region's deployment to move recordings into (all three, or none).
+pub const ARG_TARGET_REGION: &str = "targetRegion";
+pub const ARG_TARGET_VAULT: &str = "targetVault";
+pub const ARG_TARGET_CATALOG: &str = "targetCatalog";
+/// `"true"`: copy each message as it is (multi-Region keys) into the target
+/// region instead of encrypting it again.
+pub const ARG_COPY_ONLY: &str = "copyOnly";
 /// `targetKeys` meaning each recording type's keys as configured now.
 pub const CONFIGURED: &str = "configured";
 /// The only operation so far.
@@ -69,11 +76,21 @@ pub enum TargetKeys {
     Keys(Vec<String>),
 }
 
+/// Another region's deployment: region, vault bucket, catalog table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetDeployment {
+    pub region: String,
+    pub vault_bucket: String,
+    pub catalog_table: String,
+}
+
 /// The job's arguments, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RekeyArguments {
     pub target: TargetKeys,
     pub from_key: Option<String>,
+    pub deployment: Option<TargetDeployment>,
+    pub copy_only: bool,
 }
 
 /// A schema 2.0 invocation.
@@ -160,7 +177,36 @@ pub fn parse_arguments(args: Option<&Value>) -> Result<RekeyArguments, BatchEven
         }
         None => return Err(bad(format!("userArguments has no {ARG_OPERATION}"))),
     }
+    let copy_only = match get(ARG_COPY_ONLY)?.map(str::trim) {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(bad(format!("userArguments.{ARG_COPY_ONLY} is {other:?}, not \"true\" or \"false\"")))
+        }
+    };
+    let deployment = match (get(ARG_TARGET_REGION)?, get(ARG_TARGET_VAULT)?, get(ARG_TARGET_CATALOG)?) {
+        (None, None, None) => None,
+        (Some(region), Some(vault), Some(catalog)) if is_region(region) && !vault.is_empty() && !catalog.is_empty() => {
+            Some(TargetDeployment {
+                region: region.to_string(),
+                vault_bucket: vault.to_string(),
+                catalog_table: catalog.to_string(),
+            })
+        }
+        _ => {
+            return Err(bad(format!(
+                "userArguments names another region's deployment with {ARG_TARGET_REGION} (a region), \
+                 {ARG_TARGET_VAULT} and {ARG_TARGET_CATALOG}, all three"
+            )))
+        }
+    };
+    if copy_only && deployment.is_none() {
+        return Err(bad(format!(
+            "userArguments.{ARG_COPY_ONLY} copies into another region: name it ({ARG_TARGET_REGION}, ...)"
+        )));
+    }
     let target = match get(ARG_TARGET_KEYS)?.map(str::trim) {
+        None | Some("") if copy_only => TargetKeys::Keys(Vec::new()),
         None | Some("") => {
             return Err(bad(format!(
                 "userArguments has no {ARG_TARGET_KEYS}: name the key ARNs (comma-separated, primary first) or \
@@ -183,7 +229,15 @@ pub fn parse_arguments(args: Option<&Value>) -> Result<RekeyArguments, BatchEven
         Some(k) if KmsArn::parse(k).is_some_and(|a| a.is_key()) => Some(k.to_string()),
         Some(k) => return Err(bad(format!("userArguments.{ARG_FROM_KEY} is {k:?}, not a KMS key ARN"))),
     };
-    Ok(RekeyArguments { target, from_key })
+    Ok(RekeyArguments { target, from_key, deployment, copy_only })
+}
+
+/// `us-east-1`, `eu-west-2`, `ap-southeast-4`, `us-gov-west-1`, ...
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// How one task ended, for the job.
@@ -301,7 +355,26 @@ mod tests {
         );
         assert_eq!(
             inv.arguments.unwrap(),
-            RekeyArguments { target: TargetKeys::Keys(vec![A.into(), B.into()]), from_key: Some(A.into()) }
+            RekeyArguments {
+                target: TargetKeys::Keys(vec![A.into(), B.into()]),
+                from_key: Some(A.into()),
+                deployment: None,
+                copy_only: false
+            }
+        );
+        let moving = parse_invocation(&event(json!({"operation": "rekey", "copyOnly": "true",
+            "targetRegion": "eu-west-1", "targetVault": "acme-vault-eu", "targetCatalog": "acme-catalog-eu"})))
+        .unwrap()
+        .arguments
+        .unwrap();
+        assert!(moving.copy_only);
+        assert_eq!(
+            moving.deployment,
+            Some(TargetDeployment {
+                region: "eu-west-1".into(),
+                vault_bucket: "acme-vault-eu".into(),
+                catalog_table: "acme-catalog-eu".into()
+            })
         );
         let configured = parse_invocation(&event(json!({"operation": "rekey", "targetKeys": "configured"}))).unwrap();
         assert_eq!(configured.arguments.unwrap().target, TargetKeys::Configured);
@@ -317,6 +390,13 @@ mod tests {
             (json!({"operation": "rekey", "targetKeys": "alias/new"}), "not a KMS key ARN"),
             (json!({"operation": "rekey", "targetKeys": A, "fromKey": "x"}), "fromKey"),
             (json!({"operation": "rekey", "targetKeys": 7}), "not a string"),
+            (json!({"operation": "rekey", "targetKeys": A, "targetRegion": "eu-west-1"}), "all three"),
+            (
+                json!({"operation": "rekey", "targetKeys": A, "targetRegion": "Europe", "targetVault": "v", "targetCatalog": "c"}),
+                "all three",
+            ),
+            (json!({"operation": "rekey", "copyOnly": "true"}), "copies into another region"),
+            (json!({"operation": "rekey", "targetKeys": A, "copyOnly": "yes"}), "not \"true\""),
         ];
         for (args, expected) in cases {
             let err = parse_invocation(&event(args.clone())).unwrap().arguments.unwrap_err();

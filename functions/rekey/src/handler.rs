@@ -12,9 +12,9 @@ use vault::ports::catalog::RecordingCatalog;
 use vault::ports::keys::KeyManagement;
 use vault::ports::objects::ObjectStore;
 use vault::recording::route;
-use vault::rekey::{RekeyOutcome, RekeyTask, Rekeyer, Target};
+use vault::rekey::{Destination, RekeyOutcome, RekeyTask, Rekeyer, Target};
 
-use crate::event::{self, BatchTask, ResultCode, TargetKeys, TaskResult};
+use crate::event::{self, BatchTask, RekeyArguments, ResultCode, TargetKeys, TaskResult};
 
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "rekey";
@@ -44,14 +44,14 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Handler<K, O, C> {
         for task in &invocation.tasks {
             let result = match &invocation.arguments {
                 Err(e) => permanent(task, "bad_arguments", &e.to_string()),
-                Ok(args) => self.task(&invocation.job_id, task, &args.target, args.from_key.as_deref()).await,
+                Ok(args) => self.task(&invocation.job_id, task, args).await,
             };
             results.push(result);
         }
         Ok(event::response(&invocation.invocation_id, &results))
     }
 
-    async fn task(&self, job: &str, task: &BatchTask, target: &TargetKeys, from_key: Option<&str>) -> TaskResult {
+    async fn task(&self, job: &str, task: &BatchTask, args: &RekeyArguments) -> TaskResult {
         let vault_bucket = &self.rekeyer.settings().vault_bucket;
         if &task.bucket != vault_bucket {
             return permanent(
@@ -68,14 +68,20 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Handler<K, O, C> {
         };
         let rekey = RekeyTask {
             id,
-            target: match target {
+            target: match &args.target {
                 TargetKeys::Configured => Target::Configured,
                 TargetKeys::Keys(keys) => Target::Keys(keys.clone()),
             },
-            from_key: from_key.map(str::to_string),
+            from_key: args.from_key.clone(),
             // Retries of a task carry its id: a retry takes over the claim
             // of an attempt that died.
             request_id: format!("{job}/{}", task.task_id),
+            destination: args.deployment.as_ref().map(|d| Destination {
+                region: d.region.clone(),
+                vault_bucket: d.vault_bucket.clone(),
+                catalog_table: d.catalog_table.clone(),
+            }),
+            copy_only: args.copy_only,
         };
         match self.rekeyer.rekey(&rekey).await {
             Ok(outcome) => {
@@ -83,6 +89,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Handler<K, O, C> {
                     RekeyOutcome::Rekeyed { .. } => "Rekeyed",
                     RekeyOutcome::AlreadyOnTarget { .. } => "AlreadyOnTarget",
                     RekeyOutcome::NotUnderKey { .. } => "NotUnderKey",
+                    RekeyOutcome::MovedRegion { .. } => "MovedRegion",
+                    RekeyOutcome::AlreadyMoved { .. } => "AlreadyMoved",
                 };
                 tracing::info!(job, task = task.task_id, key = task.key, outcome = metric, "{}", outcome.summary());
                 metrics::put(FUNCTION, &[], &[(metric, "Count", 1.0)]);

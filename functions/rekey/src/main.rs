@@ -3,7 +3,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use rekey::{Config, Handler};
-use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
+use vault::aws::{AwsKms, DynamoCatalog, RegionalAdapters, S3Objects};
 use vault::config::FromSettings;
 use vault::rekey::Rekeyer;
 
@@ -16,12 +16,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
+    // A job may move recordings into another region's deployment.
     let rekeyer = Rekeyer::new(
         AwsKms::new(&sdk),
         S3Objects::from_config(&sdk),
         DynamoCatalog::from_config(&sdk, &config.catalog_table),
         config.settings,
-    );
+    )
+    .with_destinations(std::sync::Arc::new(RegionalAdapters::new(&sdk)));
     let handler = Handler::new(rekeyer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

@@ -18,14 +18,21 @@ use vault::ports::catalog::CatalogError;
 use vault::ports::keys::{KeyError, KeyState};
 use vault::ports::objects::S3Error;
 use vault::recording::RecordingId;
-use vault::rekey::{RekeyError, RekeyOutcome, RekeyTask, Target};
+use vault::rekey::{Destination, RekeyError, RekeyOutcome, RekeyTask, Target};
 
 fn id(name: &str) -> RecordingId {
     RecordingId { recording_type: "calls".into(), recording_id: name.into() }
 }
 
 fn task(name: &str, to: &str, request: &str) -> RekeyTask {
-    RekeyTask { id: id(name), target: Target::Keys(vec![to.to_string()]), from_key: None, request_id: request.into() }
+    RekeyTask {
+        id: id(name),
+        target: Target::Keys(vec![to.to_string()]),
+        from_key: None,
+        request_id: request.into(),
+        destination: None,
+        copy_only: false,
+    }
 }
 
 fn code(r: &Result<RekeyOutcome, RekeyError>) -> &'static str {
@@ -33,6 +40,8 @@ fn code(r: &Result<RekeyOutcome, RekeyError>) -> &'static str {
         Ok(RekeyOutcome::Rekeyed { .. }) => "rekeyed",
         Ok(RekeyOutcome::AlreadyOnTarget { .. }) => "already_on_target",
         Ok(RekeyOutcome::NotUnderKey { .. }) => "not_under_key",
+        Ok(RekeyOutcome::MovedRegion { .. }) => "moved_region",
+        Ok(RekeyOutcome::AlreadyMoved { .. }) => "already_moved",
         Err(e) => e.code(),
     }
 }
@@ -129,6 +138,8 @@ async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_w
             target: Target::Keys(vec![b.clone()]),
             from_key: Some(rsa.clone()),
             request_id: "t-s".into(),
+            destination: None,
+            copy_only: false,
         })
         .await;
     assert_eq!(code(&out), "rekeyed", "{out:?}");
@@ -149,8 +160,14 @@ async fn running_a_task_again_is_a_no_op_success_and_the_configured_keys_are_the
     let data = sample(10_000, 1);
     recorded(&rig, "r", &data).await;
     rig.keys = vault::recording::RecordingKeys::parse(&format!(r#"{{"calls": ["{b}"]}}"#), REGION).unwrap();
-    let configured =
-        RekeyTask { id: id("r"), target: Target::Configured, from_key: Some(a.clone()), request_id: "t".into() };
+    let configured = RekeyTask {
+        id: id("r"),
+        target: Target::Configured,
+        from_key: Some(a.clone()),
+        request_id: "t".into(),
+        destination: None,
+        copy_only: false,
+    };
     assert_eq!(code(&rig.rekeyer(900).rekey(&configured).await), "rekeyed");
     let versions = rig.vault_versions("calls/r").len();
     for request in ["t", "t-again"] {
@@ -421,4 +438,161 @@ async fn concurrent_moves_off_one_key_rarely_collide_on_the_sharded_usage_counte
     println!("conflicts: one counter per key {one} ({one_passes} passes), sharded {sharded} ({sharded_passes} passes)");
     assert!(one >= 20, "one counter per key collides constantly: {one}");
     assert!(sharded * 4 <= one, "sharding cuts collisions: {sharded} vs {one}");
+}
+
+// ------------------------------------------------------------------ region moves
+
+/// Other regions' deployments on the twins: each region's vault bucket and
+/// catalog.
+struct TwinRegions(std::collections::HashMap<String, (vault::memory::MemoryObjects, vault::memory::MemoryCatalog)>);
+
+impl vault::rekey::Destinations<vault::memory::MemoryObjects, vault::memory::MemoryCatalog> for TwinRegions {
+    fn open(&self, d: &Destination) -> (vault::memory::MemoryObjects, vault::memory::MemoryCatalog) {
+        self.0[&d.region].clone()
+    }
+}
+
+/// A deployment in `region` (vault `vault-<region>`), and the re-keyer of
+/// `rig` that can move recordings there.
+fn elsewhere(
+    rig: &Rig,
+    region: &str,
+) -> (Destination, vault::memory::MemoryObjects, vault::memory::MemoryCatalog, Rekey) {
+    let objects = vault::memory::MemoryObjects::new();
+    let bucket = format!("vault-{region}");
+    objects.create_bucket(&bucket, true);
+    let catalog = vault::memory::MemoryCatalog::new();
+    let regions = TwinRegions([(region.to_string(), (objects.clone(), catalog.clone()))].into_iter().collect());
+    let destination =
+        Destination { region: region.into(), vault_bucket: bucket, catalog_table: format!("catalog-{region}") };
+    (destination, objects, catalog, rig.rekeyer(900).with_destinations(Arc::new(regions)))
+}
+
+fn moving(name: &str, to: &[&str], destination: &Destination, copy_only: bool) -> RekeyTask {
+    RekeyTask {
+        id: id(name),
+        target: Target::Keys(to.iter().map(|k| k.to_string()).collect()),
+        from_key: None,
+        request_id: format!("move-{name}"),
+        destination: Some(destination.clone()),
+        copy_only,
+    }
+}
+
+/// A player of the deployment in `region` over `objects` and `catalog`.
+fn player_in(
+    rig: &Rig,
+    region: &str,
+    objects: &vault::memory::MemoryObjects,
+    catalog: &vault::memory::MemoryCatalog,
+) -> Player {
+    let settings = vault::playback::PlaybackSettings {
+        org: ORG.into(),
+        vault_bucket: format!("vault-{region}"),
+        region: region.into(),
+        cache_ttl: Duration::ZERO,
+        cache_entries: 4,
+        batch_bytes: vault::playback::DEFAULT_BATCH_BYTES,
+    };
+    vault::playback::RecordingPlayer::new(rig.kms.clone(), objects.clone(), catalog.clone(), settings)
+}
+
+fn state_of(
+    objects: &vault::memory::MemoryObjects,
+    loc: &vault::ports::objects::S3Location,
+    version: Option<&str>,
+) -> String {
+    objects.tags_of(loc, version).into_iter().find(|(k, _)| k == "callvault-state").map(|(_, v)| v).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_moves_to_another_region_under_its_keys_and_leaves_a_marker_of_where_it_went() {
+    let (rig, a, _) = rig_ab();
+    let c = rig.kms.create_symmetric("eu-west-1");
+    let data = sample(50_000, 12);
+    recorded(&rig, "r", &data).await;
+    let before = rig.entry("calls/r").unwrap();
+    let (dest, objects, catalog, rekeyer) = elsewhere(&rig, "eu-west-1");
+
+    let out = rekeyer.rekey(&moving("r", &[&c], &dest, false)).await;
+    assert_eq!(code(&out), "moved_region", "{out:?}");
+    // There: a new message under C, catalogued, counted, playable there.
+    let there = catalog.recordings().pop().expect("catalogued there");
+    assert_eq!(there.wrapping_keys, [c.clone()]);
+    assert_ne!(there.message_id, before.message_id, "a new message");
+    assert_eq!((there.encrypted_at.as_str(), there.moved_to.as_ref()), (before.encrypted_at.as_str(), None));
+    assert_eq!(catalog.key_usages_now().iter().find(|u| u.key_arn == c).map(|u| u.recordings), Some(1));
+    let dst_loc = vault::ports::objects::S3Location { bucket: dest.vault_bucket.clone(), key: "calls/r".into() };
+    assert_eq!(state_of(&objects, &dst_loc, there.vault_version.as_deref()), "catalogued");
+    assert_eq!(play(&player_in(&rig, "eu-west-1", &objects, &catalog), "r").await, Ok(data.clone()));
+    // Here: a marker, counted by no key; playback says where it went.
+    let marker = rig.entry("calls/r").unwrap();
+    let to = marker.moved_to.clone().expect("a marker");
+    assert_eq!((to.region.as_str(), to.vault_bucket.as_str()), ("eu-west-1", dest.vault_bucket.as_str()));
+    assert_eq!(rig.usage(&a), 0);
+    assert_eq!(play(&rig.player(Duration::ZERO), "r").await, Err("moved"));
+    assert_eq!(state_of(&rig.objects, &vault("calls/r"), before.vault_version.as_deref()), "moved");
+    // Again: nothing more to do; in place: refused, it lives elsewhere.
+    assert_eq!(code(&rekeyer.rekey(&moving("r", &[&c], &dest, false)).await), "already_moved");
+    assert_eq!(objects.versions(&dst_loc).len(), 1, "written there once");
+    let here = rig.rekeyer(900).rekey(&task("r", &a, "t")).await.unwrap_err();
+    assert_eq!((here.code(), here.is_retryable()), ("moved", false));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_region_recording_is_copied_as_it_is_and_plays_there_through_the_replica() {
+    let kms = Arc::new(vault::memory::MemoryKms::new());
+    let mrk = kms.create_multi_region(REGION, &["us-west-2"]);
+    let rig = Rig::with_keys(kms, mrk[0].clone(), &format!(r#"{{"calls": ["{}"]}}"#, mrk[0]));
+    let data = sample(70_000, 13);
+    recorded(&rig, "r", &data).await;
+    let before = rig.entry("calls/r").unwrap();
+    let (dest, objects, catalog, rekeyer) = elsewhere(&rig, "us-west-2");
+
+    let decrypts = rig.kms.calls.get("Decrypt");
+    let out = rekeyer.rekey(&moving("r", &[], &dest, true)).await;
+    assert_eq!(code(&out), "moved_region", "{out:?}");
+    assert_eq!(rig.kms.calls.get("Decrypt"), decrypts, "a copy calls no KMS");
+    let there = catalog.recordings().pop().unwrap();
+    assert_eq!(there.wrapping_keys, [mrk[1].clone()], "named as the destination knows it: its replica");
+    assert_eq!(there.message_id, before.message_id, "the same message");
+    let dst_loc = vault::ports::objects::S3Location { bucket: dest.vault_bucket.clone(), key: "calls/r".into() };
+    assert_eq!(
+        objects.get(&dst_loc, there.vault_version.as_deref()),
+        rig.objects.get(&vault("calls/r"), before.vault_version.as_deref()),
+        "byte for byte"
+    );
+    // The primary off: there, the replica alone plays it.
+    rig.kms.set_state(&mrk[0], KeyState::Disabled);
+    assert_eq!(play(&player_in(&rig, "us-west-2", &objects, &catalog), "r").await, Ok(data));
+    assert_eq!(rig.usage(&mrk[0]), 0);
+
+    // A recording under a single-Region key cannot be copied.
+    let (rig, _, _) = rig_ab();
+    recorded(&rig, "s", &sample(100, 1)).await;
+    let (dest, _, _, rekeyer) = elsewhere(&rig, "us-west-2");
+    let refused = rekeyer.rekey(&moving("s", &[], &dest, true)).await.unwrap_err();
+    assert_eq!((refused.code(), refused.is_retryable()), ("not_multi_region", false));
+    assert!(rig.entry("calls/s").unwrap().moved_to.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_stopped_after_the_destination_catalogued_it_is_finished_by_the_rerun_without_a_second_copy() {
+    let (rig, a, _) = rig_ab();
+    let c = rig.kms.create_symmetric("eu-west-1");
+    let data = sample(30_000, 14);
+    recorded(&rig, "r", &data).await;
+    let (dest, objects, catalog, rekeyer) = elsewhere(&rig, "eu-west-1");
+    rig.catalog.faults.crash_next("move_recording");
+    let stopped = until_crash(rekeyer.rekey(&moving("r", &[&c], &dest, false)), rig.catalog.faults.crashed()).await;
+    assert!(stopped.is_none());
+    assert!(rig.entry("calls/r").unwrap().moved_to.is_none(), "here: still the recording");
+    assert_eq!(rig.decrypt("calls/r").await, data, "and it still plays here");
+    assert_eq!(catalog.recordings().len(), 1, "there: catalogued");
+    let out = rekeyer.rekey(&moving("r", &[&c], &dest, false)).await;
+    assert_eq!(code(&out), "moved_region", "{out:?}");
+    let dst_loc = vault::ports::objects::S3Location { bucket: dest.vault_bucket.clone(), key: "calls/r".into() };
+    assert_eq!(objects.versions(&dst_loc).len(), 1, "the rerun used what was there");
+    assert_eq!((rig.usage(&a), catalog.key_usages_now().len()), (0, 1));
+    assert_eq!(play(&player_in(&rig, "eu-west-1", &objects, &catalog), "r").await, Ok(data));
 }

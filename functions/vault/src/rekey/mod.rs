@@ -41,20 +41,25 @@ use std::time::Duration;
 use envelope::{EncryptingWriter, EncryptionContext, Limits, PendingMessage};
 use tokio::runtime::Handle;
 
+use crate::arn::KmsArn;
 use crate::errors::{ErrorKind, OperationError};
 use crate::flow::{self, require_context, FlowError};
 use crate::ingest::{part_size_for, DecryptionProof, KeyCache, PlaintextDigester, CATALOGUED, PENDING, STATE_TAG};
 use crate::keyring::{unwrap_data_key, UnwrapPolicy};
-use crate::ports::catalog::{CatalogError, Claim, Moved, RecordingCatalog};
+use crate::ports::catalog::{CatalogError, Claim, Moved, Recorded, RecordingCatalog};
 use crate::ports::keys::{KeyError, KeyManagement};
 use crate::ports::objects::{ObjectStore, S3Error, S3Location, Upload, WriteOptions};
-use crate::recording::{RecordingEntry, RecordingId, RecordingKeys};
+use crate::recording::{MovedTo, RecordingEntry, RecordingId, RecordingKeys};
 use crate::time::{rfc3339, unix_now};
 
 /// The state of a vault version the catalog named before a re-key moved
 /// the recording onto a new one: removed by the vault's lifecycle rule
 /// after the grace period.
 pub const SUPERSEDED: &str = "superseded";
+
+/// The state of a vault version whose recording moved to another region's
+/// deployment: removed by the vault's lifecycle rule after the grace period.
+pub const MOVED: &str = "moved";
 
 /// Bytes of the old message read from S3 at a time.
 const READ_BUFFER: usize = 1 << 20;
@@ -97,6 +102,32 @@ pub struct RekeyTask {
     /// Who asks (the job's task id): a retry under the same id takes the
     /// claim of a holder that died over at once.
     pub request_id: String,
+    /// Another region's deployment to move the recording into; `None`: it
+    /// stays in this vault.
+    pub destination: Option<Destination>,
+    /// Copy the message as it is (its keys must be multi-Region, with
+    /// replicas in the destination's region) instead of encrypting it again.
+    pub copy_only: bool,
+}
+
+/// Another region's deployment: its region, vault bucket and catalog table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Destination {
+    pub region: String,
+    pub vault_bucket: String,
+    pub catalog_table: String,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (vault {}, catalog {})", self.region, self.vault_bucket, self.catalog_table)
+    }
+}
+
+/// Opens the object store and the catalog of a destination's region (the
+/// Lambda: SDK clients for that region; the tests: twins).
+pub trait Destinations<O, C>: Send + Sync {
+    fn open(&self, destination: &Destination) -> (O, C);
 }
 
 /// How a task ended, when it did not fail.
@@ -111,6 +142,11 @@ pub enum RekeyOutcome {
     /// It is not wrapped under the job's `from_key` (moved since the
     /// manifest was made): nothing to do.
     NotUnderKey { id: RecordingId, key: String },
+    /// Catalogued in the destination's deployment; this region's row is a
+    /// marker of where it went, and its version is tagged `moved`.
+    MovedRegion { entry: Box<RecordingEntry>, to: Destination, copied: bool },
+    /// It had already moved there (a rerun).
+    AlreadyMoved { id: RecordingId, to: Destination },
 }
 
 impl RekeyOutcome {
@@ -122,6 +158,13 @@ impl RekeyOutcome {
             }
             Self::AlreadyOnTarget { id, .. } => format!("already_on_target {id}"),
             Self::NotUnderKey { id, key } => format!("not_under_key {id} is not wrapped under {key}"),
+            Self::MovedRegion { entry, to, copied } => format!(
+                "moved {} to {to} {} under {}",
+                entry.id,
+                if *copied { "copied" } else { "re-encrypted" },
+                entry.wrapping_keys.join(",")
+            ),
+            Self::AlreadyMoved { id, to } => format!("already_moved {id} to {to}"),
         }
     }
 }
@@ -146,6 +189,14 @@ pub enum RekeyError {
         "recording {id} failed its integrity check ({detail}); nothing was changed: report it to the security team"
     )]
     Integrity { id: String, detail: String },
+    #[error("recording {id} moved to {to} already: re-key it there")]
+    MovedAway { id: String, to: String },
+    #[error("recording {id} is under {key}, not a multi-Region key: a copy cannot move it, re-key it onto a key of the destination region instead")]
+    NotMultiRegion { id: String, key: String },
+    #[error("the destination already holds another recording {id} ({detail}); it is left as it is: compare the two")]
+    DestinationTaken { id: String, detail: String },
+    #[error("this deployment cannot move recordings to other regions: {detail}")]
+    NoDestinations { detail: String },
     #[error(transparent)]
     Key(KeyError),
     #[error(transparent)]
@@ -166,6 +217,10 @@ impl OperationError for RekeyError {
             Self::InProgress { .. } => "in_progress",
             Self::RowChanged { .. } => "row_changed",
             Self::Integrity { .. } => "integrity",
+            Self::MovedAway { .. } => "moved",
+            Self::NotMultiRegion { .. } => "not_multi_region",
+            Self::DestinationTaken { .. } => "destination_taken",
+            Self::NoDestinations { .. } => "no_destinations",
             Self::Key(e) => e.code(),
             Self::S3(e) => e.code(),
             Self::Catalog(e) => e.code(),
@@ -180,6 +235,10 @@ impl OperationError for RekeyError {
             Self::Unversioned { .. } => ErrorKind::Deployment,
             Self::InProgress { .. } | Self::RowChanged { .. } => ErrorKind::Transient,
             Self::Integrity { .. } => ErrorKind::Integrity,
+            Self::MovedAway { .. } => ErrorKind::Moved,
+            Self::NotMultiRegion { .. } => ErrorKind::BadRequest,
+            Self::DestinationTaken { .. } => ErrorKind::Conflict,
+            Self::NoDestinations { .. } => ErrorKind::Deployment,
             Self::Key(e) => e.kind(),
             Self::S3(e) => e.kind(),
             Self::Catalog(e) => e.kind(),
@@ -222,12 +281,20 @@ pub struct Rekeyer<K, O, C> {
     catalog: C,
     settings: RekeySettings,
     keys: KeyCache,
+    destinations: Option<std::sync::Arc<dyn Destinations<O, C>>>,
 }
 
 impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
     /// A re-keyer over these adapters.
     pub fn new(kms: K, s3: O, catalog: C, settings: RekeySettings) -> Self {
-        Self { kms, s3, catalog, settings, keys: KeyCache::default() }
+        Self { kms, s3, catalog, settings, keys: KeyCache::default(), destinations: None }
+    }
+
+    /// Lets tasks move recordings to other regions' deployments, opened
+    /// through `destinations`.
+    pub fn with_destinations(mut self, destinations: std::sync::Arc<dyn Destinations<O, C>>) -> Self {
+        self.destinations = Some(destinations);
+        self
     }
 
     /// The settings.
@@ -263,9 +330,15 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
     /// Runs one task. Safe to run again, after any failure or stop, and
     /// concurrently with itself, with ingest and with playback.
     pub async fn rekey(&self, task: &RekeyTask) -> Result<RekeyOutcome, RekeyError> {
+        if let Some(destination) = &task.destination {
+            return self.move_region(task, destination).await;
+        }
         let id = &task.id;
         let target = self.target_keys(task)?;
         let entry = self.catalog.recording(id).await?.ok_or_else(|| RekeyError::NotFound { id: id.to_string() })?;
+        if let Some(to) = &entry.moved_to {
+            return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
+        }
         if let Some(from) = &task.from_key {
             if !entry.wrapping_keys.contains(from) && entry.wrapping_keys != target {
                 return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
@@ -297,6 +370,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
                 return Err(e.into());
             }
         };
+        if let Some(to) = &entry.moved_to {
+            self.release(id, &token).await;
+            return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
+        }
         if entry.wrapping_keys == target {
             let tidied = self.tidy(&entry).await;
             self.release(id, &token).await;
@@ -307,6 +384,296 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             self.release(id, &token).await;
         }
         result
+    }
+
+    /// Moves a recording into another region's deployment: its message
+    /// copied as it is (multi-Region keys, `copy_only`) or encrypted again
+    /// under keys of that region, catalogued there, and only then this
+    /// region's row made a marker of where it went (its keys count it no
+    /// more) and its version tagged `moved` for the lifecycle rule. A rerun
+    /// after any step finishes the rest; a destination that already has
+    /// the recording (from an earlier attempt) is used as it is.
+    async fn move_region(&self, task: &RekeyTask, dest: &Destination) -> Result<RekeyOutcome, RekeyError> {
+        let id = &task.id;
+        let Some(destinations) = self.destinations.clone() else {
+            return Err(RekeyError::NoDestinations { detail: "no adapters for other regions are configured".into() });
+        };
+        if dest.region == self.settings.region || dest.vault_bucket == self.settings.vault_bucket {
+            return Err(RekeyError::BadTarget {
+                detail: format!("the destination {dest} is this deployment's region or vault"),
+            });
+        }
+        let entry = self.catalog.recording(id).await?.ok_or_else(|| RekeyError::NotFound { id: id.to_string() })?;
+        if let Some(outcome) = self.moved_already(&entry, dest).await? {
+            return Ok(outcome);
+        }
+        if let Some(from) = &task.from_key {
+            if !entry.wrapping_keys.iter().any(|k| crate::arn::same_key(k, from)) {
+                return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
+            }
+        }
+        if entry.vault_version.is_none() {
+            return Err(RekeyError::Unversioned { id: id.to_string() });
+        }
+        let keys = if task.copy_only {
+            if let Some(k) = entry.wrapping_keys.iter().find(|k| !KmsArn::parse(k).is_some_and(|a| a.is_multi_region()))
+            {
+                return Err(RekeyError::NotMultiRegion { id: id.to_string(), key: k.clone() });
+            }
+            None
+        } else {
+            let target = match &task.target {
+                Target::Keys(keys) if !keys.is_empty() => keys.clone(),
+                _ => return Err(RekeyError::NoTarget { recording_type: id.recording_type.clone() }),
+            };
+            Some(self.keys.resolve(&self.kms, &target, &dest.region).await.map_err(RekeyError::Key)?)
+        };
+        let token = match self
+            .catalog
+            .claim(id, &entry.message_id, &task.request_id, unix_now(), self.settings.claim_secs)
+            .await?
+        {
+            Claim::Acquired { token } => token,
+            Claim::HeldElsewhere { .. } => return Err(RekeyError::InProgress { id: id.to_string() }),
+        };
+        let entry = match self.catalog.recording(id).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => {
+                self.release(id, &token).await;
+                return Err(RekeyError::NotFound { id: id.to_string() });
+            }
+            Err(e) => {
+                self.release(id, &token).await;
+                return Err(e.into());
+            }
+        };
+        if entry.moved_to.is_some() {
+            self.release(id, &token).await;
+            return self.moved_already(&entry, dest).await?.ok_or_else(|| RekeyError::MovedAway {
+                id: id.to_string(),
+                to: entry.moved_to.as_ref().map(ToString::to_string).unwrap_or_default(),
+            });
+        }
+        let (dst_objects, dst_catalog) = destinations.open(dest);
+        let result =
+            self.move_region_claimed(&entry, task, dest, keys.as_deref(), &dst_objects, &dst_catalog, &token).await;
+        if result.is_err() {
+            self.release(id, &token).await;
+        }
+        result
+    }
+
+    /// `Some` when the row already says the recording moved: to `dest` (a
+    /// rerun, its version's tag finished), or elsewhere (an error).
+    async fn moved_already(
+        &self,
+        entry: &RecordingEntry,
+        dest: &Destination,
+    ) -> Result<Option<RekeyOutcome>, RekeyError> {
+        let Some(to) = &entry.moved_to else { return Ok(None) };
+        if (to.region.as_str(), to.vault_bucket.as_str(), to.catalog_table.as_str())
+            != (dest.region.as_str(), dest.vault_bucket.as_str(), dest.catalog_table.as_str())
+        {
+            return Err(RekeyError::MovedAway { id: entry.id.to_string(), to: to.to_string() });
+        }
+        self.tag_moved(entry).await;
+        Ok(Some(RekeyOutcome::AlreadyMoved { id: entry.id.clone(), to: dest.clone() }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn move_region_claimed(
+        &self,
+        entry: &RecordingEntry,
+        task: &RekeyTask,
+        dest: &Destination,
+        keys: Option<&[crate::keyring::WrappingKey]>,
+        dst_objects: &O,
+        dst_catalog: &C,
+        token: &str,
+    ) -> Result<RekeyOutcome, RekeyError> {
+        let id = &entry.id;
+        let dst_loc = S3Location { bucket: dest.vault_bucket.clone(), key: entry.vault_key.clone() };
+        let now = rfc3339(unix_now());
+        // 1. The destination may have it from an earlier attempt.
+        let there = match dst_catalog.recording(id).await? {
+            Some(row) => Self::same_recording(entry, row)?,
+            None => {
+                // 2. The message there, born pending.
+                let row = match keys {
+                    None => {
+                        let written = self.copy_message(entry, dst_objects, &dst_loc).await?;
+                        RecordingEntry {
+                            vault_version: written.version.clone(),
+                            // The same keys, named as the destination knows them: the
+                            // replicas there (the header still names the originals;
+                            // the MRK-aware unwrap takes either).
+                            wrapping_keys: entry
+                                .wrapping_keys
+                                .iter()
+                                .map(|k| {
+                                    KmsArn::parse(k).map(|a| a.in_region(&dest.region)).unwrap_or_else(|| k.clone())
+                                })
+                                .collect(),
+                            ciphertext_size: written.size,
+                            checksum_sha256: written.checksum_sha256.clone(),
+                            moved_to: None,
+                            ..entry.clone()
+                        }
+                    }
+                    Some(keys) => {
+                        let (written, message_id) = self.write_new_message(entry, keys, dst_objects, &dst_loc).await?;
+                        RecordingEntry {
+                            vault_version: written.version.clone(),
+                            wrapping_keys: keys.iter().map(|k| k.arn().to_string()).collect(),
+                            provider: keys[0].provider_id().to_string(),
+                            message_id,
+                            frame_length: self.settings.frame_length,
+                            ciphertext_size: written.size,
+                            checksum_sha256: written.checksum_sha256.clone(),
+                            rekeyed_at: Some(now.clone()),
+                            moved_to: None,
+                            ..entry.clone()
+                        }
+                    }
+                };
+                if row.vault_version.is_none() {
+                    return Err(RekeyError::Unversioned { id: format!("{id} in {dest}") });
+                }
+                // 3. Catalogued there, with its keys' usage.
+                self.record_there(&row, task, dst_catalog, &now).await?
+            }
+        };
+        // The destination's version out of its lifecycle rule's reach.
+        let tags = dst_objects.tags(&dst_loc, there.vault_version.as_deref()).await.map_err(RekeyError::S3)?;
+        if tags.iter().any(|(k, v)| k == STATE_TAG && v == PENDING) {
+            dst_objects
+                .tag(&dst_loc, there.vault_version.as_deref(), STATE_TAG, CATALOGUED)
+                .await
+                .map_err(RekeyError::S3)?;
+        }
+        // 4. This region's row: a marker of where it went.
+        let marker = RecordingEntry {
+            moved_to: Some(MovedTo {
+                region: dest.region.clone(),
+                vault_bucket: dest.vault_bucket.clone(),
+                catalog_table: dest.catalog_table.clone(),
+                moved_at: now.clone(),
+            }),
+            ..entry.clone()
+        };
+        match self.move_row(entry, &marker, token, &now).await {
+            Ok(Moved::Moved) => {}
+            Ok(Moved::RowChanged(found)) => {
+                let now = found.map(|f| f.message_id).unwrap_or_else(|| "none: the row is gone".into());
+                return Err(RekeyError::RowChanged { id: id.to_string(), now });
+            }
+            Err(e) => match self.catalog.recording(id).await {
+                Ok(Some(row)) if row.moved_to.is_some() => {}
+                _ => return Err(e.into()),
+            },
+        }
+        // 5. This region's version: for the lifecycle rule.
+        self.tag_moved(entry).await;
+        Ok(RekeyOutcome::MovedRegion { entry: Box::new(there), to: dest.clone(), copied: keys.is_none() })
+    }
+
+    /// The destination's row is this recording (an earlier attempt put it
+    /// there), or another one that must not be touched.
+    fn same_recording(entry: &RecordingEntry, row: RecordingEntry) -> Result<RecordingEntry, RekeyError> {
+        let same = row.plaintext_size == entry.plaintext_size
+            && row.encrypted_at == entry.encrypted_at
+            && row.source_etag == entry.source_etag;
+        if same {
+            Ok(row)
+        } else {
+            Err(RekeyError::DestinationTaken {
+                id: entry.id.to_string(),
+                detail: format!(
+                    "encrypted {} from ETag {}, {} bytes",
+                    row.encrypted_at, row.source_etag, row.plaintext_size
+                ),
+            })
+        }
+    }
+
+    /// Catalogues `row` in the destination's catalog under a claim there.
+    async fn record_there(
+        &self,
+        row: &RecordingEntry,
+        task: &RekeyTask,
+        dst_catalog: &C,
+        now: &str,
+    ) -> Result<RecordingEntry, RekeyError> {
+        let id = &row.id;
+        let token =
+            match dst_catalog.claim(id, &row.message_id, &task.request_id, unix_now(), self.settings.claim_secs).await?
+            {
+                Claim::Acquired { token } => token,
+                Claim::HeldElsewhere { .. } => return Err(RekeyError::InProgress { id: id.to_string() }),
+            };
+        match dst_catalog.record(row, &token, now).await {
+            Ok(Recorded::New) => Ok(row.clone()),
+            Ok(Recorded::AlreadyCatalogued(existing)) => {
+                let _ = dst_catalog.release(id, &token).await;
+                Self::same_recording(row, *existing)
+            }
+            Err(e) => {
+                let _ = dst_catalog.release(id, &token).await;
+                match dst_catalog.recording(id).await {
+                    Ok(Some(existing)) if existing.message_id == row.message_id => Ok(existing),
+                    _ => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// Copies the catalogued version byte for byte to `dst_loc` of `dst`,
+    /// born pending, stored only if it is the catalogued message whole (its
+    /// header's message id, its size), then checked against S3's checksum.
+    async fn copy_message(
+        &self,
+        entry: &RecordingEntry,
+        dst: &O,
+        dst_loc: &S3Location,
+    ) -> Result<crate::ports::objects::WrittenObject, RekeyError> {
+        let handle = Handle::current();
+        let body =
+            self.s3.read(&self.location(entry), entry.vault_version.as_deref(), None).await.map_err(RekeyError::S3)?;
+        let mut reader = body.into_blocking_read(&handle);
+        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry));
+        let message_id = hex::decode(&entry.message_id).unwrap_or_default();
+        writer.check_with(Box::new(CopyCheck::new(message_id, entry.ciphertext_size)));
+        let written = tokio::task::spawn_blocking(move || match std::io::copy(&mut reader, &mut writer) {
+            Ok(_) => writer.finish().map_err(RekeyError::S3),
+            Err(e) => {
+                writer.abort();
+                Err(match FlowError::from_io(e) {
+                    FlowError::S3(e) => RekeyError::S3(e),
+                    other => RekeyError::Io(other.to_string()),
+                })
+            }
+        })
+        .await
+        .map_err(|e| RekeyError::Io(format!("the copy failed: {e}")))??;
+        dst.verify(dst_loc, &written).await.map_err(RekeyError::S3)?;
+        Ok(written)
+    }
+
+    /// Tags this region's version of a recording that moved away `moved`
+    /// (from catalogued or pending; already moved stays).
+    async fn tag_moved(&self, entry: &RecordingEntry) {
+        let loc = self.location(entry);
+        let version = entry.vault_version.as_deref();
+        let tagged = match self.s3.tags(&loc, version).await {
+            Ok(tags) => match tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str()) {
+                Some(PENDING) | Some(CATALOGUED) => self.s3.tag(&loc, version, STATE_TAG, MOVED).await,
+                _ => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = tagged {
+            tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "moved; the old version's tag is left to the rerun");
+        }
     }
 
     async fn release(&self, id: &RecordingId, token: &str) {
@@ -570,6 +937,46 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         if let Err(e) = self.s3.tag(loc, version, STATE_TAG, state).await {
             tracing::warn!(location = %loc, code = e.code(), error = %e, "could not tag the version {state}; the rerun does");
         }
+    }
+}
+
+/// The destination upload's check for a copied message: the bytes stored
+/// begin with the catalogued message's header (its message id) and are as
+/// many as the catalogued ciphertext.
+struct CopyCheck {
+    message_id: Vec<u8>,
+    size: u64,
+    seen: u64,
+    head: Vec<u8>,
+}
+
+impl CopyCheck {
+    fn new(message_id: Vec<u8>, size: u64) -> Self {
+        Self { message_id, size, seen: 0, head: Vec::new() }
+    }
+}
+
+impl crate::ports::objects::UploadCheck for CopyCheck {
+    fn part(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let limit = Limits::default().max_header_len;
+        if self.head.len() < limit {
+            let take = bytes.len().min(limit - self.head.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        self.seen += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        let header = envelope::Header::parse(&self.head, &Limits::default())
+            .map_err(|e| format!("the copy does not start with a message header: {e}"))?;
+        if header.message_id.as_slice() != self.message_id.as_slice() {
+            return Err("the copy is another message than the catalogued one".into());
+        }
+        if self.seen != self.size {
+            return Err(format!("the copy holds {} bytes, the catalogued message {}", self.seen, self.size));
+        }
+        Ok(())
     }
 }
 
