@@ -495,3 +495,140 @@ fn a_multi_region_recording_written_in_us_east_1_plays_in_us_west_2_through_the_
     assert!(std::fs::read(&pt).unwrap() == data);
     assert_eq!(aws.kms_calls_for(&primary), east_before, "still no KMS call in us-east-1");
 }
+
+#[test]
+fn multi_region_recordings_move_to_us_west_2_copied_as_they_are_and_leave_moved_markers() {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, VersioningConfiguration,
+    };
+    use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
+    use vault::playback::{OpenStats, PlaybackSettings, RecordingPlayer, DEFAULT_BATCH_BYTES};
+    use vault::ports::catalog::{KeyUsageCatalog, RecordingCatalog};
+    use vault::recording::RecordingId;
+
+    let aws = LocalAws::shared();
+    let rt = rt();
+    let (primary, replica) = rt.block_on(async {
+        let kms = aws.kms().await;
+        let meta = kms.create_key().multi_region(true).send().await.unwrap().key_metadata.unwrap();
+        let r = kms.replicate_key().key_id(meta.key_id()).replica_region(DR_REGION).send().await.unwrap();
+        (meta.arn.unwrap(), r.replica_key_metadata.unwrap().arn.unwrap())
+    });
+    let stack = rt.block_on(Stack::new(aws, &[("calls", &[primary.as_str()])]));
+    let mut originals = Vec::new();
+    for i in 0..3 {
+        let data = sample(20_000 + i * 5000, i as u8);
+        rt.block_on(stack.encrypt(&format!("calls/m-{i}"), &data, "audio/wav"));
+        originals.push(data);
+    }
+    // The deployment in us-west-2: its vault and catalog.
+    let (dest_vault, dest_table) =
+        (format!("cv-west-vault-{}", std::process::id()), format!("cv-west-catalog-{}", std::process::id()));
+    let west = rt.block_on(aws.config(DR_REGION));
+    rt.block_on(async {
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&west).force_path_style(true).build());
+        s3.create_bucket()
+            .bucket(&dest_vault)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::UsWest2).build(),
+            )
+            .send()
+            .await
+            .expect("CreateBucket in us-west-2");
+        s3.put_bucket_versioning()
+            .bucket(&dest_vault)
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        e2e::ingest::create_catalog_table(&aws_sdk_dynamodb::Client::new(&west), &dest_table).await;
+    });
+    let decrypts_before = aws.kms_calls().get("Decrypt").copied().unwrap_or(0);
+    let dir = TempDir::new("rekey-region");
+    let report = dir.path("report.csv");
+    let out = aws.callvault(&[
+        "rekey",
+        "--from-key",
+        &primary,
+        "--to-region",
+        DR_REGION,
+        "--to-vault",
+        &dest_vault,
+        "--to-catalog",
+        &dest_table,
+        "--copy-only",
+        "--local",
+        "--workers",
+        "2",
+        "--report",
+        &report,
+        "--catalog-table",
+        &stack.table,
+        "--vault-bucket",
+        &stack.vault,
+        "--org",
+        e2e::ingest::ORG,
+        "--recording-keys",
+        &stack.recording_keys,
+    ]);
+    ok(&out);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(printed.contains("re-keyed 3 of 3"), "{printed}");
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert!(report.lines().all(|l| l.contains(",succeeded,") && l.contains("moved calls/m-")), "{report}");
+    assert_eq!(aws.kms_calls().get("Decrypt").copied().unwrap_or(0), decrypts_before, "a copy calls no KMS");
+
+    rt.block_on(async {
+        let east = aws.config(REGION).await;
+        let (here, there) =
+            (DynamoCatalog::from_config(&east, &stack.table), DynamoCatalog::from_config(&west, &dest_table));
+        let player = RecordingPlayer::new(
+            AwsKms::new(&west),
+            S3Objects::from_config(&west),
+            DynamoCatalog::from_config(&west, &dest_table),
+            PlaybackSettings {
+                org: e2e::ingest::ORG.into(),
+                vault_bucket: dest_vault.clone(),
+                region: DR_REGION.into(),
+                cache_ttl: std::time::Duration::ZERO,
+                cache_entries: 4,
+                batch_bytes: DEFAULT_BATCH_BYTES,
+            },
+        );
+        let source = Playback::new(&stack, &[]).await;
+        for (i, data) in originals.iter().enumerate() {
+            let id = RecordingId { recording_type: "calls".into(), recording_id: format!("m-{i}") };
+            let marker = here.recording(&id).await.unwrap().unwrap();
+            let to = marker.moved_to.clone().expect("a moved marker here");
+            assert_eq!(
+                (to.region.as_str(), to.vault_bucket.as_str(), to.catalog_table.as_str()),
+                (DR_REGION, dest_vault.as_str(), dest_table.as_str())
+            );
+            let row = there.recording(&id).await.unwrap().expect("catalogued there");
+            assert_eq!(
+                (row.wrapping_keys.clone(), row.message_id.clone()),
+                (vec![replica.clone()], marker.message_id.clone())
+            );
+            // Playback here answers where it went; there, it plays.
+            let reply = source.get(&format!("/recordings/calls/m-{i}"), None).await;
+            assert_eq!(reply.status, 410, "here: moved");
+            assert_eq!(reply.json()["error"], "moved");
+            assert!(!reply.json()["message"].as_str().unwrap().contains(&dest_vault), "not how it is stored there");
+            assert!(reply.json()["message"].as_str().unwrap().contains(DR_REGION), "{}", reply.json());
+            let mut stats = OpenStats::default();
+            let open = player.open(&id, &mut stats).await.expect("opens in us-west-2");
+            assert_eq!(open.key_arn(), replica);
+            let span = open.span(None).unwrap();
+            let mut frames = player.frames(&open, &span).await.unwrap();
+            let mut out = Vec::new();
+            while let Some(batch) = frames.next_batch().await {
+                batch.unwrap().iter().for_each(|p| out.extend_from_slice(p));
+            }
+            assert!(out == *data, "m-{i} plays in us-west-2");
+        }
+        assert_eq!(here.key_usage(&primary).await.unwrap().map_or(0, |u| u.recordings), 0, "counted here no more");
+        assert_eq!(there.key_usage(&replica).await.unwrap().map(|u| u.recordings), Some(3), "counted there");
+    });
+}

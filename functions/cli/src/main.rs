@@ -148,6 +148,21 @@ enum Command {
         /// Say what would move (recordings, bytes, per key and type); change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Move the recordings into the deployment of this region (with
+        /// --to-vault and --to-catalog): each is catalogued there, and its
+        /// row here becomes a marker of where it went.
+        #[arg(long, value_name = "REGION", requires_all = ["to_vault", "to_catalog"])]
+        to_region: Option<String>,
+        /// That deployment's vault bucket.
+        #[arg(long, value_name = "BUCKET", requires = "to_region")]
+        to_vault: Option<String>,
+        /// That deployment's catalog table.
+        #[arg(long, value_name = "TABLE", requires = "to_region")]
+        to_catalog: Option<String>,
+        /// Copy each message as it is instead of encrypting it again: its
+        /// keys must be multi-Region, with replicas in --to-region.
+        #[arg(long, requires = "to_region", conflicts_with = "to_keys")]
+        copy_only: bool,
         /// Run the tasks on this machine instead of S3 Batch Operations.
         #[arg(long)]
         local: bool,
@@ -241,6 +256,10 @@ fn main() -> ExitCode {
                 types,
                 to_keys,
                 dry_run,
+                to_region,
+                to_vault,
+                to_catalog,
+                copy_only,
                 local,
                 workers,
                 report,
@@ -271,7 +290,23 @@ fn main() -> ExitCode {
                     }
                 };
                 let selection = vault::rekey::Selection { from_key, types };
-                rekey::rekey(rekey::Request { selection, to_keys, dry_run, mode, catalog_table, vault_bucket }).await
+                let destination = match (to_region, to_vault, to_catalog) {
+                    (Some(region), Some(vault_bucket), Some(catalog_table)) => {
+                        Some(vault::rekey::Destination { region, vault_bucket, catalog_table })
+                    }
+                    _ => None,
+                };
+                rekey::rekey(rekey::Request {
+                    selection,
+                    to_keys,
+                    dry_run,
+                    mode,
+                    catalog_table,
+                    vault_bucket,
+                    destination,
+                    copy_only,
+                })
+                .await
             }
             Command::Audit { max_key_age_days, json, catalog_table, recording_keys, org } => {
                 audit::audit(catalog_table, recording_keys, org, max_key_age_days, json).await

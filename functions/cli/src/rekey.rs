@@ -24,13 +24,16 @@ use aws_sdk_s3control::types::{
     JobManifest, JobManifestFieldName, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation,
     JobReport, JobReportFormat, JobReportScope, LambdaInvokeOperation,
 };
-use inbound::s3_batch::{self, BatchTask, ARG_FROM_KEY, ARG_OPERATION, ARG_TARGET_KEYS, CONFIGURED, OP_REKEY};
+use inbound::s3_batch::{
+    self, BatchTask, ARG_COPY_ONLY, ARG_FROM_KEY, ARG_OPERATION, ARG_TARGET_CATALOG, ARG_TARGET_KEYS,
+    ARG_TARGET_REGION, ARG_TARGET_VAULT, CONFIGURED, OP_REKEY,
+};
 use serde_json::Value;
 use vault::arn::KmsArn;
-use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
+use vault::aws::{AwsKms, DynamoCatalog, RegionalAdapters, S3Objects};
 use vault::ports::objects::WriteOptions;
 use vault::recording::{RecordingEntry, RecordingKeys};
-use vault::rekey::{select, RekeySettings, Rekeyer, Selection};
+use vault::rekey::{select, Destination, RekeySettings, Rekeyer, Selection};
 use vault::OperationError;
 
 use crate::CliError;
@@ -44,6 +47,10 @@ pub struct Request {
     pub mode: Mode,
     pub catalog_table: String,
     pub vault_bucket: String,
+    /// Another region's deployment to move the recordings into.
+    pub destination: Option<Destination>,
+    /// Copy the messages as they are (multi-Region keys).
+    pub copy_only: bool,
 }
 
 /// Where the tasks run.
@@ -117,6 +124,11 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
             )));
         }
     }
+    if req.destination.is_some() && !req.copy_only && req.to_keys.is_empty() {
+        return Err(CliError::usage(
+            "a move to another region names the keys there (--to-key <ARN in that region>), or copies multi-Region messages as they are (--copy-only)",
+        ));
+    }
     if req.to_keys.iter().any(|k| Some(k) == req.selection.from_key.as_ref()) {
         return Err(CliError::usage("--to-key names the --from-key: a recording cannot move onto the key it leaves"));
     }
@@ -136,6 +148,15 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
     if let Some(from) = &req.selection.from_key {
         args.push((ARG_FROM_KEY, from.clone()));
     }
+    if let Some(d) = &req.destination {
+        args.push((ARG_TARGET_REGION, d.region.clone()));
+        args.push((ARG_TARGET_VAULT, d.vault_bucket.clone()));
+        args.push((ARG_TARGET_CATALOG, d.catalog_table.clone()));
+        if req.copy_only {
+            args.retain(|(k, _)| *k != ARG_TARGET_KEYS);
+            args.push((ARG_COPY_ONLY, "true".to_string()));
+        }
+    }
     match req.mode {
         Mode::Local { workers, report, org, recording_keys, frame_length } => {
             let region = sdk
@@ -153,7 +174,8 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
                 write: WriteOptions::default(),
                 claim_secs: 960,
             };
-            let rekeyer = Rekeyer::new(AwsKms::new(&sdk), S3Objects::from_config(&sdk), catalog, settings);
+            let rekeyer = Rekeyer::new(AwsKms::new(&sdk), S3Objects::from_config(&sdk), catalog, settings)
+                .with_destinations(Arc::new(RegionalAdapters::new(&sdk)));
             let handler = Arc::new(rekey::Handler::new(rekeyer));
             println!("re-keying {}", plan.describe(&target));
             local(handler, &plan, &req.vault_bucket, &args, workers, &report).await

@@ -83,7 +83,16 @@ impl Refusal {
                 r.key = Some(key.to_string());
                 r
             }
-            (ErrorKind::NotFound | ErrorKind::Moved, _) => Self::new(status, code, e.to_string()),
+            (ErrorKind::NotFound, _) => Self::new(status, code, e.to_string()),
+            // Where it went (the region), not how it is stored there.
+            (ErrorKind::Moved, _) => match e {
+                PlaybackError::Moved { id, region, moved_at, .. } => Self::new(
+                    status,
+                    code,
+                    format!("recording {id} moved to {region} on {moved_at}: play it from the {region} deployment"),
+                ),
+                _ => Self::new(status, code, "this recording moved to another deployment"),
+            },
             (ErrorKind::Integrity, _) => Self::new(
                 status,
                 code,
