@@ -518,7 +518,7 @@ async fn a_recording_moves_to_another_region_under_its_keys_and_leaves_a_marker_
     assert_eq!(code(&out), "moved_region", "{out:?}");
     // There: a new message under C, catalogued, counted, playable there.
     let there = catalog.recordings().pop().expect("catalogued there");
-    assert_eq!(there.wrapping_keys, [c.clone()]);
+    assert_eq!(there.wrapping_keys, std::slice::from_ref(&c));
     assert_ne!(there.message_id, before.message_id, "a new message");
     assert_eq!((there.encrypted_at.as_str(), there.moved_to.as_ref()), (before.encrypted_at.as_str(), None));
     assert_eq!(catalog.key_usages_now().iter().find(|u| u.key_arn == c).map(|u| u.recordings), Some(1));
