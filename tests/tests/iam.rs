@@ -365,6 +365,12 @@ fn kms_grants_name_the_keys_and_the_org_and_encrypt_recording_cannot_decrypt() {
             if st.resource.as_str() == Some("*") {
                 // ListAliases has no key to name.
                 assert_eq!(kms, ["kms:ListAliases"], "{at}: KMS grants name the configured keys, not *");
+            } else if mentions(&st.resource, "MoveTargetKeyArns") {
+                // The keys of the region a re-key moves recordings into: only
+                // the rekey function's, only when configured, never Decrypt.
+                assert_eq!(name, "Rekey", "{at}");
+                assert_eq!(st.granted_if.as_deref(), Some("HasMoveTargetKeys"), "{at}");
+                assert!(!kms.iter().any(|a| *a == "kms:Decrypt"), "{at}: wrapping only");
             } else {
                 assert!(
                     names_only_the_keys(&st.resource),
@@ -542,14 +548,19 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
         assert_eq!(filters[0]["Key"].as_str(), Some("callvault-state"));
         assert!(rule.get("Prefix").is_none() && rule.get("Filter").is_none());
         let state = filters[0]["Value"].as_str().unwrap();
-        if state == "superseded" {
-            assert!(rule.get("ExpirationInDays").is_none(), "a superseded version goes only once noncurrent");
-            assert!(tag_is(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"], "Ref"), "after the grace period");
+        match state {
+            "superseded" => {
+                assert!(rule.get("ExpirationInDays").is_none(), "a superseded version goes only once noncurrent");
+                assert!(tag_is(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"], "Ref"), "after the grace period");
+            }
+            // Catalogued in another region first; the row here says where.
+            "moved" => assert!(tag_is(&rule["ExpirationInDays"], "Ref"), "after the grace period"),
+            _ => {}
         }
         states.push(state);
     }
     states.sort();
-    assert_eq!(states, ["pending", "superseded"], "only uncatalogued and superseded versions expire");
+    assert_eq!(states, ["moved", "pending", "superseded"], "only uncatalogued, superseded and moved versions expire");
 }
 
 #[test]
@@ -561,6 +572,10 @@ fn rekey_cannot_destroy_a_version_or_bring_one_back_and_its_batch_role_only_runs
         assert_ne!(st.resource.as_str(), Some("*"), "{at}: names its resources");
         for bucket in ["EvidenceBucket", "IngestBucket", "-ingest-"] {
             assert!(!mentions(&st.resource, bucket), "{at} reaches {bucket}");
+        }
+        // The other region's vault and catalog only when configured.
+        if mentions(&st.resource, "MoveTarget") {
+            assert_eq!(st.granted_if.as_deref().map(|c| c.starts_with("HasMoveTarget")), Some(true), "{at}");
         }
         let destructive: Vec<&String> = st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str())).collect();
         assert!(destructive.is_empty(), "{at}: may destroy vault objects: {destructive:?}");
@@ -581,7 +596,7 @@ fn rekey_cannot_destroy_a_version_or_bring_one_back_and_its_batch_role_only_runs
                     };
                     match to {
                         Some("catalogued") => assert_eq!(from, ["pending"], "{at}"),
-                        Some("superseded") => assert_eq!(from, ["pending", "catalogued"], "{at}"),
+                        Some("superseded") | Some("moved") => assert_eq!(from, ["pending", "catalogued"], "{at}"),
                         other => panic!("{at}: tags a version {other:?}"),
                     }
                 }
