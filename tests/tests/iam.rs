@@ -897,3 +897,16 @@ fn the_key_policy_lets_the_rekey_role_move_recordings_under_the_org_context_only
         }
     }
 }
+
+#[test]
+fn a_replica_of_the_key_in_another_region_has_the_same_policy_and_guardrails() {
+    let text = std::fs::read_to_string(root().join("infra/key.yaml")).expect("infra/key.yaml");
+    let key: Value = serde_yaml_ng::from_str(&text).expect("infra/key.yaml parses");
+    let resources = key["Resources"].as_mapping().expect("Resources");
+    let of_type = |t: &str| resources.iter().find(|(_, r)| r["Type"].as_str() == Some(t)).map(|(_, r)| r.clone());
+    let (primary, replica) = (of_type("AWS::KMS::Key").unwrap(), of_type("AWS::KMS::ReplicaKey").expect("a replica"));
+    assert_eq!(replica["Properties"]["KeyPolicy"], primary["Properties"]["KeyPolicy"], "the same statements");
+    assert_eq!((primary["Condition"].as_str(), replica["Condition"].as_str()), (Some("IsPrimary"), Some("IsReplica")));
+    assert_eq!(replica["Properties"]["PendingWindowInDays"].as_u64(), Some(30));
+    assert!(tag_is(&replica["Properties"]["PrimaryKeyArn"], "Ref"));
+}
