@@ -551,7 +551,10 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
         match state {
             "superseded" => {
                 assert!(rule.get("ExpirationInDays").is_none(), "a superseded version goes only once noncurrent");
-                assert!(tag_is(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"], "Ref"), "after the grace period");
+                assert!(
+                    tag_is(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"], "Ref"),
+                    "after the grace period"
+                );
             }
             // Catalogued in another region first; the row here says where.
             "moved" => assert!(tag_is(&rule["ExpirationInDays"], "Ref"), "after the grace period"),
