@@ -132,8 +132,11 @@ def plain(item):
     return {k: value(v) for k, v in sorted(item.items())}
 rec = ddb.get_item(TableName=table, Key={"pk": {"S": "recording#calls/2026-11-23-0001.wav"}, "sk": {"S": "recording"}})["Item"]
 print("catalog recording:", json.dumps(plain(rec), indent=2, default=str))
-use = ddb.get_item(TableName=table, Key={"pk": {"S": "key"}, "sk": {"S": key}})["Item"]
-print("catalog key usage:", json.dumps(plain(use), indent=2, default=str))
+# A key's usage is spread over counters ("<key ARN>#<shard>"), summed when read.
+shards = ddb.query(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :arn)",
+                   ExpressionAttributeValues={":pk": {"S": "key"}, ":arn": {"S": key}})["Items"]
+print(f"catalog key usage ({len(shards)} counter):", json.dumps([plain(i) for i in shards], indent=2, default=str))
+assert sum(int(i["recordings"]["N"]) for i in shards) == 1
 left = s3.list_object_versions(Bucket=ingest, Prefix="calls/2026-11-23-0001.wav")
 n = len(left.get("Versions", [])) + len(left.get("DeleteMarkers", []))
 print(f"ingest: {n} versions of the plaintext left")
@@ -247,6 +250,49 @@ echo "-- the same audit as the daily rotation-audit Lambda, on events/rotation-s
 start_function rotation-audit
 (cd "$root" && cargo lambda invoke rotation-audit --invoke-address 127.0.0.1 --invoke-port "$port" \
   --data-file "$root/events/rotation-schedule.json" --output-format json) | "$py" -m json.tool
+
+step "key moves: the recording re-keyed onto a new key by the rekey function (events/s3-batch-rekey.json, schema 2.0)"
+key2="$("$py" - <<'PY'
+import boto3
+kms = boto3.client("kms")
+arn = kms.create_key(Description="callvault recordings of acme, 2027")["KeyMetadata"]["Arn"]
+kms.enable_key_rotation(KeyId=arn)
+print(arn)
+PY
+)"
+echo "new key $key2"
+CATALOG_TABLE="$table" VAULT_BUCKET="$vault" "$bin" rekey --from-key "$key" --to-key "$key2" --dry-run
+start_function rekey
+"$py" - "$root/events/s3-batch-rekey.json" "$work/rekey-event.json" "$vault" "$key" "$key2" <<'PY'
+import json, sys
+src, dst, vault, old, new = sys.argv[1:]
+e = json.load(open(src))
+e["job"]["userArguments"].update(targetKeys=new, fromKey=old)
+e["tasks"][0]["s3Bucket"] = vault
+json.dump(e, open(dst, "w"))
+PY
+(cd "$root" && cargo lambda invoke rekey --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file "$work/rekey-event.json" --output-format json) | "$py" -m json.tool
+"$py" - "$vault" "$table" "$key" "$key2" "$work/rekeyed.esdk" <<'PY'
+import sys, boto3
+vault, table, old, new, out = sys.argv[1:]
+s3, ddb = boto3.client("s3"), boto3.client("dynamodb")
+open(out, "wb").write(s3.get_object(Bucket=vault, Key="calls/2026-11-23-0001.wav")["Body"].read())
+for v in s3.list_object_versions(Bucket=vault, Prefix="calls/2026-11-23-0001.wav")["Versions"]:
+    tags = s3.get_object_tagging(Bucket=vault, Key=v["Key"], VersionId=v["VersionId"])["TagSet"]
+    print(f"vault version {v['VersionId']}: {', '.join(t['Value'] for t in tags if t['Key'] == 'callvault-state')}")
+def usage(arn):
+    items = ddb.query(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :arn)",
+                      ExpressionAttributeValues={":pk": {"S": "key"}, ":arn": {"S": arn}})["Items"]
+    return sum(int(i["recordings"]["N"]) for i in items)
+print(f"recordings under the old key: {usage(old)}, under the new key: {usage(new)}")
+assert (usage(old), usage(new)) == (0, 1)
+PY
+"$venv/esdk-cli/bin/aws-encryption-cli" --decrypt-unsigned -i "$work/rekeyed.esdk" -o "$work/rekeyed.wav" \
+  -w "key=$key2" -c org=acme recording_type=calls recording_id=2026-11-23-0001.wav -S
+cmp "$work/call.wav" "$work/rekeyed.wav" && echo "official CLI under the new key alone: byte-identical"
+"$py" -c "import boto3, sys; boto3.client('kms').disable_key(KeyId=sys.argv[1])" "$key" && echo "old key disabled"
+curl -sf "$url" -o "$work/played.wav" && cmp "$work/call.wav" "$work/played.wav" && echo "and the recording still plays"
 
 step "done: the key owner's KMS call log"
 curl -s "$endpoint/_callvault/kms-calls"; echo
