@@ -84,7 +84,9 @@ impl Plan {
     }
 
     fn describe(&self, target: &str) -> String {
-        let mut out = format!("{} recordings, {} bytes of plaintext, to {target}:\n", self.keys.len(), self.bytes);
+        let n = self.keys.len();
+        let plural = if n == 1 { "" } else { "s" };
+        let mut out = format!("{n} recording{plural}, {} bytes of plaintext, to {target}:\n", self.bytes);
         for ((keys, ty), (n, bytes)) in &self.groups {
             out.push_str(&format!("  {n:>8} {ty:<16} {bytes:>14} bytes  under {keys}\n"));
         }
