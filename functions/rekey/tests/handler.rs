@@ -3,89 +3,16 @@
 //! acts on (retry, or report for good) and the stable code first in the
 //! result string.
 
-use std::sync::Arc;
+mod common;
 
+use common::*;
 use rekey::event::{invocation, BatchTask};
-use rekey::Handler;
 use serde_json::{json, Value};
-use vault::ingest::{Announced, IngestSettings, RecordingEncryptor};
-use vault::memory::{MemoryCatalog, MemoryKms, MemoryObjects};
 use vault::ports::keys::{KeyError, KeyState};
-use vault::ports::objects::{S3Location, WriteOptions};
-use vault::recording::{RecordingId, RecordingKeys};
-use vault::rekey::{RekeySettings, Rekeyer};
-
-const REGION: &str = "us-east-1";
-const VAULT: &str = "callvault-local-vault";
-
-struct Deployed {
-    kms: Arc<MemoryKms>,
-    objects: MemoryObjects,
-    catalog: MemoryCatalog,
-    a: String,
-    b: String,
-    handler: Handler<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>,
-}
-
-/// Recordings `calls/r-<n>` under key A; the handler over the same twins.
-async fn deployed(recordings: usize) -> Deployed {
-    let kms = Arc::new(MemoryKms::new());
-    let (a, b) = (kms.create_symmetric(REGION), kms.create_symmetric(REGION));
-    let objects = MemoryObjects::new();
-    objects.create_bucket("ingest", true);
-    objects.create_bucket(VAULT, true);
-    let catalog = MemoryCatalog::new();
-    let keys = RecordingKeys::parse(&format!(r#"{{"calls": ["{a}"]}}"#), REGION).unwrap();
-    let encryptor = RecordingEncryptor::new(
-        kms.clone(),
-        objects.clone(),
-        catalog.clone(),
-        IngestSettings {
-            org: "acme".into(),
-            ingest_bucket: "ingest".into(),
-            vault_bucket: VAULT.into(),
-            keys: keys.clone(),
-            frame_length: 4096,
-            region: REGION.into(),
-            write: WriteOptions::default(),
-        },
-    );
-    for n in 0..recordings {
-        let key = format!("calls/r-{n}");
-        let loc = S3Location { bucket: "ingest".into(), key: key.clone() };
-        let (etag, version) = objects.put(&loc, &vec![n as u8; 10_000 + n], Some("audio/wav"));
-        let obj = Announced { bucket: "ingest".into(), key, etag, version };
-        encryptor.encrypt(&obj, vault::time::unix_now() + 900, "ingest").await.unwrap();
-    }
-    let rekeyer = Rekeyer::new(
-        kms.clone(),
-        objects.clone(),
-        catalog.clone(),
-        RekeySettings {
-            org: "acme".into(),
-            vault_bucket: VAULT.into(),
-            region: REGION.into(),
-            keys,
-            frame_length: 4096,
-            write: WriteOptions::default(),
-            claim_secs: 900,
-        },
-    );
-    Deployed { kms, objects, catalog, a, b, handler: Handler::new(rekeyer) }
-}
-
-fn task(n: usize) -> BatchTask {
-    BatchTask { task_id: format!("task-{n}"), bucket: VAULT.into(), key: format!("calls/r-{n}"), version: None }
-}
+use vault::ports::objects::S3Location;
 
 fn keys_of(d: &Deployed, n: usize) -> Vec<String> {
-    let id = RecordingId { recording_type: "calls".into(), recording_id: format!("r-{n}") };
-    d.catalog.recordings().into_iter().find(|e| e.id == id).unwrap().wrapping_keys
-}
-
-fn result(answer: &Value) -> (&str, &str) {
-    let r = &answer["results"][0];
-    (r["resultCode"].as_str().unwrap(), r["resultString"].as_str().unwrap())
+    d.keys_of(n)
 }
 
 #[tokio::test(flavor = "multi_thread")]
