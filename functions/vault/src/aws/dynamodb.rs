@@ -422,42 +422,23 @@ impl RecordingCatalog for DynamoCatalog {
                     .build(),
             );
         }
-        items.push(
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(Self::key(recording_pk(&entry.id), CLAIM_SK)))
-                        .condition_expression("#token = :token")
-                        .expression_attribute_names("#token", "token")
-                        .expression_attribute_values(":token", s(token))
-                        .build()
-                        .map_err(build)?,
-                )
-                .build(),
-        );
-        let out = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
-        let err = match out {
+        items.push(self.end_claim(&entry.id, token)?);
+        let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => return Ok(Recorded::New),
             Err(e) => e,
         };
-        if let SdkError::ServiceError(se) = &err {
-            if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) =
-                se.err()
-            {
-                let reasons: Vec<&str> =
-                    c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
-                if reasons.first() == Some(&"ConditionalCheckFailed") {
-                    return match self.recording(&entry.id).await? {
-                        Some(existing) => Ok(Recorded::AlreadyCatalogued(Box::new(existing))),
-                        None => Err(CatalogError::Unavailable { detail: "the recording vanished mid-transaction".into() }),
-                    };
-                }
-                if reasons.last() == Some(&"ConditionalCheckFailed") {
-                    return Err(CatalogError::ClaimLost { id: entry.id.to_string() });
-                }
-                return Err(cancelled(&reasons));
+        if let Some(reasons) = cancellation_reasons(&err) {
+            let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+            if reasons.first() == Some(&"ConditionalCheckFailed") {
+                return match self.recording(&entry.id).await? {
+                    Some(existing) => Ok(Recorded::AlreadyCatalogued(Box::new(existing))),
+                    None => Err(CatalogError::Unavailable { detail: "the recording vanished mid-transaction".into() }),
+                };
             }
+            if reasons.last() == Some(&"ConditionalCheckFailed") {
+                return Err(CatalogError::ClaimLost { id: entry.id.to_string() });
+            }
+            return Err(cancelled(&reasons));
         }
         Err(map_error(err, &self.table))
     }
@@ -511,40 +492,39 @@ impl RecordingCatalog for DynamoCatalog {
                     .build(),
             );
         }
-        items.push(
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(Self::key(recording_pk(&from.id), CLAIM_SK)))
-                        .condition_expression("#token = :token")
-                        .expression_attribute_names("#token", "token")
-                        .expression_attribute_values(":token", s(token))
-                        .build()
-                        .map_err(build)?,
-                )
-                .build(),
-        );
+        items.push(self.end_claim(&from.id, token)?);
         let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => return Ok(Moved::Moved),
             Err(e) => e,
         };
-        if let SdkError::ServiceError(se) = &err {
-            if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) =
-                se.err()
-            {
-                let reasons: Vec<&str> =
-                    c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
-                if reasons.first() == Some(&"ConditionalCheckFailed") {
-                    return Ok(Moved::RowChanged(self.recording(&from.id).await?.map(Box::new)));
-                }
-                if reasons.last() == Some(&"ConditionalCheckFailed") {
-                    return Err(CatalogError::ClaimLost { id: from.id.to_string() });
-                }
-                return Err(cancelled(&reasons));
+        if let Some(reasons) = cancellation_reasons(&err) {
+            let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+            if reasons.first() == Some(&"ConditionalCheckFailed") {
+                return Ok(Moved::RowChanged(self.recording(&from.id).await?.map(Box::new)));
             }
+            if reasons.last() == Some(&"ConditionalCheckFailed") {
+                return Err(CatalogError::ClaimLost { id: from.id.to_string() });
+            }
+            return Err(cancelled(&reasons));
         }
         Err(map_error(err, &self.table))
+    }
+}
+
+/// Why DynamoDB cancelled a transaction, item by item (`None`: the call
+/// failed otherwise).
+fn cancellation_reasons<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Option<Vec<String>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err {
+        SdkError::ServiceError(se) => match se.err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => {
+                Some(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect())
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -562,6 +542,20 @@ fn cancelled(reasons: &[&str]) -> CatalogError {
 }
 
 impl DynamoCatalog {
+    /// The end of a recording's claim, in a transaction: only while it is
+    /// `token`'s.
+    fn end_claim(&self, id: &RecordingId, token: &str) -> Result<TransactWriteItem, CatalogError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(recording_pk(id), CLAIM_SK)))
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(token))
+            .build()
+            .map_err(|e| CatalogError::Refused { detail: e.to_string() })?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     /// Counts `recordings` recordings of `bytes` in a random shard of the
     /// key's usage.
     fn count_usage(

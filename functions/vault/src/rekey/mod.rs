@@ -350,26 +350,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         if entry.vault_version.is_none() {
             return Err(RekeyError::Unversioned { id: id.to_string() });
         }
-        let token = match self
-            .catalog
-            .claim(id, &entry.message_id, &task.request_id, unix_now(), self.settings.claim_secs)
-            .await?
-        {
-            Claim::Acquired { token } => token,
-            Claim::HeldElsewhere { .. } => return Err(RekeyError::InProgress { id: id.to_string() }),
-        };
-        // The row may have moved between the first look and the claim.
-        let entry = match self.catalog.recording(id).await {
-            Ok(Some(entry)) => entry,
-            Ok(None) => {
-                self.release(id, &token).await;
-                return Err(RekeyError::NotFound { id: id.to_string() });
-            }
-            Err(e) => {
-                self.release(id, &token).await;
-                return Err(e.into());
-            }
-        };
+        let (token, entry) = self.claim(&entry, &task.request_id).await?;
         if let Some(to) = &entry.moved_to {
             self.release(id, &token).await;
             return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
@@ -428,25 +409,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             };
             Some(self.keys.resolve(&self.kms, &target, &dest.region).await.map_err(RekeyError::Key)?)
         };
-        let token = match self
-            .catalog
-            .claim(id, &entry.message_id, &task.request_id, unix_now(), self.settings.claim_secs)
-            .await?
-        {
-            Claim::Acquired { token } => token,
-            Claim::HeldElsewhere { .. } => return Err(RekeyError::InProgress { id: id.to_string() }),
-        };
-        let entry = match self.catalog.recording(id).await {
-            Ok(Some(entry)) => entry,
-            Ok(None) => {
-                self.release(id, &token).await;
-                return Err(RekeyError::NotFound { id: id.to_string() });
-            }
-            Err(e) => {
-                self.release(id, &token).await;
-                return Err(e.into());
-            }
-        };
+        let (token, entry) = self.claim(&entry, &task.request_id).await?;
         if entry.moved_to.is_some() {
             self.release(id, &token).await;
             return self.moved_already(&entry, dest).await?.ok_or_else(|| RekeyError::MovedAway {
@@ -665,7 +628,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         let loc = self.location(entry);
         let version = entry.vault_version.as_deref();
         let tagged = match self.s3.tags(&loc, version).await {
-            Ok(tags) => match tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str()) {
+            Ok(tags) => match state_of(&tags) {
                 Some(PENDING) | Some(CATALOGUED) => self.s3.tag(&loc, version, STATE_TAG, MOVED).await,
                 _ => Ok(()),
             },
@@ -673,6 +636,29 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         };
         if let Err(e) = tagged {
             tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "moved; the old version's tag is left to the rerun");
+        }
+    }
+
+    /// Claims the recording for this task and reads its row again (it may
+    /// have changed between the first look and the claim): the claim's
+    /// token and the row, or the claim given back and why not.
+    async fn claim(&self, entry: &RecordingEntry, request_id: &str) -> Result<(String, RecordingEntry), RekeyError> {
+        let id = &entry.id;
+        let token =
+            match self.catalog.claim(id, &entry.message_id, request_id, unix_now(), self.settings.claim_secs).await? {
+                Claim::Acquired { token } => token,
+                Claim::HeldElsewhere { .. } => return Err(RekeyError::InProgress { id: id.to_string() }),
+            };
+        match self.catalog.recording(id).await {
+            Ok(Some(entry)) => Ok((token, entry)),
+            Ok(None) => {
+                self.release(id, &token).await;
+                Err(RekeyError::NotFound { id: id.to_string() })
+            }
+            Err(e) => {
+                self.release(id, &token).await;
+                Err(e.into())
+            }
         }
     }
 
@@ -905,7 +891,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         let mut superseded = 0;
         for v in self.s3.list_versions(&loc).await.map_err(RekeyError::S3)? {
             let tags = self.s3.tags(&loc, Some(&v.version)).await.map_err(RekeyError::S3)?;
-            let state = tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str());
+            let state = state_of(&tags);
             if Some(v.version.as_str()) == entry.vault_version.as_deref() {
                 if state == Some(PENDING) {
                     self.s3.tag(&loc, Some(&v.version), STATE_TAG, CATALOGUED).await.map_err(RekeyError::S3)?;
@@ -924,7 +910,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
     async fn retag(&self, loc: &S3Location, moved: &RecordingEntry, old: Option<&str>) -> Result<usize, RekeyError> {
         self.s3.tag(loc, moved.vault_version.as_deref(), STATE_TAG, CATALOGUED).await.map_err(RekeyError::S3)?;
         let state = self.s3.tags(loc, old).await.map_err(RekeyError::S3)?;
-        match state.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str()) {
+        match state_of(&state) {
             Some(PENDING) | Some(CATALOGUED) => {
                 self.s3.tag(loc, old, STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
                 Ok(1)
@@ -938,6 +924,11 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             tracing::warn!(location = %loc, code = e.code(), error = %e, "could not tag the version {state}; the rerun does");
         }
     }
+}
+
+/// The `callvault-state` of a version, from its tags.
+fn state_of(tags: &[(String, String)]) -> Option<&str> {
+    tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str())
 }
 
 /// The destination upload's check for a copied message: the bytes stored
