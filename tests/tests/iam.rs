@@ -902,6 +902,23 @@ fn the_key_policy_lets_the_rekey_role_move_recordings_under_the_org_context_only
 }
 
 #[test]
+fn another_regions_rekey_role_may_wrap_with_the_key_and_never_unwrap() {
+    let allows = key_statements("Allow");
+    let from_elsewhere: Vec<&Value> =
+        allows.iter().filter(|st| format!("{:?}", st["Principal"]).contains("MoveSourceRekeyRoleArn")).collect();
+    assert!(!from_elsewhere.is_empty(), "infra/key.yaml lets another region's rekey role in");
+    for st in from_elsewhere {
+        let actions = actions_of(st);
+        assert!(!actions.iter().any(|a| a == "kms:Decrypt" || a == "kms:ReEncryptFrom"), "{actions:?}");
+        if actions.iter().any(|a| a == "kms:GenerateDataKey" || a == "kms:Encrypt") {
+            assert!(tag_is(&st["Condition"]["StringEquals"]["kms:EncryptionContext:org"], "Ref"), "{st:?}");
+        } else {
+            assert_eq!(actions, ["kms:DescribeKey", "kms:GetPublicKey"]);
+        }
+    }
+}
+
+#[test]
 fn a_replica_of_the_key_in_another_region_has_the_same_policy_and_guardrails() {
     let text = std::fs::read_to_string(root().join("infra/key.yaml")).expect("infra/key.yaml");
     let key: Value = serde_yaml_ng::from_str(&text).expect("infra/key.yaml parses");
