@@ -340,7 +340,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
         }
         if let Some(from) = &task.from_key {
-            if !entry.wrapping_keys.contains(from) && entry.wrapping_keys != target {
+            if !entry.wrapping_keys.iter().any(|k| crate::arn::same_key(k, from)) && entry.wrapping_keys != target {
                 return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
             }
         }
@@ -1016,7 +1016,7 @@ pub struct Selection {
 impl Selection {
     /// Whether the job moves `entry`.
     pub fn matches(&self, entry: &RecordingEntry) -> bool {
-        self.from_key.as_ref().is_none_or(|k| entry.wrapping_keys.contains(k))
+        self.from_key.as_ref().is_none_or(|k| entry.wrapping_keys.iter().any(|w| crate::arn::same_key(w, k)))
             && (self.types.is_empty() || self.types.contains(&entry.id.recording_type))
     }
 }
