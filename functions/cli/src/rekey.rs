@@ -131,7 +131,7 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
             "a move to another region names the keys there (--to-key <ARN in that region>), or copies multi-Region messages as they are (--copy-only)",
         ));
     }
-    if req.to_keys.iter().any(|k| Some(k) == req.selection.from_key.as_ref()) {
+    if req.to_keys.iter().any(|k| req.selection.from_key.as_ref().is_some_and(|f| vault::arn::same_key(k, f))) {
         return Err(CliError::usage("--to-key names the --from-key: a recording cannot move onto the key it leaves"));
     }
     let catalog = DynamoCatalog::from_config(&sdk, &req.catalog_table);

@@ -448,3 +448,60 @@ async fn a_move_stopped_after_the_destination_catalogued_it_is_finished_by_the_r
     assert_eq!((rig.usage(&a), catalog.key_usages_now().len()), (0, 1));
     assert_eq!(play(&player_in(&rig, "eu-west-1", &objects, &catalog), "r").await, Ok(data));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_needs_the_replicas_there_and_nothing_moves_back_onto_its_own_marker() {
+    // A multi-Region key with no replica in the destination region: the
+    // copy is refused before anything is written, with the key's code.
+    let kms = Arc::new(vault::memory::MemoryKms::new());
+    let mrk = kms.create_multi_region(REGION, &[]);
+    let rig = Rig::with_keys(kms, mrk[0].clone(), &format!(r#"{{"calls": ["{}"]}}"#, mrk[0]));
+    recorded(&rig, "r", &sample(1000, 2)).await;
+    let (dest, objects, catalog, rekeyer) = elsewhere(&rig, "eu-west-1");
+    let refused = rekeyer.rekey(&moving("r", &[], &dest, true)).await.unwrap_err();
+    assert_eq!((refused.code(), refused.is_retryable()), ("key_not_found", false), "{refused}");
+    assert!(catalog.recordings().is_empty() && objects.keys(&dest.vault_bucket).is_empty(), "nothing written there");
+    assert!(rig.entry("calls/r").unwrap().moved_to.is_none());
+
+    // Moved there and back: the destination holds the marker of its move,
+    // which is no copy of it: refused, the recording stays where it is.
+    let (rig, _, _) = rig_ab();
+    let c = rig.kms.create_symmetric("eu-west-1");
+    let data = sample(3000, 3);
+    recorded(&rig, "r", &data).await;
+    let (dest, objects, catalog, rekeyer) = elsewhere(&rig, "eu-west-1");
+    assert_eq!(code(&rekeyer.rekey(&moving("r", &[&c], &dest, false)).await), "moved_region");
+    let back = Destination { region: REGION.into(), vault_bucket: VAULT.into(), catalog_table: "catalog".into() };
+    let regions = TwinRegions([(REGION.to_string(), (rig.objects.clone(), rig.catalog.clone()))].into_iter().collect());
+    let settings = vault::rekey::RekeySettings {
+        org: ORG.into(),
+        vault_bucket: dest.vault_bucket.clone(),
+        region: "eu-west-1".into(),
+        keys: vault::recording::RecordingKeys::parse(&format!(r#"{{"calls": ["{c}"]}}"#), "eu-west-1").unwrap(),
+        frame_length: 4096,
+        write: vault::ports::objects::WriteOptions::default(),
+        claim_secs: 900,
+    };
+    let there = vault::rekey::Rekeyer::new(rig.kms.clone(), objects.clone(), catalog.clone(), settings)
+        .with_destinations(Arc::new(regions));
+    let key_here = rig.kms.create_symmetric(REGION);
+    let refused = there.rekey(&moving("r", &[&key_here], &back, false)).await.unwrap_err();
+    assert_eq!(refused.code(), "destination_taken", "{refused}");
+    assert!(catalog.recordings()[0].moved_to.is_none(), "still catalogued there");
+    assert_eq!(play(&player_in(&rig, "eu-west-1", &objects, &catalog), "r").await, Ok(data));
+    // And the marker here is never selected for a job again.
+    let selection = vault::rekey::Selection { from_key: None, types: vec!["calls".into()] };
+    let mut selected = Vec::new();
+    vault::rekey::select(&rig.catalog, &selection, |e| selected.push(e.id.clone())).await.unwrap();
+    assert!(selected.is_empty(), "{selected:?}");
+}
+
+#[tokio::test]
+async fn a_key_cached_as_a_disaster_recovery_key_is_no_primary() {
+    let kms = vault::memory::MemoryKms::new();
+    let (here, elsewhere) = (kms.create_symmetric(REGION), kms.create_symmetric("eu-west-1"));
+    let cache = vault::ingest::KeyCache::default();
+    cache.resolve(&kms, &[here.clone(), elsewhere.clone()], REGION).await.expect("a primary here and a DR key");
+    let err = cache.resolve(&kms, std::slice::from_ref(&elsewhere), REGION).await.unwrap_err();
+    assert_eq!(err.code(), "wrong_region", "{err}");
+}

@@ -56,6 +56,8 @@ where
                 | "InternalServerError"
                 | "ServiceUnavailable"
                 | "TransactionInProgressException" => CatalogError::Unavailable { detail },
+                // A single-item call on an item a transaction is writing.
+                "TransactionConflictException" => CatalogError::Conflict { detail },
                 _ => CatalogError::Refused { detail },
             }
         }

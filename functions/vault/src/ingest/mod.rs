@@ -216,6 +216,11 @@ impl KeyCache {
                     key
                 }
             };
+            // A key cached as a disaster-recovery key (or for another
+            // region) is not a primary here.
+            if i == 0 {
+                crate::keyring::check_region(key.arn(), region)?;
+            }
             if !keys.iter().any(|k: &WrappingKey| k.arn() == key.arn()) {
                 keys.push(key);
             }

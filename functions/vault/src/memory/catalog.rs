@@ -106,7 +106,8 @@ impl MemoryCatalog {
     /// one usage shard per key) for its hold, or fails with `Conflict`.
     async fn hold_items(&self, id: &RecordingId, keys: &[&String]) -> Result<Option<Vec<String>>, CatalogError> {
         let Some(contention) = *self.contention.lock().unwrap_or_else(|p| p.into_inner()) else { return Ok(None) };
-        let mut items = vec![format!("recording#{id}")];
+        // The recording's row and its claim (both in every transaction).
+        let mut items = vec![format!("recording#{id}"), format!("claim#{id}")];
         for key in keys {
             let shard = if contention.shards >= KEY_USAGE_SHARDS {
                 random_usage_shard()
@@ -134,6 +135,17 @@ impl MemoryCatalog {
                 state.in_flight.remove(&i);
             }
         }
+    }
+
+    /// Under contention, a single-item call on an item a transaction holds
+    /// is cancelled, as DynamoDB cancels it (`TransactionConflictException`).
+    fn single_item(&self, item: String) -> Result<(), CatalogError> {
+        if self.contention.lock().unwrap_or_else(|p| p.into_inner()).is_some() && self.lock().in_flight.contains(&item)
+        {
+            self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(CatalogError::Conflict { detail: "TransactionConflictException".into() });
+        }
+        Ok(())
     }
 
     /// Whether the recording is claimed now.
@@ -184,6 +196,7 @@ impl RecordingCatalog for MemoryCatalog {
         lease_secs: u64,
     ) -> Result<Claim, CatalogError> {
         self.faults.before("claim").await?;
+        self.single_item(format!("claim#{id}"))?;
         let answer = {
             let mut state = self.lock();
             match state.claims.get(id) {
@@ -210,6 +223,7 @@ impl RecordingCatalog for MemoryCatalog {
 
     async fn release(&self, id: &RecordingId, token: &str) -> Result<(), CatalogError> {
         self.faults.before("release").await?;
+        self.single_item(format!("claim#{id}"))?;
         {
             let mut state = self.lock();
             if state.claims.get(id).is_some_and(|c| c.token == token) {

@@ -401,6 +401,11 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             {
                 return Err(RekeyError::NotMultiRegion { id: id.to_string(), key: k.clone() });
             }
+            // Each key's replica in the destination region must exist and be
+            // enabled, or nothing there could play the copy.
+            for replica in Self::replicas_in(&entry.wrapping_keys, &dest.region) {
+                self.kms.describe_key(&replica).await.and_then(|d| d.require_enabled()).map_err(RekeyError::Key)?;
+            }
             None
         } else {
             let target = match &task.target {
@@ -439,7 +444,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         {
             return Err(RekeyError::MovedAway { id: entry.id.to_string(), to: to.to_string() });
         }
-        self.tag_moved(entry).await;
+        self.tag_moved(entry).await?;
         Ok(Some(RekeyOutcome::AlreadyMoved { id: entry.id.clone(), to: dest.clone() }))
     }
 
@@ -470,13 +475,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
                             // The same keys, named as the destination knows them: the
                             // replicas there (the header still names the originals;
                             // the MRK-aware unwrap takes either).
-                            wrapping_keys: entry
-                                .wrapping_keys
-                                .iter()
-                                .map(|k| {
-                                    KmsArn::parse(k).map(|a| a.in_region(&dest.region)).unwrap_or_else(|| k.clone())
-                                })
-                                .collect(),
+                            wrapping_keys: Self::replicas_in(&entry.wrapping_keys, &dest.region),
                             ciphertext_size: written.size,
                             checksum_sha256: written.checksum_sha256.clone(),
                             moved_to: None,
@@ -536,13 +535,33 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             },
         }
         // 5. This region's version: for the lifecycle rule.
-        self.tag_moved(entry).await;
+        self.tag_moved(entry).await?;
         Ok(RekeyOutcome::MovedRegion { entry: Box::new(there), to: dest.clone(), copied: keys.is_none() })
+    }
+
+    /// The ARNs of `keys` (multi-Region) in `region`: each key once.
+    fn replicas_in(keys: &[String], region: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(keys.len());
+        for k in keys {
+            let there = KmsArn::parse(k).map(|a| a.in_region(region)).unwrap_or_else(|| k.clone());
+            if !out.iter().any(|o| crate::arn::same_key(o, &there)) {
+                out.push(there);
+            }
+        }
+        out
     }
 
     /// The destination's row is this recording (an earlier attempt put it
     /// there), or another one that must not be touched.
     fn same_recording(entry: &RecordingEntry, row: RecordingEntry) -> Result<RecordingEntry, RekeyError> {
+        if let Some(to) = &row.moved_to {
+            // The recording moved away from there once: its marker is no
+            // copy of it, and replacing a marker is not built.
+            return Err(RekeyError::DestinationTaken {
+                id: entry.id.to_string(),
+                detail: format!("a marker of its earlier move from there to {to}; moving it back is not supported"),
+            });
+        }
         let same = row.plaintext_size == entry.plaintext_size
             && row.encrypted_at == entry.encrypted_at
             && row.source_etag == entry.source_etag;
@@ -624,19 +643,16 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
 
     /// Tags this region's version of a recording that moved away `moved`
     /// (from catalogued or pending; already moved stays).
-    async fn tag_moved(&self, entry: &RecordingEntry) {
+    /// A failure is the job's to retry (the rerun finds the marker and
+    /// tags again): an untagged version here would never be removed.
+    async fn tag_moved(&self, entry: &RecordingEntry) -> Result<(), RekeyError> {
         let loc = self.location(entry);
         let version = entry.vault_version.as_deref();
-        let tagged = match self.s3.tags(&loc, version).await {
-            Ok(tags) => match state_of(&tags) {
-                Some(PENDING) | Some(CATALOGUED) => self.s3.tag(&loc, version, STATE_TAG, MOVED).await,
-                _ => Ok(()),
-            },
-            Err(e) => Err(e),
-        };
-        if let Err(e) = tagged {
-            tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "moved; the old version's tag is left to the rerun");
+        let tags = self.s3.tags(&loc, version).await.map_err(RekeyError::S3)?;
+        if matches!(state_of(&tags), Some(PENDING) | Some(CATALOGUED)) {
+            self.s3.tag(&loc, version, STATE_TAG, MOVED).await.map_err(RekeyError::S3)?;
         }
+        Ok(())
     }
 
     /// Claims the recording for this task and reads its row again (it may
@@ -725,12 +741,19 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
 
         // 4. Tags: the new version out of the lifecycle rule's reach, the
         // old one (and any orphan of an earlier attempt) into it.
+        // A failure here is the job's to retry: the catalog names the new
+        // version, but until it is tagged catalogued the lifecycle rule for
+        // pending writes would reach it; the retry finds the recording on
+        // its target and finishes the tags (`AlreadyOnTarget`).
         let tagged =
             if leftovers { self.tidy(&moved).await } else { self.retag(&loc, &moved, old_version.as_deref()).await };
-        let superseded = tagged.unwrap_or_else(|e| {
-            tracing::warn!(recording = %id, code = e.code(), error = %e, "re-keyed; the old version's tag is left to the rerun");
-            0
-        });
+        let superseded = match tagged {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(recording = %id, code = e.code(), error = %e, "re-keyed and catalogued; its tags are the retry's to finish");
+                return Err(e);
+            }
+        };
         Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded })
     }
 
@@ -1016,7 +1039,8 @@ pub struct Selection {
 impl Selection {
     /// Whether the job moves `entry`.
     pub fn matches(&self, entry: &RecordingEntry) -> bool {
-        self.from_key.as_ref().is_none_or(|k| entry.wrapping_keys.iter().any(|w| crate::arn::same_key(w, k)))
+        entry.moved_to.is_none()
+            && self.from_key.as_ref().is_none_or(|k| entry.wrapping_keys.iter().any(|w| crate::arn::same_key(w, k)))
             && (self.types.is_empty() || self.types.contains(&entry.id.recording_type))
     }
 }
