@@ -17,23 +17,11 @@ pub use vault::config::ConfigError;
 /// template.yaml must grant, no more (`tests/tests/iam.rs` checks both, and
 /// that each call is one its adapters list). Never `kms:Decrypt`.
 pub const AWS_CALLS: &[&[&str]] = &[
-    // the S3 adapter's calls but the listing of versions (a re-key's): the
-    // plaintext in the ingest bucket read, deleted once the vault copy is
-    // verified, tagged when it fails for good; the vault copy written (single
-    // or multipart), verified, tagged catalogued
-    &[
-        "s3:ListBucket",
-        "s3:GetObject",
-        "s3:GetObjectVersion",
-        "s3:PutObject",
-        "s3:AbortMultipartUpload",
-        "s3:DeleteObject",
-        "s3:DeleteObjectVersion",
-        "s3:GetObjectTagging",
-        "s3:GetObjectVersionTagging",
-        "s3:PutObjectTagging",
-        "s3:PutObjectVersionTagging",
-    ],
+    // the S3 adapter's calls on objects (not the listing of versions, a
+    // re-key's): the plaintext in the ingest bucket read, deleted once the
+    // vault copy is verified, tagged when it fails for good; the vault copy
+    // written (single or multipart), verified, tagged catalogued
+    vault::aws::s3::OBJECT_CALLS,
     // the catalog: the claim, and the transaction that records the recording
     // and its keys' usage
     &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],

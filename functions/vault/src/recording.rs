@@ -54,6 +54,12 @@ pub struct RecordingEntry {
 }
 
 impl RecordingEntry {
+    /// Whether `key_arn` wraps this recording's data key (a multi-Region
+    /// key in any of its regions).
+    pub fn is_under(&self, key_arn: &str) -> bool {
+        self.wrapping_keys.iter().any(|k| crate::arn::same_key(k, key_arn))
+    }
+
     /// The keys whose usage counts this recording: its wrapping keys, none
     /// once it moved to another region (the row is a marker there).
     pub fn counted_keys(&self) -> &[String] {

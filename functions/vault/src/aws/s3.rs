@@ -22,9 +22,12 @@ use crate::ports::objects::{
 /// The S3 API calls this module makes, as IAM actions. `s3:ListBucket` is
 /// no call of its own: without it S3 answers a read of a missing key with
 /// 403, which would be reported as `access_denied` instead of `not_found`.
-pub const AWS_CALLS: &[&str] = &[
+pub const AWS_CALLS: &[&[&str]] = &[OBJECT_CALLS, VERSION_LISTING];
+
+/// The adapter's calls on objects: reading, writing, deleting and tagging
+/// them (all but [`VERSION_LISTING`]).
+pub const OBJECT_CALLS: &[&str] = &[
     "s3:ListBucket",
-    "s3:ListBucketVersions",
     "s3:GetObject",
     "s3:GetObjectVersion",
     "s3:PutObject",
@@ -36,6 +39,9 @@ pub const AWS_CALLS: &[&str] = &[
     "s3:PutObjectTagging",
     "s3:PutObjectVersionTagging",
 ];
+
+/// Listing an object's versions (`list_versions`: a re-key's leftovers).
+pub const VERSION_LISTING: &[&str] = &["s3:ListBucketVersions"];
 
 /// Maps an SDK error to an [`S3Error`].
 pub fn map_s3_error<E, R>(err: SdkError<E, R>, location: &str) -> S3Error

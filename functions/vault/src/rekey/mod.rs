@@ -340,7 +340,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
         }
         if let Some(from) = &task.from_key {
-            if !entry.wrapping_keys.iter().any(|k| crate::arn::same_key(k, from)) && entry.wrapping_keys != target {
+            if !entry.is_under(from) && entry.wrapping_keys != target {
                 return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
             }
         }
@@ -389,7 +389,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             return Ok(outcome);
         }
         if let Some(from) = &task.from_key {
-            if !entry.wrapping_keys.iter().any(|k| crate::arn::same_key(k, from)) {
+            if !entry.is_under(from) {
                 return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
             }
         }
@@ -1040,7 +1040,7 @@ impl Selection {
     /// Whether the job moves `entry`.
     pub fn matches(&self, entry: &RecordingEntry) -> bool {
         entry.moved_to.is_none()
-            && self.from_key.as_ref().is_none_or(|k| entry.wrapping_keys.iter().any(|w| crate::arn::same_key(w, k)))
+            && self.from_key.as_ref().is_none_or(|k| entry.is_under(k))
             && (self.types.is_empty() || self.types.contains(&entry.id.recording_type))
     }
 }
