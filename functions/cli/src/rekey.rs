@@ -175,6 +175,7 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
                 frame_length,
                 write: WriteOptions::default(),
                 claim_secs: 960,
+                vault_lock: None,
             };
             let rekeyer = Rekeyer::new(AwsKms::new(&sdk), S3Objects::from_config(&sdk), catalog, settings)
                 .with_destinations(Arc::new(RegionalAdapters::new(&sdk)));

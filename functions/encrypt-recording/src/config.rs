@@ -49,6 +49,8 @@ impl FromSettings for Config {
         let frame_length =
             env.number(FRAME_LENGTH, DEFAULT_FRAME_LENGTH, 1..=MAX_FRAME_LENGTH, "a frame length in bytes")?;
         let dead_letter_queue_url = env.optional(DEAD_LETTER_QUEUE_URL);
+        let retention = env.retention(&keys)?;
+        let vault_lock = env.vault_lock()?;
         Ok(Self {
             settings: IngestSettings {
                 org,
@@ -58,6 +60,8 @@ impl FromSettings for Config {
                 frame_length,
                 region,
                 write: WriteOptions::default(),
+                retention,
+                vault_lock,
             },
             catalog_table,
             dead_letter_queue_url,

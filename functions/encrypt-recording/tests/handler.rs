@@ -41,6 +41,8 @@ impl Rig {
             frame_length: 4096,
             region: "us-east-1".into(),
             write: WriteOptions::default(),
+            retention: Default::default(),
+            vault_lock: None,
         };
         let encryptor = RecordingEncryptor::new(self.kms.clone(), self.objects.clone(), MemoryCatalog::new(), settings);
         Handler::new(encryptor, dead_letters.then(|| self.letters.clone()))

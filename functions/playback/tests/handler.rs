@@ -43,6 +43,8 @@ impl Rig {
             frame_length: 4096,
             region: "us-east-1".into(),
             write: WriteOptions::default(),
+            retention: Default::default(),
+            vault_lock: None,
         };
         let encryptor = RecordingEncryptor::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
         let obj = Announced { bucket: "ingest".into(), key: key.into(), etag, version };

@@ -48,6 +48,7 @@ impl FromSettings for Config {
                 frame_length,
                 write: WriteOptions::default(),
                 claim_secs,
+                vault_lock: env.vault_lock()?,
             },
             catalog_table,
         })

@@ -43,6 +43,13 @@ pub trait FromSettings: Sized {
     }
 }
 
+/// Each recording type's retention in days (JSON, `{"calls": 2557}`);
+/// unset or `{}`: recordings are kept until erased.
+pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+/// The vault bucket's S3 Object Lock mode, `GOVERNANCE` or `COMPLIANCE`;
+/// unset or `NONE`: the vault has no Object Lock.
+pub const VAULT_OBJECT_LOCK: &str = "VAULT_OBJECT_LOCK";
+
 /// Settings read through a lookup: the process environment, or a test's map.
 pub struct Settings<F> {
     lookup: F,
@@ -80,6 +87,30 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             return Err(ConfigError { name, problem: format!("{v:?} is not an S3 bucket name") });
         }
         Ok(v)
+    }
+
+    /// The retention policy (`RETENTION_DAYS`), checked against the
+    /// configured recording types.
+    pub fn retention(
+        &self,
+        keys: &crate::recording::RecordingKeys,
+    ) -> Result<crate::retention::RetentionPolicy, ConfigError> {
+        let policy = crate::retention::RetentionPolicy::parse(&self.optional(RETENTION_DAYS).unwrap_or_default())
+            .map_err(|problem| ConfigError { name: RETENTION_DAYS, problem })?;
+        policy.check_types(keys).map_err(|problem| ConfigError { name: RETENTION_DAYS, problem })?;
+        Ok(policy)
+    }
+
+    /// The vault's Object Lock mode (`VAULT_OBJECT_LOCK`), if it has one.
+    pub fn vault_lock(&self) -> Result<Option<String>, ConfigError> {
+        match self.optional(VAULT_OBJECT_LOCK).map(|v| v.to_ascii_uppercase()).as_deref() {
+            None | Some("NONE") => Ok(None),
+            Some(mode @ ("GOVERNANCE" | "COMPLIANCE")) => Ok(Some(mode.to_string())),
+            Some(other) => Err(ConfigError {
+                name: VAULT_OBJECT_LOCK,
+                problem: format!("{other:?} is not an Object Lock mode: GOVERNANCE, COMPLIANCE or NONE"),
+            }),
+        }
     }
 
     /// A number within `range`, `default` when unset; `what` names its unit

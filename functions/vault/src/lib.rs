@@ -4,7 +4,7 @@
 //! - [`ports`]: every outside capability the domain uses, a trait each in
 //!   callvault's words (keys, objects, the catalog, alerts, dead letters),
 //!   with its domain types and its error.
-//! - [`ingest`], [`playback`], [`guardian`], [`audit`], [`rekey`]: the services, each
+//! - [`ingest`], [`playback`], [`guardian`], [`audit`], [`rekey`], [`retention`]: the services, each
 //!   generic over the ports it takes and nothing else.
 //! - [`keyring`], [`flow`]: wrapping data keys for the `envelope` format
 //!   (the `aws-kms` and `aws-kms-rsa` keyrings) and the encrypt and decrypt
@@ -35,6 +35,7 @@ pub mod playback;
 pub mod ports;
 pub mod recording;
 pub mod rekey;
+pub mod retention;
 pub mod time;
 pub mod wipe;
 

@@ -51,6 +51,41 @@ pub struct RecordingEntry {
     /// Set when the recording moved to another region's deployment: where
     /// it went. The row stays as a marker; its keys no longer count it.
     pub moved_to: Option<MovedTo>,
+    /// RFC 3339, UTC: when its type's retention policy lets it go
+    /// (`encrypted_at` plus `retention_days`); `None`: kept until erased
+    /// (no policy for its type, or a row the retention run has not yet
+    /// stamped). A re-key keeps it.
+    pub retain_until: Option<String>,
+    /// The policy `retain_until` was computed under, in days.
+    pub retention_days: Option<u32>,
+    /// A legal hold: never deleted, by retention or erasure, while set.
+    pub hold: Option<LegalHold>,
+    /// Set while a deletion is under way (retention or erasure): the
+    /// versions it deletes, listed before the first one goes, so that a
+    /// rerun resumes at any boundary.
+    pub deleting: Option<Deleting>,
+}
+
+/// A legal hold on a recording: who set it, why, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegalHold {
+    pub by: String,
+    pub reason: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+/// A deletion under way: which run, why, and the versions it deletes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deleting {
+    /// The run (retention) or request (erasure) that deletes it.
+    pub run: String,
+    /// `retention` or `erasure`.
+    pub reason: String,
+    /// Every version of the vault object when the deletion was marked.
+    pub versions: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
 }
 
 impl RecordingEntry {
@@ -63,6 +98,8 @@ impl RecordingEntry {
     /// The keys whose usage counts this recording: its wrapping keys, none
     /// once it moved to another region (the row is a marker there).
     pub fn counted_keys(&self) -> &[String] {
+        // A row being deleted still counts until the catalog write that
+        // removes it: that one step takes it off its keys.
         if self.moved_to.is_some() {
             &[]
         } else {

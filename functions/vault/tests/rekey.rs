@@ -481,6 +481,7 @@ async fn a_copy_needs_the_replicas_there_and_nothing_moves_back_onto_its_own_mar
         frame_length: 4096,
         write: vault::ports::objects::WriteOptions::default(),
         claim_secs: 900,
+        vault_lock: None,
     };
     let there = vault::rekey::Rekeyer::new(rig.kms.clone(), objects.clone(), catalog.clone(), settings)
         .with_destinations(Arc::new(regions));

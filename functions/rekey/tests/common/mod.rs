@@ -50,6 +50,8 @@ pub async fn deployed(recordings: usize) -> Deployed {
             frame_length: 4096,
             region: REGION.into(),
             write: WriteOptions::default(),
+            retention: Default::default(),
+            vault_lock: None,
         },
     );
     for n in 0..recordings {
@@ -88,6 +90,7 @@ pub fn handler_over(
             frame_length: 4096,
             write: WriteOptions::default(),
             claim_secs,
+            vault_lock: None,
         },
     ))
 }

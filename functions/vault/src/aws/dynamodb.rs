@@ -7,14 +7,15 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use crate::ports::catalog::{
-    random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
-    KeyUsageCatalog, Moved, Recorded, RecordingCatalog, RecordingListing,
+    random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
+    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
+    RecordingListing, RetentionCatalog,
 };
-use crate::recording::{MovedTo, RecordingEntry, RecordingId};
+use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId};
 
 /// The DynamoDB API calls this module makes, as IAM actions. IAM has no
 /// TransactWriteItems action: a transaction is authorised by its items'
@@ -26,6 +27,7 @@ pub const AWS_CALLS: &[&str] = &[
     "dynamodb:DeleteItem",
     "dynamodb:Query",
     "dynamodb:Scan",
+    "dynamodb:ConditionCheckItem",
 ];
 
 const EVENT_SK: &str = "event";
@@ -36,6 +38,16 @@ const KEY_PK: &str = "key";
 /// Denied-call windows: one partition, sorted by when each window opened,
 /// so the flush finds the closed ones with one Query.
 const DENIED_PK: &str = "denied";
+/// The catalog's sparse index of the rows that have a `retain_until`:
+/// partition `recording_type`, sort `retain_until` (template.yaml).
+pub const RETENTION_INDEX: &str = "retention";
+const RUN_PK: &str = "deletion-run";
+const RETENTION_PK: &str = "retention";
+const POLICY_SK: &str = "policy";
+
+fn deleted_pk(run: &str) -> AttributeValue {
+    AttributeValue::S(format!("deleted#{run}"))
+}
 
 fn map_error<E, R>(err: SdkError<E, R>, table: &str) -> CatalogError
 where
@@ -129,6 +141,18 @@ impl RecordingEntry {
         if let Some(v) = &self.rekeyed_at {
             item.insert("rekeyed_at".into(), s(v));
         }
+        if let Some(v) = &self.retain_until {
+            item.insert("retain_until".into(), s(v));
+        }
+        if let Some(d) = self.retention_days {
+            item.insert("retention_days".into(), n(u64::from(d)));
+        }
+        if let Some(h) = &self.hold {
+            item.insert("hold".into(), hold_item(h));
+        }
+        if let Some(d) = &self.deleting {
+            item.insert("deleting".into(), deleting_item(d));
+        }
         if let Some(m) = &self.moved_to {
             item.insert(
                 "moved_to".into(),
@@ -190,8 +214,63 @@ impl RecordingEntry {
                 }
                 None => None,
             },
+            retain_until: get_opt_s(item, "retain_until"),
+            retention_days: match item.get("retention_days") {
+                Some(_) => Some(u32::try_from(get_n(item, "retention_days", &what)?).map_err(|_| {
+                    CatalogError::Malformed { item: what.clone(), detail: "retention_days too large".into() }
+                })?),
+                None => None,
+            },
+            hold: match item.get("hold") {
+                Some(AttributeValue::M(m)) => Some(LegalHold {
+                    by: get_s(m, "by", &what)?,
+                    reason: get_s(m, "reason", &what)?,
+                    at: get_s(m, "at", &what)?,
+                }),
+                Some(_) => return Err(CatalogError::Malformed { item: what, detail: "hold is not a map".into() }),
+                None => None,
+            },
+            deleting: match item.get("deleting") {
+                Some(AttributeValue::M(m)) => Some(Deleting {
+                    run: get_s(m, "run", &what)?,
+                    reason: get_s(m, "reason", &what)?,
+                    started_at: get_s(m, "started_at", &what)?,
+                    versions: match m.get("versions") {
+                        Some(AttributeValue::L(l)) => l
+                            .iter()
+                            .map(|v| match v {
+                                AttributeValue::S(s) => Ok(s.clone()),
+                                _ => Err(CatalogError::Malformed {
+                                    item: what.clone(),
+                                    detail: "a version is not a string".into(),
+                                }),
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                        _ => return Err(CatalogError::Malformed { item: what, detail: "deleting lists no versions".into() }),
+                    },
+                }),
+                Some(_) => return Err(CatalogError::Malformed { item: what, detail: "deleting is not a map".into() }),
+                None => None,
+            },
         })
     }
+}
+
+fn hold_item(h: &LegalHold) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("by".to_string(), s(&h.by)),
+        ("reason".to_string(), s(&h.reason)),
+        ("at".to_string(), s(&h.at)),
+    ]))
+}
+
+fn deleting_item(d: &Deleting) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("run".to_string(), s(&d.run)),
+        ("reason".to_string(), s(&d.reason)),
+        ("started_at".to_string(), s(&d.started_at)),
+        ("versions".to_string(), AttributeValue::L(d.versions.iter().map(s).collect())),
+    ]))
 }
 
 /// One usage item: a shard's counts (signed: a move may take a recording
@@ -458,8 +537,25 @@ impl RecordingCatalog for DynamoCatalog {
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(to.to_item()))
-                    .condition_expression("message_id = :from AND attribute_not_exists(moved_to)")
-                    .expression_attribute_values(":from", s(&from.message_id))
+                    .set_condition_expression(Some(match &from.hold {
+                        // A hold set or released meanwhile is not overwritten.
+                        Some(_) => "message_id = :from AND attribute_not_exists(moved_to) \
+                                    AND attribute_not_exists(deleting) AND hold.#at = :hold_at"
+                            .to_string(),
+                        None => "message_id = :from AND attribute_not_exists(moved_to) \
+                                 AND attribute_not_exists(deleting) AND attribute_not_exists(hold)"
+                            .to_string(),
+                    }))
+                    .set_expression_attribute_names(
+                        from.hold.as_ref().map(|_| HashMap::from([("#at".to_string(), "at".to_string())])),
+                    )
+                    .set_expression_attribute_values(Some({
+                        let mut values = HashMap::from([(":from".to_string(), s(&from.message_id))]);
+                        if let Some(h) = &from.hold {
+                            values.insert(":hold_at".to_string(), s(&h.at));
+                        }
+                        values
+                    }))
                     .build()
                     .map_err(build)?,
             )
@@ -826,6 +922,369 @@ impl EventClaims for DynamoCatalog {
                 .await
             }
             None => self.update_event(source, id, "SET lease_until = :zero", &[(":zero", n(0))]).await,
+        }
+    }
+}
+
+/// A Query's LastEvaluatedKey as a cursor (JSON of its string attributes).
+fn cursor_of(key: Option<&Item>) -> Option<String> {
+    key.map(|k| {
+        let map: HashMap<&str, &str> = k
+            .iter()
+            .filter_map(|(name, v)| match v {
+                AttributeValue::S(s) => Some((name.as_str(), s.as_str())),
+                _ => None,
+            })
+            .collect();
+        serde_json::to_string(&map).unwrap_or_default()
+    })
+}
+
+fn start_key(cursor: Option<String>) -> Result<Option<Item>, CatalogError> {
+    match cursor {
+        None => Ok(None),
+        Some(c) => {
+            let map: HashMap<String, String> = serde_json::from_str(&c)
+                .map_err(|e| CatalogError::Refused { detail: format!("not a cursor of this listing ({e})") })?;
+            Ok(Some(map.into_iter().map(|(k, v)| (k, s(v))).collect()))
+        }
+    }
+}
+
+impl DynamoCatalog {
+    /// Every item of partition `pk`, consistently read.
+    async fn partition(&self, pk: AttributeValue) -> Result<Vec<Item>, CatalogError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", pk.clone())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_error(e, &self.table))?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn claim_until(&self, id: &RecordingId) -> Result<u64, CatalogError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(recording_pk(id), CLAIM_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        Ok(out.item.as_ref().and_then(|i| get_n(i, "until", "claim").ok()).unwrap_or(0))
+    }
+}
+
+impl RetentionCatalog for DynamoCatalog {
+    async fn due(
+        &self,
+        recording_type: &str,
+        until: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(RETENTION_INDEX)
+            .key_condition_expression("recording_type = :t AND retain_until <= :u")
+            .expression_attribute_values(":t", s(recording_type))
+            .expression_attribute_values(":u", s(until))
+            .set_exclusive_start_key(start_key(after)?)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok((page, cursor_of(out.last_evaluated_key.as_ref())))
+    }
+
+    async fn stamp_retention(
+        &self,
+        entry: &RecordingEntry,
+        retain_until: Option<&str>,
+        retention_days: Option<u32>,
+    ) -> Result<bool, CatalogError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(recording_pk(&entry.id), RECORDING_SK)))
+            .condition_expression(
+                "message_id = :m AND attribute_not_exists(moved_to) AND attribute_not_exists(deleting)",
+            )
+            .expression_attribute_values(":m", s(&entry.message_id));
+        let req = match (retain_until, retention_days) {
+            (Some(u), Some(d)) => req
+                .update_expression("SET retain_until = :u, retention_days = :d")
+                .expression_attribute_values(":u", s(u))
+                .expression_attribute_values(":d", n(u64::from(d))),
+            _ => req.update_expression("REMOVE retain_until, retention_days"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(map_error(e, &self.table)),
+        }
+    }
+
+    async fn stamped_policy(&self) -> Result<Option<(String, Option<String>)>, CatalogError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(s(RETENTION_PK), POLICY_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        Ok(match out.item {
+            Some(item) => Some((get_s(&item, "policy", "retention policy")?, get_opt_s(&item, "cursor"))),
+            None => None,
+        })
+    }
+
+    async fn save_stamped_policy(&self, policy: &str, cursor: Option<&str>) -> Result<(), CatalogError> {
+        let mut item = Self::key(s(RETENTION_PK), POLICY_SK);
+        item.insert("policy".into(), s(policy));
+        if let Some(c) = cursor {
+            item.insert("cursor".into(), s(c));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        Ok(())
+    }
+
+    async fn mark_deleting(&self, entry: &RecordingEntry, deleting: &Deleting, now: u64) -> Result<Marked, CatalogError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| CatalogError::Refused { detail: e.to_string() };
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(recording_pk(&entry.id), RECORDING_SK)))
+                        .update_expression("SET deleting = :d")
+                        .condition_expression(
+                            "message_id = :m AND attribute_not_exists(moved_to) \
+                             AND attribute_not_exists(deleting) AND attribute_not_exists(hold)",
+                        )
+                        .expression_attribute_values(":d", deleting_item(deleting))
+                        .expression_attribute_values(":m", s(&entry.message_id))
+                        .build()
+                        .map_err(build)?,
+                )
+                .build(),
+            // No re-key holds the recording: it is deleted once the move ends.
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(recording_pk(&entry.id), CLAIM_SK)))
+                        .condition_expression("attribute_not_exists(pk) OR #until < :now")
+                        .expression_attribute_names("#until", "until")
+                        .expression_attribute_values(":now", n(now))
+                        .build()
+                        .map_err(build)?,
+                )
+                .build(),
+        ];
+        let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => return Ok(Marked::Marked),
+            Err(e) => e,
+        };
+        if let Some(reasons) = cancellation_reasons(&err) {
+            let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+            if reasons.first() == Some(&"ConditionalCheckFailed") {
+                let row = self.recording(&entry.id).await?;
+                return Ok(match row {
+                    Some(r) if r.message_id == entry.message_id && r.hold.is_some() && r.deleting.is_none() => {
+                        Marked::Held
+                    }
+                    other => Marked::RowChanged(other.map(Box::new)),
+                });
+            }
+            if reasons.get(1) == Some(&"ConditionalCheckFailed") {
+                return Ok(Marked::Claimed { until: self.claim_until(&entry.id).await? });
+            }
+            return Err(cancelled(&reasons));
+        }
+        Err(map_error(err, &self.table))
+    }
+
+    async fn finish_deletion(&self, entry: &RecordingEntry, record: &DeletionRecord) -> Result<bool, CatalogError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| CatalogError::Refused { detail: e.to_string() };
+        let mut items = vec![TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(recording_pk(&entry.id), RECORDING_SK)))
+                    .condition_expression("deleting.#run = :run")
+                    .expression_attribute_names("#run", "run")
+                    .expression_attribute_values(":run", s(&record.run))
+                    .build()
+                    .map_err(build)?,
+            )
+            .build()];
+        for arn in entry.counted_keys() {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(Self::key(s(KEY_PK), &usage_sk(arn, random_usage_shard()))))
+                            .update_expression("ADD recordings :minus, #bytes :bytes SET key_arn = :arn")
+                            .expression_attribute_names("#bytes", "bytes")
+                            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                            .expression_attribute_values(
+                                ":bytes",
+                                AttributeValue::N(format!("-{}", entry.plaintext_size)),
+                            )
+                            .expression_attribute_values(":arn", s(arn))
+                            .build()
+                            .map_err(build)?,
+                    )
+                    .build(),
+            );
+        }
+        let mut evidence = Self::key(deleted_pk(&record.run), &record.id.to_string());
+        evidence.insert("record".into(), s(record.to_json().to_string()));
+        items.push(
+            TransactWriteItem::builder()
+                .put(Put::builder().table_name(&self.table).set_item(Some(evidence)).build().map_err(build)?)
+                .build(),
+        );
+        let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => return Ok(true),
+            Err(e) => e,
+        };
+        if let Some(reasons) = cancellation_reasons(&err) {
+            let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+            if reasons.first() == Some(&"ConditionalCheckFailed") {
+                return match self.recording(&entry.id).await? {
+                    None => Ok(false),
+                    Some(_) => Err(CatalogError::Refused {
+                        detail: format!("{} is not being deleted by run {}", entry.id, record.run),
+                    }),
+                };
+            }
+            return Err(cancelled(&reasons));
+        }
+        Err(map_error(err, &self.table))
+    }
+
+    async fn open_run(&self, run: &DeletionRun) -> Result<(), CatalogError> {
+        let mut item = Self::key(s(RUN_PK), &run.run);
+        item.insert("kind".into(), s(&run.kind));
+        item.insert("started_at".into(), s(&run.started_at));
+        item.insert("lease_until".into(), n(run.lease_until));
+        item.insert("details".into(), s(run.details.to_string()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        Ok(())
+    }
+
+    async fn open_runs(&self) -> Result<Vec<DeletionRun>, CatalogError> {
+        self.partition(s(RUN_PK))
+            .await?
+            .iter()
+            .map(|item| {
+                let run = get_s(item, "sk", "deletion run")?;
+                Ok(DeletionRun {
+                    kind: get_s(item, "kind", &run)?,
+                    started_at: get_s(item, "started_at", &run)?,
+                    lease_until: get_n(item, "lease_until", &run)?,
+                    details: serde_json::from_str(&get_s(item, "details", &run)?).unwrap_or_default(),
+                    run,
+                })
+            })
+            .collect()
+    }
+
+    async fn run_deletions(&self, run: &str) -> Result<Vec<DeletionRecord>, CatalogError> {
+        self.partition(deleted_pk(run))
+            .await?
+            .iter()
+            .map(|item| {
+                let what = format!("deleted#{run}");
+                let json = get_s(item, "record", &what)?;
+                serde_json::from_str(&json).ok().as_ref().and_then(DeletionRecord::from_json).ok_or(
+                    CatalogError::Malformed { item: what, detail: "record is not a deletion record".into() },
+                )
+            })
+            .collect()
+    }
+
+    async fn close_run(&self, run: &str) -> Result<(), CatalogError> {
+        for item in self.partition(deleted_pk(run)).await? {
+            let sk = get_s(&item, "sk", "deletion record")?;
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(deleted_pk(run), &sk)))
+                .send()
+                .await
+                .map_err(|e| map_error(e, &self.table))?;
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(s(RUN_PK), run)))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        Ok(())
+    }
+
+    async fn set_hold(&self, id: &RecordingId, hold: Option<&LegalHold>) -> Result<HoldChanged, CatalogError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let req = match hold {
+            Some(h) => req.update_expression("SET hold = :h").expression_attribute_values(":h", hold_item(h)),
+            None => req.update_expression("REMOVE hold"),
+        };
+        match req.send().await {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(HoldChanged::Changed(Box::new(RecordingEntry::from_item(&item)?))),
+                None => Err(CatalogError::Unavailable { detail: "the update returned no row".into() }),
+            },
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                Ok(match self.recording(id).await? {
+                    None => HoldChanged::NotFound,
+                    Some(row) => HoldChanged::Deleting(Box::new(row)),
+                })
+            }
+            Err(e) => Err(map_error(e, &self.table)),
         }
     }
 }

@@ -9,20 +9,54 @@ use std::ops::Range;
 use aws_lc_rs::digest::{digest, Context, SHA256};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Tag, Tagging};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockLegalHold,
+    ObjectLockLegalHoldStatus, ObjectLockMode, Tag, Tagging,
+};
 use aws_smithy_types::base64;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
+    same_checksum, ObjectBody, ObjectLock, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
     WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
 /// The S3 API calls this module makes, as IAM actions. `s3:ListBucket` is
 /// no call of its own: without it S3 answers a read of a missing key with
 /// 403, which would be reported as `access_denied` instead of `not_found`.
-pub const AWS_CALLS: &[&[&str]] = &[OBJECT_CALLS, VERSION_LISTING];
+pub const AWS_CALLS: &[&[&str]] = &[OBJECT_CALLS, VERSION_LISTING, OBJECT_LOCK_CALLS];
+
+/// Object Lock: reading a version's retention and legal hold, setting a
+/// legal hold, writing an object born with a retention date or a hold
+/// (`PutObjectRetention`, `PutObjectLegalHold` on the write), and deleting
+/// past a governance-mode retention.
+pub const OBJECT_LOCK_CALLS: &[&str] = &[
+    "s3:GetObjectRetention",
+    "s3:GetObjectLegalHold",
+    "s3:PutObjectLegalHold",
+    "s3:PutObjectRetention",
+    "s3:BypassGovernanceRetention",
+];
+
+/// The Object Lock headers of a write: (mode, retain-until date, legal hold).
+fn lock_headers(
+    lock: &ObjectLock,
+) -> (Option<ObjectLockMode>, Option<aws_smithy_types::DateTime>, Option<ObjectLockLegalHoldStatus>) {
+    let (mode, until) = match &lock.retention {
+        Some((mode, until)) => (
+            Some(ObjectLockMode::from(mode.as_str())),
+            crate::time::parse_rfc3339(until).map(|s| aws_smithy_types::DateTime::from_secs(s as i64)),
+        ),
+        None => (None, None),
+    };
+    (mode, until, lock.legal_hold.then_some(ObjectLockLegalHoldStatus::On))
+}
+
+/// Whether S3 refused because the bucket has no Object Lock.
+fn no_object_lock(e: &S3Error) -> bool {
+    matches!(e, S3Error::Refused { detail, .. } if detail.contains("Object Lock") || detail.starts_with("ObjectLockConfigurationNotFound"))
+}
 
 /// The adapter's calls on objects: reading, writing, deleting and tagging
 /// them (all but [`VERSION_LISTING`]).
@@ -272,6 +306,74 @@ impl ObjectStore for S3Objects {
         }
     }
 
+    async fn object_lock(&self, loc: &S3Location, version: &str) -> Result<ObjectLock, S3Error> {
+        let mut lock = ObjectLock::default();
+        let retention = self
+            .client
+            .get_object_retention()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()));
+        match retention {
+            Ok(out) => {
+                if let Some(r) = out.retention {
+                    if let (Some(mode), Some(until)) = (r.mode, r.retain_until_date) {
+                        let secs = u64::try_from(until.secs()).unwrap_or(0);
+                        lock.retention = Some((mode.as_str().to_string(), crate::time::rfc3339(secs)));
+                    }
+                }
+            }
+            // No retention on this version, or no Object Lock on the bucket.
+            Err(S3Error::NotFound { .. }) => {}
+            Err(e) if no_object_lock(&e) || is_code(&e, "NoSuchObjectLockConfiguration") => return Ok(lock),
+            Err(e) => return Err(e),
+        }
+        let hold = self
+            .client
+            .get_object_legal_hold()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()));
+        match hold {
+            Ok(out) => {
+                lock.legal_hold =
+                    out.legal_hold.and_then(|h| h.status).is_some_and(|s| s == ObjectLockLegalHoldStatus::On)
+            }
+            Err(S3Error::NotFound { .. }) => {}
+            Err(e) if no_object_lock(&e) || is_code(&e, "NoSuchObjectLockConfiguration") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(lock)
+    }
+
+    async fn set_legal_hold(&self, loc: &S3Location, version: &str, on: bool) -> Result<(), S3Error> {
+        let status = if on { ObjectLockLegalHoldStatus::On } else { ObjectLockLegalHoldStatus::Off };
+        self.client
+            .put_object_legal_hold()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .version_id(version)
+            .legal_hold(ObjectLockLegalHold::builder().status(status).build())
+            // S3 requires a checksum (or Content-MD5) on this call.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        Ok(())
+    }
+
+    async fn delete_version(&self, loc: &S3Location, version: &str, bypass_governance: bool) -> Result<(), S3Error> {
+        let req = self.client.delete_object().bucket(&loc.bucket).key(&loc.key).version_id(version);
+        let req = if bypass_governance { req.bypass_governance_retention(true) } else { req };
+        gone_is_done(req.send().await.map(drop), loc)
+    }
+
     async fn tags(&self, loc: &S3Location, version: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
         let out = self
             .client
@@ -317,6 +419,11 @@ where
         Err(S3Error::NotFound { .. }) => Ok(()),
         other => other,
     }
+}
+
+/// Whether an error carries this S3 error code.
+fn is_code(e: &S3Error, code: &str) -> bool {
+    matches!(e, S3Error::Refused { detail, .. } | S3Error::AccessDenied { detail, .. } if detail.starts_with(code))
 }
 
 fn quoted(etag: &str) -> String {
@@ -366,6 +473,9 @@ impl MultipartWriter {
                     .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .set_content_type(self.options.content_type.clone())
                     .set_tagging(self.options.tagging())
+                    .set_object_lock_mode(lock_headers(&self.options.lock).0)
+                    .set_object_lock_retain_until_date(lock_headers(&self.options.lock).1)
+                    .set_object_lock_legal_hold_status(lock_headers(&self.options.lock).2)
                     .send(),
             )
             .map_err(|e| map_s3_error(e, &self.loc.to_string()))?;
@@ -457,6 +567,9 @@ impl MultipartWriter {
                         .key(&self.loc.key)
                         .set_content_type(self.options.content_type.clone())
                         .set_tagging(self.options.tagging())
+                        .set_object_lock_mode(lock_headers(&self.options.lock).0)
+                        .set_object_lock_retain_until_date(lock_headers(&self.options.lock).1)
+                        .set_object_lock_legal_hold_status(lock_headers(&self.options.lock).2)
                         .checksum_algorithm(ChecksumAlgorithm::Sha256)
                         .checksum_sha256(&checksum)
                         .body(ByteStream::from(rest))

@@ -34,6 +34,10 @@ fn entry(id: &RecordingId, keys: &[&str], size: u64) -> RecordingEntry {
         source_version: None,
         rekeyed_at: None,
         moved_to: None,
+        retain_until: None,
+        retention_days: None,
+        hold: None,
+        deleting: None,
     }
 }
 

@@ -51,6 +51,11 @@ pub struct IngestSettings {
     /// The function's region: primary keys must be here.
     pub region: String,
     pub write: WriteOptions,
+    /// Each type's retention: every new row carries its `retain_until`.
+    pub retention: crate::retention::RetentionPolicy,
+    /// The vault's S3 Object Lock mode (`GOVERNANCE`, `COMPLIANCE`), if it
+    /// has Object Lock: each object is born locked until its `retain_until`.
+    pub vault_lock: Option<String>,
 }
 
 /// An object as an S3 event announced it (key already URL-decoded).
@@ -384,8 +389,13 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let stream_started = Instant::now();
         let handle = Handle::current();
         let reader = source.body.into_blocking_read(&handle);
+        let encrypted_at = rfc3339(unix_now());
+        let retain = self.settings.retention.retain_until(&id.recording_type, &encrypted_at);
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
+        if let (Some(mode), Some((until, _))) = (&self.settings.vault_lock, &retain) {
+            write.lock.retention = Some((mode.clone(), until.clone()));
+        }
         // Born pending: until the catalog names it, the vault's lifecycle
         // rule may remove it (this function cannot delete vault objects).
         write.tags = vec![(STATE_TAG.into(), PENDING.into())];
@@ -437,11 +447,15 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             ciphertext_size: written.size,
             checksum_sha256: written.checksum_sha256.clone(),
             content_type,
-            encrypted_at: rfc3339(unix_now()),
+            encrypted_at,
             source_etag: obj.etag.clone(),
             source_version: obj.version.clone(),
             rekeyed_at: None,
             moved_to: None,
+            retention_days: retain.as_ref().map(|(_, days)| *days),
+            retain_until: retain.map(|(until, _)| until),
+            hold: None,
+            deleting: None,
         };
         match self.catalog.record(&entry, token, &entry.encrypted_at).await {
             Ok(Recorded::New) => {}

@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 
 use super::Faults;
 use crate::ports::catalog::{
-    random_usage_shard, CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsage,
-    KeyUsageCatalog, Moved, Recorded, RecordingCatalog, RecordingListing, KEY_USAGE_SHARDS,
+    random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
+    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
+    RecordingListing, RetentionCatalog, KEY_USAGE_SHARDS,
 };
-use crate::recording::{RecordingEntry, RecordingId};
+use crate::recording::{Deleting, LegalHold, RecordingEntry, RecordingId};
 
 #[derive(Clone, Debug)]
 struct ClaimItem {
@@ -44,6 +45,10 @@ struct State {
     events: HashMap<(String, String), EventItem>,
     denials: BTreeMap<DenialWindow, u64>,
     tokens: u64,
+    runs: BTreeMap<String, DeletionRun>,
+    /// Evidence of finished deletions, per run, by recording.
+    deletions: BTreeMap<String, BTreeMap<String, DeletionRecord>>,
+    stamped: Option<(String, Option<String>)>,
     /// Items of the transactions in flight (under [`MemoryCatalog::contend`]).
     in_flight: BTreeSet<String>,
 }
@@ -62,7 +67,9 @@ pub struct MemoryCatalog {
     state: Arc<Mutex<State>>,
     /// Planned faults, by operation: `recording`, `claim`, `release`,
     /// `record`, `move_recording`, `recordings_page`, `key_usage`, `key_usages`, `claim_event`, `event_done`,
-    /// `release_event`, `count_denial`, `closed_denials`, `take_denials`.
+    /// `release_event`, `count_denial`, `closed_denials`, `take_denials`, `due`, `stamp_retention`,
+    /// `stamped_policy`, `save_stamped_policy`, `mark_deleting`, `finish_deletion`, `open_run`,
+    /// `open_runs`, `run_deletions`, `close_run`, `set_hold`.
     pub faults: Arc<Faults<CatalogError>>,
     contention: Arc<Mutex<Option<Contention>>>,
     conflicts: Arc<std::sync::atomic::AtomicU64>,
@@ -146,6 +153,14 @@ impl MemoryCatalog {
             return Err(CatalogError::Conflict { detail: "TransactionConflictException".into() });
         }
         Ok(())
+    }
+
+    /// Changes a row in place (a test's way to write what an older
+    /// version of callvault wrote, or to set up a state).
+    pub fn edit(&self, id: &RecordingId, f: impl FnOnce(&mut RecordingEntry)) {
+        if let Some(e) = self.lock().recordings.get_mut(id) {
+            f(e);
+        }
     }
 
     /// Whether the recording is claimed now.
@@ -259,7 +274,12 @@ impl RecordingCatalog for MemoryCatalog {
         let answer = {
             let mut state = self.lock();
             match state.recordings.get(&from.id) {
-                Some(row) if row.message_id == from.message_id && row.moved_to.is_none() => {
+                Some(row)
+                    if row.message_id == from.message_id
+                        && row.moved_to.is_none()
+                        && row.deleting.is_none()
+                        && row.hold == from.hold =>
+                {
                     if state.claims.get(&from.id).is_none_or(|c| c.token != token) {
                         Err(CatalogError::ClaimLost { id: from.id.to_string() })
                     } else {
@@ -454,5 +474,162 @@ impl EventClaims for MemoryCatalog {
             }
         }
         self.faults.after("release_event").await
+    }
+}
+
+impl RetentionCatalog for MemoryCatalog {
+    async fn due(
+        &self,
+        recording_type: &str,
+        until: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+        self.faults.before("due").await?;
+        let mut due: Vec<(String, RecordingEntry)> = self
+            .lock()
+            .recordings
+            .values()
+            .filter(|e| e.id.recording_type == recording_type)
+            .filter(|e| e.retain_until.as_deref().is_some_and(|u| u <= until))
+            .filter_map(|e| e.retain_until.as_ref().map(|u| (format!("{u}|{}", e.id), e.clone())))
+            .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a))
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = limit.max(1);
+        let next = (due.len() > limit).then(|| due[limit - 1].0.clone());
+        Ok((due.into_iter().take(limit).map(|(_, e)| e).collect(), next))
+    }
+
+    async fn stamp_retention(
+        &self,
+        entry: &RecordingEntry,
+        retain_until: Option<&str>,
+        retention_days: Option<u32>,
+    ) -> Result<bool, CatalogError> {
+        self.faults.before("stamp_retention").await?;
+        let done = {
+            let mut state = self.lock();
+            match state.recordings.get_mut(&entry.id) {
+                Some(row) if row.message_id == entry.message_id && row.moved_to.is_none() && row.deleting.is_none() => {
+                    row.retain_until = retain_until.map(str::to_string);
+                    row.retention_days = retention_days;
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.faults.after("stamp_retention").await?;
+        Ok(done)
+    }
+
+    async fn stamped_policy(&self) -> Result<Option<(String, Option<String>)>, CatalogError> {
+        self.faults.before("stamped_policy").await?;
+        Ok(self.lock().stamped.clone())
+    }
+
+    async fn save_stamped_policy(&self, policy: &str, cursor: Option<&str>) -> Result<(), CatalogError> {
+        self.faults.before("save_stamped_policy").await?;
+        self.lock().stamped = Some((policy.to_string(), cursor.map(str::to_string)));
+        self.faults.after("save_stamped_policy").await
+    }
+
+    async fn mark_deleting(&self, entry: &RecordingEntry, deleting: &Deleting, now: u64) -> Result<Marked, CatalogError> {
+        self.faults.before("mark_deleting").await?;
+        self.single_item(format!("recording#{}", entry.id))?;
+        let answer = {
+            let mut state = self.lock();
+            let claim = state.claims.get(&entry.id).filter(|c| c.until >= now).map(|c| c.until);
+            match state.recordings.get_mut(&entry.id) {
+                Some(row)
+                    if row.message_id == entry.message_id && row.moved_to.is_none() && row.deleting.is_none() =>
+                {
+                    if row.hold.is_some() {
+                        Marked::Held
+                    } else if let Some(until) = claim {
+                        Marked::Claimed { until }
+                    } else {
+                        row.deleting = Some(deleting.clone());
+                        Marked::Marked
+                    }
+                }
+                other => Marked::RowChanged(other.map(|r| Box::new(r.clone()))),
+            }
+        };
+        self.faults.after("mark_deleting").await?;
+        Ok(answer)
+    }
+
+    async fn finish_deletion(&self, entry: &RecordingEntry, record: &DeletionRecord) -> Result<bool, CatalogError> {
+        self.faults.before("finish_deletion").await?;
+        let held = self.hold_items(&entry.id, &entry.counted_keys().iter().collect::<Vec<_>>()).await?;
+        let answer = {
+            let mut state = self.lock();
+            match state.recordings.get(&entry.id) {
+                Some(row) if row.deleting.as_ref().is_some_and(|d| d.run == record.run) => {
+                    let row = state.recordings.remove(&entry.id).expect("present");
+                    for arn in row.counted_keys() {
+                        if let Some((usage, _)) = state.usage.get_mut(arn) {
+                            usage.recordings = usage.recordings.saturating_sub(1);
+                            usage.bytes = usage.bytes.saturating_sub(row.plaintext_size);
+                        }
+                    }
+                    state.deletions.entry(record.run.clone()).or_default().insert(record.id.to_string(), record.clone());
+                    Ok(true)
+                }
+                None => Ok(false),
+                Some(_) => Err(CatalogError::Refused {
+                    detail: format!("{} is not being deleted by run {}", entry.id, record.run),
+                }),
+            }
+        };
+        self.release_items(held);
+        let answer = answer?;
+        self.faults.after("finish_deletion").await?;
+        Ok(answer)
+    }
+
+    async fn open_run(&self, run: &DeletionRun) -> Result<(), CatalogError> {
+        self.faults.before("open_run").await?;
+        self.lock().runs.insert(run.run.clone(), run.clone());
+        self.faults.after("open_run").await
+    }
+
+    async fn open_runs(&self) -> Result<Vec<DeletionRun>, CatalogError> {
+        self.faults.before("open_runs").await?;
+        Ok(self.lock().runs.values().cloned().collect())
+    }
+
+    async fn run_deletions(&self, run: &str) -> Result<Vec<DeletionRecord>, CatalogError> {
+        self.faults.before("run_deletions").await?;
+        Ok(self.lock().deletions.get(run).map(|d| d.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn close_run(&self, run: &str) -> Result<(), CatalogError> {
+        self.faults.before("close_run").await?;
+        {
+            let mut state = self.lock();
+            state.runs.remove(run);
+            state.deletions.remove(run);
+        }
+        self.faults.after("close_run").await
+    }
+
+    async fn set_hold(&self, id: &RecordingId, hold: Option<&LegalHold>) -> Result<HoldChanged, CatalogError> {
+        self.faults.before("set_hold").await?;
+        self.single_item(format!("recording#{id}"))?;
+        let answer = {
+            let mut state = self.lock();
+            match state.recordings.get_mut(id) {
+                None => HoldChanged::NotFound,
+                Some(row) if row.deleting.is_some() => HoldChanged::Deleting(Box::new(row.clone())),
+                Some(row) => {
+                    row.hold = hold.cloned();
+                    HoldChanged::Changed(Box::new(row.clone()))
+                }
+            }
+        };
+        self.faults.after("set_hold").await?;
+        Ok(answer)
     }
 }

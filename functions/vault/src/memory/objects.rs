@@ -16,7 +16,7 @@ use tokio::runtime::Handle;
 
 use super::Faults;
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
+    same_checksum, ObjectBody, ObjectLock, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
     WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
@@ -29,11 +29,15 @@ struct Version {
     content_type: Option<String>,
     checksum: String,
     tags: Vec<(String, String)>,
+    lock: ObjectLock,
 }
 
 #[derive(Default)]
 struct Bucket {
     versioned: bool,
+    /// S3 Object Lock: retention dates and legal holds are kept and
+    /// enforced (against [`MemoryObjects::set_now`]'s clock).
+    object_lock: bool,
     /// Oldest first; the last is the current one.
     objects: HashMap<String, Vec<Version>>,
 }
@@ -56,8 +60,12 @@ pub struct MemoryObjects {
     counter: Arc<AtomicU64>,
     /// Planned faults, by operation: `read`, `read_announced`, `size`,
     /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `list_versions`, `tags`, `tag`,
+    /// `object_lock`, `set_legal_hold`, `delete_version`,
     /// and for uploads `upload_write` and `upload_finish`.
     pub faults: Arc<Faults<S3Error>>,
+    /// The clock Object Lock is enforced against (Unix seconds; 0: the
+    /// wall clock).
+    now: Arc<AtomicU64>,
 }
 
 fn not_found(loc: &S3Location) -> S3Error {
@@ -93,8 +101,32 @@ impl MemoryObjects {
 
     /// Creates a bucket.
     pub fn create_bucket(&self, name: &str, versioned: bool) {
-        self.lock().buckets.insert(name.to_string(), Bucket { versioned, objects: HashMap::new() });
+        self.lock().buckets.insert(name.to_string(), Bucket { versioned, ..Bucket::default() });
     }
+
+    /// Creates a versioned bucket with S3 Object Lock.
+    pub fn create_locked_bucket(&self, name: &str) {
+        self.lock().buckets.insert(name.to_string(), Bucket { versioned: true, object_lock: true, ..Bucket::default() });
+    }
+
+    /// Sets the clock Object Lock is enforced against (Unix seconds).
+    pub fn set_now(&self, secs: u64) {
+        self.now.store(secs, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> u64 {
+        match self.now.load(Ordering::Relaxed) {
+            0 => crate::time::unix_now(),
+            n => n,
+        }
+    }
+
+    /// Puts an Object Lock retention on `version` of `loc` (as the bucket's
+    /// owner would, or a default retention).
+    pub fn set_retention(&self, loc: &S3Location, version: &str, mode: &str, until: &str) {
+        self.edit_version(loc, Some(version), |v| v.lock.retention = Some((mode.to_string(), until.to_string())));
+    }
+
 
     /// Stores `data` at `loc` as a new version (or in place, unversioned);
     /// returns its ETag and version: an upload from outside (a recorder).
@@ -227,8 +259,15 @@ impl MemoryObjects {
         let mut state = self.lock();
         let bucket = state.buckets.get_mut(&loc.bucket).ok_or_else(|| not_found(loc))?;
         let id = bucket.versioned.then(|| format!("v{n:06}"));
-        let version =
-            Version { id: id.clone(), data: Some(Arc::new(data)), etag: etag.clone(), content_type, checksum, tags };
+        let version = Version {
+            id: id.clone(),
+            data: Some(Arc::new(data)),
+            etag: etag.clone(),
+            content_type,
+            checksum,
+            tags,
+            lock: ObjectLock::default(),
+        };
         let versions = bucket.objects.entry(loc.key.clone()).or_default();
         if !bucket.versioned {
             versions.clear();
@@ -359,6 +398,7 @@ impl ObjectStore for MemoryObjects {
                         content_type: None,
                         checksum: String::new(),
                         tags: vec![],
+                        lock: ObjectLock::default(),
                     }),
                     None => versions.clear(),
                 }
@@ -415,6 +455,58 @@ impl ObjectStore for MemoryObjects {
     async fn tags(&self, loc: &S3Location, version: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
         self.faults.before("tags").await?;
         Ok(self.find(loc, version)?.tags)
+    }
+
+    async fn object_lock(&self, loc: &S3Location, version: &str) -> Result<ObjectLock, S3Error> {
+        self.faults.before("object_lock").await?;
+        if !self.lock().buckets.get(&loc.bucket).ok_or_else(|| not_found(loc))?.object_lock {
+            return Ok(ObjectLock::default());
+        }
+        Ok(self.find(loc, Some(version))?.lock)
+    }
+
+    async fn set_legal_hold(&self, loc: &S3Location, version: &str, on: bool) -> Result<(), S3Error> {
+        self.faults.before("set_legal_hold").await?;
+        if !self.lock().buckets.get(&loc.bucket).ok_or_else(|| not_found(loc))?.object_lock {
+            return Err(S3Error::Refused {
+                location: loc.to_string(),
+                detail: "InvalidRequest: Bucket is missing Object Lock Configuration".into(),
+            });
+        }
+        self.find(loc, Some(version))?;
+        self.edit_version(loc, Some(version), |v| v.lock.legal_hold = on);
+        self.faults.after("set_legal_hold").await
+    }
+
+    async fn delete_version(&self, loc: &S3Location, version: &str, bypass_governance: bool) -> Result<(), S3Error> {
+        self.faults.before("delete_version").await?;
+        let now = self.now();
+        {
+            let mut state = self.lock();
+            let bucket = state.buckets.get_mut(&loc.bucket).ok_or_else(|| not_found(loc))?;
+            let locked = bucket.object_lock;
+            if let Some(versions) = bucket.objects.get_mut(&loc.key) {
+                if let Some(v) = versions.iter().find(|x| x.id.as_deref() == Some(version)) {
+                    let protected = locked
+                        && (v.lock.legal_hold
+                            || v.lock.retention.as_ref().is_some_and(|(mode, until)| {
+                                crate::time::parse_rfc3339(until).is_none_or(|u| u > now)
+                                    && (mode == "COMPLIANCE" || !bypass_governance)
+                            }));
+                    if protected {
+                        return Err(S3Error::AccessDenied {
+                            location: loc.to_string(),
+                            detail: format!("AccessDenied: version {version} is WORM protected and cannot be deleted"),
+                        });
+                    }
+                }
+                versions.retain(|x| x.id.as_deref() != Some(version));
+                if versions.is_empty() {
+                    bucket.objects.remove(&loc.key);
+                }
+            }
+        }
+        self.faults.after("delete_version").await
     }
 
     async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
@@ -515,9 +607,13 @@ impl Upload for MemoryUpload {
         }
         let content_type = self.options.content_type.clone();
         let tags = self.options.tags.clone();
+        let lock = self.options.lock.clone();
         let result = self.store.store(&self.loc, stored, content_type, Some(part_size), tags);
         self.close();
         let (_, version) = result?;
+        if lock != ObjectLock::default() {
+            self.store.edit_version(&self.loc, version.as_deref(), |v| v.lock = lock);
+        }
         Ok(WrittenObject { size, version, checksum_sha256: checksum })
     }
 

@@ -145,11 +145,20 @@ pub struct WriteOptions {
     pub content_type: Option<String>,
     /// Tags the object is born with (key, value).
     pub tags: Vec<(String, String)>,
+    /// Object Lock the object is born with (a vault with Object Lock: its
+    /// recording's retain-until date, and its legal hold).
+    pub lock: ObjectLock,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        Self { part_size: 8 * 1024 * 1024, max_in_flight: 2, content_type: None, tags: Vec::new() }
+        Self {
+            part_size: 8 * 1024 * 1024,
+            max_in_flight: 2,
+            content_type: None,
+            tags: Vec::new(),
+            lock: ObjectLock::default(),
+        }
     }
 }
 
@@ -207,6 +216,16 @@ pub struct StoredVersion {
     /// Whether it is the current version.
     pub is_latest: bool,
     pub size: u64,
+}
+
+/// S3 Object Lock on one version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// `GOVERNANCE` or `COMPLIANCE`, with the date (RFC 3339) it holds
+    /// until; `None` when the version has no retention.
+    pub retention: Option<(String, String)>,
+    /// Whether a legal hold is on.
+    pub legal_hold: bool,
 }
 
 /// What callvault does with objects.
@@ -277,6 +296,29 @@ pub trait ObjectStore: Send + Sync {
         loc: &S3Location,
         version: Option<&str>,
     ) -> impl Future<Output = Result<Vec<(String, String)>, S3Error>> + Send;
+
+    /// The Object Lock retention and legal hold of `version` (none in a
+    /// bucket without Object Lock).
+    fn object_lock(&self, loc: &S3Location, version: &str) -> impl Future<Output = Result<ObjectLock, S3Error>> + Send;
+
+    /// Turns the legal hold of `version` on or off (`Refused` in a bucket
+    /// without Object Lock).
+    fn set_legal_hold(
+        &self,
+        loc: &S3Location,
+        version: &str,
+        on: bool,
+    ) -> impl Future<Output = Result<(), S3Error>> + Send;
+
+    /// Deletes `version` for good, past a governance-mode retention when
+    /// `bypass_governance` (the caller must be allowed to). Already gone is
+    /// done; a version Object Lock protects is `AccessDenied`.
+    fn delete_version(
+        &self,
+        loc: &S3Location,
+        version: &str,
+        bypass_governance: bool,
+    ) -> impl Future<Output = Result<(), S3Error>> + Send;
 
     /// Sets one tag on the object (or on `version` of it), keeping its others.
     fn tag(

@@ -81,6 +81,9 @@ pub struct RekeySettings {
     pub write: WriteOptions,
     /// How long a task may hold a recording (past the function's timeout).
     pub claim_secs: u64,
+    /// The vault's S3 Object Lock mode, if it has Object Lock: a new
+    /// version keeps the recording's retain-until date and legal hold.
+    pub vault_lock: Option<String>,
 }
 
 /// Which keys a recording moves onto.
@@ -197,6 +200,8 @@ pub enum RekeyError {
     DestinationTaken { id: String, detail: String },
     #[error("this deployment cannot move recordings to other regions: {detail}")]
     NoDestinations { detail: String },
+    #[error("recording {id} is being deleted ({reason}, run {run}): there is nothing left to move")]
+    Deleting { id: String, reason: String, run: String },
     #[error(transparent)]
     Key(KeyError),
     #[error(transparent)]
@@ -221,6 +226,7 @@ impl OperationError for RekeyError {
             Self::NotMultiRegion { .. } => "not_multi_region",
             Self::DestinationTaken { .. } => "destination_taken",
             Self::NoDestinations { .. } => "no_destinations",
+            Self::Deleting { .. } => "deleting",
             Self::Key(e) => e.code(),
             Self::S3(e) => e.code(),
             Self::Catalog(e) => e.code(),
@@ -239,6 +245,7 @@ impl OperationError for RekeyError {
             Self::NotMultiRegion { .. } => ErrorKind::BadRequest,
             Self::DestinationTaken { .. } => ErrorKind::Conflict,
             Self::NoDestinations { .. } => ErrorKind::Deployment,
+            Self::Deleting { .. } => ErrorKind::Conflict,
             Self::Key(e) => e.kind(),
             Self::S3(e) => e.kind(),
             Self::Catalog(e) => e.kind(),
@@ -355,6 +362,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
             self.release(id, &token).await;
             return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
         }
+        if let Some(d) = &entry.deleting {
+            self.release(id, &token).await;
+            return Err(RekeyError::Deleting { id: id.to_string(), reason: d.reason.clone(), run: d.run.clone() });
+        }
         if entry.wrapping_keys == target {
             let tidied = self.tidy(&entry).await;
             self.release(id, &token).await;
@@ -421,6 +432,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
                 id: id.to_string(),
                 to: entry.moved_to.as_ref().map(ToString::to_string).unwrap_or_default(),
             });
+        }
+        if let Some(d) = &entry.deleting {
+            self.release(id, &token).await;
+            return Err(RekeyError::Deleting { id: id.to_string(), reason: d.reason.clone(), run: d.run.clone() });
         }
         let (dst_objects, dst_catalog) = destinations.open(dest);
         let result =
@@ -521,6 +536,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
                 catalog_table: dest.catalog_table.clone(),
                 moved_at: now.clone(),
             }),
+            // Its retention and hold moved with it: the copy there has them.
+            retain_until: None,
+            retention_days: None,
+            hold: None,
             ..entry.clone()
         };
         match self.move_row(entry, &marker, token, &now).await {
@@ -833,6 +852,12 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         write.content_type = Some("application/octet-stream".into());
         write.tags = vec![(STATE_TAG.into(), PENDING.into())];
         write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
+        if let Some(mode) = &self.settings.vault_lock {
+            if let Some(until) = &entry.retain_until {
+                write.lock.retention = Some((mode.clone(), until.clone()));
+            }
+            write.lock.legal_hold = entry.hold.is_some();
+        }
         write
     }
 

@@ -21,10 +21,12 @@ pub const REGION: &str = "us-east-1";
 pub const ORG: &str = "acme";
 pub const INGEST: &str = "ingest";
 pub const VAULT: &str = "vault";
+pub const EVIDENCE: &str = "evidence";
 
 pub type Encryptor = RecordingEncryptor<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>;
 pub type Player = RecordingPlayer<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>;
 pub type Rekey = Rekeyer<Arc<MemoryKms>, MemoryObjects, MemoryCatalog>;
+pub type Retention = vault::retention::Retention<MemoryCatalog, MemoryObjects, MemoryObjects>;
 
 /// The twins, shared by every service built on them.
 pub struct Rig {
@@ -34,6 +36,8 @@ pub struct Rig {
     pub key: String,
     pub keys: RecordingKeys,
     pub frame_length: u32,
+    /// The retention policy new recordings are stamped with.
+    pub retention: vault::retention::RetentionPolicy,
 }
 
 impl Rig {
@@ -50,7 +54,16 @@ impl Rig {
         objects.create_bucket(INGEST, true);
         objects.create_bucket(VAULT, true);
         let keys = RecordingKeys::parse(recording_keys, REGION).expect("RECORDING_KEYS");
-        Self { kms, objects, catalog: MemoryCatalog::new(), key, keys, frame_length: 4096 }
+        objects.create_locked_bucket(EVIDENCE);
+        Self {
+            kms,
+            objects,
+            catalog: MemoryCatalog::new(),
+            key,
+            keys,
+            frame_length: 4096,
+            retention: Default::default(),
+        }
     }
 
     /// A fresh encryptor (a new container: empty key cache).
@@ -63,6 +76,8 @@ impl Rig {
             frame_length: self.frame_length,
             region: REGION.into(),
             write: WriteOptions::default(),
+            retention: self.retention.clone(),
+            vault_lock: None,
         };
         RecordingEncryptor::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings)
     }
@@ -78,8 +93,23 @@ impl Rig {
             frame_length: self.frame_length,
             write: WriteOptions::default(),
             claim_secs,
+            vault_lock: None,
         };
         Rekeyer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings)
+    }
+
+    /// Retention, holds and erasure over the twins, deleting at most
+    /// `batch` recordings a run.
+    pub fn retention_service(&self, batch: usize, object_lock: bool) -> Retention {
+        let settings = vault::retention::RetentionSettings {
+            vault_bucket: VAULT.into(),
+            evidence_bucket: EVIDENCE.into(),
+            policy: self.retention.clone(),
+            object_lock,
+            batch,
+            lease_secs: 960,
+        };
+        vault::retention::Retention::new(self.catalog.clone(), self.objects.clone(), self.objects.clone(), settings)
     }
 
     /// A player whose cache keeps an opened message for `ttl`.

@@ -1,0 +1,608 @@
+//! Recordings leave on schedule, on request, never under a hold; the
+//! catalog and its key usage stay true the whole way.
+//!
+//! A deletion (the daily run's, or one erasure) goes through three
+//! boundaries, each one durable, so that a run stopped anywhere is finished
+//! by the next with the same end state:
+//! 1. **marked**: the row carries `deleting` with every version of its vault
+//!    object, written conditionally (same message, no hold, not moved, no
+//!    re-key holding its claim). From here the recording is going; a rerun
+//!    resumes with the versions listed then;
+//! 2. **versions deleted**: each listed version deleted for good (already
+//!    gone is done);
+//! 3. **catalog written**: one transaction removes the row, takes the
+//!    recording off the usage of each key that counted it, and keeps the
+//!    deletion's evidence record under its run. The row's absence is what
+//!    makes a rerun a no-op, so the usage is never taken off twice.
+//!
+//! A run is open in the catalog from its start until its evidence report
+//! (every deletion it finished: what, under which policy, when, how many
+//! bytes) is written to the evidence bucket, never overwriting one: a run
+//! that stopped before its report is reported by the next run once its
+//! lease has passed.
+//!
+//! The run also stamps `retain_until` on rows that lack it or were
+//! stamped under another policy (rows written before retention existed, or
+//! a policy changed since), a page at a time across runs. The recordings
+//! due are found through the catalog's `retention` index, never a scan.
+
+pub mod policy;
+
+use crate::errors::{ErrorKind, OperationError};
+use crate::ports::catalog::{
+    CatalogError, DeletionRecord, DeletionRun, HoldChanged, Marked, RecordingCatalog, RecordingListing,
+    RetentionCatalog,
+};
+use crate::ports::objects::{ObjectStore, S3Error, S3Location};
+use crate::recording::{Deleting, LegalHold, RecordingEntry, RecordingId};
+use crate::time::{parse_rfc3339, rfc3339};
+
+pub use policy::RetentionPolicy;
+
+/// Why a deletion happens.
+pub const RETENTION: &str = "retention";
+/// A recording erased on request.
+pub const ERASURE: &str = "erasure";
+
+/// What retention, holds and erasure are configured with.
+#[derive(Clone, Debug)]
+pub struct RetentionSettings {
+    pub vault_bucket: String,
+    pub evidence_bucket: String,
+    pub policy: RetentionPolicy,
+    /// Whether the vault bucket has S3 Object Lock: legal holds are set
+    /// on its versions too, and each version's retention is checked
+    /// before a deletion is marked.
+    pub object_lock: bool,
+    /// Most recordings one run deletes, and most rows it stamps: the rest
+    /// is the next run's (the function's timeout bounds a run).
+    pub batch: usize,
+    /// How long a run may be alive (past the function's timeout); after
+    /// that another run writes its report.
+    pub lease_secs: u64,
+}
+
+/// Why a retention call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetentionError {
+    #[error("recording {id} is not in the catalog: check the type and id (`callvault keys` and the catalog list what is stored)")]
+    NotFound { id: String },
+    #[error("recording {id} is under legal hold (set by {by} at {at}: {reason}); release it first with `callvault hold release {id} --reason ...`")]
+    LegalHold { id: String, by: String, at: String, reason: String },
+    #[error("a version of recording {id} is under compliance-mode Object Lock until {until}: nobody can delete it before then, the root user included")]
+    ComplianceRetention { id: String, until: String },
+    #[error("a version of recording {id} is under governance-mode Object Lock until {until}; erase it anyway only if you may, with --bypass-governance-retention (the evidence records it)")]
+    GovernanceRetention { id: String, until: String },
+    #[error("recording {id} is being re-keyed (its claim is held until {until}); retry after the move")]
+    Rekeying { id: String, until: String },
+    #[error("recording {id} moved to {region}: erase it in that region's deployment")]
+    Moved { id: String, region: String },
+    #[error("recording {id} is being deleted by run {run}; run that request again (or wait for the next retention run) to finish it")]
+    Deleting { id: String, run: String },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("the vault: {0}")]
+    Vault(S3Error),
+    #[error("the evidence bucket: {0}")]
+    Evidence(S3Error),
+}
+
+impl OperationError for RetentionError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::LegalHold { .. } => "legal_hold",
+            Self::ComplianceRetention { .. } => "compliance_retention",
+            Self::GovernanceRetention { .. } => "governance_retention",
+            Self::Rekeying { .. } => "in_progress",
+            Self::Moved { .. } => "moved",
+            Self::Deleting { .. } => "deleting",
+            Self::Catalog(e) => e.code(),
+            Self::Vault(e) | Self::Evidence(e) => e.code(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::LegalHold { .. } | Self::ComplianceRetention { .. } | Self::GovernanceRetention { .. } => {
+                ErrorKind::Conflict
+            }
+            Self::Rekeying { .. } | Self::Deleting { .. } => ErrorKind::Transient,
+            Self::Moved { .. } => ErrorKind::Moved,
+            Self::Catalog(e) => e.kind(),
+            Self::Vault(e) | Self::Evidence(e) => e.kind(),
+        }
+    }
+}
+
+/// What one retention run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub run: String,
+    /// Rows given a new `retain_until` (policy stamping).
+    pub stamped: u64,
+    /// Whether the stamping pass is done (else the next run continues).
+    pub stamping_done: bool,
+    /// The deletions this run finished.
+    pub deleted: Vec<DeletionRecord>,
+    /// Due recordings kept because they are under legal hold.
+    pub held: u64,
+    /// Due recordings kept for now: a re-key holds them, or Object Lock
+    /// still protects a version.
+    pub waiting: u64,
+    /// Failures by code (each recording stays for the next run).
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// Whether recordings were left due because the batch was full.
+    pub backlog: bool,
+    /// Evidence reports written (keys in the evidence bucket).
+    pub reports: Vec<String>,
+}
+
+impl RunSummary {
+    /// Bytes (plaintext) of the recordings deleted.
+    pub fn bytes_deleted(&self) -> u64 {
+        self.deleted.iter().map(|d| d.plaintext_bytes).sum()
+    }
+}
+
+/// An erasure request: one recording, now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EraseRequest {
+    pub id: RecordingId,
+    /// The request's id: a retry under the same id resumes it.
+    pub request: String,
+    pub reason: String,
+    /// Who asked (as the caller states it; the invocation's CloudTrail
+    /// record names the principal).
+    pub requested_by: String,
+    /// Delete past a governance-mode Object Lock retention.
+    pub bypass_governance: bool,
+}
+
+/// What an erasure did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Erased {
+    pub record: DeletionRecord,
+    /// The evidence report's key in the evidence bucket.
+    pub report: String,
+}
+
+/// How one deletion went.
+enum Outcome {
+    Deleted(DeletionRecord),
+    Held(LegalHold),
+    Waiting(RetentionError),
+    Gone,
+    Changed,
+}
+
+/// Retention, legal holds and erasure over the catalog, the vault and the
+/// evidence bucket.
+pub struct Retention<C, O, E> {
+    catalog: C,
+    vault: O,
+    evidence: E,
+    settings: RetentionSettings,
+}
+
+impl<C, O, E> Retention<C, O, E>
+where
+    C: RecordingCatalog + RecordingListing + RetentionCatalog,
+    O: ObjectStore,
+    E: ObjectStore,
+{
+    pub fn new(catalog: C, vault: O, evidence: E, settings: RetentionSettings) -> Self {
+        Self { catalog, vault, evidence, settings }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &RetentionSettings {
+        &self.settings
+    }
+
+    fn vault_loc(&self, entry: &RecordingEntry) -> S3Location {
+        S3Location { bucket: self.settings.vault_bucket.clone(), key: entry.vault_key.clone() }
+    }
+
+    /// The daily run at `now` (Unix seconds): stamps rows with the policy,
+    /// deletes what is due (at most the batch), and reports every run that
+    /// finished (this one, and any earlier one that stopped before its
+    /// report).
+    pub async fn run(&self, run: &str, now: u64) -> Result<RunSummary, RetentionError> {
+        let mut summary = RunSummary { run: run.to_string(), ..RunSummary::default() };
+        let details = serde_json::json!({ "policy_days": serde_json::from_str::<serde_json::Value>(&self.settings.policy.to_json()).unwrap_or_default() });
+        self.catalog
+            .open_run(&DeletionRun {
+                run: run.to_string(),
+                kind: RETENTION.into(),
+                started_at: rfc3339(now),
+                lease_until: now + self.settings.lease_secs,
+                details,
+            })
+            .await?;
+        self.stamp(&mut summary).await?;
+        let due_until = rfc3339(now);
+        let mut budget = self.settings.batch;
+        for (ty, _) in self.settings.policy.types() {
+            let mut cursor = None;
+            loop {
+                let (page, next) = self.catalog.due(ty, &due_until, cursor, self.settings.batch.clamp(1, 1000)).await?;
+                for entry in page {
+                    if budget == 0 {
+                        summary.backlog = true;
+                        break;
+                    }
+                    budget -= 1;
+                    match self.delete_one(&entry, run, RETENTION, false, now).await {
+                        Ok(Outcome::Deleted(record)) => summary.deleted.push(record),
+                        Ok(Outcome::Held(_)) => summary.held += 1,
+                        Ok(Outcome::Waiting(_)) => summary.waiting += 1,
+                        Ok(Outcome::Gone | Outcome::Changed) => {}
+                        Err(e) => {
+                            tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "retention: not deleted this run");
+                            *summary.failures.entry(e.code().to_string()).or_default() += 1;
+                        }
+                    }
+                }
+                cursor = next;
+                if cursor.is_none() || summary.backlog {
+                    break;
+                }
+            }
+        }
+        summary.reports = self.report_finished_runs(run, now).await?;
+        Ok(summary)
+    }
+
+    /// Stamps `retain_until` on rows that lack it or carry another policy's,
+    /// at most a batch of rows per run, remembering where it stopped.
+    async fn stamp(&self, summary: &mut RunSummary) -> Result<(), RetentionError> {
+        let policy = self.settings.policy.to_json();
+        let mut cursor = match self.catalog.stamped_policy().await? {
+            Some((stamped, None)) if stamped == policy => {
+                summary.stamping_done = true;
+                return Ok(());
+            }
+            Some((stamped, cursor)) if stamped == policy => cursor,
+            _ => None,
+        };
+        let mut seen = 0usize;
+        loop {
+            let (page, next) = self.catalog.recordings_page(cursor.clone(), self.settings.batch.clamp(1, 500)).await?;
+            for entry in &page {
+                if entry.moved_to.is_some() || entry.deleting.is_some() {
+                    continue;
+                }
+                let want = self.settings.policy.retain_until(&entry.id.recording_type, &entry.encrypted_at);
+                let (until, days) = match &want {
+                    Some((u, d)) => (Some(u.as_str()), Some(*d)),
+                    None => (None, None),
+                };
+                if entry.retain_until.as_deref() != until || entry.retention_days != days {
+                    // A row changed meanwhile was written under this policy.
+                    if self.catalog.stamp_retention(entry, until, days).await? {
+                        summary.stamped += 1;
+                    }
+                }
+            }
+            seen += page.len();
+            cursor = next;
+            self.catalog.save_stamped_policy(&policy, cursor.as_deref()).await?;
+            if cursor.is_none() {
+                summary.stamping_done = true;
+                return Ok(());
+            }
+            if seen >= self.settings.batch.max(1) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One deletion through its three boundaries, resuming one a run left
+    /// marked. Erasures (`bypass` meaningful) refuse what retention skips.
+    async fn delete_one(
+        &self,
+        found: &RecordingEntry,
+        run: &str,
+        reason: &str,
+        bypass_governance: bool,
+        now: u64,
+    ) -> Result<Outcome, RetentionError> {
+        // The index is eventually consistent: decide on the row itself.
+        let Some(entry) = self.catalog.recording(&found.id).await? else { return Ok(Outcome::Gone) };
+        let id = entry.id.to_string();
+        if let Some(m) = &entry.moved_to {
+            return Err(RetentionError::Moved { id, region: m.region.clone() });
+        }
+        let entry = match &entry.deleting {
+            Some(_) => entry,
+            None => {
+                if reason == RETENTION
+                    && !entry.retain_until.as_deref().and_then(parse_rfc3339).is_some_and(|due| due <= now)
+                {
+                    return Ok(Outcome::Changed);
+                }
+                if let Some(h) = &entry.hold {
+                    return Ok(Outcome::Held(h.clone()));
+                }
+                let loc = self.vault_loc(&entry);
+                let versions: Vec<String> =
+                    self.vault.list_versions(&loc).await.map_err(RetentionError::Vault)?.into_iter().map(|v| v.version).collect();
+                if self.settings.object_lock {
+                    if let Some(refusal) = self.locked(&entry, &versions, bypass_governance, now).await? {
+                        return Ok(Outcome::Waiting(refusal));
+                    }
+                }
+                let deleting = Deleting {
+                    run: run.to_string(),
+                    reason: reason.to_string(),
+                    versions,
+                    started_at: rfc3339(now),
+                };
+                match self.catalog.mark_deleting(&entry, &deleting, now).await? {
+                    Marked::Marked => RecordingEntry { deleting: Some(deleting), ..entry },
+                    Marked::Held => {
+                        let again = self.catalog.recording(&entry.id).await?;
+                        return Ok(match again.and_then(|e| e.hold) {
+                            Some(h) => Outcome::Held(h),
+                            None => Outcome::Changed,
+                        });
+                    }
+                    Marked::Claimed { until } => {
+                        return Ok(Outcome::Waiting(RetentionError::Rekeying { id, until: rfc3339(until) }))
+                    }
+                    Marked::RowChanged(_) => return Ok(Outcome::Changed),
+                }
+            }
+        };
+        let Some(deleting) = entry.deleting.clone() else { return Ok(Outcome::Changed) };
+        let loc = self.vault_loc(&entry);
+        for version in &deleting.versions {
+            self.vault.delete_version(&loc, version, bypass_governance).await.map_err(RetentionError::Vault)?;
+        }
+        let record = DeletionRecord {
+            id: entry.id.clone(),
+            run: deleting.run.clone(),
+            reason: deleting.reason.clone(),
+            retention_days: entry.retention_days,
+            retain_until: entry.retain_until.clone(),
+            vault_key: entry.vault_key.clone(),
+            versions: deleting.versions.clone(),
+            plaintext_bytes: entry.plaintext_size,
+            ciphertext_bytes: entry.ciphertext_size,
+            wrapping_keys: entry.wrapping_keys.clone(),
+            encrypted_at: entry.encrypted_at.clone(),
+            deleted_at: rfc3339(now),
+        };
+        if self.catalog.finish_deletion(&entry, &record).await? {
+            Ok(Outcome::Deleted(record))
+        } else {
+            Ok(Outcome::Gone)
+        }
+    }
+
+    /// Whether Object Lock still protects a version: the refusal, if so.
+    async fn locked(
+        &self,
+        entry: &RecordingEntry,
+        versions: &[String],
+        bypass_governance: bool,
+        now: u64,
+    ) -> Result<Option<RetentionError>, RetentionError> {
+        let loc = self.vault_loc(entry);
+        let id = entry.id.to_string();
+        for version in versions {
+            let lock = self.vault.object_lock(&loc, version).await.map_err(RetentionError::Vault)?;
+            if lock.legal_hold {
+                return Ok(Some(RetentionError::LegalHold {
+                    id,
+                    by: "S3 Object Lock".into(),
+                    at: "-".into(),
+                    reason: format!("version {version} has a legal hold in the vault bucket"),
+                }));
+            }
+            if let Some((mode, until)) = lock.retention {
+                if parse_rfc3339(&until).is_none_or(|u| u > now) {
+                    if mode.eq_ignore_ascii_case("COMPLIANCE") {
+                        return Ok(Some(RetentionError::ComplianceRetention { id, until }));
+                    }
+                    if !bypass_governance {
+                        return Ok(Some(RetentionError::GovernanceRetention { id, until }));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the report of this run and of every other open run whose
+    /// lease has passed, then closes them. A report already written (a run
+    /// that stopped after writing it) is kept as it is.
+    async fn report_finished_runs(&self, this: &str, now: u64) -> Result<Vec<String>, RetentionError> {
+        let mut written = Vec::new();
+        for run in self.catalog.open_runs().await? {
+            if run.run != this && run.lease_until > now {
+                continue;
+            }
+            written.push(self.report(&run, now).await?);
+        }
+        Ok(written)
+    }
+
+    /// Writes one run's evidence report and closes the run.
+    async fn report(&self, run: &DeletionRun, now: u64) -> Result<String, RetentionError> {
+        let deletions = self.catalog.run_deletions(&run.run).await?;
+        let day = run.started_at.get(..10).unwrap_or("unknown");
+        let key = format!("{}/{day}/{}.json", run.kind, run.run);
+        let report = serde_json::json!({
+            "report": format!("callvault {} run", run.kind),
+            "run": run.run,
+            "kind": run.kind,
+            "started_at": run.started_at,
+            "reported_at": rfc3339(now),
+            "details": run.details,
+            "recordings_deleted": deletions.len(),
+            "plaintext_bytes_deleted": deletions.iter().map(|d| d.plaintext_bytes).sum::<u64>(),
+            "ciphertext_bytes_deleted": deletions.iter().map(|d| d.ciphertext_bytes).sum::<u64>(),
+            "deletions": deletions.iter().map(DeletionRecord::to_json).collect::<Vec<_>>(),
+        });
+        let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
+        let loc = S3Location { bucket: self.settings.evidence_bucket.clone(), key: key.clone() };
+        match self.evidence.put_new(&loc, body, "application/json").await {
+            // Changed: a run that stopped after its report wrote it; never overwritten.
+            Ok(_) | Err(S3Error::Changed { .. }) => {}
+            Err(e) => return Err(RetentionError::Evidence(e)),
+        }
+        self.catalog.close_run(&run.run).await?;
+        Ok(key)
+    }
+
+    /// Erases one recording now: all its versions, its row and its usage,
+    /// with an evidence report. Refused under legal hold, under a
+    /// compliance-mode retention, and under a governance-mode one unless
+    /// the request bypasses it. A retry of the same request resumes it.
+    pub async fn erase(&self, request: &EraseRequest, now: u64) -> Result<Erased, RetentionError> {
+        let id = request.id.to_string();
+        let open = self.catalog.open_runs().await?.into_iter().find(|r| r.run == request.request);
+        let run = match open {
+            Some(run) => run,
+            None => {
+                let run = DeletionRun {
+                    run: request.request.clone(),
+                    kind: ERASURE.into(),
+                    started_at: rfc3339(now),
+                    lease_until: now + self.settings.lease_secs,
+                    details: serde_json::json!({
+                        "recording": id,
+                        "reason": request.reason,
+                        "requested_by": request.requested_by,
+                        "bypass_governance_retention": request.bypass_governance,
+                    }),
+                };
+                // Refusals before anything is written.
+                match self.catalog.recording(&request.id).await? {
+                    None => return Err(RetentionError::NotFound { id }),
+                    Some(e) => {
+                        if let Some(h) = &e.hold {
+                            return Err(RetentionError::LegalHold {
+                                id,
+                                by: h.by.clone(),
+                                at: h.at.clone(),
+                                reason: h.reason.clone(),
+                            });
+                        }
+                        if let Some(d) = &e.deleting {
+                            if d.run != request.request {
+                                return Err(RetentionError::Deleting { id, run: d.run.clone() });
+                            }
+                        }
+                    }
+                }
+                self.catalog.open_run(&run).await?;
+                run
+            }
+        };
+        let found = self.catalog.recording(&request.id).await?;
+        let outcome = match &found {
+            Some(entry) => self.delete_one(entry, &run.run, ERASURE, request.bypass_governance, now).await?,
+            None => Outcome::Gone,
+        };
+        let record = match outcome {
+            Outcome::Deleted(record) => record,
+            Outcome::Gone | Outcome::Changed => {
+                // Finished by an earlier attempt of this request, or by another run.
+                match self.catalog.run_deletions(&run.run).await?.into_iter().find(|d| d.id == request.id) {
+                    Some(record) => record,
+                    None => {
+                        if let Some(entry) = self.catalog.recording(&request.id).await? {
+                            if let Some(d) = entry.deleting {
+                                return Err(RetentionError::Deleting { id, run: d.run });
+                            }
+                        }
+                        self.catalog.close_run(&run.run).await?;
+                        return Err(RetentionError::NotFound { id });
+                    }
+                }
+            }
+            Outcome::Held(h) => {
+                self.catalog.close_run(&run.run).await?;
+                return Err(RetentionError::LegalHold { id, by: h.by, at: h.at, reason: h.reason });
+            }
+            Outcome::Waiting(refusal) => {
+                self.catalog.close_run(&run.run).await?;
+                return Err(refusal);
+            }
+        };
+        let report = self.report(&run, now).await?;
+        Ok(Erased { record, report })
+    }
+
+    /// Sets a legal hold (`Some`) or releases it (`None`): in the catalog,
+    /// and on every version in the vault when it has Object Lock. A hold
+    /// is in the catalog before S3; a release leaves it last, so that a
+    /// stop in between keeps the recording held.
+    pub async fn hold(&self, id: &RecordingId, hold: Option<LegalHold>) -> Result<RecordingEntry, RetentionError> {
+        let Some(entry) = self.catalog.recording(id).await? else {
+            return Err(RetentionError::NotFound { id: id.to_string() });
+        };
+        if let Some(m) = &entry.moved_to {
+            return Err(RetentionError::Moved { id: id.to_string(), region: m.region.clone() });
+        }
+        let loc = self.vault_loc(&entry);
+        if hold.is_some() {
+            let entry = self.set_hold_row(id, hold.as_ref()).await?;
+            if self.settings.object_lock {
+                self.hold_versions(&loc, true).await?;
+            }
+            Ok(entry)
+        } else {
+            if self.settings.object_lock {
+                self.hold_versions(&loc, false).await?;
+            }
+            self.set_hold_row(id, None).await
+        }
+    }
+
+    async fn set_hold_row(&self, id: &RecordingId, hold: Option<&LegalHold>) -> Result<RecordingEntry, RetentionError> {
+        match self.catalog.set_hold(id, hold).await? {
+            HoldChanged::Changed(entry) => Ok(*entry),
+            HoldChanged::NotFound => Err(RetentionError::NotFound { id: id.to_string() }),
+            HoldChanged::Deleting(entry) => Err(RetentionError::Deleting {
+                id: id.to_string(),
+                run: entry.deleting.map(|d| d.run).unwrap_or_default(),
+            }),
+        }
+    }
+
+    async fn hold_versions(&self, loc: &S3Location, on: bool) -> Result<(), RetentionError> {
+        for v in self.vault.list_versions(loc).await.map_err(RetentionError::Vault)? {
+            self.vault.set_legal_hold(loc, &v.version, on).await.map_err(RetentionError::Vault)?;
+        }
+        Ok(())
+    }
+}
+
+/// Recounts every key's usage from the rows themselves (a full read: for
+/// tests and audits, never a request path): key -> (recordings, bytes).
+pub async fn recount<C: RecordingListing>(
+    catalog: &C,
+) -> Result<std::collections::BTreeMap<String, (u64, u64)>, CatalogError> {
+    let mut counts = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = catalog.recordings_page(cursor, 1000).await?;
+        for e in &page {
+            for k in e.counted_keys() {
+                let c = counts.entry(k.clone()).or_default();
+                c.0 += 1;
+                c.1 += e.plaintext_size;
+            }
+        }
+        cursor = next;
+        if cursor.is_none() {
+            return Ok(counts);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Retention, legal hold and erasure on the twins, with an injected clock:
+//! recordings leave exactly when their type's policy says, never under a
+//! hold, and after every run the catalog's key usage equals a recount of
+//! the recordings. A run stopped at any boundary of a deletion is finished
+//! by the next with the same end state.
+
+mod common;
+
+use common::*;
+use vault::memory::until_crash;
+use vault::ports::catalog::{RecordingCatalog, RetentionCatalog};
+use vault::ports::objects::{ObjectStore, S3Location};
+use vault::recording::{LegalHold, RecordingId};
+use vault::retention::{recount, EraseRequest, RetentionPolicy, RunSummary};
+use vault::time::{parse_rfc3339, unix_now};
+use vault::OperationError;
+
+const DAY: u64 = 86_400;
+
+/// Calls under key A kept 30 days, screens under key B kept 7.
+fn rig() -> (Rig, String, String) {
+    let kms = std::sync::Arc::new(vault::memory::MemoryKms::new());
+    let a = kms.create_symmetric(REGION);
+    let b = kms.create_symmetric(REGION);
+    let mut rig = Rig::with_keys(kms, a.clone(), &format!(r#"{{"calls": ["{a}"], "screens": ["{b}"]}}"#));
+    rig.retention = RetentionPolicy::parse(r#"{"calls": 30, "screens": 7}"#).unwrap();
+    (rig, a, b)
+}
+
+async fn recorded(rig: &Rig, key: &str, data: &[u8]) {
+    let obj = rig.upload(key, data);
+    rig.encryptor().encrypt(&obj, claim_until(), &format!("ingest-{key}")).await.expect("encrypted");
+}
+
+fn id(key: &str) -> RecordingId {
+    vault::recording::route(key).unwrap()
+}
+
+fn hold(by: &str) -> LegalHold {
+    LegalHold { by: by.into(), reason: "litigation 2026-114".into(), at: vault::time::rfc3339(unix_now()) }
+}
+
+/// The catalog's usage of every key equals a recount of the rows.
+async fn usage_is_true(rig: &Rig) {
+    let counted = recount(&rig.catalog).await.unwrap();
+    for usage in rig.catalog.key_usages_now() {
+        let (recordings, bytes) = counted.get(&usage.key_arn).copied().unwrap_or_default();
+        assert_eq!((usage.recordings, usage.bytes), (recordings, bytes), "usage of {}", usage.key_arn);
+    }
+    for key in counted.keys() {
+        assert!(rig.catalog.key_usages_now().iter().any(|u| &u.key_arn == key), "{key} is counted");
+    }
+}
+
+fn due_of(rig: &Rig, key: &str) -> u64 {
+    parse_rfc3339(rig.entry(key).expect("catalogued").retain_until.as_deref().expect("stamped")).unwrap()
+}
+
+/// Every evidence report in the evidence bucket, parsed.
+fn reports(rig: &Rig) -> Vec<serde_json::Value> {
+    rig.objects
+        .keys(EVIDENCE)
+        .iter()
+        .map(|k| {
+            let loc = S3Location { bucket: EVIDENCE.into(), key: k.clone() };
+            serde_json::from_slice(&rig.objects.get(&loc, None).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+fn deleted_in_reports(rig: &Rig) -> Vec<String> {
+    let mut ids: Vec<String> = reports(rig)
+        .iter()
+        .flat_map(|r| r["deletions"].as_array().unwrap().clone())
+        .map(|d| format!("{}/{}", d["recording_type"].as_str().unwrap(), d["recording_id"].as_str().unwrap()))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn names(summary: &RunSummary) -> Vec<String> {
+    let mut ids: Vec<String> = summary.deleted.iter().map(|d| d.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_types_leave_exactly_when_due_held_ones_stay_and_usage_always_equals_a_recount() {
+    let (rig, a, b) = rig();
+    for key in ["calls/c1", "calls/c2", "calls/c3", "screens/s1", "screens/s2", "screens/s3"] {
+        recorded(&rig, key, &sample(10_000, key.len() as u8)).await;
+    }
+    let service = rig.retention_service(100, false);
+    service.hold(&id("calls/c3"), Some(hold("legal@acme.example"))).await.unwrap();
+    service.hold(&id("screens/s3"), Some(hold("legal@acme.example"))).await.unwrap();
+    let (calls_due, screens_due) = (due_of(&rig, "calls/c1"), due_of(&rig, "screens/s1"));
+    let encrypted = parse_rfc3339(&rig.entry("calls/c1").unwrap().encrypted_at).unwrap();
+    assert_eq!((calls_due - encrypted, screens_due - encrypted), (30 * DAY, 7 * DAY), "each type its policy");
+    assert_eq!(rig.entry("calls/c1").unwrap().retention_days, Some(30));
+
+    // A second before the screens are due: nothing goes.
+    let early = service.run("run-1", screens_due - 1).await.unwrap();
+    assert!(early.deleted.is_empty() && early.held == 0, "{early:?}");
+    usage_is_true(&rig).await;
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (3, 3));
+
+    // When the screens are due: the two not held go, with their versions.
+    let screens = service.run("run-2", screens_due + 5).await.unwrap();
+    assert_eq!(names(&screens), ["screens/s1", "screens/s2"]);
+    assert_eq!(screens.held, 1, "the held screen is kept and counted");
+    assert_eq!(screens.bytes_deleted(), 20_000);
+    assert!(rig.entry("screens/s1").is_none() && rig.vault_versions("screens/s1").is_empty());
+    assert!(rig.entry("screens/s3").is_some() && !rig.vault_versions("screens/s3").is_empty());
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (3, 1));
+    usage_is_true(&rig).await;
+
+    // Calls are not due yet at the screens' time, and are at theirs.
+    assert!(service.run("run-3", calls_due - 1).await.unwrap().deleted.is_empty());
+    let calls = service.run("run-4", calls_due).await.unwrap();
+    assert_eq!(names(&calls), ["calls/c1", "calls/c2"]);
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (1, 1));
+    usage_is_true(&rig).await;
+
+    // Released, the held ones go at the next run.
+    service.hold(&id("calls/c3"), None).await.unwrap();
+    let released = service.run("run-5", calls_due + DAY).await.unwrap();
+    assert_eq!(names(&released), ["calls/c3"]);
+    assert_eq!(released.held, 1, "screens/s3 is still held");
+    usage_is_true(&rig).await;
+
+    // Each run wrote one report, never overwritten; together they name each deletion once.
+    assert_eq!(reports(&rig).len(), 5);
+    assert_eq!(deleted_in_reports(&rig), ["calls/c1", "calls/c2", "calls/c3", "screens/s1", "screens/s2"]);
+    let report = reports(&rig).into_iter().find(|r| r["run"] == "run-2").unwrap();
+    assert_eq!(report["details"]["policy_days"]["screens"], 7);
+    assert_eq!(report["deletions"][0]["retention_days"], 7);
+    assert_eq!(report["plaintext_bytes_deleted"], 20_000);
+    assert!(report["deletions"][0]["versions"].as_array().is_some_and(|v| v.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_written_before_retention_are_stamped_and_a_changed_policy_restamps_them() {
+    let (mut rig, a, _) = rig();
+    rig.retention = RetentionPolicy::default();
+    for n in 0..5 {
+        recorded(&rig, &format!("calls/old-{n}"), &sample(1000, n)).await;
+    }
+    assert!(rig.entry("calls/old-0").unwrap().retain_until.is_none(), "written without a policy");
+    let now = unix_now();
+
+    rig.retention = RetentionPolicy::parse(r#"{"calls": 30}"#).unwrap();
+    // A batch of 2: the stamping pass takes three runs and remembers where it stopped.
+    let service = rig.retention_service(2, false);
+    let mut stamped = 0;
+    for run in 0..3 {
+        let s = service.run(&format!("stamp-{run}"), now).await.unwrap();
+        stamped += s.stamped;
+        assert_eq!(s.stamping_done, run == 2, "run {run}: {s:?}");
+    }
+    assert_eq!(stamped, 5);
+    let entry = rig.entry("calls/old-3").unwrap();
+    let encrypted = parse_rfc3339(&entry.encrypted_at).unwrap();
+    assert_eq!(entry.retain_until.as_deref().and_then(parse_rfc3339), Some(encrypted + 30 * DAY));
+    assert_eq!(service.run("stamp-3", now).await.unwrap().stamped, 0, "done: nothing to stamp");
+
+    // A shorter policy: restamped, and due sooner.
+    rig.retention = RetentionPolicy::parse(r#"{"calls": 10}"#).unwrap();
+    let shorter = rig.retention_service(100, false);
+    let s = shorter.run("restamp", now).await.unwrap();
+    assert_eq!((s.stamped, s.deleted.len()), (5, 0));
+    let s = shorter.run("due", encrypted + 10 * DAY + 60).await.unwrap();
+    assert_eq!(s.deleted.len(), 5);
+    assert_eq!(rig.usage(&a), 0);
+    usage_is_true(&rig).await;
+}
+
+/// A deletion stopped at `stop`, then a later run: the end state of an
+/// uninterrupted run (row, versions and usage gone once, one report
+/// naming it once).
+async fn stopped_then_rerun(stop: &str) {
+    let (rig, a, _) = rig();
+    recorded(&rig, "screens/keep", &sample(3000, 1)).await;
+    recorded(&rig, "calls/c1", &sample(5000, 2)).await;
+    recorded(&rig, "calls/c2", &sample(7000, 3)).await;
+    let due = due_of(&rig, "calls/c1");
+    let service = rig.retention_service(100, false);
+    service.hold(&id("screens/keep"), Some(hold("legal"))).await.unwrap();
+    match stop {
+        "after marking" => rig.catalog.faults.crash_after_next("mark_deleting"),
+        "after the S3 deletes" => rig.catalog.faults.crash_next("finish_deletion"),
+        "after the catalog write" => rig.catalog.faults.crash_after_next("finish_deletion"),
+        "after the report" => rig.catalog.faults.crash_next("close_run"),
+        other => panic!("{other}"),
+    }
+    let faults = rig.catalog.faults.clone();
+    let stopped = until_crash(service.run("run-1", due + 1), faults.crashed()).await;
+    assert!(stopped.is_none(), "{stop}: the run stopped there");
+    let c1 = rig.entry("calls/c1");
+    match stop {
+        "after marking" => assert!(c1.unwrap().deleting.is_some(), "marked, versions still there"),
+        "after the S3 deletes" => {
+            assert!(c1.unwrap().deleting.is_some() && rig.vault_versions("calls/c1").is_empty());
+            assert_eq!(rig.usage(&a), 2, "still counted: the row is still there");
+        }
+        _ => assert!(c1.is_none()),
+    }
+
+    // The next day's run (the first run's lease has passed).
+    let rerun = service.run("run-2", due + 1 + DAY).await.unwrap();
+    assert!(rerun.failures.is_empty(), "{stop}: {rerun:?}");
+    for key in ["calls/c1", "calls/c2"] {
+        assert!(rig.entry(key).is_none(), "{stop}: {key} gone from the catalog");
+        assert!(rig.vault_versions(key).is_empty(), "{stop}: {key} gone from the vault");
+    }
+    assert!(rig.entry("screens/keep").is_some());
+    assert_eq!(rig.usage(&a), 0, "{stop}: each taken off once");
+    usage_is_true(&rig).await;
+    assert_eq!(deleted_in_reports(&rig), ["calls/c1", "calls/c2"], "{stop}: each reported once");
+    assert!(rig.catalog.open_runs().await.unwrap().is_empty(), "{stop}: every run reported and closed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_after_marking_is_finished_by_the_next() {
+    stopped_then_rerun("after marking").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_after_the_s3_deletes_is_finished_by_the_next() {
+    stopped_then_rerun("after the S3 deletes").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_after_the_catalog_write_is_reported_by_the_next() {
+    stopped_then_rerun("after the catalog write").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_after_its_report_is_not_reported_twice() {
+    stopped_then_rerun("after the report").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_delete_keeps_the_row_counted_and_the_next_run_finishes_it() {
+    let (rig, a, _) = rig();
+    recorded(&rig, "calls/c1", &sample(5000, 2)).await;
+    let due = due_of(&rig, "calls/c1");
+    let service = rig.retention_service(100, false);
+    let denied = vault::ports::objects::S3Error::AccessDenied { location: "vault".into(), detail: "AccessDenied".into() };
+    rig.objects.faults.fail_next("delete_version", denied);
+    let first = service.run("run-1", due).await.unwrap();
+    assert_eq!(first.failures.get("access_denied"), Some(&1), "{first:?}");
+    assert_eq!(rig.usage(&a), 1);
+    usage_is_true(&rig).await;
+    let second = service.run("run-2", due + DAY).await.unwrap();
+    assert_eq!(names(&second), ["calls/c1"]);
+    assert_eq!(rig.usage(&a), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_being_rekeyed_waits_for_the_move_and_keeps_its_retention_and_hold() {
+    let (rig, a, _) = rig();
+    let c = rig.kms.create_symmetric(REGION);
+    recorded(&rig, "calls/c1", &sample(5000, 2)).await;
+    let before = rig.entry("calls/c1").unwrap();
+    let due = due_of(&rig, "calls/c1");
+    let service = rig.retention_service(100, false);
+
+    // A re-key holds the claim: the due recording waits.
+    let claim = rig.catalog.claim(&id("calls/c1"), "rekey", "job-1/task-1", due, 900).await.unwrap();
+    let waiting = service.run("run-1", due).await.unwrap();
+    assert_eq!((waiting.deleted.len(), waiting.waiting), (0, 1));
+    let vault::ports::catalog::Claim::Acquired { token } = claim else { panic!("claimed") };
+    rig.catalog.release(&id("calls/c1"), &token).await.unwrap();
+
+    // A re-key keeps the retention date and the hold.
+    service.hold(&id("calls/c1"), Some(hold("legal"))).await.unwrap();
+    let task = vault::rekey::RekeyTask {
+        id: id("calls/c1"),
+        target: vault::rekey::Target::Keys(vec![c.clone()]),
+        from_key: None,
+        request_id: "job-2/task-1".into(),
+        destination: None,
+        copy_only: false,
+    };
+    rig.rekeyer(900).rekey(&task).await.expect("re-keyed");
+    let after = rig.entry("calls/c1").unwrap();
+    assert_ne!(after.message_id, before.message_id);
+    assert_eq!((after.retain_until.clone(), after.retention_days), (before.retain_until.clone(), Some(30)));
+    assert!(after.hold.is_some(), "the hold moved with the row");
+    assert_eq!((rig.usage(&a), rig.usage(&c)), (0, 1));
+
+    let held = service.run("run-2", due + 1).await.unwrap();
+    assert_eq!((held.deleted.len(), held.held), (0, 1));
+    service.hold(&id("calls/c1"), None).await.unwrap();
+    let gone = service.run("run-3", due + 2).await.unwrap();
+    assert_eq!(names(&gone), ["calls/c1"]);
+    assert!(rig.vault_versions("calls/c1").is_empty(), "both versions, the superseded one too");
+    assert_eq!((rig.usage(&a), rig.usage(&c)), (0, 0));
+    usage_is_true(&rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_being_deleted_is_not_rekeyed() {
+    let (rig, _, _) = rig();
+    let c = rig.kms.create_symmetric(REGION);
+    recorded(&rig, "calls/c1", &sample(5000, 2)).await;
+    let due = due_of(&rig, "calls/c1");
+    rig.catalog.faults.crash_after_next("mark_deleting");
+    let service = rig.retention_service(100, false);
+    assert!(until_crash(service.run("run-1", due), rig.catalog.faults.crashed()).await.is_none());
+    let task = vault::rekey::RekeyTask {
+        id: id("calls/c1"),
+        target: vault::rekey::Target::Keys(vec![c]),
+        from_key: None,
+        request_id: "job/task".into(),
+        destination: None,
+        copy_only: false,
+    };
+    let err = rig.rekeyer(900).rekey(&task).await.unwrap_err();
+    assert_eq!(err.code(), "deleting", "{err}");
+    let hold_err = service.hold(&id("calls/c1"), Some(hold("legal"))).await.unwrap_err();
+    assert_eq!(hold_err.code(), "deleting", "too late for a hold: {hold_err}");
+}
+
+fn erase(key: &str, request: &str, bypass: bool) -> EraseRequest {
+    EraseRequest {
+        id: id(key),
+        request: request.into(),
+        reason: "data subject request DSR-77".into(),
+        requested_by: "arn:aws:sts::111122223333:assumed-role/privacy/alice".into(),
+        bypass_governance: bypass,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erase_is_refused_under_a_hold_and_a_compliance_retention_and_bypasses_governance_only_when_told() {
+    let (rig, a, _) = rig();
+    // A vault with Object Lock.
+    rig.objects.create_locked_bucket(VAULT);
+    for key in ["calls/held", "calls/compliance", "calls/governance", "calls/free"] {
+        recorded(&rig, key, &sample(4000, key.len() as u8)).await;
+    }
+    let service = rig.retention_service(100, true);
+    let in_a_year = vault::time::rfc3339(unix_now() + 365 * DAY);
+    let v = |key: &str| rig.entry(key).unwrap().vault_version.unwrap();
+    rig.objects.set_retention(&vault("calls/compliance"), &v("calls/compliance"), "COMPLIANCE", &in_a_year);
+    rig.objects.set_retention(&vault("calls/governance"), &v("calls/governance"), "GOVERNANCE", &in_a_year);
+
+    // A hold: in the catalog, and on the version in the vault.
+    service.hold(&id("calls/held"), Some(hold("legal@acme.example"))).await.unwrap();
+    let lock = rig.objects.object_lock(&vault("calls/held"), &v("calls/held")).await.unwrap();
+    assert!(lock.legal_hold, "S3 legal hold on the version");
+
+    let now = unix_now();
+    for (key, code) in [
+        ("calls/held", "legal_hold"),
+        ("calls/compliance", "compliance_retention"),
+        ("calls/governance", "governance_retention"),
+    ] {
+        let err = service.erase(&erase(key, &format!("erase-{key}"), false), now).await.unwrap_err();
+        assert_eq!(err.code(), code, "{key}: {err}");
+        assert!(rig.entry(key).is_some_and(|e| e.deleting.is_none()), "{key}: untouched");
+        assert_eq!(rig.vault_versions(key).len(), 1, "{key}: its version stays");
+    }
+    let err = service.erase(&erase("calls/compliance", "erase-c2", true), now).await.unwrap_err();
+    assert_eq!(err.code(), "compliance_retention", "nobody bypasses compliance: {err}");
+    assert_eq!(err.to_string().contains(&in_a_year), true, "{err}");
+    assert_eq!(rig.usage(&a), 4);
+
+    // Allowed: a recording with no lock, and the governance one when told.
+    let erased = service.erase(&erase("calls/free", "erase-free", false), now).await.unwrap();
+    let bypassed = service.erase(&erase("calls/governance", "erase-gov", true), now).await.unwrap();
+    for (key, e) in [("calls/free", &erased), ("calls/governance", &bypassed)] {
+        assert!(rig.entry(key).is_none() && rig.vault_versions(key).is_empty(), "{key} erased");
+        assert_eq!(e.record.reason, "erasure");
+        assert!(e.report.starts_with("erasure/"), "{}", e.report);
+    }
+    assert_eq!(rig.usage(&a), 2);
+    usage_is_true(&rig).await;
+    let report = reports(&rig).into_iter().find(|r| r["run"] == "erase-gov").expect("evidence written");
+    assert_eq!(report["details"]["bypass_governance_retention"], true);
+    assert_eq!(report["details"]["requested_by"], "arn:aws:sts::111122223333:assumed-role/privacy/alice");
+    assert_eq!(report["details"]["reason"], "data subject request DSR-77");
+    assert_eq!(report["deletions"][0]["recording_id"], "governance");
+
+    // A retry of a finished erasure answers with what it did; an unknown recording is not_found.
+    let again = service.erase(&erase("calls/free", "erase-free", false), now).await;
+    assert_eq!(again.map_err(|e| e.code()).unwrap_err(), "not_found");
+    let unknown = service.erase(&erase("calls/nobody", "erase-x", false), now).await.unwrap_err();
+    assert_eq!(unknown.code(), "not_found");
+
+    // Released, the held one erases; retention never touched any of them.
+    service.hold(&id("calls/held"), None).await.unwrap();
+    assert!(!rig.objects.object_lock(&vault("calls/held"), &v("calls/held")).await.unwrap().legal_hold);
+    service.erase(&erase("calls/held", "erase-held-2", false), now).await.unwrap();
+    assert_eq!(rig.usage(&a), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_stopped_after_the_s3_deletes_is_finished_by_its_retry() {
+    let (rig, a, _) = rig();
+    recorded(&rig, "calls/c1", &sample(4000, 9)).await;
+    let service = rig.retention_service(100, false);
+    rig.catalog.faults.crash_next("finish_deletion");
+    let now = unix_now();
+    let stopped = until_crash(service.erase(&erase("calls/c1", "erase-1", false), now), rig.catalog.faults.crashed()).await;
+    assert!(stopped.is_none());
+    assert!(rig.vault_versions("calls/c1").is_empty() && rig.usage(&a) == 1);
+    let done = service.erase(&erase("calls/c1", "erase-1", false), now + 5).await.unwrap();
+    assert_eq!(done.record.id, id("calls/c1"));
+    assert_eq!(rig.usage(&a), 0);
+    assert_eq!(deleted_in_reports(&rig), ["calls/c1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_never_deletes_what_object_lock_still_protects() {
+    let (rig, _, b) = rig();
+    rig.objects.create_locked_bucket(VAULT);
+    recorded(&rig, "screens/s1", &sample(4000, 1)).await;
+    let due = due_of(&rig, "screens/s1");
+    let version = rig.entry("screens/s1").unwrap().vault_version.unwrap();
+    rig.objects.set_now(due);
+    rig.objects.set_retention(&vault("screens/s1"), &version, "GOVERNANCE", &vault::time::rfc3339(due + DAY));
+    let service = rig.retention_service(100, true);
+    let kept = service.run("run-1", due).await.unwrap();
+    assert_eq!((kept.deleted.len(), kept.waiting), (0, 1), "locked a day longer: kept, never bypassed");
+    assert!(rig.entry("screens/s1").is_some_and(|e| e.deleting.is_none()));
+    rig.objects.set_now(due + DAY + 1);
+    let gone = service.run("run-2", due + DAY + 1).await.unwrap();
+    assert_eq!(names(&gone), ["screens/s1"]);
+    assert_eq!(rig.usage(&b), 0);
+}
