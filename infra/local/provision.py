@@ -236,7 +236,7 @@ def create(stack, logical, r):
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if "PublicAccessBlockConfiguration" in props:
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
-        if lock and "ObjectLockConfiguration" in props:
+        if lock and "ObjectLockConfiguration" in props and "Rule" in props["ObjectLockConfiguration"]:
             retention = dict(props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"])
             retention["Days"] = int(retention["Days"])
             s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
@@ -245,8 +245,11 @@ def create(stack, logical, r):
     if kind == "AWS::DynamoDB::Table":
         ddb = boto3.client("dynamodb")
         name = props["TableName"]
+        extra = {}
+        if props.get("GlobalSecondaryIndexes"):
+            extra["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         ddb.create_table(TableName=name, BillingMode=props.get("BillingMode", "PROVISIONED"),
-                         AttributeDefinitions=props["AttributeDefinitions"], KeySchema=props["KeySchema"])
+                         AttributeDefinitions=props["AttributeDefinitions"], KeySchema=props["KeySchema"], **extra)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"],

@@ -32,7 +32,10 @@ def config_names(binary):
         text = f.read()
     consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([A-Z_]+)";', text))
     required = {consts[c] for c in re.findall(r"env\.(?:required|bucket)\(\s*([A-Z_]+)", text)}
-    return set(consts.values()), required
+    # Settings vault::config reads for every function that calls its helper.
+    shared = {"env.retention(": "RETENTION_DAYS", "env.vault_lock(": "VAULT_OBJECT_LOCK"}
+    names = set(consts.values()) | {name for call, name in shared.items() if call in text}
+    return names, required
 
 
 class ProvisionTest(unittest.TestCase):
@@ -45,7 +48,7 @@ class ProvisionTest(unittest.TestCase):
         run = subprocess.run(
             [sys.executable, os.path.join(HERE, "provision.py"), "--stack", "cv-test", "--out", cls.out,
              "--param", "Org=acme", "--param", f"RecordingKeyArn={KEY}", "--param", "RecordingTypes=calls,screens",
-             "--param", "VaultRetentionDays=7"],
+             "--param", "VaultObjectLock=GOVERNANCE", "--param", 'RetentionDays={"calls": 2557, "screens": 365}'],
             env=cls.env, capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
             stop_launcher(cls.proc)
@@ -74,9 +77,11 @@ class ProvisionTest(unittest.TestCase):
             self.assertEqual(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256")
             block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
             self.assertTrue(all(block.values()) and len(block) == 4, block)
+        # The vault: Object Lock, no default retention (each object is locked
+        # until its own retain-until date, which no default may outlast).
         lock = s3.get_object_lock_configuration(Bucket=res["VaultBucket"])["ObjectLockConfiguration"]
-        retention = lock["Rule"]["DefaultRetention"]
-        self.assertEqual((retention["Mode"], retention["Days"]), ("GOVERNANCE", 7))
+        self.assertEqual(lock.get("ObjectLockEnabled"), "Enabled")
+        self.assertNotIn("Rule", lock)
         # Evidence is always locked: the template's default, 2557 days.
         lock = s3.get_object_lock_configuration(Bucket=res["EvidenceBucket"])["ObjectLockConfiguration"]
         retention = lock["Rule"]["DefaultRetention"]
@@ -89,6 +94,9 @@ class ProvisionTest(unittest.TestCase):
         self.assertEqual(res["Catalog"], "cv-test-catalog")
         self.assertEqual([(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]], [("pk", "HASH"), ("sk", "RANGE")])
         self.assertEqual(table["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
+        index = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}["retention"]
+        self.assertEqual([(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]],
+                         [("recording_type", "HASH"), ("retain_until", "RANGE")])
         ttl = ddb.describe_time_to_live(TableName=res["Catalog"])["TimeToLiveDescription"]
         self.assertEqual((ttl["AttributeName"], ttl["TimeToLiveStatus"]), ("expires_at", "ENABLED"))
         sqs = self.client("sqs")
@@ -99,7 +107,8 @@ class ProvisionTest(unittest.TestCase):
         self.assertEqual(res["AlertTopic"], "arn:aws:sns:us-east-1:123456789012:cv-test-alerts")
         # What the local AWS cannot run is named, not dropped.
         skipped = " ".join(self.summary["not_provisioned"])
-        for logical in ("EncryptRecording", "Playback", "KeyGuardian", "RotationAudit", "Dashboard", "DeadLettersAlarm"):
+        for logical in ("EncryptRecording", "Playback", "KeyGuardian", "RotationAudit", "Retention", "Dashboard",
+                        "DeadLettersAlarm"):
             self.assertIn(logical, skipped)
 
     def test_parameters_are_checked_as_cloudformation_would(self):
@@ -119,7 +128,8 @@ class ProvisionTest(unittest.TestCase):
 
     def test_each_function_gets_the_variables_its_code_reads(self):
         functions = self.summary["functions"]
-        self.assertEqual(set(functions), {"encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey"})
+        self.assertEqual(set(functions),
+                         {"encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey", "retention"})
         for binary, f in functions.items():
             env = f["environment"]
             names, required = config_names(binary)

@@ -79,11 +79,12 @@ fn iam_actions(service: &str, op: &str) -> (Vec<String>, Vec<String>) {
     match (service, op) {
         // ListBucket turns S3's 403 for a missing key into a 404.
         ("s3", "get_object" | "head_object") => (a(&["GetObject"]), a(&["GetObjectVersion", "ListBucket"])),
-        ("s3", "delete_object") => (a(&["DeleteObject"]), a(&["DeleteObjectVersion"])),
+        ("s3", "delete_object") => (a(&["DeleteObject"]), a(&["DeleteObjectVersion", "BypassGovernanceRetention"])),
         ("s3", "get_object_tagging") => (a(&["GetObjectTagging"]), a(&["GetObjectVersionTagging"])),
         ("s3", "put_object_tagging") => (a(&["PutObjectTagging"]), a(&["PutObjectVersionTagging"])),
+        // An object born under Object Lock: its retention date and legal hold.
         ("s3", "put_object" | "create_multipart_upload" | "upload_part" | "complete_multipart_upload") => {
-            (a(&["PutObject"]), vec![])
+            (a(&["PutObject"]), a(&["PutObjectRetention", "PutObjectLegalHold"]))
         }
         ("s3", "list_objects_v2" | "list_objects") => (a(&["ListBucket"]), vec![]),
         ("s3", "list_object_versions") => (a(&["ListBucketVersions"]), vec![]),
@@ -299,6 +300,7 @@ fn functions() -> Vec<(&'static str, &'static [&'static [&'static str]])> {
         ("KeyGuardian", key_guardian::AWS_CALLS),
         ("RotationAudit", rotation_audit::AWS_CALLS),
         ("Rekey", rekey::AWS_CALLS),
+        ("Retention", retention::AWS_CALLS),
     ]
 }
 
@@ -449,6 +451,22 @@ fn mentions(resource: &Value, logical: &str) -> bool {
 }
 
 /// S3 actions that destroy, hide or unlock what a bucket holds.
+/// The lock a new object is born with (a vault with Object Lock): a
+/// retention date, which without s3:BypassGovernanceRetention can only be
+/// set or extended, never shortened; a legal hold that can only be set ON.
+/// Both in a statement of their own, so that the writers hold nothing else
+/// of the lock.
+fn lock_on_write(st: &Statement, action: &str) -> bool {
+    match action {
+        "s3:PutObjectRetention" => st.actions == ["s3:PutObjectRetention"],
+        "s3:PutObjectLegalHold" => {
+            st.actions == ["s3:PutObjectLegalHold"]
+                && st.condition["StringEquals"]["s3:object-lock-legal-hold"].as_str() == Some("ON")
+        }
+        _ => false,
+    }
+}
+
 const DESTRUCTIVE_S3: &[&str] = &[
     "s3:*",
     "s3:DeleteObject",
@@ -472,7 +490,8 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
     assert!(!on_vault.is_empty(), "encrypt-recording writes the vault");
     for st in &on_vault {
         let at = format!("EncryptRecording statement {:?}", st.sid);
-        let destructive: Vec<&String> = st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str())).collect();
+        let destructive: Vec<&String> =
+            st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str()) && !lock_on_write(st, a)).collect();
         assert!(destructive.is_empty(), "{at}: may destroy vault objects: {destructive:?}");
         for action in &st.actions {
             let cond = &st.condition;
@@ -512,6 +531,7 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
                     );
                 }
                 "s3:AbortMultipartUpload" | "s3:GetObject" | "s3:GetObjectVersion" | "s3:GetObjectVersionTagging" => {}
+                a if lock_on_write(st, a) => {}
                 other => panic!("{at}: {other} on the vault is not accounted for here"),
             }
         }
@@ -580,7 +600,8 @@ fn rekey_cannot_destroy_a_version_or_bring_one_back_and_its_batch_role_only_runs
         if mentions(&st.resource, "MoveTarget") {
             assert_eq!(st.granted_if.as_deref().map(|c| c.starts_with("HasMoveTarget")), Some(true), "{at}");
         }
-        let destructive: Vec<&String> = st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str())).collect();
+        let destructive: Vec<&String> =
+            st.actions.iter().filter(|a| DESTRUCTIVE_S3.contains(&a.as_str()) && !lock_on_write(st, a)).collect();
         assert!(destructive.is_empty(), "{at}: may destroy vault objects: {destructive:?}");
         let cond = &st.condition;
         for action in &st.actions {
@@ -609,6 +630,7 @@ fn rekey_cannot_destroy_a_version_or_bring_one_back_and_its_batch_role_only_runs
                 | "s3:ListBucketVersions"
                 | "s3:AbortMultipartUpload" => {}
                 a if a.starts_with("dynamodb:") || a.starts_with("kms:") => {}
+                a if lock_on_write(st, a) => {}
                 other => panic!("{at}: {other} is not accounted for here"),
             }
         }
@@ -671,7 +693,7 @@ fn statements_of(list: &Value) -> Vec<Statement> {
 #[test]
 fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
     let template = template();
-    let producers = ["RotationAudit"];
+    let producers = ["RotationAudit", "Retention"];
     for (function, _) in functions() {
         for st in code_statements(&template, function) {
             if !mentions(&st.resource, "EvidenceBucket") {
@@ -713,6 +735,7 @@ fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
         format!("{:?}", template["Resources"][role]["Properties"]["RoleName"])
     };
     assert!(allowed.contains("-rotation-audit") && role_name("RotationAudit").contains("-rotation-audit"));
+    assert!(allowed.contains("-retention") && role_name("Retention").contains("-retention"));
     for (function, _) in functions() {
         if !producers.contains(&function) {
             let name = role_name(function);
@@ -758,12 +781,27 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
                 ("dynamodb:DeleteItem", &["recording#*"]),
             ],
         ),
+        (
+            "Retention",
+            &[
+                ("dynamodb:GetItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:PutItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:UpdateItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:DeleteItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:ConditionCheckItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:Query", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+            ],
+        ),
     ];
     let template = template();
     for (function, grants) in expected {
+        // The retention function's two statements apart: its Query of the
+        // `retention` index (leading keys: the recording types) and its
+        // stamping pass's Scan (no leading key to scope), checked below.
         let statements: Vec<Statement> = code_statements(&template, function)
             .into_iter()
             .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
+            .filter(|s| !matches!(s.sid.as_str(), "RecordingsDue" | "StampingPass"))
             .collect();
         assert!(!statements.is_empty(), "{function} uses the catalog");
         let granted: BTreeSet<&str> = statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
@@ -783,6 +821,53 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
             }
         }
     }
+}
+
+#[test]
+fn retention_deletes_versions_and_writes_evidence_and_can_read_or_write_no_recording() {
+    let template = template();
+    let statements = code_statements(&template, "Retention");
+    let actions: BTreeSet<&str> = statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
+    for never in ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:PutObjectRetention", "kms:Decrypt"] {
+        assert!(!actions.contains(never), "the retention role may {never}");
+    }
+    assert!(!actions.iter().any(|a| a.starts_with("kms:")), "no KMS at all: it never sees a data key");
+    let puts: Vec<&Statement> = statements.iter().filter(|s| s.actions.iter().any(|a| a == "s3:PutObject")).collect();
+    assert_eq!(puts.len(), 1);
+    assert!(mentions(&puts[0].resource, "EvidenceBucket") && !mentions(&puts[0].resource, "VaultBucket"));
+    let text = format!("{:?}", puts[0].resource);
+    assert!(text.contains("/retention/*") && text.contains("/erasure/*"), "{text}");
+    // The index Query is scoped to the recording types; the Scan is the table's only.
+    let due = statements.iter().find(|s| s.sid == "RecordingsDue").expect("RecordingsDue");
+    assert_eq!(due.actions, ["dynamodb:Query"]);
+    assert!(format!("{:?}", due.resource).contains("/index/retention"));
+    assert!(tag_is(&due.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], "Ref"));
+    let scan = statements.iter().find(|s| s.sid == "StampingPass").expect("StampingPass");
+    assert_eq!(scan.actions, ["dynamodb:Scan"]);
+    for (function, _) in functions() {
+        if function != "Retention" {
+            let granted: Vec<String> = code_statements(&template, function).into_iter().flat_map(|s| s.actions).collect();
+            assert!(!granted.iter().any(|a| a == "dynamodb:Scan"), "{function} may scan the catalog");
+            assert!(!granted.iter().any(|a| a == "s3:DeleteObjectVersion" && function != "EncryptRecording"), "{function} deletes versions");
+        }
+    }
+    // The operators' policy: invoking the function, nothing else.
+    let op = &template["Resources"]["RetentionOperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(format!("{:?}", op["Action"]), format!("{:?}", Value::Sequence(vec![Value::from("lambda:InvokeFunction")])));
+}
+
+#[test]
+fn the_vault_has_no_default_retention_that_could_outlast_a_types_policy() {
+    let template = template();
+    let lock = format!("{:?}", template["Resources"]["VaultBucket"]["Properties"]["ObjectLockConfiguration"]);
+    assert!(!lock.contains("DefaultRetention"), "a bucket default retention could keep a type past its policy: {lock}");
+    // Rekey may set a legal hold on a new version, never release one.
+    let holds: Vec<Statement> = code_statements(&template, "Rekey")
+        .into_iter()
+        .filter(|s| s.actions.iter().any(|a| a == "s3:PutObjectLegalHold"))
+        .collect();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].condition["StringEquals"]["s3:object-lock-legal-hold"].as_str(), Some("ON"));
 }
 
 // ------------------------------------------------------------------ the key's own policy

@@ -22,6 +22,8 @@ pub const AWS_CALLS: &[&[&str]] = &[
     // vault copy is verified, tagged when it fails for good; the vault copy
     // written (single or multipart), verified, tagged catalogued
     vault::aws::s3::OBJECT_CALLS,
+    // a vault with Object Lock: each object born locked until its retain-until date
+    &["s3:PutObjectRetention"],
     // the catalog: the claim, and the transaction that records the recording
     // and its keys' usage
     &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],

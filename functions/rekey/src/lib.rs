@@ -29,6 +29,8 @@ pub const AWS_CALLS: &[&[&str]] = &[
         "s3:ListBucketVersions",      // leftovers of an earlier attempt
         "s3:GetObjectVersionTagging", // their states
         "s3:PutObjectVersionTagging", // pending -> catalogued, catalogued/pending -> superseded
+        "s3:PutObjectRetention",      // a vault with Object Lock: the new version keeps the lock date
+        "s3:PutObjectLegalHold",      // and the legal hold (on only)
     ],
     // the catalog: the row, the claim, the move with its keys' usage
     &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],

@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::errors::OperationError;
 use crate::ports::catalog::{
     CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Moved, Recorded,
-    RecordingCatalog, RecordingListing,
+    RecordingCatalog, RecordingListing, RetentionCatalog,
 };
 use crate::recording::{MovedTo, RecordingEntry, RecordingId};
 
@@ -235,4 +235,138 @@ where
     harness.deny_next_read().await;
     let denied = c.recording(&id).await.unwrap_err();
     assert_eq!((denied.code(), denied.is_retryable()), ("access_denied", false), "{denied}");
+}
+
+/// The retention part of the catalog's contract: the `retention` index
+/// finds what is due (and only that), stamping, the three steps of a
+/// deletion with their conditions, runs and their evidence, holds, and a
+/// move that keeps a hold.
+pub async fn retention<C>(c: &C, key_a: &str, key_b: &str)
+where
+    C: RecordingCatalog + RetentionCatalog + KeyUsageCatalog,
+{
+    use crate::ports::catalog::{DeletionRecord, DeletionRun, HoldChanged, Marked};
+    use crate::recording::{Deleting, LegalHold};
+    let now = 1_800_000_000;
+    let ty = "retention-contract";
+    let id = |n: u32| RecordingId { recording_type: ty.into(), recording_id: format!("r/{n}") };
+    let usage = |u: Option<crate::ports::catalog::KeyUsage>| u.map(|u| (u.recordings, u.bytes)).unwrap_or_default();
+    let before = usage(c.key_usage(key_a).await.unwrap());
+    for n in 0..4u32 {
+        let mut e = entry(&id(n), &[key_a], 100);
+        e.retain_until = Some(crate::time::rfc3339(now + u64::from(n) * 86_400));
+        e.retention_days = Some(n + 1);
+        let token = acquired(c, &e.id, "req", now).await;
+        assert_eq!(c.record(&e, &token, "2026-11-29T10:00:00Z").await.unwrap(), Recorded::New);
+    }
+    let after_records = usage(c.key_usage(key_a).await.unwrap());
+    assert_eq!(after_records, (before.0 + 4, before.1 + 400));
+
+    // Due: at or before the date, oldest first, paged; other types apart.
+    let until = crate::time::rfc3339(now + 86_400);
+    let (page, next) = c.due(ty, &until, None, 1).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), [id(0)]);
+    let (rest, _) = c.due(ty, &until, next, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), [id(1)]);
+    assert!(c.due("another-type", &until, None, 10).await.unwrap().0.is_empty());
+
+    // Stamping: only while the row names the message.
+    let e2 = c.recording(&id(2)).await.unwrap().unwrap();
+    assert!(c.stamp_retention(&e2, Some(&crate::time::rfc3339(now)), Some(1)).await.unwrap());
+    let stale = RecordingEntry { message_id: "00".repeat(32), ..e2.clone() };
+    assert!(!c.stamp_retention(&stale, None, None).await.unwrap(), "a changed row is not stamped");
+    assert_eq!(c.due(ty, &crate::time::rfc3339(now), None, 10).await.unwrap().0.len(), 2, "restamped: due now");
+    assert!(c.stamp_retention(&e2, None, None).await.unwrap());
+    assert_eq!(c.recording(&id(2)).await.unwrap().unwrap().retain_until, None, "unstamped: out of the index");
+    c.save_stamped_policy(r#"{"calls":30}"#, Some("cursor-1")).await.unwrap();
+    assert_eq!(c.stamped_policy().await.unwrap(), Some((r#"{"calls":30}"#.to_string(), Some("cursor-1".to_string()))));
+
+    // Holds: set, seen, and a mark refused under one.
+    let hold = LegalHold { by: "legal@acme.example".into(), reason: "case 7".into(), at: "2026-11-29T10:00:00Z".into() };
+    match c.set_hold(&id(1), Some(&hold)).await.unwrap() {
+        HoldChanged::Changed(e) => assert_eq!(e.hold.as_ref(), Some(&hold)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.set_hold(&id(99), Some(&hold)).await.unwrap(), HoldChanged::NotFound);
+    let e1 = c.recording(&id(1)).await.unwrap().unwrap();
+    let deleting = |run: &str| Deleting {
+        run: run.into(),
+        reason: "retention".into(),
+        versions: vec!["v-1".into()],
+        started_at: "2026-11-29T10:00:00Z".into(),
+    };
+    assert_eq!(c.mark_deleting(&e1, &deleting("run-1"), now).await.unwrap(), Marked::Held);
+
+    // A move keeps a hold, and does not overwrite one set meanwhile.
+    let token = acquired(c, &id(1), "rekey", now).await;
+    let moved = RecordingEntry { message_id: "ef".repeat(32), wrapping_keys: vec![key_b.into()], ..e1.clone() };
+    assert_eq!(c.move_recording(&e1, &moved, &token, "2026-11-29T10:01:00Z").await.unwrap(), Moved::Moved);
+    assert_eq!(c.recording(&id(1)).await.unwrap().unwrap().hold, Some(hold.clone()));
+    let token = acquired(c, &id(1), "rekey-2", now).await;
+    let unheld_view = RecordingEntry { hold: None, ..moved.clone() };
+    let again = RecordingEntry { message_id: "12".repeat(32), ..unheld_view.clone() };
+    assert!(
+        matches!(c.move_recording(&unheld_view, &again, &token, "2026-11-29T10:02:00Z").await.unwrap(), Moved::RowChanged(_)),
+        "a move that read the row before a hold was set does not erase it"
+    );
+    c.release(&id(1), &token).await.unwrap();
+
+    // A claim held by a re-key: the mark waits.
+    let e0 = c.recording(&id(0)).await.unwrap().unwrap();
+    let token = acquired(c, &id(0), "rekey", now).await;
+    assert_eq!(c.mark_deleting(&e0, &deleting("run-1"), now + 1).await.unwrap(), Marked::Claimed { until: now + 60 });
+    c.release(&id(0), &token).await.unwrap();
+
+    // Marked once; a second mark and a move are refused while it is deleting.
+    assert_eq!(c.mark_deleting(&e0, &deleting("run-1"), now).await.unwrap(), Marked::Marked);
+    let marked = c.recording(&id(0)).await.unwrap().unwrap();
+    assert_eq!(marked.deleting, Some(deleting("run-1")));
+    assert!(matches!(c.mark_deleting(&e0, &deleting("run-2"), now).await.unwrap(), Marked::RowChanged(_)));
+    assert!(matches!(c.set_hold(&id(0), Some(&hold)).await.unwrap(), HoldChanged::Deleting(_)));
+    let token = acquired(c, &id(0), "rekey", now).await;
+    let onto_b = RecordingEntry { message_id: "34".repeat(32), ..marked.clone() };
+    assert!(matches!(c.move_recording(&marked, &onto_b, &token, "now").await.unwrap(), Moved::RowChanged(_)));
+    c.release(&id(0), &token).await.unwrap();
+
+    // Runs, and the deletion's one transaction.
+    let run = DeletionRun {
+        run: "run-1".into(),
+        kind: "retention".into(),
+        started_at: "2026-11-29T10:00:00Z".into(),
+        lease_until: now + 960,
+        details: serde_json::json!({"policy_days": {"calls": 30}}),
+    };
+    c.open_run(&run).await.unwrap();
+    assert!(c.open_runs().await.unwrap().contains(&run));
+    let record = DeletionRecord {
+        id: id(0),
+        run: "run-1".into(),
+        reason: "retention".into(),
+        retention_days: Some(1),
+        retain_until: marked.retain_until.clone(),
+        vault_key: marked.vault_key.clone(),
+        versions: vec!["v-1".into()],
+        plaintext_bytes: 100,
+        ciphertext_bytes: 600,
+        wrapping_keys: vec![key_a.into()],
+        encrypted_at: marked.encrypted_at.clone(),
+        deleted_at: "2026-11-29T10:05:00Z".into(),
+    };
+    let wrong_run = DeletionRecord { run: "run-2".into(), ..record.clone() };
+    assert!(c.finish_deletion(&marked, &wrong_run).await.is_err(), "only the run that marked it");
+    assert!(c.finish_deletion(&marked, &record).await.unwrap());
+    assert_eq!(c.recording(&id(0)).await.unwrap(), None);
+    assert!(!c.finish_deletion(&marked, &record).await.unwrap(), "a rerun finds it gone and writes nothing");
+    assert_eq!(usage(c.key_usage(key_a).await.unwrap()), (after_records.0 - 2, after_records.1 - 200), "one off, once (one moved)");
+    assert_eq!(c.run_deletions("run-1").await.unwrap(), [record.clone()]);
+    assert_eq!(DeletionRecord::from_json(&record.to_json()), Some(record));
+    c.close_run("run-1").await.unwrap();
+    assert!(c.open_runs().await.unwrap().iter().all(|r| r.run != "run-1"));
+    assert!(c.run_deletions("run-1").await.unwrap().is_empty());
+
+    // Released, the hold is gone.
+    match c.set_hold(&id(1), None).await.unwrap() {
+        HoldChanged::Changed(e) => assert_eq!(e.hold, None),
+        other => panic!("{other:?}"),
+    }
 }
