@@ -317,11 +317,38 @@ def main():
             for k, v in sorted(env.items()):
                 f.write(k + "='" + v.replace("'", "'\\''") + "'\n")
         functions[binary] = {"logical_id": logical, "env_file": path, "environment": env}
+        name = stack.eval(r["Properties"].get("FunctionName", logical))
+        register_function(name, {k: v for k, v in env.items() if k != "AWS_REGION"})
+        functions[binary]["function_name"] = name
 
     json.dump({"stack": args.stack, "parameters": stack.params, "resources": created,
                "functions": functions, "not_provisioned": skipped, "not_deployed": not_deployed},
               sys.stdout, indent=2)
     print()
+
+
+def register_function(name, env):
+    """The function's configuration in the emulator's Lambda (a placeholder
+    package: the code runs under cargo lambda), so that what reads a
+    deployment's settings (`callvault keys`: GetFunctionConfiguration) reads
+    them here as on AWS."""
+    import io
+    import zipfile
+    iam, lam = boto3.client("iam"), boto3.client("lambda")
+    try:
+        role = iam.get_role(RoleName="callvault-local-functions")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="callvault-local-functions", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\necho 'runs under cargo lambda locally'\n")
+    try:
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+    except lam.exceptions.ResourceNotFoundException:
+        lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=role, Handler="bootstrap",
+                            Code={"ZipFile": buf.getvalue()}, Environment={"Variables": env})
 
 
 if __name__ == "__main__":

@@ -846,14 +846,21 @@ fn retention_deletes_versions_and_writes_evidence_and_can_read_or_write_no_recor
     assert_eq!(scan.actions, ["dynamodb:Scan"]);
     for (function, _) in functions() {
         if function != "Retention" {
-            let granted: Vec<String> = code_statements(&template, function).into_iter().flat_map(|s| s.actions).collect();
+            let granted: Vec<String> =
+                code_statements(&template, function).into_iter().flat_map(|s| s.actions).collect();
             assert!(!granted.iter().any(|a| a == "dynamodb:Scan"), "{function} may scan the catalog");
-            assert!(!granted.iter().any(|a| a == "s3:DeleteObjectVersion" && function != "EncryptRecording"), "{function} deletes versions");
+            assert!(
+                !granted.iter().any(|a| a == "s3:DeleteObjectVersion" && function != "EncryptRecording"),
+                "{function} deletes versions"
+            );
         }
     }
     // The operators' policy: invoking the function, nothing else.
     let op = &template["Resources"]["RetentionOperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
-    assert_eq!(format!("{:?}", op["Action"]), format!("{:?}", Value::Sequence(vec![Value::from("lambda:InvokeFunction")])));
+    assert_eq!(
+        format!("{:?}", op["Action"]),
+        format!("{:?}", Value::Sequence(vec![Value::from("lambda:InvokeFunction")]))
+    );
 }
 
 #[test]

@@ -5,8 +5,10 @@
 mod audit;
 mod commands;
 mod io;
+mod keys;
 mod redrive;
 mod rekey;
+mod retention;
 
 use std::process::ExitCode;
 
@@ -200,6 +202,50 @@ enum Command {
         #[arg(long, default_value_t = envelope::DEFAULT_FRAME_LENGTH, value_name = "N")]
         frame_length: u32,
     },
+    /// Every key the catalog or the deployment knows: recordings and bytes
+    /// it protects, oldest and newest, the types configured to use it, its
+    /// state and rotation. `keys retire ARN` disables a key and schedules its
+    /// deletion (30 days), refusing while anything still depends on it.
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The stack whose functions' settings say which keys are configured.
+        #[arg(long, env = "CALLVAULT_STACK", value_name = "STACK", global = true)]
+        stack: String,
+        /// The catalog's DynamoDB table.
+        #[arg(long, env = "CATALOG_TABLE", value_name = "TABLE", global = true)]
+        catalog_table: String,
+    },
+    /// Put a recording under legal hold (`set`) or release it (`release`):
+    /// retention and erasure never delete a held recording.
+    Hold {
+        #[command(subcommand)]
+        action: HoldAction,
+    },
+    /// Erase one recording now (every version, its catalog row and key
+    /// usage), with an evidence record. Refused under legal hold and under
+    /// compliance-mode Object Lock; under governance mode, unless
+    /// --bypass-governance-retention.
+    Erase {
+        /// The recording, <type>/<id>.
+        recording: String,
+        /// Why (a data subject request's reference, ...): written into the evidence.
+        #[arg(long)]
+        reason: String,
+        /// Delete past a governance-mode retention (your role needs s3:BypassGovernanceRetention
+        /// through the function's; the evidence records it and who asked).
+        #[arg(long)]
+        bypass_governance_retention: bool,
+        /// Resume an erasure that stopped (the id the error printed).
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+        /// The retention function (the stack's RetentionFunctionArn output).
+        #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
+        function: String,
+    },
     /// Audit key rotation: every key that protects recordings or is
     /// configured for new ones, judged against the policy. Exit status 1
     /// when any key is not compliant.
@@ -220,6 +266,43 @@ enum Command {
         /// The organisation in every encryption context (for the use test).
         #[arg(long, env = "CALLVAULT_ORG", value_name = "ORG")]
         org: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Disable the key and schedule its deletion with the 30-day window;
+    /// refused while it protects any recording or the deployment is
+    /// configured with it (the error says what to run first).
+    Retire {
+        /// The key ARN.
+        key_arn: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldAction {
+    /// Put the recording under legal hold.
+    Set {
+        /// The recording, <type>/<id>.
+        recording: String,
+        /// Why (a case reference): kept with the hold.
+        #[arg(long)]
+        reason: String,
+        /// The retention function (the stack's RetentionFunctionArn output).
+        #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
+        function: String,
+    },
+    /// Release the recording's legal hold.
+    Release {
+        /// The recording, <type>/<id>.
+        recording: String,
+        /// Why it is released.
+        #[arg(long)]
+        reason: String,
+        /// The retention function (the stack's RetentionFunctionArn output).
+        #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
+        function: String,
     },
 }
 
@@ -307,6 +390,19 @@ fn main() -> ExitCode {
                     copy_only,
                 })
                 .await
+            }
+            Command::Keys { action: None, json, stack, catalog_table } => keys::list(stack, catalog_table, json).await,
+            Command::Keys { action: Some(KeysAction::Retire { key_arn }), stack, catalog_table, .. } => {
+                keys::retire(stack, catalog_table, key_arn).await
+            }
+            Command::Hold { action: HoldAction::Set { recording, reason, function } } => {
+                retention::hold(function, recording, true, reason).await
+            }
+            Command::Hold { action: HoldAction::Release { recording, reason, function } } => {
+                retention::hold(function, recording, false, reason).await
+            }
+            Command::Erase { recording, reason, bypass_governance_retention, request_id, function } => {
+                retention::erase(function, recording, reason, bypass_governance_retention, request_id).await
             }
             Command::Audit { max_key_age_days, json, catalog_table, recording_keys, org } => {
                 audit::audit(catalog_table, recording_keys, org, max_key_age_days, json).await

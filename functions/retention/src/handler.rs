@@ -61,10 +61,16 @@ impl Request {
         };
         match action {
             Some("run") => Ok(Self::Run),
-            Some("hold") => Ok(Self::Hold { id: id()?, reason: text("reason", MAX_REASON)?, requested_by: text("requested_by", 512)? }),
-            Some("release") => {
-                Ok(Self::Release { id: id()?, reason: text("reason", MAX_REASON)?, requested_by: text("requested_by", 512)? })
-            }
+            Some("hold") => Ok(Self::Hold {
+                id: id()?,
+                reason: text("reason", MAX_REASON)?,
+                requested_by: text("requested_by", 512)?,
+            }),
+            Some("release") => Ok(Self::Release {
+                id: id()?,
+                reason: text("reason", MAX_REASON)?,
+                requested_by: text("requested_by", 512)?,
+            }),
             Some("erase") => Ok(Self::Erase(EraseRequest {
                 id: id()?,
                 request: text("request_id", 128)?,
@@ -73,7 +79,9 @@ impl Request {
                 bypass_governance: match event.get("bypass_governance_retention") {
                     None | Some(Value::Null) => false,
                     Some(Value::Bool(b)) => *b,
-                    Some(other) => return Err(bad(format!("bypass_governance_retention must be true or false, not {other}"))),
+                    Some(other) => {
+                        return Err(bad(format!("bypass_governance_retention must be true or false, not {other}")))
+                    }
                 },
             })),
             Some(other) => Err(bad(format!("unknown action {other:?}: run, hold, release or erase"))),

@@ -18,18 +18,18 @@ pub use handler::{Handler, Request};
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs`).
 pub const AWS_CALLS: &[&[&str]] = &[&[
-    "dynamodb:GetItem",           // a recording, the stamped policy
-    "dynamodb:PutItem",           // runs, the stamped policy, evidence records
-    "dynamodb:UpdateItem",        // stamps, marks, holds, usage
-    "dynamodb:DeleteItem",        // a deleted recording's row, closed runs
-    "dynamodb:ConditionCheckItem", // no re-key holds the recording
-    "dynamodb:Query",             // the retention index, runs, evidence records
-    "dynamodb:Scan",              // the stamping pass (rows written before a policy)
-    "s3:ListBucketVersions",      // every version of a recording
-    "s3:DeleteObjectVersion",     // each version, for good
+    "dynamodb:GetItem",             // a recording, the stamped policy
+    "dynamodb:PutItem",             // runs, the stamped policy, evidence records
+    "dynamodb:UpdateItem",          // stamps, marks, holds, usage
+    "dynamodb:DeleteItem",          // a deleted recording's row, closed runs
+    "dynamodb:ConditionCheckItem",  // no re-key holds the recording
+    "dynamodb:Query",               // the retention index, runs, evidence records
+    "dynamodb:Scan",                // the stamping pass (rows written before a policy)
+    "s3:ListBucketVersions",        // every version of a recording
+    "s3:DeleteObjectVersion",       // each version, for good
     "s3:BypassGovernanceRetention", // an erasure told to bypass governance-mode retention
-    "s3:GetObjectRetention",      // Object Lock still protecting a version
+    "s3:GetObjectRetention",        // Object Lock still protecting a version
     "s3:GetObjectLegalHold",
-    "s3:PutObjectLegalHold",      // legal holds on the versions
-    "s3:PutObject",               // the evidence reports, never overwritten
+    "s3:PutObjectLegalHold", // legal holds on the versions
+    "s3:PutObject",          // the evidence reports, never overwritten
 ]];

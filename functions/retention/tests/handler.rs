@@ -53,7 +53,10 @@ async fn deployed(recordings: usize) -> Deployed {
         let key = format!("calls/r-{n}");
         let loc = S3Location { bucket: "ingest".into(), key: key.clone() };
         let (etag, version) = objects.put(&loc, &vec![n as u8; 1000], Some("audio/wav"));
-        encryptor.encrypt(&Announced { bucket: "ingest".into(), key, etag, version }, unix_now() + 900, "i").await.unwrap();
+        encryptor
+            .encrypt(&Announced { bucket: "ingest".into(), key, etag, version }, unix_now() + 900, "i")
+            .await
+            .unwrap();
     }
     let env = std::collections::HashMap::from([
         ("AWS_REGION", REGION.to_string()),
@@ -90,7 +93,8 @@ async fn the_scheduled_event_runs_a_run_and_its_figures_are_metrics() {
     let refused = d.handler.handle(&erase, due + 2, "x").await.unwrap_err();
     assert_eq!(refused.code, "legal_hold", "{refused:?}");
     assert_eq!(d.metrics.sum("Failures", &[("Code", "legal_hold")]), 1.0);
-    let release = json!({"action": "release", "recording": "calls/r-2", "reason": "case closed", "requested_by": "alice"});
+    let release =
+        json!({"action": "release", "recording": "calls/r-2", "reason": "case closed", "requested_by": "alice"});
     d.handler.handle(&release, due + 3, "r").await.unwrap();
     let erase = json!({"action": "erase", "recording": "calls/r-2", "reason": "DSR-1", "requested_by": "bob", "request_id": "e-2"});
     let erased = d.handler.handle(&erase, due + 4, "x").await.unwrap();

@@ -245,7 +245,8 @@ async fn a_failing_delete_keeps_the_row_counted_and_the_next_run_finishes_it() {
     recorded(&rig, "calls/c1", &sample(5000, 2)).await;
     let due = due_of(&rig, "calls/c1");
     let service = rig.retention_service(100, false);
-    let denied = vault::ports::objects::S3Error::AccessDenied { location: "vault".into(), detail: "AccessDenied".into() };
+    let denied =
+        vault::ports::objects::S3Error::AccessDenied { location: "vault".into(), detail: "AccessDenied".into() };
     rig.objects.faults.fail_next("delete_version", denied);
     let first = service.run("run-1", due).await.unwrap();
     assert_eq!(first.failures.get("access_denied"), Some(&1), "{first:?}");
@@ -403,7 +404,8 @@ async fn an_erasure_stopped_after_the_s3_deletes_is_finished_by_its_retry() {
     let service = rig.retention_service(100, false);
     rig.catalog.faults.crash_next("finish_deletion");
     let now = unix_now();
-    let stopped = until_crash(service.erase(&erase("calls/c1", "erase-1", false), now), rig.catalog.faults.crashed()).await;
+    let stopped =
+        until_crash(service.erase(&erase("calls/c1", "erase-1", false), now), rig.catalog.faults.crashed()).await;
     assert!(stopped.is_none());
     assert!(rig.vault_versions("calls/c1").is_empty() && rig.usage(&a) == 1);
     let done = service.erase(&erase("calls/c1", "erase-1", false), now + 5).await.unwrap();

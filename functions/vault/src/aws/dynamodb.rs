@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::{
 
 use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
-    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
-    RecordingListing, RetentionCatalog,
+    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog, RecordingListing,
+    RetentionCatalog,
 };
 use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId};
 
@@ -246,7 +246,12 @@ impl RecordingEntry {
                                 }),
                             })
                             .collect::<Result<Vec<_>, _>>()?,
-                        _ => return Err(CatalogError::Malformed { item: what, detail: "deleting lists no versions".into() }),
+                        _ => {
+                            return Err(CatalogError::Malformed {
+                                item: what,
+                                detail: "deleting lists no versions".into(),
+                            })
+                        }
                     },
                 }),
                 Some(_) => return Err(CatalogError::Malformed { item: what, detail: "deleting is not a map".into() }),
@@ -1076,7 +1081,12 @@ impl RetentionCatalog for DynamoCatalog {
         Ok(())
     }
 
-    async fn mark_deleting(&self, entry: &RecordingEntry, deleting: &Deleting, now: u64) -> Result<Marked, CatalogError> {
+    async fn mark_deleting(
+        &self,
+        entry: &RecordingEntry,
+        deleting: &Deleting,
+        now: u64,
+    ) -> Result<Marked, CatalogError> {
         let build = |e: aws_sdk_dynamodb::error::BuildError| CatalogError::Refused { detail: e.to_string() };
         let items = vec![
             TransactWriteItem::builder()
@@ -1233,9 +1243,11 @@ impl RetentionCatalog for DynamoCatalog {
             .map(|item| {
                 let what = format!("deleted#{run}");
                 let json = get_s(item, "record", &what)?;
-                serde_json::from_str(&json).ok().as_ref().and_then(DeletionRecord::from_json).ok_or(
-                    CatalogError::Malformed { item: what, detail: "record is not a deletion record".into() },
-                )
+                serde_json::from_str(&json)
+                    .ok()
+                    .as_ref()
+                    .and_then(DeletionRecord::from_json)
+                    .ok_or(CatalogError::Malformed { item: what, detail: "record is not a deletion record".into() })
             })
             .collect()
     }

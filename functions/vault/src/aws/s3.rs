@@ -18,8 +18,8 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectLock, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
-    WriteOptions, WrittenObject, MIN_PART_SIZE,
+    same_checksum, ObjectBody, ObjectLock, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload,
+    UploadCheck, WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
 /// The S3 API calls this module makes, as IAM actions. `s3:ListBucket` is

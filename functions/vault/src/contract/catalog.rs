@@ -282,7 +282,8 @@ where
     assert_eq!(c.stamped_policy().await.unwrap(), Some((r#"{"calls":30}"#.to_string(), Some("cursor-1".to_string()))));
 
     // Holds: set, seen, and a mark refused under one.
-    let hold = LegalHold { by: "legal@acme.example".into(), reason: "case 7".into(), at: "2026-11-29T10:00:00Z".into() };
+    let hold =
+        LegalHold { by: "legal@acme.example".into(), reason: "case 7".into(), at: "2026-11-29T10:00:00Z".into() };
     match c.set_hold(&id(1), Some(&hold)).await.unwrap() {
         HoldChanged::Changed(e) => assert_eq!(e.hold.as_ref(), Some(&hold)),
         other => panic!("{other:?}"),
@@ -306,7 +307,10 @@ where
     let unheld_view = RecordingEntry { hold: None, ..moved.clone() };
     let again = RecordingEntry { message_id: "12".repeat(32), ..unheld_view.clone() };
     assert!(
-        matches!(c.move_recording(&unheld_view, &again, &token, "2026-11-29T10:02:00Z").await.unwrap(), Moved::RowChanged(_)),
+        matches!(
+            c.move_recording(&unheld_view, &again, &token, "2026-11-29T10:02:00Z").await.unwrap(),
+            Moved::RowChanged(_)
+        ),
         "a move that read the row before a hold was set does not erase it"
     );
     c.release(&id(1), &token).await.unwrap();
@@ -357,7 +361,11 @@ where
     assert!(c.finish_deletion(&marked, &record).await.unwrap());
     assert_eq!(c.recording(&id(0)).await.unwrap(), None);
     assert!(!c.finish_deletion(&marked, &record).await.unwrap(), "a rerun finds it gone and writes nothing");
-    assert_eq!(usage(c.key_usage(key_a).await.unwrap()), (after_records.0 - 2, after_records.1 - 200), "one off, once (one moved)");
+    assert_eq!(
+        usage(c.key_usage(key_a).await.unwrap()),
+        (after_records.0 - 2, after_records.1 - 200),
+        "one off, once (one moved)"
+    );
     assert_eq!(c.run_deletions("run-1").await.unwrap(), [record.clone()]);
     assert_eq!(DeletionRecord::from_json(&record.to_json()), Some(record));
     c.close_run("run-1").await.unwrap();

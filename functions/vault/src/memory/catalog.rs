@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use super::Faults;
 use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
-    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
-    RecordingListing, RetentionCatalog, KEY_USAGE_SHARDS,
+    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog, RecordingListing,
+    RetentionCatalog, KEY_USAGE_SHARDS,
 };
 use crate::recording::{Deleting, LegalHold, RecordingEntry, RecordingId};
 
@@ -534,16 +534,19 @@ impl RetentionCatalog for MemoryCatalog {
         self.faults.after("save_stamped_policy").await
     }
 
-    async fn mark_deleting(&self, entry: &RecordingEntry, deleting: &Deleting, now: u64) -> Result<Marked, CatalogError> {
+    async fn mark_deleting(
+        &self,
+        entry: &RecordingEntry,
+        deleting: &Deleting,
+        now: u64,
+    ) -> Result<Marked, CatalogError> {
         self.faults.before("mark_deleting").await?;
         self.single_item(format!("recording#{}", entry.id))?;
         let answer = {
             let mut state = self.lock();
             let claim = state.claims.get(&entry.id).filter(|c| c.until >= now).map(|c| c.until);
             match state.recordings.get_mut(&entry.id) {
-                Some(row)
-                    if row.message_id == entry.message_id && row.moved_to.is_none() && row.deleting.is_none() =>
-                {
+                Some(row) if row.message_id == entry.message_id && row.moved_to.is_none() && row.deleting.is_none() => {
                     if row.hold.is_some() {
                         Marked::Held
                     } else if let Some(until) = claim {
@@ -574,7 +577,11 @@ impl RetentionCatalog for MemoryCatalog {
                             usage.bytes = usage.bytes.saturating_sub(row.plaintext_size);
                         }
                     }
-                    state.deletions.entry(record.run.clone()).or_default().insert(record.id.to_string(), record.clone());
+                    state
+                        .deletions
+                        .entry(record.run.clone())
+                        .or_default()
+                        .insert(record.id.to_string(), record.clone());
                     Ok(true)
                 }
                 None => Ok(false),

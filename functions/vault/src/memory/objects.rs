@@ -16,8 +16,8 @@ use tokio::runtime::Handle;
 
 use super::Faults;
 use crate::ports::objects::{
-    same_checksum, ObjectBody, ObjectLock, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload, UploadCheck,
-    WriteOptions, WrittenObject, MIN_PART_SIZE,
+    same_checksum, ObjectBody, ObjectLock, ObjectStore, S3Error, S3Location, SourceObject, StoredVersion, Upload,
+    UploadCheck, WriteOptions, WrittenObject, MIN_PART_SIZE,
 };
 
 #[derive(Clone, Debug)]
@@ -106,7 +106,9 @@ impl MemoryObjects {
 
     /// Creates a versioned bucket with S3 Object Lock.
     pub fn create_locked_bucket(&self, name: &str) {
-        self.lock().buckets.insert(name.to_string(), Bucket { versioned: true, object_lock: true, ..Bucket::default() });
+        self.lock()
+            .buckets
+            .insert(name.to_string(), Bucket { versioned: true, object_lock: true, ..Bucket::default() });
     }
 
     /// Sets the clock Object Lock is enforced against (Unix seconds).
@@ -126,7 +128,6 @@ impl MemoryObjects {
     pub fn set_retention(&self, loc: &S3Location, version: &str, mode: &str, until: &str) {
         self.edit_version(loc, Some(version), |v| v.lock.retention = Some((mode.to_string(), until.to_string())));
     }
-
 
     /// Stores `data` at `loc` as a new version (or in place, unversioned);
     /// returns its ETag and version: an upload from outside (a recorder).

@@ -328,19 +328,21 @@ where
                     return Ok(Outcome::Held(h.clone()));
                 }
                 let loc = self.vault_loc(&entry);
-                let versions: Vec<String> =
-                    self.vault.list_versions(&loc).await.map_err(RetentionError::Vault)?.into_iter().map(|v| v.version).collect();
+                let versions: Vec<String> = self
+                    .vault
+                    .list_versions(&loc)
+                    .await
+                    .map_err(RetentionError::Vault)?
+                    .into_iter()
+                    .map(|v| v.version)
+                    .collect();
                 if self.settings.object_lock {
                     if let Some(refusal) = self.locked(&entry, &versions, bypass_governance, now).await? {
                         return Ok(Outcome::Waiting(refusal));
                     }
                 }
-                let deleting = Deleting {
-                    run: run.to_string(),
-                    reason: reason.to_string(),
-                    versions,
-                    started_at: rfc3339(now),
-                };
+                let deleting =
+                    Deleting { run: run.to_string(), reason: reason.to_string(), versions, started_at: rfc3339(now) };
                 match self.catalog.mark_deleting(&entry, &deleting, now).await? {
                     Marked::Marked => RecordingEntry { deleting: Some(deleting), ..entry },
                     Marked::Held => {

@@ -1,0 +1,233 @@
+//! `callvault keys` and `callvault keys retire`: every key the catalog or
+//! the deployment knows, with what it protects; and a retirement that
+//! refuses while anything still depends on the key.
+//!
+//! "Configured" is read from the deployment itself: the settings of the
+//! stack's functions (GetFunctionConfiguration: `RECORDING_KEYS`, the
+//! guardian's `OLDER_KEY_ARNS`, the rekey function's move targets), never
+//! from a flag the operator passes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use vault::aws::{AwsKms, DynamoCatalog};
+use vault::ports::catalog::{KeyUsage, KeyUsageCatalog};
+use vault::ports::keys::KeyInspection;
+use vault::OperationError;
+
+use crate::CliError;
+
+/// The stack's functions whose settings name keys.
+const FUNCTIONS: &[&str] = &["encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey", "retention"];
+/// The settings that name keys: (variable, what it is).
+const KEY_SETTINGS: &[(&str, &str)] = &[
+    ("RECORDING_KEYS", "RecordingKeyArn (the key new recordings are wrapped under)"),
+    ("OLDER_KEY_ARNS", "OlderKeyArns (keys older recordings are still under)"),
+    ("MOVE_TARGET_KEY_ARNS", "MoveTargetKeyArns"),
+];
+
+/// The days KMS waits before it deletes a key (the longest window).
+pub const DELETION_WINDOW_DAYS: i32 = 30;
+
+fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError { code: "aws_error", message: format!("{what}: {e}") }
+}
+
+/// Where each key is configured: key ARN -> (function, setting, types).
+type Configured = BTreeMap<String, Vec<(String, String, Vec<String>)>>;
+
+/// Reads the keys the stack's functions are configured with.
+async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Configured, CliError> {
+    let mut found = Configured::new();
+    let mut seen = 0;
+    for f in FUNCTIONS {
+        let name = format!("{stack}-{f}");
+        let out = match lambda.get_function_configuration().function_name(&name).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
+            Err(e) => {
+                return Err(aws_err(
+                    &format!("reading the configuration of {name}"),
+                    aws_sdk_lambda::error::DisplayErrorContext(e),
+                ))
+            }
+        };
+        seen += 1;
+        let vars = out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        for (setting, _) in KEY_SETTINGS {
+            let Some(value) = vars.get(*setting) else { continue };
+            if *setting == "RECORDING_KEYS" {
+                let map: BTreeMap<String, Vec<String>> = serde_json::from_str(value).unwrap_or_default();
+                for (types, keys) in map {
+                    let types: Vec<String> = types.split(',').map(|t| t.trim().to_string()).collect();
+                    for key in keys {
+                        found.entry(key).or_default().push((name.clone(), setting.to_string(), types.clone()));
+                    }
+                }
+            } else {
+                for key in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                    found.entry(key.to_string()).or_default().push((name.clone(), setting.to_string(), vec![]));
+                }
+            }
+        }
+    }
+    if seen == 0 {
+        return Err(CliError {
+            code: "stack_not_found",
+            message: format!(
+                "no function of stack {stack:?} ({stack}-encrypt-recording, ...) is in this account and region: check --stack (or CALLVAULT_STACK) and AWS_REGION"
+            ),
+        });
+    }
+    Ok(found)
+}
+
+fn is_same(a: &str, b: &str) -> bool {
+    vault::arn::same_key(a, b)
+}
+
+/// `callvault keys`: one line (or JSON object) per key.
+pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result<(), CliError> {
+    let sdk = aws_config::load_from_env().await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let catalog = DynamoCatalog::from_config(&sdk, &catalog_table);
+    let kms = AwsKms::new(&sdk);
+    let configured = configured(&lambda, &stack).await?;
+    let usages = catalog.key_usages().await.map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
+    let mut keys: BTreeMap<String, (Option<KeyUsage>, Vec<(String, String, Vec<String>)>)> = BTreeMap::new();
+    for u in usages {
+        let arn = u.key_arn.clone();
+        keys.entry(arn).or_default().0 = Some(u);
+    }
+    for (k, places) in configured {
+        keys.entry(k).or_default().1 = places;
+    }
+    let mut rows = Vec::new();
+    for (arn, (usage, places)) in keys {
+        let facts = kms.rotation_facts(&arn).await;
+        let mut types: Vec<String> = places.iter().flat_map(|(_, _, t)| t.clone()).collect();
+        types.sort();
+        types.dedup();
+        rows.push(json!({
+            "key_arn": arn,
+            "recordings": usage.as_ref().map_or(0, |u| u.recordings),
+            "bytes": usage.as_ref().map_or(0, |u| u.bytes),
+            "oldest": usage.as_ref().map(|u| u.first_used.clone()),
+            "newest": usage.as_ref().map(|u| u.last_used.clone()),
+            "recording_types": usage.as_ref().map(|u| u.recording_types.clone()).unwrap_or_default(),
+            "configured_types": types,
+            "configured_in": places.iter().map(|(f, s, _)| format!("{f} {s}")).collect::<Vec<_>>(),
+            "state": facts.state.map(|s| format!("{s:?}")),
+            "rotation_enabled": facts.rotation_enabled,
+            "last_rotated": facts.last_rotation.map(|s| vault::time::rfc3339(s.max(0) as u64)),
+        }));
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&Value::from(rows)).unwrap_or_default());
+        return Ok(());
+    }
+    println!("{:<80} {:>10} {:>14}  {:<14} {:<9} configured for", "key", "recordings", "bytes", "state", "rotation");
+    for r in &rows {
+        println!(
+            "{:<80} {:>10} {:>14}  {:<14} {:<9} {}",
+            r["key_arn"].as_str().unwrap_or_default(),
+            r["recordings"],
+            r["bytes"],
+            r["state"].as_str().unwrap_or("unknown"),
+            match r["rotation_enabled"].as_bool() {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "n/a",
+            },
+            r["configured_types"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
+                .unwrap_or_default(),
+        );
+        if let (Some(oldest), Some(newest)) = (r["oldest"].as_str(), r["newest"].as_str()) {
+            println!("    recordings from {oldest} to {newest}, types {}", r["recording_types"]);
+        }
+    }
+    Ok(())
+}
+
+/// `callvault keys retire ARN`: refuses while the key protects recordings
+/// or the deployment is configured with it; otherwise disables it and
+/// schedules its deletion with the 30-day window.
+pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Result<(), CliError> {
+    if !vault::arn::KmsArn::parse(&key_arn).is_some_and(|a| a.is_key()) {
+        return Err(CliError::usage(format!(
+            "{key_arn:?} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
+        )));
+    }
+    let sdk = aws_config::load_from_env().await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let catalog = DynamoCatalog::from_config(&sdk, &catalog_table);
+    let usages = catalog.key_usages().await.map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
+    let protects: Vec<&KeyUsage> =
+        usages.iter().filter(|u| is_same(&u.key_arn, &key_arn) && u.recordings > 0).collect();
+    if let Some(u) = protects.first() {
+        return Err(CliError {
+            code: "key_protects_recordings",
+            message: format!(
+                "{key_arn} still protects {} recordings ({} bytes, types {}, from {} to {}): deleting it would make them noise to everyone. \
+                 Move them onto another key first: `callvault rekey --from-key {key_arn} --to-key <new key ARN>` \
+                 (or onto each type's configured key: `callvault rekey --from-key {key_arn}`), then run this again",
+                u.recordings,
+                u.bytes,
+                u.recording_types.join(","),
+                u.first_used,
+                u.last_used
+            ),
+        });
+    }
+    let configured = configured(&lambda, &stack).await?;
+    let uses: Vec<String> = configured
+        .iter()
+        .filter(|(k, _)| is_same(k, &key_arn))
+        .flat_map(|(_, places)| places.iter().map(|(f, s, _)| format!("{f} ({s})")))
+        .collect();
+    if !uses.is_empty() {
+        let params: Vec<&str> =
+            KEY_SETTINGS.iter().filter(|(s, _)| uses.iter().any(|u| u.contains(s))).map(|(_, p)| *p).collect();
+        return Err(CliError {
+            code: "key_configured",
+            message: format!(
+                "{key_arn} is configured in stack {stack}: {}. Remove it from the stack's parameter {} and update the stack \
+                 (`sam deploy`), then run this again",
+                uses.join(", "),
+                params.join(" and ")
+            ),
+        });
+    }
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    kms.disable_key().key_id(&key_arn).send().await.map_err(|e| kms_err(&key_arn, "disabling", e))?;
+    let out = kms
+        .schedule_key_deletion()
+        .key_id(&key_arn)
+        .pending_window_in_days(DELETION_WINDOW_DAYS)
+        .send()
+        .await
+        .map_err(|e| kms_err(&key_arn, "scheduling the deletion of", e))?;
+    let when = out.deletion_date().map(|d| vault::time::rfc3339(d.secs().max(0) as u64)).unwrap_or_default();
+    println!(
+        "{key_arn}: protects no recording and no function is configured with it; disabled, and scheduled for deletion \
+         on {when} ({DELETION_WINDOW_DAYS}-day window). Until then `aws kms cancel-key-deletion --key-id {key_arn}` \
+         and `aws kms enable-key` bring it back."
+    );
+    Ok(())
+}
+
+fn kms_err<E, R>(key: &str, what: &str, e: aws_sdk_kms::error::SdkError<E, R>) -> CliError
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let err = vault::aws::kms::map_sdk_error(e, key);
+    let hint = if err.code() == "key_access_denied" {
+        " (the key policy asks for MFA on ScheduleKeyDeletion: use a session with MFA)"
+    } else {
+        ""
+    };
+    CliError { code: err.code(), message: format!("{what} {key}: {err}{hint}") }
+}

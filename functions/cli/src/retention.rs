@@ -1,0 +1,113 @@
+//! `callvault hold set|release` and `callvault erase`: requests to the
+//! stack's retention function, which alone may delete recordings and
+//! write their evidence (template.yaml): the operator needs only
+//! `lambda:InvokeFunction` on it (RetentionOperatorPolicy).
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use serde_json::{json, Value};
+
+use crate::CliError;
+
+fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError { code: "aws_error", message: format!("{what}: {e}") }
+}
+
+/// Who is asking: the caller's identity as STS names it.
+async fn caller(sdk: &aws_config::SdkConfig) -> Result<String, CliError> {
+    let sts = aws_sdk_sts::Client::new(sdk);
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws_err("who am I (sts:GetCallerIdentity)", aws_sdk_sts::error::DisplayErrorContext(e)))?;
+    Ok(me.arn().unwrap_or("unknown").to_string())
+}
+
+/// Invokes the retention function; its answer, or its refusal as the error.
+async fn invoke(sdk: &aws_config::SdkConfig, function: &str, request: Value) -> Result<Value, CliError> {
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(InvocationType::RequestResponse)
+        .payload(Blob::new(request.to_string()))
+        .send()
+        .await
+        .map_err(|e| aws_err(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    let payload: Value =
+        out.payload.as_ref().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
+    if let Some(kind) = out.function_error() {
+        // The function's code is stable; leak it into a &'static str once per failure.
+        let code = payload["errorType"].as_str().unwrap_or(kind).to_string();
+        return Err(CliError {
+            code: Box::leak(code.into_boxed_str()),
+            message: payload["errorMessage"].as_str().unwrap_or("the function failed").to_string(),
+        });
+    }
+    Ok(payload)
+}
+
+/// `callvault hold set|release TYPE/ID --reason ...`.
+pub async fn hold(function: String, recording: String, set: bool, reason: String) -> Result<(), CliError> {
+    let sdk = aws_config::load_from_env().await;
+    let by = caller(&sdk).await?;
+    let action = if set { "hold" } else { "release" };
+    let answer = invoke(
+        &sdk,
+        &function,
+        json!({"action": action, "recording": recording, "reason": reason, "requested_by": by}),
+    )
+    .await?;
+    if set {
+        println!("{recording}: under legal hold (by {by}: {reason}); retention and erasure leave it alone until `callvault hold release`");
+    } else {
+        println!("{recording}: legal hold released ({reason}); retention deletes it when its time is up");
+    }
+    let _ = answer;
+    Ok(())
+}
+
+/// `callvault erase TYPE/ID --reason ...`.
+pub async fn erase(
+    function: String,
+    recording: String,
+    reason: String,
+    bypass_governance: bool,
+    request_id: Option<String>,
+) -> Result<(), CliError> {
+    let sdk = aws_config::load_from_env().await;
+    let by = caller(&sdk).await?;
+    let request_id = match request_id {
+        Some(r) => r,
+        None => {
+            let mut b = [0u8; 8];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| CliError { code: "io", message: "no randomness".into() })?;
+            format!("erase-{}", hex::encode(b))
+        }
+    };
+    let request = json!({
+        "action": "erase",
+        "recording": recording,
+        "reason": reason,
+        "requested_by": by,
+        "request_id": request_id,
+        "bypass_governance_retention": bypass_governance,
+    });
+    match invoke(&sdk, &function, request).await {
+        Ok(answer) => {
+            let erased = &answer["erased"];
+            println!(
+                "{recording}: erased ({} versions, {} bytes); evidence s3://<evidence bucket>/{}",
+                erased["versions"].as_array().map_or(0, Vec::len),
+                erased["plaintext_bytes"],
+                answer["report"].as_str().unwrap_or_default()
+            );
+            Ok(())
+        }
+        Err(mut e) => {
+            e.message = format!("{} (request {request_id}: `--request-id {request_id}` resumes it)", e.message);
+            Err(e)
+        }
+    }
+}
