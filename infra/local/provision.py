@@ -28,6 +28,7 @@ import re
 import sys
 
 import boto3
+import botocore.exceptions
 import yaml
 
 ACCOUNT = "123456789012"  # the local AWS's account
@@ -335,18 +336,19 @@ def register_function(name, env):
     import io
     import zipfile
     iam, lam = boto3.client("iam"), boto3.client("lambda")
+    # Several provisioners may race to create the one role: whoever loses reads it.
     try:
-        role = iam.get_role(RoleName="callvault-local-functions")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
         role = iam.create_role(RoleName="callvault-local-functions", AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    except botocore.exceptions.ClientError:
+        role = iam.get_role(RoleName="callvault-local-functions")["Role"]["Arn"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("bootstrap", "#!/bin/sh\necho 'runs under cargo lambda locally'\n")
     try:
         lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
-    except lam.exceptions.ResourceNotFoundException:
+    except botocore.exceptions.ClientError:
         lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=role, Handler="bootstrap",
                             Code={"ZipFile": buf.getvalue()}, Environment={"Variables": env})
 

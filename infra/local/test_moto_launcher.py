@@ -430,6 +430,27 @@ class MotoLauncherTest(unittest.TestCase):
         with self.assertRaises(ClientError):
             west.decrypt(CiphertextBlob=blob)
 
+    # --- patch 8: S3 GetObjectRetention ---
+
+    def test_get_object_retention_answers_the_versions_lock(self):
+        import datetime
+        s3 = self.client("s3", s3={"addressing_style": "path"})
+        s3.create_bucket(Bucket="patch8-locked", ObjectLockEnabledForBucket=True)
+        until = datetime.datetime(2031, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+        locked = s3.put_object(Bucket="patch8-locked", Key="k", Body=b"x", ObjectLockMode="COMPLIANCE",
+                               ObjectLockRetainUntilDate=until)["VersionId"]
+        free = s3.put_object(Bucket="patch8-locked", Key="k", Body=b"y")["VersionId"]
+        got = s3.get_object_retention(Bucket="patch8-locked", Key="k", VersionId=locked)["Retention"]
+        self.assertEqual((got["Mode"], got["RetainUntilDate"]), ("COMPLIANCE", until))
+        with self.assertRaises(ClientError) as caught:
+            s3.get_object_retention(Bucket="patch8-locked", Key="k", VersionId=free)
+        self.assertEqual(caught.exception.response["Error"]["Code"], "NoSuchObjectLockConfiguration")
+        s3.create_bucket(Bucket="patch8-plain")
+        s3.put_object(Bucket="patch8-plain", Key="k", Body=b"z")
+        with self.assertRaises(ClientError) as caught:
+            s3.get_object_retention(Bucket="patch8-plain", Key="k")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidRequest")
+
     def test_symmetric_data_key_with_encryption_context(self):
         key = self.new_key()
         context = {"purpose": "test", "tenant": "a"}

@@ -32,6 +32,8 @@ pub const ORG: &str = "acme";
 /// One deployment's resources.
 pub struct Stack<'a> {
     pub aws: &'a LocalAws,
+    /// The stack's name (its functions are `<name>-<binary>`).
+    pub name: String,
     pub ingest: String,
     pub vault: String,
     /// Evidence reports (Object Lock).
@@ -117,6 +119,7 @@ impl<'a> Stack<'a> {
         };
         Stack {
             aws,
+            name: tag.clone(),
             ingest: resource("IngestBucket"),
             vault: resource("VaultBucket"),
             evidence: resource("EvidenceBucket"),
@@ -149,6 +152,18 @@ impl<'a> Stack<'a> {
             }
         }
         env
+    }
+
+    /// Sets `name` to `value` in every function's environment that has it
+    /// (as a parameter change and a stack update would).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        for env in self.functions.values_mut() {
+            for (k, v) in env.iter_mut() {
+                if *k == name {
+                    *v = value.to_string();
+                }
+            }
+        }
     }
 
     /// encrypt-recording's environment, as template.yaml sets it.

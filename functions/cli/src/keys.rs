@@ -33,8 +33,17 @@ fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
     CliError { code: "aws_error", message: format!("{what}: {e}") }
 }
 
-/// Where each key is configured: key ARN -> (function, setting, types).
-type Configured = BTreeMap<String, Vec<(String, String, Vec<String>)>>;
+/// Where the deployment names a key: the function, the setting, and the
+/// recording types it wraps new recordings of (for `RECORDING_KEYS`).
+#[derive(Clone, Debug)]
+struct Place {
+    function: String,
+    setting: String,
+    types: Vec<String>,
+}
+
+/// Where each key is configured: key ARN -> its places.
+type Configured = BTreeMap<String, Vec<Place>>;
 
 /// Reads the keys the stack's functions are configured with.
 async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Configured, CliError> {
@@ -61,12 +70,15 @@ async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Conf
                 for (types, keys) in map {
                     let types: Vec<String> = types.split(',').map(|t| t.trim().to_string()).collect();
                     for key in keys {
-                        found.entry(key).or_default().push((name.clone(), setting.to_string(), types.clone()));
+                        let place =
+                            Place { function: name.clone(), setting: setting.to_string(), types: types.clone() };
+                        found.entry(key).or_default().push(place);
                     }
                 }
             } else {
                 for key in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-                    found.entry(key.to_string()).or_default().push((name.clone(), setting.to_string(), vec![]));
+                    let place = Place { function: name.clone(), setting: setting.to_string(), types: vec![] };
+                    found.entry(key.to_string()).or_default().push(place);
                 }
             }
         }
@@ -94,7 +106,7 @@ pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result
     let kms = AwsKms::new(&sdk);
     let configured = configured(&lambda, &stack).await?;
     let usages = catalog.key_usages().await.map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
-    let mut keys: BTreeMap<String, (Option<KeyUsage>, Vec<(String, String, Vec<String>)>)> = BTreeMap::new();
+    let mut keys: BTreeMap<String, (Option<KeyUsage>, Vec<Place>)> = BTreeMap::new();
     for u in usages {
         let arn = u.key_arn.clone();
         keys.entry(arn).or_default().0 = Some(u);
@@ -105,7 +117,7 @@ pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result
     let mut rows = Vec::new();
     for (arn, (usage, places)) in keys {
         let facts = kms.rotation_facts(&arn).await;
-        let mut types: Vec<String> = places.iter().flat_map(|(_, _, t)| t.clone()).collect();
+        let mut types: Vec<String> = places.iter().flat_map(|p| p.types.clone()).collect();
         types.sort();
         types.dedup();
         rows.push(json!({
@@ -116,7 +128,7 @@ pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result
             "newest": usage.as_ref().map(|u| u.last_used.clone()),
             "recording_types": usage.as_ref().map(|u| u.recording_types.clone()).unwrap_or_default(),
             "configured_types": types,
-            "configured_in": places.iter().map(|(f, s, _)| format!("{f} {s}")).collect::<Vec<_>>(),
+            "configured_in": places.iter().map(|p| format!("{} {}", p.function, p.setting)).collect::<Vec<_>>(),
             "state": facts.state.map(|s| format!("{s:?}")),
             "rotation_enabled": facts.rotation_enabled,
             "last_rotated": facts.last_rotation.map(|s| vault::time::rfc3339(s.max(0) as u64)),
@@ -185,7 +197,7 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
     let uses: Vec<String> = configured
         .iter()
         .filter(|(k, _)| is_same(k, &key_arn))
-        .flat_map(|(_, places)| places.iter().map(|(f, s, _)| format!("{f} ({s})")))
+        .flat_map(|(_, places)| places.iter().map(|p| format!("{} ({})", p.function, p.setting)))
         .collect();
     if !uses.is_empty() {
         let params: Vec<&str> =

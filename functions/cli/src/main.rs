@@ -212,12 +212,13 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// The stack whose functions' settings say which keys are configured.
+        /// The stack whose functions' settings say which keys are configured
+        /// (required).
         #[arg(long, env = "CALLVAULT_STACK", value_name = "STACK", global = true)]
-        stack: String,
-        /// The catalog's DynamoDB table.
+        stack: Option<String>,
+        /// The catalog's DynamoDB table (required).
         #[arg(long, env = "CATALOG_TABLE", value_name = "TABLE", global = true)]
-        catalog_table: String,
+        catalog_table: Option<String>,
     },
     /// Put a recording under legal hold (`set`) or release it (`release`):
     /// retention and erasure never delete a held recording.
@@ -391,9 +392,16 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Keys { action: None, json, stack, catalog_table } => keys::list(stack, catalog_table, json).await,
-            Command::Keys { action: Some(KeysAction::Retire { key_arn }), stack, catalog_table, .. } => {
-                keys::retire(stack, catalog_table, key_arn).await
+            Command::Keys { action, json, stack, catalog_table } => {
+                let (Some(stack), Some(catalog_table)) = (stack, catalog_table) else {
+                    return Err(CliError::usage(
+                        "give --stack (or CALLVAULT_STACK) and --catalog-table (or CATALOG_TABLE)",
+                    ));
+                };
+                match action {
+                    None => keys::list(stack, catalog_table, json).await,
+                    Some(KeysAction::Retire { key_arn }) => keys::retire(stack, catalog_table, key_arn).await,
+                }
             }
             Command::Hold { action: HoldAction::Set { recording, reason, function } } => {
                 retention::hold(function, recording, true, reason).await

@@ -27,25 +27,61 @@ async fn caller(sdk: &aws_config::SdkConfig) -> Result<String, CliError> {
 /// Invokes the retention function; its answer, or its refusal as the error.
 async fn invoke(sdk: &aws_config::SdkConfig, function: &str, request: Value) -> Result<Value, CliError> {
     let lambda = aws_sdk_lambda::Client::new(sdk);
-    let out = lambda
+    let out = match lambda
         .invoke()
         .function_name(function)
         .invocation_type(InvocationType::RequestResponse)
         .payload(Blob::new(request.to_string()))
         .send()
         .await
-        .map_err(|e| aws_err(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    {
+        Ok(out) => out,
+        Err(e) => {
+            // A function error some Invoke endpoints (cargo lambda's) answer
+            // as an HTTP error rather than Lambda's 200 with X-Amz-Function-Error.
+            let body =
+                e.raw_response().and_then(|r| r.body().bytes()).and_then(|b| serde_json::from_slice::<Value>(b).ok());
+            if let Some(code) = body.as_ref().and_then(|b| b["errorType"].as_str()) {
+                return Err(function_error(code, body.as_ref().and_then(|b| b["errorMessage"].as_str())));
+            }
+            return Err(aws_err(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)));
+        }
+    };
     let payload: Value =
         out.payload.as_ref().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
     if let Some(kind) = out.function_error() {
-        // The function's code is stable; leak it into a &'static str once per failure.
-        let code = payload["errorType"].as_str().unwrap_or(kind).to_string();
-        return Err(CliError {
-            code: Box::leak(code.into_boxed_str()),
-            message: payload["errorMessage"].as_str().unwrap_or("the function failed").to_string(),
-        });
+        return Err(function_error(payload["errorType"].as_str().unwrap_or(kind), payload["errorMessage"].as_str()));
     }
     Ok(payload)
+}
+
+/// The function's refusal as the command's error: its stable code (one
+/// of the codes the retention function answers; any other is `function_error`).
+fn function_error(code: &str, message: Option<&str>) -> CliError {
+    const CODES: &[&str] = &[
+        "not_found",
+        "legal_hold",
+        "compliance_retention",
+        "governance_retention",
+        "in_progress",
+        "moved",
+        "deleting",
+        "bad_request",
+        "access_denied",
+        "catalog_unavailable",
+        "catalog_conflict",
+        "catalog_refused",
+        "catalog_missing",
+        "catalog_malformed",
+        "s3_unavailable",
+        "s3_refused",
+        "claim_lost",
+    ];
+    let message = message.unwrap_or("the function failed").to_string();
+    match CODES.iter().find(|c| **c == code) {
+        Some(c) => CliError { code: c, message },
+        None => CliError { code: "function_error", message: format!("{code}: {message}") },
+    }
 }
 
 /// `callvault hold set|release TYPE/ID --reason ...`.

@@ -365,7 +365,7 @@ async fn erase_is_refused_under_a_hold_and_a_compliance_retention_and_bypasses_g
     }
     let err = service.erase(&erase("calls/compliance", "erase-c2", true), now).await.unwrap_err();
     assert_eq!(err.code(), "compliance_retention", "nobody bypasses compliance: {err}");
-    assert_eq!(err.to_string().contains(&in_a_year), true, "{err}");
+    assert!(err.to_string().contains(&in_a_year), "{err}");
     assert_eq!(rig.usage(&a), 4);
 
     // Allowed: a recording with no lock, and the governance one when told.

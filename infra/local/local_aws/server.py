@@ -9,7 +9,7 @@ Binds 127.0.0.1 only. Once the server accepts connections it prints exactly one 
 Requests are not logged; only server errors (5xx) get a short line on stderr.
 
 Why a module of its own: it wires the pieces together, the KMS patches
-(kms_patches, 1-4) and the two middlewares (call_counter, 5, outermost; faults, 6),
+(kms_patches, 1-4 and 7; s3_patches, 8) and the two middlewares (call_counter, 5, outermost; faults, 6),
 around moto's server app. The first line of this docstring is the --help description.
 """
 
@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from .call_counter import CallCounter
 from .faults import FaultInjector
 from .kms_patches import apply_patches
+from .s3_patches import apply_patches as apply_s3_patches
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     apply_patches()
+    apply_s3_patches()
     # The counter is outermost: it counts KMS requests that a fault rule then fails.
     app = CallCounter(FaultInjector(DomainDispatcherApplication(create_backend_app)))
     server = make_server(

@@ -542,18 +542,23 @@ impl RecordingCatalog for DynamoCatalog {
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(to.to_item()))
+                    // `hold` is a DynamoDB reserved word: always `#hold`.
                     .set_condition_expression(Some(match &from.hold {
                         // A hold set or released meanwhile is not overwritten.
                         Some(_) => "message_id = :from AND attribute_not_exists(moved_to) \
-                                    AND attribute_not_exists(deleting) AND hold.#at = :hold_at"
+                                    AND attribute_not_exists(deleting) AND #hold.#at = :hold_at"
                             .to_string(),
                         None => "message_id = :from AND attribute_not_exists(moved_to) \
-                                 AND attribute_not_exists(deleting) AND attribute_not_exists(hold)"
+                                 AND attribute_not_exists(deleting) AND attribute_not_exists(#hold)"
                             .to_string(),
                     }))
-                    .set_expression_attribute_names(
-                        from.hold.as_ref().map(|_| HashMap::from([("#at".to_string(), "at".to_string())])),
-                    )
+                    .set_expression_attribute_names(Some({
+                        let mut names = HashMap::from([("#hold".to_string(), "hold".to_string())]);
+                        if from.hold.is_some() {
+                            names.insert("#at".to_string(), "at".to_string());
+                        }
+                        names
+                    }))
                     .set_expression_attribute_values(Some({
                         let mut values = HashMap::from([(":from".to_string(), s(&from.message_id))]);
                         if let Some(h) = &from.hold {
@@ -1097,8 +1102,9 @@ impl RetentionCatalog for DynamoCatalog {
                         .update_expression("SET deleting = :d")
                         .condition_expression(
                             "message_id = :m AND attribute_not_exists(moved_to) \
-                             AND attribute_not_exists(deleting) AND attribute_not_exists(hold)",
+                             AND attribute_not_exists(deleting) AND attribute_not_exists(#hold)",
                         )
+                        .expression_attribute_names("#hold", "hold")
                         .expression_attribute_values(":d", deleting_item(deleting))
                         .expression_attribute_values(":m", s(&entry.message_id))
                         .build()
@@ -1280,10 +1286,12 @@ impl RetentionCatalog for DynamoCatalog {
             .table_name(&self.table)
             .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            // `hold` is a DynamoDB reserved word.
+            .expression_attribute_names("#hold", "hold")
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         let req = match hold {
-            Some(h) => req.update_expression("SET hold = :h").expression_attribute_values(":h", hold_item(h)),
-            None => req.update_expression("REMOVE hold"),
+            Some(h) => req.update_expression("SET #hold = :h").expression_attribute_values(":h", hold_item(h)),
+            None => req.update_expression("REMOVE #hold"),
         };
         match req.send().await {
             Ok(out) => match out.attributes {

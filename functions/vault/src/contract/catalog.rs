@@ -366,7 +366,7 @@ where
         (after_records.0 - 2, after_records.1 - 200),
         "one off, once (one moved)"
     );
-    assert_eq!(c.run_deletions("run-1").await.unwrap(), [record.clone()]);
+    assert_eq!(c.run_deletions("run-1").await.unwrap(), std::slice::from_ref(&record));
     assert_eq!(DeletionRecord::from_json(&record.to_json()), Some(record));
     c.close_run("run-1").await.unwrap();
     assert!(c.open_runs().await.unwrap().iter().all(|r| r.run != "run-1"));

@@ -320,7 +320,7 @@ where
             Some(_) => entry,
             None => {
                 if reason == RETENTION
-                    && !entry.retain_until.as_deref().and_then(parse_rfc3339).is_some_and(|due| due <= now)
+                    && entry.retain_until.as_deref().and_then(parse_rfc3339).is_none_or(|due| due > now)
                 {
                     return Ok(Outcome::Changed);
                 }
