@@ -8,7 +8,9 @@
 # plaintext is gone; then decrypt it with the official aws-encryption-cli and
 # with callvault, and seek into it; then play it back over HTTP through the
 # playback Lambda's local Function URL, seeking with one KMS call; then
-# disable the key and show the key guardian's alert; then audit key rotation.
+# disable the key and show the key guardian's alert; then audit key rotation;
+# then move the recording onto a new key; then list the keys, hold and erase
+# the recording through the retention function.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
@@ -41,11 +43,11 @@ echo "key $key"
 step "the deployment, from template.yaml itself (infra/local/provision.py, stack callvault-local)"
 "$py" "$root/infra/local/provision.py" --stack callvault-local --out "$work/env" \
   --param Org=acme --param "RecordingKeyArn=$key" --param RecordingTypes=calls >"$work/stack.json"
-read -r ingest vault table dlq topic < <("$py" - "$work/stack.json" <<'PY'
+read -r ingest vault table dlq topic evidence < <("$py" - "$work/stack.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 r = s["resources"]
-print(r["IngestBucket"], r["VaultBucket"], r["Catalog"], r["DeadLetterQueue"], r["AlertTopic"])
+print(r["IngestBucket"], r["VaultBucket"], r["Catalog"], r["DeadLetterQueue"], r["AlertTopic"], r["EvidenceBucket"])
 for logical, physical in r.items():
     print(f"  {logical:20} {physical}", file=sys.stderr)
 print("  not on the local AWS: " + ", ".join(s["not_provisioned"]), file=sys.stderr)
@@ -293,6 +295,36 @@ PY
 cmp "$work/call.wav" "$work/rekeyed.wav" && echo "official CLI under the new key alone: byte-identical"
 "$py" -c "import boto3, sys; boto3.client('kms').disable_key(KeyId=sys.argv[1])" "$key" && echo "old key disabled"
 curl -sf "$url" -o "$work/played.wav" && cmp "$work/call.wav" "$work/played.wav" && echo "and the recording still plays"
+
+step "keys: what each key protects and where the deployment uses it (read from the functions' settings)"
+export CALLVAULT_STACK=callvault-local CATALOG_TABLE="$table"
+"$bin" keys
+echo "-- retiring the old key while the deployment is still configured with it is refused:"
+"$bin" keys retire "$key" || true
+
+step "legal hold and erasure, through the retention function (the only role that deletes recordings)"
+start_function retention
+export RETENTION_FUNCTION_ARN=retention
+lambda_env=(env AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port")
+"${lambda_env[@]}" "$bin" hold set calls/2026-11-23-0001.wav --reason "complaint C-17 under review"
+echo "-- erasure is refused while the hold is on:"
+"${lambda_env[@]}" "$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042" || true
+"${lambda_env[@]}" "$bin" hold release calls/2026-11-23-0001.wav --reason "complaint C-17 closed"
+"${lambda_env[@]}" "$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042"
+"$py" - "$evidence" "$vault" <<'PY'
+import json, sys, boto3
+evidence, vault = sys.argv[1:]
+s3 = boto3.client("s3")
+for o in s3.list_objects_v2(Bucket=evidence, Prefix="erasure/").get("Contents", []):
+    report = json.loads(s3.get_object(Bucket=evidence, Key=o["Key"])["Body"].read())
+    d = report["deletions"][0]
+    print(f"evidence {o['Key']}: {d['recording_type']}/{d['recording_id']}, {len(d['versions'])} versions, "
+          f"{d['plaintext_bytes']} bytes, asked by {report['details']['requested_by']}: {report['details']['reason']}")
+left = s3.list_object_versions(Bucket=vault, Prefix="calls/2026-11-23-0001.wav").get("Versions", [])
+print(f"versions left in the vault: {len(left)}")
+assert not left
+PY
+"$bin" keys
 
 step "done: the key owner's KMS call log"
 curl -s "$endpoint/_callvault/kms-calls"; echo

@@ -138,26 +138,35 @@ pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result
         println!("{}", serde_json::to_string_pretty(&Value::from(rows)).unwrap_or_default());
         return Ok(());
     }
-    println!("{:<80} {:>10} {:>14}  {:<14} {:<9} configured for", "key", "recordings", "bytes", "state", "rotation");
+    println!("{:<80} {:>10} {:>14}  {:<16} {:<8} configured for", "key", "recordings", "bytes", "state", "rotation");
     for r in &rows {
+        let types = |v: &Value| {
+            v.as_array().map(|t| t.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default()
+        };
+        let recordings = r["recordings"].as_u64().unwrap_or(0);
         println!(
-            "{:<80} {:>10} {:>14}  {:<14} {:<9} {}",
+            "{:<80} {:>10} {:>14}  {:<16} {:<8} {}",
             r["key_arn"].as_str().unwrap_or_default(),
-            r["recordings"],
-            r["bytes"],
+            recordings,
+            r["bytes"].as_u64().unwrap_or(0),
             r["state"].as_str().unwrap_or("unknown"),
             match r["rotation_enabled"].as_bool() {
                 Some(true) => "on",
                 Some(false) => "off",
                 None => "n/a",
             },
-            r["configured_types"]
-                .as_array()
-                .map(|t| t.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
-                .unwrap_or_default(),
+            match types(&r["configured_types"]) {
+                t if t.is_empty() => "-".to_string(),
+                t => t,
+            },
         );
-        if let (Some(oldest), Some(newest)) = (r["oldest"].as_str(), r["newest"].as_str()) {
-            println!("    recordings from {oldest} to {newest}, types {}", r["recording_types"]);
+        if recordings > 0 {
+            println!(
+                "    recordings of {} encrypted from {} to {}",
+                types(&r["recording_types"]),
+                r["oldest"].as_str().unwrap_or("?"),
+                r["newest"].as_str().unwrap_or("?")
+            );
         }
     }
     Ok(())
@@ -194,11 +203,11 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
         });
     }
     let configured = configured(&lambda, &stack).await?;
-    let uses: Vec<String> = configured
-        .iter()
-        .filter(|(k, _)| is_same(k, &key_arn))
-        .flat_map(|(_, places)| places.iter().map(|p| format!("{} ({})", p.function, p.setting)))
-        .collect();
+    let mut by_setting: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for place in configured.iter().filter(|(k, _)| is_same(k, &key_arn)).flat_map(|(_, places)| places) {
+        by_setting.entry(place.setting.clone()).or_default().push(place.function.clone());
+    }
+    let uses: Vec<String> = by_setting.iter().map(|(setting, fs)| format!("{setting} of {}", fs.join(", "))).collect();
     if !uses.is_empty() {
         let params: Vec<&str> =
             KEY_SETTINGS.iter().filter(|(s, _)| uses.iter().any(|u| u.contains(s))).map(|(_, p)| *p).collect();

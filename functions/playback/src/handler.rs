@@ -401,6 +401,12 @@ fn info_response(info: &vault::playback::RecordingInfo, head_only: bool) -> Resp
         "vault_key": e.vault_key,
         "vault_version": e.vault_version,
         "checksum_sha256": e.checksum_sha256,
+        "rekeyed_at": e.rekeyed_at,
+        // Retention: when the policy lets it go, under a legal hold or not.
+        "retain_until": e.retain_until,
+        "retention_days": e.retention_days,
+        "legal_hold": e.hold.as_ref().map(|h| serde_json::json!({ "by": h.by, "reason": h.reason, "at": h.at })),
+        "being_deleted": e.deleting.is_some(),
     })
     .to_string();
     Response::builder()

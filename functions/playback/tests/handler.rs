@@ -189,3 +189,27 @@ async fn a_stream_is_on_record_before_its_first_byte_so_a_cut_transfer_leaves_it
     assert_eq!(records.1.len(), 1);
     assert_eq!((records.1[0].phase, records.1[0].outcome), ("end", "client_gone"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn info_shows_the_retention_date_and_the_legal_hold() {
+    let rig = Rig::new();
+    rig.record("calls/held", b"RIFF....WAVE", "audio/wav").await;
+    let id = vault::recording::RecordingId { recording_type: "calls".into(), recording_id: "held".into() };
+    let until = "2033-01-01T00:00:00Z".to_string();
+    rig.catalog.edit(&id, |e| {
+        e.retain_until = Some(until.clone());
+        e.retention_days = Some(2557);
+        e.hold = Some(vault::recording::LegalHold {
+            by: "legal@acme.example".into(),
+            reason: "case 7".into(),
+            at: "2026-11-29T10:00:00Z".into(),
+        });
+    });
+    let (parts, b) = rig.handler().handle(get("/recordings/calls/held/info")).await.into_parts();
+    assert_eq!(parts.status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&body(b).await).unwrap();
+    assert_eq!((info["retain_until"].as_str(), info["retention_days"].as_u64()), (Some(until.as_str()), Some(2557)));
+    assert_eq!(info["legal_hold"]["by"], "legal@acme.example");
+    assert_eq!(info["legal_hold"]["reason"], "case 7");
+    assert_eq!(info["being_deleted"], false);
+}

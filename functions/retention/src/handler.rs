@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use vault::errors::ErrorKind;
 use vault::errors::Failure;
 use vault::metrics::MetricsLog;
 use vault::ports::catalog::{RecordingCatalog, RecordingListing, RetentionCatalog};
@@ -112,7 +113,7 @@ where
     /// a scheduled run (Lambda retries an invocation under the same id, so
     /// a retry continues the same run).
     pub async fn handle(&self, event: &Value, now: u64, request_id: &str) -> Result<Value, Failure> {
-        let request = Request::parse(event).inspect_err(|f| self.failed(&f.code))?;
+        let request = Request::parse(event).inspect_err(|f| self.counted("Refusals", &f.code))?;
         let answer = match request {
             Request::Run => {
                 let summary = self.retention.run(&format!("run-{request_id}"), now).await.map_err(|e| self.fail(&e))?;
@@ -188,12 +189,16 @@ where
         }
     }
 
-    fn failed(&self, code: &str) {
-        self.metrics.put(FUNCTION, &[("Code", code)], &[("Failures", "Count", 1.0)]);
+    fn counted(&self, metric: &str, code: &str) {
+        self.metrics.put(FUNCTION, &[("Code", code)], &[(metric, "Count", 1.0)]);
     }
 
+    /// A refusal the caller can act on (a hold, a lock, a typo) is counted
+    /// apart from a failure of the deployment, which the alarm watches.
     fn fail(&self, e: &dyn OperationError) -> Failure {
-        self.failed(e.code());
+        let refusal =
+            matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound | ErrorKind::BadRequest | ErrorKind::Moved);
+        self.counted(if refusal { "Refusals" } else { "Failures" }, e.code());
         Failure::of(e)
     }
 }

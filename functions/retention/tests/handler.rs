@@ -92,7 +92,8 @@ async fn the_scheduled_event_runs_a_run_and_its_figures_are_metrics() {
     let erase = json!({"action": "erase", "recording": "calls/r-2", "reason": "DSR-1", "requested_by": "bob", "request_id": "e-1"});
     let refused = d.handler.handle(&erase, due + 2, "x").await.unwrap_err();
     assert_eq!(refused.code, "legal_hold", "{refused:?}");
-    assert_eq!(d.metrics.sum("Failures", &[("Code", "legal_hold")]), 1.0);
+    assert_eq!(d.metrics.sum("Refusals", &[("Code", "legal_hold")]), 1.0);
+    assert_eq!(d.metrics.sum("Failures", &[]), 0.0, "a refusal is no failure of the deployment");
     let release =
         json!({"action": "release", "recording": "calls/r-2", "reason": "case closed", "requested_by": "alice"});
     d.handler.handle(&release, due + 3, "r").await.unwrap();
