@@ -458,7 +458,10 @@ fn mentions(resource: &Value, logical: &str) -> bool {
 /// of the lock.
 fn lock_on_write(st: &Statement, action: &str) -> bool {
     match action {
-        "s3:PutObjectRetention" => st.actions == ["s3:PutObjectRetention"],
+        "s3:PutObjectRetention" => {
+            st.actions == ["s3:PutObjectRetention"]
+                && tag_is(&st.condition["StringEquals"]["s3:object-lock-mode"], "Ref")
+        }
         "s3:PutObjectLegalHold" => {
             st.actions == ["s3:PutObjectLegalHold"]
                 && st.condition["StringEquals"]["s3:object-lock-legal-hold"].as_str() == Some("ON")
@@ -784,12 +787,12 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
         (
             "Retention",
             &[
-                ("dynamodb:GetItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
-                ("dynamodb:PutItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
-                ("dynamodb:UpdateItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
-                ("dynamodb:DeleteItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
-                ("dynamodb:ConditionCheckItem", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
-                ("dynamodb:Query", &["recording#*", "key", "deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:GetItem", &["recording#*", "retention"]),
+                ("dynamodb:PutItem", &["deletion-run", "deleted#*", "retention"]),
+                ("dynamodb:UpdateItem", &["recording#*", "key"]),
+                ("dynamodb:DeleteItem", &["recording#*", "deletion-run", "deleted#*"]),
+                ("dynamodb:ConditionCheckItem", &["recording#*"]),
+                ("dynamodb:Query", &["deletion-run", "deleted#*"]),
             ],
         ),
     ];

@@ -275,6 +275,33 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     assert_eq!(stack.usage(&key).await.unwrap().recordings, 1);
     usage_is_true(&stack).await;
 
+    // An S3 legal hold set outside callvault on a version with no retention
+    // date: erasure sees it and refuses before marking anything; a release
+    // leaves it alone (the catalog holds nothing).
+    stack.set_env("RETENTION_DAYS", "{}");
+    stack.encrypt("calls/oob.wav", &sample(2000, 5), "audio/wav").await;
+    let oob = stack.entry("calls", "oob.wav").await.unwrap();
+    assert_eq!(oob.retain_until, None, "no policy for it now: no lock date");
+    stack
+        .s3
+        .put_object_legal_hold()
+        .bucket(&vault)
+        .key("calls/oob.wav")
+        .version_id(oob.vault_version.clone().unwrap())
+        .legal_hold(
+            aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .unwrap();
+    refused(&callvault(&["erase", "calls/oob.wav", "--reason", "DSR-5"]), "legal_hold");
+    assert!(stack.entry("calls", "oob.wav").await.unwrap().deleting.is_none(), "nothing marked");
+    refused(&callvault(&["hold", "release", "calls/oob.wav", "--reason", "not ours"]), "not_held");
+    assert_eq!(stack.versions(&vault, "calls/oob.wav").await, 1);
+
     // The schedule's event runs a run through the function (nothing due now).
     let v = watch.invoke("retention", root().join("events/retention-schedule.json").to_str().unwrap());
     let text = String::from_utf8_lossy(&v.stdout);
@@ -343,6 +370,24 @@ async fn keys_retire_refuses_while_anything_depends_on_the_key_and_schedules_del
             lambda.update_function_configuration().function_name(name).environment(env).send().await.unwrap();
         }
     }
+    // Still named as a key older recordings are under (OlderKeyArns, the
+    // guardian's OLDER_KEY_ARNS, step 1 of a retirement): refused too.
+    let guardian = format!("{}-key-guardian", stack.name);
+    let set_older = |value: String| {
+        let lambda = lambda.clone();
+        let guardian = guardian.clone();
+        async move {
+            let f = lambda.get_function_configuration().function_name(&guardian).send().await.unwrap();
+            let mut vars = f.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+            vars.insert("OLDER_KEY_ARNS".into(), value);
+            let env = aws_sdk_lambda::types::Environment::builder().set_variables(Some(vars)).build();
+            lambda.update_function_configuration().function_name(&guardian).environment(env).send().await.unwrap();
+        }
+    };
+    set_older(old.clone()).await;
+    let err = refused(&keys_cli(&stack, &["retire", &old]), "key_configured");
+    assert!(err.contains("OLDER_KEY_ARNS") && err.contains("OlderKeyArns"), "{err}");
+    set_older(String::new()).await;
     let out = ok(&keys_cli(&stack, &["retire", &old]));
     assert!(out.contains("scheduled for deletion") && out.contains("30-day"), "{out}");
     let meta = aws.kms().await.describe_key().key_id(&old).send().await.unwrap().key_metadata.unwrap();

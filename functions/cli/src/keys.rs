@@ -3,9 +3,10 @@
 //! refuses while anything still depends on the key.
 //!
 //! "Configured" is read from the deployment itself: the settings of the
-//! stack's functions (GetFunctionConfiguration: `RECORDING_KEYS`, the
-//! guardian's `OLDER_KEY_ARNS`, the rekey function's move targets), never
-//! from a flag the operator passes.
+//! stack's functions (GetFunctionConfiguration: `RECORDING_KEYS` and the
+//! guardian's `OLDER_KEY_ARNS`), never from a flag the
+//! operator passes. (A move target's keys live in the rekey role's policy
+//! only, not in a setting: they are another region's, retired there.)
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,6 @@ const FUNCTIONS: &[&str] = &["encrypt-recording", "playback", "key-guardian", "r
 const KEY_SETTINGS: &[(&str, &str)] = &[
     ("RECORDING_KEYS", "RecordingKeyArn (the key new recordings are wrapped under)"),
     ("OLDER_KEY_ARNS", "OlderKeyArns (keys older recordings are still under)"),
-    ("MOVE_TARGET_KEY_ARNS", "MoveTargetKeyArns"),
 ];
 
 /// The days KMS waits before it deletes a key (the longest window).
@@ -66,7 +66,11 @@ async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Conf
         for (setting, _) in KEY_SETTINGS {
             let Some(value) = vars.get(*setting) else { continue };
             if *setting == "RECORDING_KEYS" {
-                let map: BTreeMap<String, Vec<String>> = serde_json::from_str(value).unwrap_or_default();
+                // Fail closed: a setting that cannot be read cannot say a key is unused.
+                let map: BTreeMap<String, Vec<String>> = serde_json::from_str(value).map_err(|e| CliError {
+                    code: "config_invalid",
+                    message: format!("{name}'s RECORDING_KEYS is not readable ({e}): fix the function's configuration"),
+                })?;
                 for (types, keys) in map {
                     let types: Vec<String> = types.split(',').map(|t| t.trim().to_string()).collect();
                     for key in keys {
@@ -124,8 +128,10 @@ pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result
             "key_arn": arn,
             "recordings": usage.as_ref().map_or(0, |u| u.recordings),
             "bytes": usage.as_ref().map_or(0, |u| u.bytes),
-            "oldest": usage.as_ref().map(|u| u.first_used.clone()),
-            "newest": usage.as_ref().map(|u| u.last_used.clone()),
+            // When a recording was first and last wrapped under it (kept
+            // after those recordings are deleted or moved).
+            "first_used": usage.as_ref().map(|u| u.first_used.clone()),
+            "last_used": usage.as_ref().map(|u| u.last_used.clone()),
             "recording_types": usage.as_ref().map(|u| u.recording_types.clone()).unwrap_or_default(),
             "configured_types": types,
             "configured_in": places.iter().map(|p| format!("{} {}", p.function, p.setting)).collect::<Vec<_>>(),
@@ -162,10 +168,10 @@ pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result
         );
         if recordings > 0 {
             println!(
-                "    recordings of {} encrypted from {} to {}",
+                "    recordings of {}; first wrapped under it {}, last {}",
                 types(&r["recording_types"]),
-                r["oldest"].as_str().unwrap_or("?"),
-                r["newest"].as_str().unwrap_or("?")
+                r["first_used"].as_str().unwrap_or("?"),
+                r["last_used"].as_str().unwrap_or("?")
             );
         }
     }

@@ -66,6 +66,7 @@ fn function_error(code: &str, message: Option<&str>) -> CliError {
         "in_progress",
         "moved",
         "deleting",
+        "not_held",
         "bad_request",
         "access_denied",
         "catalog_unavailable",

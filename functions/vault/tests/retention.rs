@@ -179,12 +179,13 @@ async fn rows_written_before_retention_are_stamped_and_a_changed_policy_restamps
 /// naming it once).
 async fn stopped_then_rerun(stop: &str) {
     let (rig, a, _) = rig();
-    recorded(&rig, "screens/keep", &sample(3000, 1)).await;
+    // A recording that stays on key A: a usage taken off twice would show.
+    recorded(&rig, "calls/keep", &sample(3000, 1)).await;
     recorded(&rig, "calls/c1", &sample(5000, 2)).await;
     recorded(&rig, "calls/c2", &sample(7000, 3)).await;
     let due = due_of(&rig, "calls/c1");
     let service = rig.retention_service(100, false);
-    service.hold(&id("screens/keep"), Some(hold("legal"))).await.unwrap();
+    service.hold(&id("calls/keep"), Some(hold("legal"))).await.unwrap();
     match stop {
         "after marking" => rig.catalog.faults.crash_after_next("mark_deleting"),
         "after the S3 deletes" => rig.catalog.faults.crash_next("finish_deletion"),
@@ -200,7 +201,7 @@ async fn stopped_then_rerun(stop: &str) {
         "after marking" => assert!(c1.unwrap().deleting.is_some(), "marked, versions still there"),
         "after the S3 deletes" => {
             assert!(c1.unwrap().deleting.is_some() && rig.vault_versions("calls/c1").is_empty());
-            assert_eq!(rig.usage(&a), 2, "still counted: the row is still there");
+            assert_eq!(rig.usage(&a), 3, "still counted: the row is still there");
         }
         _ => assert!(c1.is_none()),
     }
@@ -212,8 +213,9 @@ async fn stopped_then_rerun(stop: &str) {
         assert!(rig.entry(key).is_none(), "{stop}: {key} gone from the catalog");
         assert!(rig.vault_versions(key).is_empty(), "{stop}: {key} gone from the vault");
     }
-    assert!(rig.entry("screens/keep").is_some());
-    assert_eq!(rig.usage(&a), 0, "{stop}: each taken off once");
+    assert!(rig.entry("calls/keep").is_some());
+    assert_eq!(rig.usage(&a), 1, "{stop}: each taken off once, the held one still counted");
+    assert_eq!(rig.catalog.key_usages_now().iter().find(|u| u.key_arn == a).map(|u| u.bytes), Some(3000));
     usage_is_true(&rig).await;
     assert_eq!(deleted_in_reports(&rig), ["calls/c1", "calls/c2"], "{stop}: each reported once");
     assert!(rig.catalog.open_runs().await.unwrap().is_empty(), "{stop}: every run reported and closed");
@@ -384,7 +386,7 @@ async fn erase_is_refused_under_a_hold_and_a_compliance_retention_and_bypasses_g
     assert_eq!(report["details"]["reason"], "data subject request DSR-77");
     assert_eq!(report["deletions"][0]["recording_id"], "governance");
 
-    // A retry of a finished erasure answers with what it did; an unknown recording is not_found.
+    // A retry of a finished (and reported) erasure finds nothing left: not_found, as for an unknown one.
     let again = service.erase(&erase("calls/free", "erase-free", false), now).await;
     assert_eq!(again.map_err(|e| e.code()).unwrap_err(), "not_found");
     let unknown = service.erase(&erase("calls/nobody", "erase-x", false), now).await.unwrap_err();
@@ -431,4 +433,98 @@ async fn retention_never_deletes_what_object_lock_still_protects() {
     let gone = service.run("run-2", due + DAY + 1).await.unwrap();
     assert_eq!(names(&gone), ["screens/s1"]);
     assert_eq!(rig.usage(&b), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn held_recordings_never_starve_a_run_and_a_backlog_continues_on_the_next() {
+    let (rig, a, _) = rig();
+    // Held ones first in the index (same date, ids in order): they cost a
+    // read each, never the batch.
+    for n in 0..4 {
+        recorded(&rig, &format!("calls/a-held-{n}"), &sample(1000, n)).await;
+    }
+    for n in 0..3 {
+        recorded(&rig, &format!("calls/free-{n}"), &sample(1000, 10 + n)).await;
+    }
+    let service = rig.retention_service(2, false);
+    for n in 0..4 {
+        service.hold(&id(&format!("calls/a-held-{n}")), Some(hold("legal"))).await.unwrap();
+    }
+    let due = due_of(&rig, "calls/free-2");
+    let first = service.run("run-1", due).await.unwrap();
+    assert_eq!((first.deleted.len(), first.held, first.backlog), (2, 4, true), "{first:?}");
+    let second = service.run("run-2", due + 1).await.unwrap();
+    assert_eq!((second.deleted.len(), second.held, second.backlog), (1, 4, false), "{second:?}");
+    assert_eq!(rig.usage(&a), 4);
+    usage_is_true(&rig).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_longer_policy_keeps_rows_the_stamping_pass_has_not_reached() {
+    let (mut rig, a, _) = rig();
+    rig.retention = RetentionPolicy::parse(r#"{"calls": 1}"#).unwrap();
+    for n in 0..3 {
+        recorded(&rig, &format!("calls/r-{n}"), &sample(1000, n)).await;
+    }
+    let encrypted = parse_rfc3339(&rig.entry("calls/r-0").unwrap().encrypted_at).unwrap();
+    // The policy grows to 30 days; a batch of 1 stamps one row per run.
+    rig.retention = RetentionPolicy::parse(r#"{"calls": 30}"#).unwrap();
+    let service = rig.retention_service(1, false);
+    let run = service.run("run-1", encrypted + 2 * DAY).await.unwrap();
+    assert!(!run.stamping_done, "{run:?}");
+    assert!(run.deleted.is_empty(), "nothing goes under the old, shorter policy: {run:?}");
+    for n in 0..3 {
+        assert_eq!(rig.entry(&format!("calls/r-{n}")).unwrap().retention_days, Some(30), "r-{n} restamped");
+    }
+    assert_eq!(rig.usage(&a), 3);
+    assert_eq!(service.run("run-2", encrypted + 30 * DAY + 1).await.unwrap().deleted.len(), 1, "a batch of 1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_left_marked_is_finished_and_reported_by_the_next_retention_run() {
+    let (rig, a, _) = rig();
+    recorded(&rig, "calls/dsr", &sample(4000, 9)).await;
+    recorded(&rig, "calls/other", &sample(4000, 8)).await;
+    let service = rig.retention_service(100, false);
+    rig.catalog.faults.crash_after_next("mark_deleting");
+    let now = unix_now();
+    let stopped =
+        until_crash(service.erase(&erase("calls/dsr", "erase-9", false), now), rig.catalog.faults.crashed()).await;
+    assert!(stopped.is_none());
+    assert!(rig.entry("calls/dsr").unwrap().deleting.is_some());
+    // Not due for 30 days; the retention run after the erasure's lease finishes it.
+    let run = service.run("run-1", now + DAY).await.unwrap();
+    assert!(run.failures.is_empty(), "{run:?}");
+    assert!(rig.entry("calls/dsr").is_none() && rig.vault_versions("calls/dsr").is_empty());
+    assert!(rig.entry("calls/other").is_some());
+    assert_eq!(rig.usage(&a), 1);
+    let report = reports(&rig).into_iter().find(|r| r["run"] == "erase-9").expect("the erasure's report");
+    assert_eq!(report["deletions"][0]["recording_id"], "dsr");
+    assert_eq!(report["details"]["reason"], "data subject request DSR-77");
+    assert!(rig.catalog.open_runs().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_needs_a_hold_and_a_rekey_keeps_the_lock_date_and_the_hold_on_the_new_version() {
+    let (rig, _, _) = rig();
+    rig.objects.create_locked_bucket(VAULT);
+    let c = rig.kms.create_symmetric(REGION);
+    recorded(&rig, "calls/c1", &sample(4000, 3)).await;
+    let service = rig.retention_service(100, true);
+    let err = service.hold(&id("calls/c1"), None).await.unwrap_err();
+    assert_eq!(err.code(), "not_held", "{err}");
+    service.hold(&id("calls/c1"), Some(hold("legal"))).await.unwrap();
+    let task = vault::rekey::RekeyTask {
+        id: id("calls/c1"),
+        target: vault::rekey::Target::Keys(vec![c]),
+        from_key: None,
+        request_id: "job/task".into(),
+        destination: None,
+        copy_only: false,
+    };
+    rig.rekeyer_locked(900, Some("GOVERNANCE")).rekey(&task).await.expect("re-keyed");
+    let entry = rig.entry("calls/c1").unwrap();
+    let lock = rig.objects.object_lock(&vault("calls/c1"), entry.vault_version.as_deref().unwrap()).await.unwrap();
+    assert_eq!(lock.retention, Some(("GOVERNANCE".to_string(), entry.retain_until.clone().unwrap())));
+    assert!(lock.legal_hold, "the new version is born held");
 }

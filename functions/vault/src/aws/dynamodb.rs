@@ -1100,13 +1100,30 @@ impl RetentionCatalog for DynamoCatalog {
                         .table_name(&self.table)
                         .set_key(Some(Self::key(recording_pk(&entry.id), RECORDING_SK)))
                         .update_expression("SET deleting = :d")
-                        .condition_expression(
-                            "message_id = :m AND attribute_not_exists(moved_to) \
-                             AND attribute_not_exists(deleting) AND attribute_not_exists(#hold)",
-                        )
+                        // The date it was found due by, too: a restamp meanwhile wins.
+                        .condition_expression(match &entry.retain_until {
+                            Some(_) => {
+                                "message_id = :m AND attribute_not_exists(moved_to) \
+                                 AND attribute_not_exists(deleting) AND attribute_not_exists(#hold) \
+                                 AND retain_until = :until"
+                            }
+                            None => {
+                                "message_id = :m AND attribute_not_exists(moved_to) \
+                                 AND attribute_not_exists(deleting) AND attribute_not_exists(#hold) \
+                                 AND attribute_not_exists(retain_until)"
+                            }
+                        })
                         .expression_attribute_names("#hold", "hold")
-                        .expression_attribute_values(":d", deleting_item(deleting))
-                        .expression_attribute_values(":m", s(&entry.message_id))
+                        .set_expression_attribute_values(Some({
+                            let mut values = HashMap::from([
+                                (":d".to_string(), deleting_item(deleting)),
+                                (":m".to_string(), s(&entry.message_id)),
+                            ]);
+                            if let Some(u) = &entry.retain_until {
+                                values.insert(":until".to_string(), s(u));
+                            }
+                            values
+                        }))
                         .build()
                         .map_err(build)?,
                 )
@@ -1134,7 +1151,12 @@ impl RetentionCatalog for DynamoCatalog {
             if reasons.first() == Some(&"ConditionalCheckFailed") {
                 let row = self.recording(&entry.id).await?;
                 return Ok(match row {
-                    Some(r) if r.message_id == entry.message_id && r.hold.is_some() && r.deleting.is_none() => {
+                    Some(r)
+                        if r.message_id == entry.message_id
+                            && r.hold.is_some()
+                            && r.deleting.is_none()
+                            && r.retain_until == entry.retain_until =>
+                    {
                         Marked::Held
                     }
                     other => Marked::RowChanged(other.map(Box::new)),
@@ -1157,7 +1179,7 @@ impl RetentionCatalog for DynamoCatalog {
                     .set_key(Some(Self::key(recording_pk(&entry.id), RECORDING_SK)))
                     .condition_expression("deleting.#run = :run")
                     .expression_attribute_names("#run", "run")
-                    .expression_attribute_values(":run", s(&record.run))
+                    .expression_attribute_values(":run", s(&record.marked_by))
                     .build()
                     .map_err(build)?,
             )
@@ -1200,7 +1222,7 @@ impl RetentionCatalog for DynamoCatalog {
                 return match self.recording(&entry.id).await? {
                     None => Ok(false),
                     Some(_) => Err(CatalogError::Refused {
-                        detail: format!("{} is not being deleted by run {}", entry.id, record.run),
+                        detail: format!("{} is not being deleted by run {}", entry.id, record.marked_by),
                     }),
                 };
             }

@@ -55,7 +55,8 @@ fn lock_headers(
 
 /// Whether S3 refused because the bucket has no Object Lock.
 fn no_object_lock(e: &S3Error) -> bool {
-    matches!(e, S3Error::Refused { detail, .. } if detail.contains("Object Lock") || detail.starts_with("ObjectLockConfigurationNotFound"))
+    matches!(e, S3Error::Refused { detail, .. }
+        if detail.contains("missing Object Lock") || detail.starts_with("ObjectLockConfigurationNotFound"))
 }
 
 /// The adapter's calls on objects: reading, writing, deleting and tagging
@@ -326,9 +327,11 @@ impl ObjectStore for S3Objects {
                     }
                 }
             }
-            // No retention on this version, or no Object Lock on the bucket.
+            // No retention on this version (its legal hold is still asked for).
             Err(S3Error::NotFound { .. }) => {}
-            Err(e) if no_object_lock(&e) || is_code(&e, "NoSuchObjectLockConfiguration") => return Ok(lock),
+            Err(e) if is_code(&e, "NoSuchObjectLockConfiguration") => {}
+            // No Object Lock on the bucket: neither can be set.
+            Err(e) if no_object_lock(&e) => return Ok(lock),
             Err(e) => return Err(e),
         }
         let hold = self

@@ -344,7 +344,9 @@ where
     assert!(c.open_runs().await.unwrap().contains(&run));
     let record = DeletionRecord {
         id: id(0),
-        run: "run-1".into(),
+        // A later run finishing what run-1 marked: the evidence is the later run's.
+        run: "run-2".into(),
+        marked_by: "run-1".into(),
         reason: "retention".into(),
         retention_days: Some(1),
         retain_until: marked.retain_until.clone(),
@@ -356,7 +358,7 @@ where
         encrypted_at: marked.encrypted_at.clone(),
         deleted_at: "2026-11-29T10:05:00Z".into(),
     };
-    let wrong_run = DeletionRecord { run: "run-2".into(), ..record.clone() };
+    let wrong_run = DeletionRecord { marked_by: "run-9".into(), ..record.clone() };
     assert!(c.finish_deletion(&marked, &wrong_run).await.is_err(), "only the run that marked it");
     assert!(c.finish_deletion(&marked, &record).await.unwrap());
     assert_eq!(c.recording(&id(0)).await.unwrap(), None);
@@ -366,11 +368,13 @@ where
         (after_records.0 - 2, after_records.1 - 200),
         "one off, once (one moved)"
     );
-    assert_eq!(c.run_deletions("run-1").await.unwrap(), std::slice::from_ref(&record));
+    assert_eq!(c.run_deletions("run-2").await.unwrap(), std::slice::from_ref(&record));
+    assert!(c.run_deletions("run-1").await.unwrap().is_empty(), "the marking run's report does not list it");
     assert_eq!(DeletionRecord::from_json(&record.to_json()), Some(record));
     c.close_run("run-1").await.unwrap();
+    c.close_run("run-2").await.unwrap();
     assert!(c.open_runs().await.unwrap().iter().all(|r| r.run != "run-1"));
-    assert!(c.run_deletions("run-1").await.unwrap().is_empty());
+    assert!(c.run_deletions("run-2").await.unwrap().is_empty());
 
     // Released, the hold is gone.
     match c.set_hold(&id(1), None).await.unwrap() {

@@ -546,7 +546,12 @@ impl RetentionCatalog for MemoryCatalog {
             let mut state = self.lock();
             let claim = state.claims.get(&entry.id).filter(|c| c.until >= now).map(|c| c.until);
             match state.recordings.get_mut(&entry.id) {
-                Some(row) if row.message_id == entry.message_id && row.moved_to.is_none() && row.deleting.is_none() => {
+                Some(row)
+                    if row.message_id == entry.message_id
+                        && row.moved_to.is_none()
+                        && row.deleting.is_none()
+                        && row.retain_until == entry.retain_until =>
+                {
                     if row.hold.is_some() {
                         Marked::Held
                     } else if let Some(until) = claim {
@@ -569,7 +574,7 @@ impl RetentionCatalog for MemoryCatalog {
         let answer = {
             let mut state = self.lock();
             match state.recordings.get(&entry.id) {
-                Some(row) if row.deleting.as_ref().is_some_and(|d| d.run == record.run) => {
+                Some(row) if row.deleting.as_ref().is_some_and(|d| d.run == record.marked_by) => {
                     let row = state.recordings.remove(&entry.id).expect("present");
                     for arn in row.counted_keys() {
                         if let Some((usage, _)) = state.usage.get_mut(arn) {
@@ -586,7 +591,7 @@ impl RetentionCatalog for MemoryCatalog {
                 }
                 None => Ok(false),
                 Some(_) => Err(CatalogError::Refused {
-                    detail: format!("{} is not being deleted by run {}", entry.id, record.run),
+                    detail: format!("{} is not being deleted by run {}", entry.id, record.marked_by),
                 }),
             }
         };

@@ -307,8 +307,11 @@ pub enum HoldChanged {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeletionRecord {
     pub id: RecordingId,
-    /// The run or erasure request that deleted it.
+    /// The run or erasure request that finished the deletion (whose report
+    /// lists it).
     pub run: String,
+    /// The run that marked it (another, when a run resumed a deletion).
+    pub marked_by: String,
     /// `retention` or `erasure`.
     pub reason: String,
     /// The retention policy it fell under (days), and the date it was due.
@@ -333,6 +336,7 @@ impl DeletionRecord {
             "recording_type": self.id.recording_type,
             "recording_id": self.id.recording_id,
             "run": self.run,
+            "marked_by": self.marked_by,
             "reason": self.reason,
             "retention_days": self.retention_days,
             "retain_until": self.retain_until,
@@ -354,6 +358,7 @@ impl DeletionRecord {
         };
         Some(Self {
             id: RecordingId { recording_type: s("recording_type")?, recording_id: s("recording_id")? },
+            marked_by: s("marked_by").or_else(|| s("run"))?,
             run: s("run")?,
             reason: s("reason")?,
             retention_days: v.get("retention_days").and_then(|x| x.as_u64()).and_then(|d| u32::try_from(d).ok()),
@@ -438,9 +443,9 @@ pub trait RetentionCatalog: Send + Sync {
         now: u64,
     ) -> impl Future<Output = Result<Marked, CatalogError>> + Send;
 
-    /// All or nothing: removes the row (only while it carries the deletion of
-    /// `record.run`), takes it off the usage of each key it counted, and keeps
-    /// `record` as the run's evidence. `false`: the row was already gone
+    /// All or nothing: removes the row (only while it carries the deletion
+    /// that `record.marked_by` marked), takes it off the usage of each key it
+    /// counted, and keeps `record` as the evidence of `record.run`. `false`: the row was already gone
     /// (an earlier attempt finished it), nothing was written.
     fn finish_deletion(
         &self,

@@ -641,7 +641,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         let body =
             self.s3.read(&self.location(entry), entry.vault_version.as_deref(), None).await.map_err(RekeyError::S3)?;
         let mut reader = body.into_blocking_read(&handle);
-        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry));
+        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry, dst_loc));
         let message_id = hex::decode(&entry.message_id).unwrap_or_default();
         writer.check_with(Box::new(CopyCheck::new(message_id, entry.ciphertext_size)));
         let written = tokio::task::spawn_blocking(move || match std::io::copy(&mut reader, &mut writer) {
@@ -813,7 +813,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
                 .await
                 .map_err(|e| RekeyError::from_flow(e, id))?;
         let new_message_id = hex::encode(message.encryptor.header().message_id);
-        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry));
+        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry, dst_loc));
         let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
         writer.check_with(Box::new(proof));
         let encryptor = message.encryptor;
@@ -847,12 +847,16 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
     }
 
     /// How a new vault version is written: born pending.
-    fn pending_write(&self, entry: &RecordingEntry) -> WriteOptions {
+    fn pending_write(&self, entry: &RecordingEntry, dst_loc: &S3Location) -> WriteOptions {
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
         write.tags = vec![(STATE_TAG.into(), PENDING.into())];
         write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
-        if let Some(mode) = &self.settings.vault_lock {
+        // This vault's Object Lock: another region's vault may have none, or
+        // another mode (there the copy is born without a lock date; see the
+        // README's notes on moves).
+        let here = dst_loc.bucket == self.settings.vault_bucket;
+        if let (true, Some(mode)) = (here, &self.settings.vault_lock) {
             if let Some(until) = &entry.retain_until {
                 write.lock.retention = Some((mode.clone(), until.clone()));
             }

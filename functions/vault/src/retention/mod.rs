@@ -78,8 +78,10 @@ pub enum RetentionError {
     Rekeying { id: String, until: String },
     #[error("recording {id} moved to {region}: erase it in that region's deployment")]
     Moved { id: String, region: String },
-    #[error("recording {id} is being deleted by run {run}; run that request again (or wait for the next retention run) to finish it")]
+    #[error("recording {id} is being deleted by run {run}; run that request again (`--request-id {run}`), or the next retention run finishes it")]
     Deleting { id: String, run: String },
+    #[error("recording {id} is not under legal hold: nothing to release (an S3 legal hold set outside callvault is left as it is)")]
+    NotHeld { id: String },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("the vault: {0}")]
@@ -98,6 +100,7 @@ impl OperationError for RetentionError {
             Self::Rekeying { .. } => "in_progress",
             Self::Moved { .. } => "moved",
             Self::Deleting { .. } => "deleting",
+            Self::NotHeld { .. } => "not_held",
             Self::Catalog(e) => e.code(),
             Self::Vault(e) | Self::Evidence(e) => e.code(),
         }
@@ -106,9 +109,10 @@ impl OperationError for RetentionError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::LegalHold { .. } | Self::ComplianceRetention { .. } | Self::GovernanceRetention { .. } => {
-                ErrorKind::Conflict
-            }
+            Self::LegalHold { .. }
+            | Self::ComplianceRetention { .. }
+            | Self::GovernanceRetention { .. }
+            | Self::NotHeld { .. } => ErrorKind::Conflict,
             Self::Rekeying { .. } | Self::Deleting { .. } => ErrorKind::Transient,
             Self::Moved { .. } => ErrorKind::Moved,
             Self::Catalog(e) => e.kind(),
@@ -224,35 +228,44 @@ where
             .await?;
         self.stamp(&mut summary).await?;
         let due_until = rfc3339(now);
+        // The batch bounds the deletions a run attempts; rows it only looks
+        // at (held, waiting on a re-key or a lock, changed) cost a read, so
+        // that held recordings at the front of the index never starve the
+        // rest. Reading is bounded too, for the function's timeout.
         let mut budget = self.settings.batch;
-        for (ty, _) in self.settings.policy.types() {
+        let mut reads = self.settings.batch.saturating_mul(20).max(100);
+        'types: for (ty, _) in self.settings.policy.types() {
             let mut cursor = None;
             loop {
                 let (page, next) = self.catalog.due(ty, &due_until, cursor, self.settings.batch.clamp(1, 1000)).await?;
                 for entry in page {
-                    if budget == 0 {
+                    if budget == 0 || reads == 0 {
                         summary.backlog = true;
-                        break;
+                        break 'types;
                     }
-                    budget -= 1;
+                    reads -= 1;
                     match self.delete_one(&entry, run, RETENTION, false, now).await {
-                        Ok(Outcome::Deleted(record)) => summary.deleted.push(record),
+                        Ok(Outcome::Deleted(record)) => {
+                            budget -= 1;
+                            summary.deleted.push(record);
+                        }
                         Ok(Outcome::Held(_)) => summary.held += 1,
                         Ok(Outcome::Waiting(_)) => summary.waiting += 1,
                         Ok(Outcome::Gone | Outcome::Changed) => {}
                         Err(e) => {
+                            budget -= 1;
                             tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "retention: not deleted this run");
                             *summary.failures.entry(e.code().to_string()).or_default() += 1;
                         }
                     }
                 }
                 cursor = next;
-                if cursor.is_none() || summary.backlog {
+                if cursor.is_none() {
                     break;
                 }
             }
         }
-        summary.reports = self.report_finished_runs(run, now).await?;
+        summary.reports = self.report_finished_runs(run, now, &mut summary.failures).await?;
         Ok(summary)
     }
 
@@ -281,9 +294,23 @@ where
                     None => (None, None),
                 };
                 if entry.retain_until.as_deref() != until || entry.retention_days != days {
-                    // A row changed meanwhile was written under this policy.
-                    if self.catalog.stamp_retention(entry, until, days).await? {
-                        summary.stamped += 1;
+                    // The scan reads eventually consistent rows, and a re-key may
+                    // replace one meanwhile: re-read and stamp again until it holds.
+                    let mut row = entry.clone();
+                    for _ in 0..3 {
+                        if self.catalog.stamp_retention(&row, until, days).await? {
+                            summary.stamped += 1;
+                            break;
+                        }
+                        match self.catalog.recording(&row.id).await? {
+                            Some(r) if r.moved_to.is_none() && r.deleting.is_none() => {
+                                if r.retain_until.as_deref() == until && r.retention_days == days {
+                                    break;
+                                }
+                                row = r;
+                            }
+                            _ => break,
+                        }
                     }
                 }
             }
@@ -319,10 +346,22 @@ where
         let entry = match &entry.deleting {
             Some(_) => entry,
             None => {
-                if reason == RETENTION
-                    && entry.retain_until.as_deref().and_then(parse_rfc3339).is_none_or(|due| due > now)
-                {
-                    return Ok(Outcome::Changed);
+                if reason == RETENTION {
+                    // Deleted only under the policy configured now: a row the
+                    // stamping pass has not reached yet (a policy changed) is
+                    // stamped here first, and kept if it is not due under it.
+                    let want = self.settings.policy.retain_until(&entry.id.recording_type, &entry.encrypted_at);
+                    let (until, days) = match &want {
+                        Some((u, d)) => (Some(u.as_str()), Some(*d)),
+                        None => (None, None),
+                    };
+                    if entry.retain_until.as_deref() != until || entry.retention_days != days {
+                        self.catalog.stamp_retention(&entry, until, days).await?;
+                        return Ok(Outcome::Changed);
+                    }
+                    if until.and_then(parse_rfc3339).is_none_or(|due| due > now) {
+                        return Ok(Outcome::Changed);
+                    }
                 }
                 if let Some(h) = &entry.hold {
                     return Ok(Outcome::Held(h.clone()));
@@ -364,9 +403,12 @@ where
         for version in &deleting.versions {
             self.vault.delete_version(&loc, version, bypass_governance).await.map_err(RetentionError::Vault)?;
         }
+        // The evidence goes to the run that finishes the deletion (its report
+        // is still to be written), naming the run that marked it.
         let record = DeletionRecord {
             id: entry.id.clone(),
-            run: deleting.run.clone(),
+            run: run.to_string(),
+            marked_by: deleting.run.clone(),
             reason: deleting.reason.clone(),
             retention_days: entry.retention_days,
             retain_until: entry.retain_until.clone(),
@@ -420,13 +462,34 @@ where
     }
 
     /// Writes the report of this run and of every other open run whose
-    /// lease has passed, then closes them. A report already written (a run
-    /// that stopped after writing it) is kept as it is.
-    async fn report_finished_runs(&self, this: &str, now: u64) -> Result<Vec<String>, RetentionError> {
+    /// lease has passed, then closes them. An erasure that stopped is
+    /// finished first (its recording is not due, so no retention run would
+    /// reach it). A report already written (a run that stopped after
+    /// writing it) is kept as it is.
+    async fn report_finished_runs(
+        &self,
+        this: &str,
+        now: u64,
+        failures: &mut std::collections::BTreeMap<String, u64>,
+    ) -> Result<Vec<String>, RetentionError> {
         let mut written = Vec::new();
         for run in self.catalog.open_runs().await? {
             if run.run != this && run.lease_until > now {
                 continue;
+            }
+            if run.kind == ERASURE {
+                if let Some(id) = run.details["recording"].as_str().and_then(crate::recording::route) {
+                    if let Some(entry) = self.catalog.recording(&id).await? {
+                        if entry.deleting.as_ref().is_some_and(|d| d.run == run.run) {
+                            let bypass = run.details["bypass_governance_retention"].as_bool().unwrap_or(false);
+                            if let Err(e) = self.delete_one(&entry, &run.run, ERASURE, bypass, now).await {
+                                // Left open: the next run tries again.
+                                *failures.entry(e.code().to_string()).or_default() += 1;
+                                continue;
+                            }
+                        }
+                    }
+                }
             }
             written.push(self.report(&run, now).await?);
         }
@@ -437,7 +500,16 @@ where
     async fn report(&self, run: &DeletionRun, now: u64) -> Result<String, RetentionError> {
         let deletions = self.catalog.run_deletions(&run.run).await?;
         let day = run.started_at.get(..10).unwrap_or("unknown");
-        let key = format!("{}/{day}/{}.json", run.kind, run.run);
+        // Named by what it says: a rerun that reports the same deletions
+        // finds its report written; a run reopened later (an erasure
+        // retried under its request id) writes another, never over it.
+        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for d in &deletions {
+            digest.update(d.id.to_string().as_bytes());
+            digest.update(b"\n");
+        }
+        let digest = hex::encode(&digest.finish().as_ref()[..6]);
+        let key = format!("{}/{day}/{}-{}-{digest}.json", run.kind, run.run, deletions.len());
         let report = serde_json::json!({
             "report": format!("callvault {} run", run.kind),
             "run": run.run,
@@ -560,6 +632,10 @@ where
             }
             Ok(entry)
         } else {
+            // Only a hold callvault placed: never one set in S3 by someone else.
+            if entry.hold.is_none() {
+                return Err(RetentionError::NotHeld { id: id.to_string() });
+            }
             if self.settings.object_lock {
                 self.hold_versions(&loc, false).await?;
             }

@@ -85,6 +85,11 @@ impl Rig {
     /// A fresh re-keyer (a new container), holding a recording for
     /// `claim_secs` at most.
     pub fn rekeyer(&self, claim_secs: u64) -> Rekey {
+        self.rekeyer_locked(claim_secs, None)
+    }
+
+    /// The same over a vault with Object Lock in `mode`.
+    pub fn rekeyer_locked(&self, claim_secs: u64, mode: Option<&str>) -> Rekey {
         let settings = RekeySettings {
             org: ORG.into(),
             vault_bucket: VAULT.into(),
@@ -93,7 +98,7 @@ impl Rig {
             frame_length: self.frame_length,
             write: WriteOptions::default(),
             claim_secs,
-            vault_lock: None,
+            vault_lock: mode.map(str::to_string),
         };
         Rekeyer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings)
     }
