@@ -308,7 +308,8 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     assert!(v.status.success(), "{text}\n{}", watch.log_text());
     let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(answer["deleted"], serde_json::json!([]), "{answer}");
-    assert!(answer["reports"][0].as_str().is_some_and(|r| r.starts_with("retention/")), "{answer}");
+    let report = format!("s3://{}/retention/", stack.evidence);
+    assert!(answer["reports"][0].as_str().is_some_and(|r| r.starts_with(&report)), "{answer}");
     let log = watch.wait_for_log(&["\"RecordingsDeleted\":0.0"], Duration::from_secs(10));
     assert!(log.contains("\"RecordingsHeld\":0.0"), "{log}");
 }

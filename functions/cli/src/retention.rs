@@ -135,7 +135,7 @@ pub async fn erase(
         Ok(answer) => {
             let erased = &answer["erased"];
             println!(
-                "{recording}: erased ({} versions, {} bytes); evidence s3://<evidence bucket>/{}",
+                "{recording}: erased ({} versions, {} bytes); evidence {}",
                 erased["versions"].as_array().map_or(0, Vec::len),
                 erased["plaintext_bytes"],
                 answer["report"].as_str().unwrap_or_default()

@@ -137,7 +137,7 @@ where
                     "stamping_done": summary.stamping_done,
                     "backlog": summary.backlog,
                     "failures": summary.failures,
-                    "reports": summary.reports,
+                    "reports": summary.reports.iter().map(|k| self.evidence_uri(k)).collect::<Vec<_>>(),
                 })
             }
             Request::Hold { id, reason, requested_by } => {
@@ -165,11 +165,16 @@ where
                 json!({
                     "recording": request.id.to_string(),
                     "erased": erased.record.to_json(),
-                    "report": erased.report,
+                    "report": self.evidence_uri(&erased.report),
                 })
             }
         };
         Ok(answer)
+    }
+
+    /// Where an evidence report is, as `s3://bucket/key`.
+    fn evidence_uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.retention.settings().evidence_bucket)
     }
 
     fn run_metrics(&self, s: &RunSummary) {

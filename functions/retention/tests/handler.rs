@@ -83,7 +83,7 @@ async fn the_scheduled_event_runs_a_run_and_its_figures_are_metrics() {
     let answer = d.handler.handle(&scheduled, due + 1, "req-1").await.unwrap();
     assert_eq!(answer["deleted"], json!(["calls/r-0", "calls/r-1"]), "{answer}");
     assert_eq!((answer["held"].as_u64(), answer["bytes_deleted"].as_u64()), (Some(1), Some(2000)));
-    assert!(answer["reports"][0].as_str().unwrap().starts_with("retention/"));
+    assert!(answer["reports"][0].as_str().unwrap().starts_with("s3://evidence/retention/"), "{answer}");
     assert_eq!(d.metrics.sum("RecordingsDeleted", &[]), 2.0);
     assert_eq!(d.metrics.sum("BytesDeleted", &[]), 2000.0);
     assert_eq!(d.metrics.sum("RecordingsHeld", &[]), 1.0);
