@@ -572,26 +572,7 @@ impl RecordingCatalog for DynamoCatalog {
             .build()];
         let (was, will) = (from.counted_keys(), to.counted_keys());
         for arn in was.iter().filter(|k| !will.contains(k)) {
-            let shard = random_usage_shard();
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(Self::key(s(KEY_PK), &usage_sk(arn, shard))))
-                            .update_expression("ADD recordings :minus, #bytes :bytes SET key_arn = :arn")
-                            .expression_attribute_names("#bytes", "bytes")
-                            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                            .expression_attribute_values(
-                                ":bytes",
-                                AttributeValue::N(format!("-{}", from.plaintext_size)),
-                            )
-                            .expression_attribute_values(":arn", s(arn))
-                            .build()
-                            .map_err(build)?,
-                    )
-                    .build(),
-            );
+            items.push(TransactWriteItem::builder().update(self.uncount_usage(arn, from.plaintext_size)?).build());
         }
         for arn in will.iter().filter(|k| !was.contains(k)) {
             items.push(
@@ -687,6 +668,21 @@ impl DynamoCatalog {
             .expression_attribute_values(":bytes", n(bytes))
             .expression_attribute_values(":arn", s(arn))
             .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(|e| CatalogError::Refused { detail: e.to_string() })
+    }
+
+    /// Takes one recording of `bytes` off the key's usage, in a random
+    /// shard (a shard may go below zero; the sum is what counts).
+    fn uncount_usage(&self, arn: &str, bytes: u64) -> Result<Update, CatalogError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(s(KEY_PK), &usage_sk(arn, random_usage_shard()))))
+            .update_expression("ADD recordings :minus, #bytes :bytes SET key_arn = :arn")
+            .expression_attribute_names("#bytes", "bytes")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":bytes", AttributeValue::N(format!("-{bytes}")))
+            .expression_attribute_values(":arn", s(arn))
             .build()
             .map_err(|e| CatalogError::Refused { detail: e.to_string() })
     }
@@ -1185,25 +1181,7 @@ impl RetentionCatalog for DynamoCatalog {
             )
             .build()];
         for arn in entry.counted_keys() {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(Self::key(s(KEY_PK), &usage_sk(arn, random_usage_shard()))))
-                            .update_expression("ADD recordings :minus, #bytes :bytes SET key_arn = :arn")
-                            .expression_attribute_names("#bytes", "bytes")
-                            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                            .expression_attribute_values(
-                                ":bytes",
-                                AttributeValue::N(format!("-{}", entry.plaintext_size)),
-                            )
-                            .expression_attribute_values(":arn", s(arn))
-                            .build()
-                            .map_err(build)?,
-                    )
-                    .build(),
-            );
+            items.push(TransactWriteItem::builder().update(self.uncount_usage(arn, entry.plaintext_size)?).build());
         }
         let mut evidence = Self::key(deleted_pk(&record.run), &record.id.to_string());
         evidence.insert("record".into(), s(record.to_json().to_string()));
