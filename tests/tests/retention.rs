@@ -44,6 +44,10 @@ async fn retention(stack: &Stack<'_>, vault_bucket: &str, policy: &str, object_l
     )
 }
 
+fn released() -> LegalHold {
+    LegalHold { by: "legal@acme.example".into(), reason: "case closed".into(), at: vault::time::rfc3339(unix_now()) }
+}
+
 fn id(key: &str) -> RecordingId {
     vault::recording::route(key).unwrap()
 }
@@ -89,7 +93,7 @@ async fn due_recordings_leave_through_the_catalog_and_the_guardians_count_drops(
 
     let service = retention(&stack, &stack.vault, r#"{"calls": 1}"#, false).await;
     let hold = LegalHold { by: "legal@acme.example".into(), reason: "case 7".into(), at: rfc3339(unix_now()) };
-    service.hold(&id("calls/r-3.wav"), Some(hold)).await.unwrap();
+    service.hold(&id("calls/r-3.wav"), hold).await.unwrap();
 
     // The first run stamps the rows (a Scan, once per policy) and deletes nothing.
     let now = unix_now();
@@ -125,7 +129,7 @@ async fn due_recordings_leave_through_the_catalog_and_the_guardians_count_drops(
     aws.kms().await.enable_key().key_id(&key).send().await.unwrap();
 
     // Released and erased: none left.
-    service.hold(&id("calls/r-3.wav"), None).await.unwrap();
+    service.release(&id("calls/r-3.wav"), released()).await.unwrap();
     let request = EraseRequest {
         id: id("calls/r-3.wav"),
         request: "e2e-erase-1".into(),
@@ -270,7 +274,11 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
 
     // Released, the held one's S3 hold is off too (its governance date still holds it).
     ok(&callvault(&["hold", "release", "calls/held.wav", "--reason", "case closed"]));
-    assert!(stack.entry("calls", "held.wav").await.unwrap().hold.is_none());
+    let released = stack.entry("calls", "held.wav").await.unwrap();
+    assert!(released.hold.is_none());
+    let record = released.released_hold.expect("the release is kept with the hold it released");
+    assert_eq!((record.hold.reason.as_str(), record.release.reason.as_str()), ("case 7", "case closed"));
+    assert!(record.release.by.contains("arn:aws:"), "who released it: {}", record.release.by);
     refused(&callvault(&["erase", "calls/held.wav", "--reason", "DSR-1"]), "governance_retention");
     assert_eq!(stack.usage(&key).await.unwrap().recordings, 1);
     usage_is_true(&stack).await;

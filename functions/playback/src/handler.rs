@@ -406,6 +406,10 @@ fn info_response(info: &vault::playback::RecordingInfo, head_only: bool) -> Resp
         "retain_until": e.retain_until,
         "retention_days": e.retention_days,
         "legal_hold": e.hold.as_ref().map(|h| serde_json::json!({ "by": h.by, "reason": h.reason, "at": h.at })),
+        "last_hold_released": e.released_hold.as_ref().map(|r| serde_json::json!({
+            "hold": { "by": r.hold.by, "reason": r.hold.reason, "at": r.hold.at },
+            "released": { "by": r.release.by, "reason": r.release.reason, "at": r.release.at },
+        })),
         "being_deleted": e.deleting.is_some(),
     })
     .to_string();

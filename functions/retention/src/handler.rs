@@ -142,14 +142,21 @@ where
             }
             Request::Hold { id, reason, requested_by } => {
                 let hold = LegalHold { by: requested_by, reason, at: rfc3339(now) };
-                let entry = self.retention.hold(&id, Some(hold)).await.map_err(|e| self.fail(&e))?;
+                let entry = self.retention.hold(&id, hold).await.map_err(|e| self.fail(&e))?;
                 tracing::info!(recording = %id, by = ?entry.hold.as_ref().map(|h| &h.by), "legal hold set");
                 json!({ "recording": id.to_string(), "hold": hold_json(&entry.hold) })
             }
             Request::Release { id, reason, requested_by } => {
-                self.retention.hold(&id, None).await.map_err(|e| self.fail(&e))?;
-                tracing::info!(recording = %id, by = %requested_by, reason = %reason, "legal hold released");
-                json!({ "recording": id.to_string(), "hold": null, "released_by": requested_by, "reason": reason })
+                let release = LegalHold { by: requested_by, reason, at: rfc3339(now) };
+                let entry = self.retention.release(&id, release).await.map_err(|e| self.fail(&e))?;
+                let released = entry.released_hold.as_ref();
+                tracing::info!(recording = %id, by = ?released.map(|r| &r.release.by), "legal hold released");
+                json!({
+                    "recording": id.to_string(),
+                    "hold": null,
+                    "released": hold_json(&released.map(|r| r.hold.clone())),
+                    "release": hold_json(&released.map(|r| r.release.clone())),
+                })
             }
             Request::Erase(request) => {
                 let erased = self.retention.erase(&request, now).await.map_err(|e| self.fail(&e))?;

@@ -96,7 +96,11 @@ async fn the_scheduled_event_runs_a_run_and_its_figures_are_metrics() {
     assert_eq!(d.metrics.sum("Failures", &[]), 0.0, "a refusal is no failure of the deployment");
     let release =
         json!({"action": "release", "recording": "calls/r-2", "reason": "case closed", "requested_by": "alice"});
-    d.handler.handle(&release, due + 3, "r").await.unwrap();
+    let released = d.handler.handle(&release, due + 3, "r").await.unwrap();
+    assert_eq!(
+        (released["released"]["by"].as_str(), released["release"]["reason"].as_str()),
+        (Some("alice"), Some("case closed"))
+    );
     let erase = json!({"action": "erase", "recording": "calls/r-2", "reason": "DSR-1", "requested_by": "bob", "request_id": "e-2"});
     let erased = d.handler.handle(&erase, due + 4, "x").await.unwrap();
     assert_eq!(erased["erased"]["reason"], "erasure");

@@ -60,6 +60,8 @@ pub struct RecordingEntry {
     pub retention_days: Option<u32>,
     /// A legal hold: never deleted, by retention or erasure, while set.
     pub hold: Option<LegalHold>,
+    /// The last hold released, and who released it, why and when.
+    pub released_hold: Option<ReleasedHold>,
     /// Set while a deletion is under way (retention or erasure): the
     /// versions it deletes, listed before the first one goes, so that a
     /// rerun resumes at any boundary.
@@ -73,6 +75,14 @@ pub struct LegalHold {
     pub reason: String,
     /// RFC 3339, UTC.
     pub at: String,
+}
+
+/// A legal hold that was released: the hold, and its release (who
+/// released it, why, when).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleasedHold {
+    pub hold: LegalHold,
+    pub release: LegalHold,
 }
 
 /// A deletion under way: which run, why, and the versions it deletes.

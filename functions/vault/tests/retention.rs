@@ -32,6 +32,10 @@ async fn recorded(rig: &Rig, key: &str, data: &[u8]) {
     rig.encryptor().encrypt(&obj, claim_until(), &format!("ingest-{key}")).await.expect("encrypted");
 }
 
+fn released() -> LegalHold {
+    LegalHold { by: "legal@acme.example".into(), reason: "case closed".into(), at: vault::time::rfc3339(unix_now()) }
+}
+
 fn id(key: &str) -> RecordingId {
     vault::recording::route(key).unwrap()
 }
@@ -91,8 +95,8 @@ async fn two_types_leave_exactly_when_due_held_ones_stay_and_usage_always_equals
         recorded(&rig, key, &sample(10_000, key.len() as u8)).await;
     }
     let service = rig.retention_service(100, false);
-    service.hold(&id("calls/c3"), Some(hold("legal@acme.example"))).await.unwrap();
-    service.hold(&id("screens/s3"), Some(hold("legal@acme.example"))).await.unwrap();
+    service.hold(&id("calls/c3"), hold("legal@acme.example")).await.unwrap();
+    service.hold(&id("screens/s3"), hold("legal@acme.example")).await.unwrap();
     let (calls_due, screens_due) = (due_of(&rig, "calls/c1"), due_of(&rig, "screens/s1"));
     let encrypted = parse_rfc3339(&rig.entry("calls/c1").unwrap().encrypted_at).unwrap();
     assert_eq!((calls_due - encrypted, screens_due - encrypted), (30 * DAY, 7 * DAY), "each type its policy");
@@ -122,7 +126,7 @@ async fn two_types_leave_exactly_when_due_held_ones_stay_and_usage_always_equals
     usage_is_true(&rig).await;
 
     // Released, the held ones go at the next run.
-    service.hold(&id("calls/c3"), None).await.unwrap();
+    service.release(&id("calls/c3"), released()).await.unwrap();
     let released = service.run("run-5", calls_due + DAY).await.unwrap();
     assert_eq!(names(&released), ["calls/c3"]);
     assert_eq!(released.held, 1, "screens/s3 is still held");
@@ -185,7 +189,7 @@ async fn stopped_then_rerun(stop: &str) {
     recorded(&rig, "calls/c2", &sample(7000, 3)).await;
     let due = due_of(&rig, "calls/c1");
     let service = rig.retention_service(100, false);
-    service.hold(&id("calls/keep"), Some(hold("legal"))).await.unwrap();
+    service.hold(&id("calls/keep"), hold("legal")).await.unwrap();
     match stop {
         "after marking" => rig.catalog.faults.crash_after_next("mark_deleting"),
         "after the S3 deletes" => rig.catalog.faults.crash_next("finish_deletion"),
@@ -276,7 +280,7 @@ async fn a_recording_being_rekeyed_waits_for_the_move_and_keeps_its_retention_an
     rig.catalog.release(&id("calls/c1"), &token).await.unwrap();
 
     // A re-key keeps the retention date and the hold.
-    service.hold(&id("calls/c1"), Some(hold("legal"))).await.unwrap();
+    service.hold(&id("calls/c1"), hold("legal")).await.unwrap();
     let task = vault::rekey::RekeyTask {
         id: id("calls/c1"),
         target: vault::rekey::Target::Keys(vec![c.clone()]),
@@ -294,7 +298,7 @@ async fn a_recording_being_rekeyed_waits_for_the_move_and_keeps_its_retention_an
 
     let held = service.run("run-2", due + 1).await.unwrap();
     assert_eq!((held.deleted.len(), held.held), (0, 1));
-    service.hold(&id("calls/c1"), None).await.unwrap();
+    service.release(&id("calls/c1"), released()).await.unwrap();
     let gone = service.run("run-3", due + 2).await.unwrap();
     assert_eq!(names(&gone), ["calls/c1"]);
     assert!(rig.vault_versions("calls/c1").is_empty(), "both versions, the superseded one too");
@@ -321,7 +325,7 @@ async fn a_recording_being_deleted_is_not_rekeyed() {
     };
     let err = rig.rekeyer(900).rekey(&task).await.unwrap_err();
     assert_eq!(err.code(), "deleting", "{err}");
-    let hold_err = service.hold(&id("calls/c1"), Some(hold("legal"))).await.unwrap_err();
+    let hold_err = service.hold(&id("calls/c1"), hold("legal")).await.unwrap_err();
     assert_eq!(hold_err.code(), "deleting", "too late for a hold: {hold_err}");
 }
 
@@ -350,7 +354,7 @@ async fn erase_is_refused_under_a_hold_and_a_compliance_retention_and_bypasses_g
     rig.objects.set_retention(&vault("calls/governance"), &v("calls/governance"), "GOVERNANCE", &in_a_year);
 
     // A hold: in the catalog, and on the version in the vault.
-    service.hold(&id("calls/held"), Some(hold("legal@acme.example"))).await.unwrap();
+    service.hold(&id("calls/held"), hold("legal@acme.example")).await.unwrap();
     let lock = rig.objects.object_lock(&vault("calls/held"), &v("calls/held")).await.unwrap();
     assert!(lock.legal_hold, "S3 legal hold on the version");
 
@@ -393,7 +397,7 @@ async fn erase_is_refused_under_a_hold_and_a_compliance_retention_and_bypasses_g
     assert_eq!(unknown.code(), "not_found");
 
     // Released, the held one erases; retention never touched any of them.
-    service.hold(&id("calls/held"), None).await.unwrap();
+    service.release(&id("calls/held"), released()).await.unwrap();
     assert!(!rig.objects.object_lock(&vault("calls/held"), &v("calls/held")).await.unwrap().legal_hold);
     service.erase(&erase("calls/held", "erase-held-2", false), now).await.unwrap();
     assert_eq!(rig.usage(&a), 1);
@@ -448,7 +452,7 @@ async fn held_recordings_never_starve_a_run_and_a_backlog_continues_on_the_next(
     }
     let service = rig.retention_service(2, false);
     for n in 0..4 {
-        service.hold(&id(&format!("calls/a-held-{n}")), Some(hold("legal"))).await.unwrap();
+        service.hold(&id(&format!("calls/a-held-{n}")), hold("legal")).await.unwrap();
     }
     let due = due_of(&rig, "calls/free-2");
     let first = service.run("run-1", due).await.unwrap();
@@ -511,9 +515,9 @@ async fn a_release_needs_a_hold_and_a_rekey_keeps_the_lock_date_and_the_hold_on_
     let c = rig.kms.create_symmetric(REGION);
     recorded(&rig, "calls/c1", &sample(4000, 3)).await;
     let service = rig.retention_service(100, true);
-    let err = service.hold(&id("calls/c1"), None).await.unwrap_err();
+    let err = service.release(&id("calls/c1"), released()).await.unwrap_err();
     assert_eq!(err.code(), "not_held", "{err}");
-    service.hold(&id("calls/c1"), Some(hold("legal"))).await.unwrap();
+    service.hold(&id("calls/c1"), hold("legal")).await.unwrap();
     let task = vault::rekey::RekeyTask {
         id: id("calls/c1"),
         target: vault::rekey::Target::Keys(vec![c]),

@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::{
 
 use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
-    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog, RecordingListing,
-    RetentionCatalog,
+    EventClaims, HoldChange, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
+    RecordingListing, RetentionCatalog,
 };
-use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId};
+use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId, ReleasedHold};
 
 /// The DynamoDB API calls this module makes, as IAM actions. IAM has no
 /// TransactWriteItems action: a transaction is authorised by its items'
@@ -150,6 +150,10 @@ impl RecordingEntry {
         if let Some(h) = &self.hold {
             item.insert("hold".into(), hold_item(h));
         }
+        if let Some(r) = &self.released_hold {
+            item.insert("released_hold".into(), hold_item(&r.hold));
+            item.insert("hold_release".into(), hold_item(&r.release));
+        }
         if let Some(d) = &self.deleting {
             item.insert("deleting".into(), deleting_item(d));
         }
@@ -221,14 +225,10 @@ impl RecordingEntry {
                 })?),
                 None => None,
             },
-            hold: match item.get("hold") {
-                Some(AttributeValue::M(m)) => Some(LegalHold {
-                    by: get_s(m, "by", &what)?,
-                    reason: get_s(m, "reason", &what)?,
-                    at: get_s(m, "at", &what)?,
-                }),
-                Some(_) => return Err(CatalogError::Malformed { item: what, detail: "hold is not a map".into() }),
-                None => None,
+            hold: hold_of(item, "hold", &what)?,
+            released_hold: match (hold_of(item, "released_hold", &what)?, hold_of(item, "hold_release", &what)?) {
+                (Some(hold), Some(release)) => Some(ReleasedHold { hold, release }),
+                _ => None,
             },
             deleting: match item.get("deleting") {
                 Some(AttributeValue::M(m)) => Some(Deleting {
@@ -258,6 +258,18 @@ impl RecordingEntry {
                 None => None,
             },
         })
+    }
+}
+
+fn hold_of(item: &Item, name: &str, what: &str) -> Result<Option<LegalHold>, CatalogError> {
+    match item.get(name) {
+        Some(AttributeValue::M(m)) => Ok(Some(LegalHold {
+            by: get_s(m, "by", what)?,
+            reason: get_s(m, "reason", what)?,
+            at: get_s(m, "at", what)?,
+        })),
+        Some(_) => Err(CatalogError::Malformed { item: what.into(), detail: format!("{name} is not a map") }),
+        None => Ok(None),
     }
 }
 
@@ -1279,19 +1291,30 @@ impl RetentionCatalog for DynamoCatalog {
         Ok(())
     }
 
-    async fn set_hold(&self, id: &RecordingId, hold: Option<&LegalHold>) -> Result<HoldChanged, CatalogError> {
+    async fn set_hold(&self, id: &RecordingId, change: &HoldChange) -> Result<HoldChanged, CatalogError> {
         let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
             // `hold` is a DynamoDB reserved word.
             .expression_attribute_names("#hold", "hold")
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        let req = match hold {
-            Some(h) => req.update_expression("SET #hold = :h").expression_attribute_values(":h", hold_item(h)),
-            None => req.update_expression("REMOVE #hold"),
+        let req = match change {
+            HoldChange::Set(h) => req
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+                .update_expression("SET #hold = :h")
+                .expression_attribute_values(":h", hold_item(h)),
+            // Only the hold that was read: one set or released meanwhile stays.
+            HoldChange::Release { held, release } => req
+                .condition_expression("attribute_not_exists(deleting) AND #hold.#at = :at AND #hold.#by = :by")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_names("#by", "by")
+                .expression_attribute_values(":at", s(&held.at))
+                .expression_attribute_values(":by", s(&held.by))
+                .update_expression("SET released_hold = :held, hold_release = :release REMOVE #hold")
+                .expression_attribute_values(":held", hold_item(held))
+                .expression_attribute_values(":release", hold_item(release)),
         };
         match req.send().await {
             Ok(out) => match out.attributes {
@@ -1301,7 +1324,8 @@ impl RetentionCatalog for DynamoCatalog {
             Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
                 Ok(match self.recording(id).await? {
                     None => HoldChanged::NotFound,
-                    Some(row) => HoldChanged::Deleting(Box::new(row)),
+                    Some(row) if row.deleting.is_some() => HoldChanged::Deleting(Box::new(row)),
+                    Some(row) => HoldChanged::NotHeld(Box::new(row)),
                 })
             }
             Err(e) => Err(map_error(e, &self.table)),

@@ -37,6 +37,7 @@ fn entry(id: &RecordingId, keys: &[&str], size: u64) -> RecordingEntry {
         retain_until: None,
         retention_days: None,
         hold: None,
+        released_hold: None,
         deleting: None,
     }
 }
@@ -245,7 +246,7 @@ pub async fn retention<C>(c: &C, key_a: &str, key_b: &str)
 where
     C: RecordingCatalog + RetentionCatalog + KeyUsageCatalog,
 {
-    use crate::ports::catalog::{DeletionRecord, DeletionRun, HoldChanged, Marked};
+    use crate::ports::catalog::{DeletionRecord, DeletionRun, HoldChange, HoldChanged, Marked};
     use crate::recording::{Deleting, LegalHold};
     let now = 1_800_000_000;
     let ty = "retention-contract";
@@ -284,11 +285,11 @@ where
     // Holds: set, seen, and a mark refused under one.
     let hold =
         LegalHold { by: "legal@acme.example".into(), reason: "case 7".into(), at: "2026-11-29T10:00:00Z".into() };
-    match c.set_hold(&id(1), Some(&hold)).await.unwrap() {
+    match c.set_hold(&id(1), &HoldChange::Set(hold.clone())).await.unwrap() {
         HoldChanged::Changed(e) => assert_eq!(e.hold.as_ref(), Some(&hold)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(c.set_hold(&id(99), Some(&hold)).await.unwrap(), HoldChanged::NotFound);
+    assert_eq!(c.set_hold(&id(99), &HoldChange::Set(hold.clone())).await.unwrap(), HoldChanged::NotFound);
     let e1 = c.recording(&id(1)).await.unwrap().unwrap();
     let deleting = |run: &str| Deleting {
         run: run.into(),
@@ -326,7 +327,7 @@ where
     let marked = c.recording(&id(0)).await.unwrap().unwrap();
     assert_eq!(marked.deleting, Some(deleting("run-1")));
     assert!(matches!(c.mark_deleting(&e0, &deleting("run-2"), now).await.unwrap(), Marked::RowChanged(_)));
-    assert!(matches!(c.set_hold(&id(0), Some(&hold)).await.unwrap(), HoldChanged::Deleting(_)));
+    assert!(matches!(c.set_hold(&id(0), &HoldChange::Set(hold.clone())).await.unwrap(), HoldChanged::Deleting(_)));
     let token = acquired(c, &id(0), "rekey", now).await;
     let onto_b = RecordingEntry { message_id: "34".repeat(32), ..marked.clone() };
     assert!(matches!(c.move_recording(&marked, &onto_b, &token, "now").await.unwrap(), Moved::RowChanged(_)));
@@ -376,9 +377,22 @@ where
     assert!(c.open_runs().await.unwrap().iter().all(|r| r.run != "run-1"));
     assert!(c.run_deletions("run-2").await.unwrap().is_empty());
 
-    // Released, the hold is gone.
-    match c.set_hold(&id(1), None).await.unwrap() {
-        HoldChanged::Changed(e) => assert_eq!(e.hold, None),
+    // A release of another hold than the row's changes nothing; of the
+    // row's, it is gone, kept as released with who, why and when.
+    let release =
+        LegalHold { by: "legal@acme.example".into(), reason: "case closed".into(), at: "2026-12-01T09:00:00Z".into() };
+    let other = LegalHold { at: "2026-01-01T00:00:00Z".into(), ..hold.clone() };
+    assert!(matches!(
+        c.set_hold(&id(1), &HoldChange::Release { held: other, release: release.clone() }).await.unwrap(),
+        HoldChanged::NotHeld(_)
+    ));
+    assert_eq!(c.recording(&id(1)).await.unwrap().unwrap().hold.as_ref(), Some(&hold));
+    match c.set_hold(&id(1), &HoldChange::Release { held: hold.clone(), release: release.clone() }).await.unwrap() {
+        HoldChanged::Changed(e) => {
+            assert_eq!(e.hold, None);
+            assert_eq!(e.released_hold, Some(crate::recording::ReleasedHold { hold: hold.clone(), release }));
+        }
         other => panic!("{other:?}"),
     }
+    assert_eq!(c.recording(&id(1)).await.unwrap().unwrap().released_hold.map(|r| r.hold), Some(hold));
 }

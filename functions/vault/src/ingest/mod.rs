@@ -455,6 +455,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             retention_days: retain.as_ref().map(|(_, days)| *days),
             retain_until: retain.map(|(until, _)| until),
             hold: None,
+            released_hold: None,
             deleting: None,
         };
         match self.catalog.record(&entry, token, &entry.encrypted_at).await {

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 use super::Faults;
 use crate::ports::catalog::{
     random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
-    EventClaims, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog, RecordingListing,
-    RetentionCatalog, KEY_USAGE_SHARDS,
+    EventClaims, HoldChange, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
+    RecordingListing, RetentionCatalog, KEY_USAGE_SHARDS,
 };
-use crate::recording::{Deleting, LegalHold, RecordingEntry, RecordingId};
+use crate::recording::{Deleting, RecordingEntry, RecordingId};
 
 #[derive(Clone, Debug)]
 struct ClaimItem {
@@ -627,7 +627,7 @@ impl RetentionCatalog for MemoryCatalog {
         self.faults.after("close_run").await
     }
 
-    async fn set_hold(&self, id: &RecordingId, hold: Option<&LegalHold>) -> Result<HoldChanged, CatalogError> {
+    async fn set_hold(&self, id: &RecordingId, change: &HoldChange) -> Result<HoldChanged, CatalogError> {
         self.faults.before("set_hold").await?;
         self.single_item(format!("recording#{id}"))?;
         let answer = {
@@ -635,10 +635,19 @@ impl RetentionCatalog for MemoryCatalog {
             match state.recordings.get_mut(id) {
                 None => HoldChanged::NotFound,
                 Some(row) if row.deleting.is_some() => HoldChanged::Deleting(Box::new(row.clone())),
-                Some(row) => {
-                    row.hold = hold.cloned();
-                    HoldChanged::Changed(Box::new(row.clone()))
-                }
+                Some(row) => match change {
+                    HoldChange::Set(hold) => {
+                        row.hold = Some(hold.clone());
+                        HoldChanged::Changed(Box::new(row.clone()))
+                    }
+                    HoldChange::Release { held, release } if row.hold.as_ref() == Some(held) => {
+                        row.hold = None;
+                        row.released_hold =
+                            Some(crate::recording::ReleasedHold { hold: held.clone(), release: release.clone() });
+                        HoldChanged::Changed(Box::new(row.clone()))
+                    }
+                    HoldChange::Release { .. } => HoldChanged::NotHeld(Box::new(row.clone())),
+                },
             }
         };
         self.faults.after("set_hold").await?;

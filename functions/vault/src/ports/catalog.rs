@@ -290,11 +290,23 @@ pub enum Marked {
     RowChanged(Option<Box<RecordingEntry>>),
 }
 
+/// A change to a recording's legal hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HoldChange {
+    /// Hold it (replacing any hold it has).
+    Set(crate::recording::LegalHold),
+    /// Release `held` (only while it is the row's hold), recording who
+    /// released it, why and when (`release`).
+    Release { held: crate::recording::LegalHold, release: crate::recording::LegalHold },
+}
+
 /// The outcome of [`RetentionCatalog::set_hold`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HoldChanged {
-    /// The row now carries the hold given (or none).
+    /// The row now carries the change.
     Changed(Box<RecordingEntry>),
+    /// A release whose hold is not the row's (released or replaced meanwhile).
+    NotHeld(Box<RecordingEntry>),
     /// No such recording.
     NotFound,
     /// The recording is being deleted: too late for a hold.
@@ -465,10 +477,11 @@ pub trait RetentionCatalog: Send + Sync {
     /// Closes a run whose report is written: forgets it and its records.
     fn close_run(&self, run: &str) -> impl Future<Output = Result<(), CatalogError>> + Send;
 
-    /// Sets (`Some`) or releases (`None`) the recording's legal hold.
+    /// Sets or releases the recording's legal hold (a release keeps the
+    /// hold it released and its own who, why and when in `released_hold`).
     fn set_hold(
         &self,
         id: &RecordingId,
-        hold: Option<&crate::recording::LegalHold>,
+        change: &HoldChange,
     ) -> impl Future<Output = Result<HoldChanged, CatalogError>> + Send;
 }

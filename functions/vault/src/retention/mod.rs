@@ -30,7 +30,7 @@ pub mod policy;
 
 use crate::errors::{ErrorKind, OperationError};
 use crate::ports::catalog::{
-    CatalogError, DeletionRecord, DeletionRun, HoldChanged, Marked, RecordingCatalog, RecordingListing,
+    CatalogError, DeletionRecord, DeletionRun, HoldChange, HoldChanged, Marked, RecordingCatalog, RecordingListing,
     RetentionCatalog,
 };
 use crate::ports::objects::{ObjectStore, S3Error, S3Location};
@@ -80,7 +80,7 @@ pub enum RetentionError {
     Moved { id: String, region: String },
     #[error("recording {id} is being deleted by run {run}; run that request again (`--request-id {run}`), or the next retention run finishes it")]
     Deleting { id: String, run: String },
-    #[error("recording {id} is not under legal hold: nothing to release (an S3 legal hold set outside callvault is left as it is)")]
+    #[error("recording {id} is not under a legal hold callvault placed (or it was released or replaced meanwhile): nothing to release; an S3 legal hold set outside callvault is left as it is")]
     NotHeld { id: String },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -613,40 +613,49 @@ where
         Ok(Erased { record, report })
     }
 
-    /// Sets a legal hold (`Some`) or releases it (`None`): in the catalog,
-    /// and on every version in the vault when it has Object Lock. A hold
-    /// is in the catalog before S3; a release leaves it last, so that a
-    /// stop in between keeps the recording held.
-    pub async fn hold(&self, id: &RecordingId, hold: Option<LegalHold>) -> Result<RecordingEntry, RetentionError> {
+    /// Sets a legal hold: in the catalog (who, why, when), then on every
+    /// version in the vault when it has Object Lock. In the catalog first,
+    /// so that a stop in between leaves the recording held.
+    pub async fn hold(&self, id: &RecordingId, hold: LegalHold) -> Result<RecordingEntry, RetentionError> {
+        self.holdable(id).await?;
+        let entry = self.change_hold(id, &HoldChange::Set(hold)).await?;
+        if self.settings.object_lock {
+            self.hold_versions(&self.vault_loc(&entry), true).await?;
+        }
+        Ok(entry)
+    }
+
+    /// Releases the legal hold the catalog holds (never one set in S3 by
+    /// someone else: `not_held`), recording who released it, why and when
+    /// (`release`) beside the hold it released. S3's holds go first, the
+    /// catalog's last, so that a stop in between leaves it held.
+    pub async fn release(&self, id: &RecordingId, release: LegalHold) -> Result<RecordingEntry, RetentionError> {
+        let entry = self.holdable(id).await?;
+        let Some(held) = entry.hold.clone() else {
+            return Err(RetentionError::NotHeld { id: id.to_string() });
+        };
+        if self.settings.object_lock {
+            self.hold_versions(&self.vault_loc(&entry), false).await?;
+        }
+        self.change_hold(id, &HoldChange::Release { held, release }).await
+    }
+
+    /// The row, unless it is gone or moved away.
+    async fn holdable(&self, id: &RecordingId) -> Result<RecordingEntry, RetentionError> {
         let Some(entry) = self.catalog.recording(id).await? else {
             return Err(RetentionError::NotFound { id: id.to_string() });
         };
         if let Some(m) = &entry.moved_to {
             return Err(RetentionError::Moved { id: id.to_string(), region: m.region.clone() });
         }
-        let loc = self.vault_loc(&entry);
-        if hold.is_some() {
-            let entry = self.set_hold_row(id, hold.as_ref()).await?;
-            if self.settings.object_lock {
-                self.hold_versions(&loc, true).await?;
-            }
-            Ok(entry)
-        } else {
-            // Only a hold callvault placed: never one set in S3 by someone else.
-            if entry.hold.is_none() {
-                return Err(RetentionError::NotHeld { id: id.to_string() });
-            }
-            if self.settings.object_lock {
-                self.hold_versions(&loc, false).await?;
-            }
-            self.set_hold_row(id, None).await
-        }
+        Ok(entry)
     }
 
-    async fn set_hold_row(&self, id: &RecordingId, hold: Option<&LegalHold>) -> Result<RecordingEntry, RetentionError> {
-        match self.catalog.set_hold(id, hold).await? {
+    async fn change_hold(&self, id: &RecordingId, change: &HoldChange) -> Result<RecordingEntry, RetentionError> {
+        match self.catalog.set_hold(id, change).await? {
             HoldChanged::Changed(entry) => Ok(*entry),
             HoldChanged::NotFound => Err(RetentionError::NotFound { id: id.to_string() }),
+            HoldChanged::NotHeld(_) => Err(RetentionError::NotHeld { id: id.to_string() }),
             HoldChanged::Deleting(entry) => Err(RetentionError::Deleting {
                 id: id.to_string(),
                 run: entry.deleting.map(|d| d.run).unwrap_or_default(),
