@@ -45,6 +45,36 @@ struct Place {
 /// Where each key is configured: key ARN -> its places.
 type Configured = BTreeMap<String, Vec<Place>>;
 
+/// Adds the keys one function's settings name to `found`. Fails closed: a
+/// setting that cannot be read cannot say a key is unused.
+fn add_places(
+    found: &mut Configured,
+    function: &str,
+    vars: &std::collections::HashMap<String, String>,
+) -> Result<(), CliError> {
+    for (setting, _) in KEY_SETTINGS {
+        let Some(value) = vars.get(*setting) else { continue };
+        let place = |types: Vec<String>| Place { function: function.to_string(), setting: setting.to_string(), types };
+        if *setting == "RECORDING_KEYS" {
+            let map: BTreeMap<String, Vec<String>> = serde_json::from_str(value).map_err(|e| CliError {
+                code: "config_invalid",
+                message: format!("{function}'s RECORDING_KEYS is not readable ({e}): fix the function's configuration"),
+            })?;
+            for (types, keys) in map {
+                let types: Vec<String> = types.split(',').map(|t| t.trim().to_string()).collect();
+                for key in keys {
+                    found.entry(key).or_default().push(place(types.clone()));
+                }
+            }
+        } else {
+            for key in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                found.entry(key.to_string()).or_default().push(place(vec![]));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads the keys the stack's functions are configured with.
 async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Configured, CliError> {
     let mut found = Configured::new();
@@ -63,29 +93,7 @@ async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Conf
         };
         seen += 1;
         let vars = out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
-        for (setting, _) in KEY_SETTINGS {
-            let Some(value) = vars.get(*setting) else { continue };
-            if *setting == "RECORDING_KEYS" {
-                // Fail closed: a setting that cannot be read cannot say a key is unused.
-                let map: BTreeMap<String, Vec<String>> = serde_json::from_str(value).map_err(|e| CliError {
-                    code: "config_invalid",
-                    message: format!("{name}'s RECORDING_KEYS is not readable ({e}): fix the function's configuration"),
-                })?;
-                for (types, keys) in map {
-                    let types: Vec<String> = types.split(',').map(|t| t.trim().to_string()).collect();
-                    for key in keys {
-                        let place =
-                            Place { function: name.clone(), setting: setting.to_string(), types: types.clone() };
-                        found.entry(key).or_default().push(place);
-                    }
-                }
-            } else {
-                for key in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-                    let place = Place { function: name.clone(), setting: setting.to_string(), types: vec![] };
-                    found.entry(key.to_string()).or_default().push(place);
-                }
-            }
-        }
+        add_places(&mut found, &name, &vars)?;
     }
     if seen == 0 {
         return Err(CliError {
@@ -257,4 +265,37 @@ where
         ""
     };
     CliError { code: err.code(), message: format!("{what} {key}: {err}{hint}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const B: &str = "arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321";
+
+    fn vars(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn each_setting_that_names_a_key_counts_and_an_unreadable_one_fails_closed() {
+        let mut found = Configured::new();
+        let keys = format!(r#"{{"calls,screens": ["{A}"]}}"#);
+        add_places(&mut found, "s-encrypt-recording", &vars(&[("RECORDING_KEYS", &keys)])).unwrap();
+        add_places(&mut found, "s-key-guardian", &vars(&[("OLDER_KEY_ARNS", &format!("{B}, {A}")), ("X", "y")]))
+            .unwrap();
+        let a = &found[A];
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].function.as_str(), a[0].setting.as_str()), ("s-encrypt-recording", "RECORDING_KEYS"));
+        assert_eq!(a[0].types, ["calls", "screens"]);
+        assert_eq!((a[1].setting.as_str(), a[1].types.len()), ("OLDER_KEY_ARNS", 0));
+        assert_eq!(found[B].len(), 1);
+        add_places(&mut found, "s-playback", &vars(&[("OLDER_KEY_ARNS", "")])).unwrap();
+        assert_eq!(found.len(), 2, "an empty list names no key");
+
+        let err = add_places(&mut found, "s-rekey", &vars(&[("RECORDING_KEYS", "{not json")])).unwrap_err();
+        assert_eq!(err.code, "config_invalid");
+        assert!(err.message.contains("s-rekey"), "{}", err.message);
+    }
 }
