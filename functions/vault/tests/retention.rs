@@ -532,3 +532,28 @@ async fn a_release_needs_a_hold_and_a_rekey_keeps_the_lock_date_and_the_hold_on_
     assert_eq!(lock.retention, Some(("GOVERNANCE".to_string(), entry.retain_until.clone().unwrap())));
     assert!(lock.legal_hold, "the new version is born held");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stamp_that_lost_to_a_rekey_is_retried_on_the_new_row() {
+    let (mut rig, _, _) = rig();
+    rig.retention = RetentionPolicy::default();
+    recorded(&rig, "calls/r-1", &sample(1000, 1)).await;
+    rig.retention = RetentionPolicy::parse(r#"{"calls": 30}"#).unwrap();
+    let service = std::sync::Arc::new(rig.retention_service(100, false));
+    // The stamping pass read the row; a re-key replaces it (a new message)
+    // before the stamp lands.
+    let go = rig.catalog.faults.pause_next("stamp_retention");
+    let run = tokio::spawn({
+        let service = service.clone();
+        async move { service.run("run-1", unix_now()).await }
+    });
+    while rig.catalog.faults.calls("stamp_retention") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    rig.catalog.edit(&id("calls/r-1"), |e| e.message_id = "77".repeat(32));
+    go.notify_one();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.stamped, 1, "{summary:?}");
+    let row = rig.entry("calls/r-1").unwrap();
+    assert_eq!((row.message_id.as_str(), row.retention_days), ("77".repeat(32).as_str(), Some(30)));
+}
