@@ -24,14 +24,7 @@ fn id(name: &str) -> RecordingId {
 }
 
 fn task(name: &str, to: &str, request: &str) -> RekeyTask {
-    RekeyTask {
-        id: id(name),
-        target: Target::Keys(vec![to.to_string()]),
-        from_key: None,
-        request_id: request.into(),
-        destination: None,
-        copy_only: false,
-    }
+    rekey_task(id(name), to, request)
 }
 
 fn code(r: &Result<RekeyOutcome, RekeyError>) -> &'static str {

@@ -281,14 +281,7 @@ async fn a_recording_being_rekeyed_waits_for_the_move_and_keeps_its_retention_an
 
     // A re-key keeps the retention date and the hold.
     service.hold(&id("calls/c1"), hold("legal")).await.unwrap();
-    let task = vault::rekey::RekeyTask {
-        id: id("calls/c1"),
-        target: vault::rekey::Target::Keys(vec![c.clone()]),
-        from_key: None,
-        request_id: "job-2/task-1".into(),
-        destination: None,
-        copy_only: false,
-    };
+    let task = rekey_task(id("calls/c1"), &c, "job-2/task-1");
     rig.rekeyer(900).rekey(&task).await.expect("re-keyed");
     let after = rig.entry("calls/c1").unwrap();
     assert_ne!(after.message_id, before.message_id);
@@ -315,14 +308,7 @@ async fn a_recording_being_deleted_is_not_rekeyed() {
     rig.catalog.faults.crash_after_next("mark_deleting");
     let service = rig.retention_service(100, false);
     assert!(until_crash(service.run("run-1", due), rig.catalog.faults.crashed()).await.is_none());
-    let task = vault::rekey::RekeyTask {
-        id: id("calls/c1"),
-        target: vault::rekey::Target::Keys(vec![c]),
-        from_key: None,
-        request_id: "job/task".into(),
-        destination: None,
-        copy_only: false,
-    };
+    let task = rekey_task(id("calls/c1"), &c, "job/task");
     let err = rig.rekeyer(900).rekey(&task).await.unwrap_err();
     assert_eq!(err.code(), "deleting", "{err}");
     let hold_err = service.hold(&id("calls/c1"), hold("legal")).await.unwrap_err();
@@ -518,14 +504,7 @@ async fn a_release_needs_a_hold_and_a_rekey_keeps_the_lock_date_and_the_hold_on_
     let err = service.release(&id("calls/c1"), released()).await.unwrap_err();
     assert_eq!(err.code(), "not_held", "{err}");
     service.hold(&id("calls/c1"), hold("legal")).await.unwrap();
-    let task = vault::rekey::RekeyTask {
-        id: id("calls/c1"),
-        target: vault::rekey::Target::Keys(vec![c]),
-        from_key: None,
-        request_id: "job/task".into(),
-        destination: None,
-        copy_only: false,
-    };
+    let task = rekey_task(id("calls/c1"), &c, "job/task");
     rig.rekeyer_locked(900, Some("GOVERNANCE")).rekey(&task).await.expect("re-keyed");
     let entry = rig.entry("calls/c1").unwrap();
     let lock = rig.objects.object_lock(&vault("calls/c1"), entry.vault_version.as_deref().unwrap()).await.unwrap();

@@ -101,6 +101,21 @@ fn get_opt_s(item: &Item, name: &str) -> Option<String> {
     }
 }
 
+/// A list of strings (`L` of `S`).
+fn get_strings(item: &Item, name: &str, what: &str) -> Result<Vec<String>, CatalogError> {
+    let malformed = |detail: String| CatalogError::Malformed { item: what.into(), detail };
+    match item.get(name) {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                AttributeValue::S(s) => Ok(s.clone()),
+                _ => Err(malformed(format!("an element of {name} is not a string"))),
+            })
+            .collect(),
+        _ => Err(malformed(format!("no {name} list"))),
+    }
+}
+
 fn get_n(item: &Item, name: &str, what: &str) -> Result<u64, CatalogError> {
     match item.get(name) {
         Some(AttributeValue::N(v)) => v
@@ -173,19 +188,7 @@ impl RecordingEntry {
 
     fn from_item(item: &Item) -> Result<Self, CatalogError> {
         let what = get_opt_s(item, "pk").unwrap_or_else(|| "recording".into());
-        let keys = match item.get("wrapping_keys") {
-            Some(AttributeValue::L(list)) => list
-                .iter()
-                .map(|v| match v {
-                    AttributeValue::S(s) => Ok(s.clone()),
-                    _ => Err(CatalogError::Malformed {
-                        item: what.clone(),
-                        detail: "a wrapping key is not a string".into(),
-                    }),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => return Err(CatalogError::Malformed { item: what, detail: "no wrapping_keys list".into() }),
-        };
+        let keys = get_strings(item, "wrapping_keys", &what)?;
         Ok(Self {
             id: RecordingId {
                 recording_type: get_s(item, "recording_type", &what)?,
@@ -235,24 +238,7 @@ impl RecordingEntry {
                     run: get_s(m, "run", &what)?,
                     reason: get_s(m, "reason", &what)?,
                     started_at: get_s(m, "started_at", &what)?,
-                    versions: match m.get("versions") {
-                        Some(AttributeValue::L(l)) => l
-                            .iter()
-                            .map(|v| match v {
-                                AttributeValue::S(s) => Ok(s.clone()),
-                                _ => Err(CatalogError::Malformed {
-                                    item: what.clone(),
-                                    detail: "a version is not a string".into(),
-                                }),
-                            })
-                            .collect::<Result<Vec<_>, _>>()?,
-                        _ => {
-                            return Err(CatalogError::Malformed {
-                                item: what,
-                                detail: "deleting lists no versions".into(),
-                            })
-                        }
-                    },
+                    versions: get_strings(m, "versions", &what)?,
                 }),
                 Some(_) => return Err(CatalogError::Malformed { item: what, detail: "deleting is not a map".into() }),
                 None => None,
@@ -555,15 +541,14 @@ impl RecordingCatalog for DynamoCatalog {
                     .table_name(&self.table)
                     .set_item(Some(to.to_item()))
                     // `hold` is a DynamoDB reserved word: always `#hold`.
-                    .set_condition_expression(Some(match &from.hold {
-                        // A hold set or released meanwhile is not overwritten.
-                        Some(_) => "message_id = :from AND attribute_not_exists(moved_to) \
-                                    AND attribute_not_exists(deleting) AND #hold.#at = :hold_at"
-                            .to_string(),
-                        None => "message_id = :from AND attribute_not_exists(moved_to) \
-                                 AND attribute_not_exists(deleting) AND attribute_not_exists(#hold)"
-                            .to_string(),
-                    }))
+                    // A hold set or released meanwhile is not overwritten.
+                    .condition_expression(format!(
+                        "message_id = :from AND attribute_not_exists(moved_to) AND attribute_not_exists(deleting) AND {}",
+                        match &from.hold {
+                            Some(_) => "#hold.#at = :hold_at",
+                            None => "attribute_not_exists(#hold)",
+                        }
+                    ))
                     .set_expression_attribute_names(Some({
                         let mut names = HashMap::from([("#hold".to_string(), "hold".to_string())]);
                         if from.hold.is_some() {
@@ -1109,18 +1094,14 @@ impl RetentionCatalog for DynamoCatalog {
                         .set_key(Some(Self::key(recording_pk(&entry.id), RECORDING_SK)))
                         .update_expression("SET deleting = :d")
                         // The date it was found due by, too: a restamp meanwhile wins.
-                        .condition_expression(match &entry.retain_until {
-                            Some(_) => {
-                                "message_id = :m AND attribute_not_exists(moved_to) \
-                                 AND attribute_not_exists(deleting) AND attribute_not_exists(#hold) \
-                                 AND retain_until = :until"
+                        .condition_expression(format!(
+                            "message_id = :m AND attribute_not_exists(moved_to) AND attribute_not_exists(deleting) \
+                             AND attribute_not_exists(#hold) AND {}",
+                            match &entry.retain_until {
+                                Some(_) => "retain_until = :until",
+                                None => "attribute_not_exists(retain_until)",
                             }
-                            None => {
-                                "message_id = :m AND attribute_not_exists(moved_to) \
-                                 AND attribute_not_exists(deleting) AND attribute_not_exists(#hold) \
-                                 AND attribute_not_exists(retain_until)"
-                            }
-                        })
+                        ))
                         .expression_attribute_names("#hold", "hold")
                         .set_expression_attribute_values(Some({
                             let mut values = HashMap::from([

@@ -328,8 +328,7 @@ impl ObjectStore for S3Objects {
                 }
             }
             // No retention on this version (its legal hold is still asked for).
-            Err(S3Error::NotFound { .. }) => {}
-            Err(e) if is_code(&e, "NoSuchObjectLockConfiguration") => {}
+            Err(e) if lock_unset(&e) => {}
             // No Object Lock on the bucket: neither can be set.
             Err(e) if no_object_lock(&e) => return Ok(lock),
             Err(e) => return Err(e),
@@ -348,8 +347,7 @@ impl ObjectStore for S3Objects {
                 lock.legal_hold =
                     out.legal_hold.and_then(|h| h.status).is_some_and(|s| s == ObjectLockLegalHoldStatus::On)
             }
-            Err(S3Error::NotFound { .. }) => {}
-            Err(e) if no_object_lock(&e) || is_code(&e, "NoSuchObjectLockConfiguration") => {}
+            Err(e) if lock_unset(&e) || no_object_lock(&e) => {}
             Err(e) => return Err(e),
         }
         Ok(lock)
@@ -424,6 +422,12 @@ where
     }
 }
 
+/// Whether S3 answered that the version has no such lock setting (no
+/// retention, no legal hold).
+fn lock_unset(e: &S3Error) -> bool {
+    matches!(e, S3Error::NotFound { .. }) || is_code(e, "NoSuchObjectLockConfiguration")
+}
+
 /// Whether an error carries this S3 error code.
 fn is_code(e: &S3Error, code: &str) -> bool {
     matches!(e, S3Error::Refused { detail, .. } | S3Error::AccessDenied { detail, .. } if detail.starts_with(code))
@@ -466,6 +470,7 @@ impl MultipartWriter {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
         }
+        let (lock_mode, lock_until, legal_hold) = lock_headers(&self.options.lock);
         let out = self
             .handle
             .block_on(
@@ -476,9 +481,9 @@ impl MultipartWriter {
                     .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .set_content_type(self.options.content_type.clone())
                     .set_tagging(self.options.tagging())
-                    .set_object_lock_mode(lock_headers(&self.options.lock).0)
-                    .set_object_lock_retain_until_date(lock_headers(&self.options.lock).1)
-                    .set_object_lock_legal_hold_status(lock_headers(&self.options.lock).2)
+                    .set_object_lock_mode(lock_mode)
+                    .set_object_lock_retain_until_date(lock_until)
+                    .set_object_lock_legal_hold_status(legal_hold)
                     .send(),
             )
             .map_err(|e| map_s3_error(e, &self.loc.to_string()))?;
@@ -561,6 +566,7 @@ impl MultipartWriter {
             self.check_part(&rest)?;
             self.check_finish()?;
             let checksum = base64::encode(digest(&SHA256, &rest));
+            let (lock_mode, lock_until, legal_hold) = lock_headers(&self.options.lock);
             let out = self
                 .handle
                 .block_on(
@@ -570,9 +576,9 @@ impl MultipartWriter {
                         .key(&self.loc.key)
                         .set_content_type(self.options.content_type.clone())
                         .set_tagging(self.options.tagging())
-                        .set_object_lock_mode(lock_headers(&self.options.lock).0)
-                        .set_object_lock_retain_until_date(lock_headers(&self.options.lock).1)
-                        .set_object_lock_legal_hold_status(lock_headers(&self.options.lock).2)
+                        .set_object_lock_mode(lock_mode)
+                        .set_object_lock_retain_until_date(lock_until)
+                        .set_object_lock_legal_hold_status(legal_hold)
                         .checksum_algorithm(ChecksumAlgorithm::Sha256)
                         .checksum_sha256(&checksum)
                         .body(ByteStream::from(rest))

@@ -390,10 +390,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let handle = Handle::current();
         let reader = source.body.into_blocking_read(&handle);
         let encrypted_at = rfc3339(unix_now());
-        let retain = self.settings.retention.retain_until(&id.recording_type, &encrypted_at);
+        let (retain_until, retention_days) = self.settings.retention.stamp(&id.recording_type, &encrypted_at);
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
-        if let (Some(mode), Some((until, _))) = (&self.settings.vault_lock, &retain) {
+        if let (Some(mode), Some(until)) = (&self.settings.vault_lock, &retain_until) {
             write.lock.retention = Some((mode.clone(), until.clone()));
         }
         // Born pending: until the catalog names it, the vault's lifecycle
@@ -452,8 +452,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             source_version: obj.version.clone(),
             rekeyed_at: None,
             moved_to: None,
-            retention_days: retain.as_ref().map(|(_, days)| *days),
-            retain_until: retain.map(|(until, _)| until),
+            retention_days,
+            retain_until,
             hold: None,
             released_hold: None,
             deleting: None,

@@ -216,7 +216,7 @@ where
     /// report).
     pub async fn run(&self, run: &str, now: u64) -> Result<RunSummary, RetentionError> {
         let mut summary = RunSummary { run: run.to_string(), ..RunSummary::default() };
-        let details = serde_json::json!({ "policy_days": serde_json::from_str::<serde_json::Value>(&self.settings.policy.to_json()).unwrap_or_default() });
+        let details = serde_json::json!({ "policy_days": self.settings.policy.to_value() });
         self.catalog
             .open_run(&DeletionRun {
                 run: run.to_string(),
@@ -288,11 +288,8 @@ where
                 if entry.moved_to.is_some() || entry.deleting.is_some() {
                     continue;
                 }
-                let want = self.settings.policy.retain_until(&entry.id.recording_type, &entry.encrypted_at);
-                let (until, days) = match &want {
-                    Some((u, d)) => (Some(u.as_str()), Some(*d)),
-                    None => (None, None),
-                };
+                let (until, days) = self.settings.policy.stamp(&entry.id.recording_type, &entry.encrypted_at);
+                let until = until.as_deref();
                 if entry.retain_until.as_deref() != until || entry.retention_days != days {
                     // The scan reads eventually consistent rows, and a re-key may
                     // replace one meanwhile: re-read and stamp again until it holds.
@@ -350,11 +347,8 @@ where
                     // Deleted only under the policy configured now: a row the
                     // stamping pass has not reached yet (a policy changed) is
                     // stamped here first, and kept if it is not due under it.
-                    let want = self.settings.policy.retain_until(&entry.id.recording_type, &entry.encrypted_at);
-                    let (until, days) = match &want {
-                        Some((u, d)) => (Some(u.as_str()), Some(*d)),
-                        None => (None, None),
-                    };
+                    let (until, days) = self.settings.policy.stamp(&entry.id.recording_type, &entry.encrypted_at);
+                    let until = until.as_deref();
                     if entry.retain_until.as_deref() != until || entry.retention_days != days {
                         self.catalog.stamp_retention(&entry, until, days).await?;
                         return Ok(Outcome::Changed);

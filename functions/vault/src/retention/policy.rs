@@ -73,6 +73,16 @@ impl RetentionPolicy {
         Some((rfc3339(at + u64::from(days) * 86_400), days))
     }
 
+    /// What a row of `recording_type` encrypted at `encrypted_at` must carry
+    /// under this policy: its `retain_until` and `retention_days` (both
+    /// `None` when its type has no policy).
+    pub fn stamp(&self, recording_type: &str, encrypted_at: &str) -> (Option<String>, Option<u32>) {
+        match self.retain_until(recording_type, encrypted_at) {
+            Some((until, days)) => (Some(until), Some(days)),
+            None => (None, None),
+        }
+    }
+
     /// The types with a policy.
     pub fn types(&self) -> impl Iterator<Item = (&str, u32)> {
         self.0.iter().map(|(t, d)| (t.as_str(), *d))
@@ -86,7 +96,12 @@ impl RetentionPolicy {
     /// The policy as canonical JSON (sorted, one entry per type): what the
     /// catalog remembers it stamped the rows with.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_default()
+        self.to_value().to_string()
+    }
+
+    /// The policy as a JSON object (type -> days), for reports.
+    pub fn to_value(&self) -> serde_json::Value {
+        self.0.iter().map(|(t, d)| (t.clone(), serde_json::Value::from(*d))).collect()
     }
 }
 

@@ -209,6 +209,18 @@ pub fn sample(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| ((i * 7 + seed as usize * 13) % 251) as u8).collect()
 }
 
+/// A re-key of `id` onto the key `to` alone, asked as `request`.
+pub fn rekey_task(id: RecordingId, to: &str, request: &str) -> vault::rekey::RekeyTask {
+    vault::rekey::RekeyTask {
+        id,
+        target: vault::rekey::Target::Keys(vec![to.to_string()]),
+        from_key: None,
+        request_id: request.into(),
+        destination: None,
+        copy_only: false,
+    }
+}
+
 /// A claim deadline 15 minutes ahead.
 pub fn claim_until() -> u64 {
     vault::time::unix_now() + 900
