@@ -29,10 +29,6 @@ const KEY_SETTINGS: &[(&str, &str)] = &[
 /// The days KMS waits before it deletes a key (the longest window).
 pub const DELETION_WINDOW_DAYS: i32 = 30;
 
-fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError { code: "aws_error", message: format!("{what}: {e}") }
-}
-
 /// Where the deployment names a key: the function, the setting, and the
 /// recording types it wraps new recordings of (for `RECORDING_KEYS`).
 #[derive(Clone, Debug)]
@@ -85,7 +81,7 @@ async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Conf
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
             Err(e) => {
-                return Err(aws_err(
+                return Err(CliError::aws(
                     &format!("reading the configuration of {name}"),
                     aws_sdk_lambda::error::DisplayErrorContext(e),
                 ))

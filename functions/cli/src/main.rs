@@ -29,6 +29,10 @@ impl CliError {
     pub fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
         Self { code: "io", message: format!("{what}: {e}") }
     }
+    /// An AWS call of the command itself that failed (`aws_error`).
+    pub fn aws(what: &str, e: impl std::fmt::Display) -> Self {
+        Self { code: "aws_error", message: format!("{what}: {e}") }
+    }
 }
 
 impl From<vault::flow::FlowError> for CliError {

@@ -30,10 +30,6 @@ struct Candidate {
     was: String,
 }
 
-fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError { code: "aws_error", message: format!("{what}: {e}") }
-}
-
 pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<(), CliError> {
     let sdk = aws_config::load_from_env().await;
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
@@ -73,12 +69,9 @@ pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<
                 // Done, superseded by the function's own new dead letter,
                 // or nothing left to encrypt: this letter has served.
                 Redriven::Done | Redriven::DeadLetteredAgain | Redriven::Gone => {
-                    sqs.delete_message()
-                        .queue_url(url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("deleting the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.map_err(|e| {
+                        CliError::aws("deleting the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e))
+                    })?;
                 }
                 // Back on the queue at once, for the next run.
                 Redriven::StillFailing | Redriven::DryRun => {
@@ -89,7 +82,7 @@ pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<
                         .send()
                         .await
                         .map_err(|e| {
-                            aws_err("returning the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e))
+                            CliError::aws("returning the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e))
                         })?;
                 }
             }
@@ -166,7 +159,9 @@ async fn redrive_one(
             .payload(Blob::new(event.to_string()))
             .send()
             .await
-            .map_err(|e| aws_err(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                CliError::aws(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e))
+            })?;
         let payload: Value =
             out.payload.as_ref().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
         if let Some(kind) = out.function_error() {
@@ -216,7 +211,7 @@ async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidat
             .visibility_timeout(3600)
             .send()
             .await
-            .map_err(|e| aws_err("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| CliError::aws("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
         let messages = out.messages();
         if messages.is_empty() {
             return Ok(all);
@@ -263,11 +258,12 @@ async fn from_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Res
     let mut all = Vec::new();
     let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_err("listing the ingest bucket", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let page =
+            page.map_err(|e| CliError::aws("listing the ingest bucket", aws_sdk_s3::error::DisplayErrorContext(e)))?;
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
             let tags = s3.get_object_tagging().bucket(bucket).key(key).send().await.map_err(|e| {
-                aws_err(&format!("reading the tags of {key}"), aws_sdk_s3::error::DisplayErrorContext(e))
+                CliError::aws(&format!("reading the tags of {key}"), aws_sdk_s3::error::DisplayErrorContext(e))
             })?;
             if let Some(status) = tags.tag_set().iter().find(|t| t.key() == STATUS_TAG) {
                 all.push(Candidate {

@@ -61,10 +61,6 @@ pub enum Mode {
     Batch { function_arn: String, role_arn: String, priority: i32, confirmed: bool },
 }
 
-fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError { code: "aws_error", message: format!("{what}: {e}") }
-}
-
 /// The manifest's lines and totals.
 #[derive(Default)]
 struct Plan {
@@ -329,7 +325,7 @@ async fn batch(
         .send()
         .await
         .map_err(|e| {
-            aws_err(
+            CliError::aws(
                 &format!("writing the manifest to s3://{bucket}/{manifest_key}"),
                 aws_sdk_s3::error::DisplayErrorContext(e),
             )
@@ -385,7 +381,7 @@ async fn batch(
         .role_arn(role_arn)
         .send()
         .await
-        .map_err(|e| aws_err("S3 Control CreateJob", aws_sdk_s3control::error::DisplayErrorContext(e)))?;
+        .map_err(|e| CliError::aws("S3 Control CreateJob", aws_sdk_s3control::error::DisplayErrorContext(e)))?;
     let job = out.job_id().unwrap_or_default();
     println!("created S3 Batch Operations job {job}: {} recordings from s3://{bucket}/{manifest_key}", plan.keys.len());
     if !confirmed {

@@ -9,18 +9,13 @@ use serde_json::{json, Value};
 
 use crate::CliError;
 
-fn aws_err(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError { code: "aws_error", message: format!("{what}: {e}") }
-}
-
 /// Who is asking: the caller's identity as STS names it.
 async fn caller(sdk: &aws_config::SdkConfig) -> Result<String, CliError> {
     let sts = aws_sdk_sts::Client::new(sdk);
-    let me = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_err("who am I (sts:GetCallerIdentity)", aws_sdk_sts::error::DisplayErrorContext(e)))?;
+    let me =
+        sts.get_caller_identity().send().await.map_err(|e| {
+            CliError::aws("who am I (sts:GetCallerIdentity)", aws_sdk_sts::error::DisplayErrorContext(e))
+        })?;
     Ok(me.arn().unwrap_or("unknown").to_string())
 }
 
@@ -44,7 +39,7 @@ async fn invoke(sdk: &aws_config::SdkConfig, function: &str, request: Value) -> 
             if let Some(code) = body.as_ref().and_then(|b| b["errorType"].as_str()) {
                 return Err(function_error(code, body.as_ref().and_then(|b| b["errorMessage"].as_str())));
             }
-            return Err(aws_err(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)));
+            return Err(CliError::aws(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)));
         }
     };
     let payload: Value =
