@@ -117,6 +117,7 @@ async fn the_aws_adapters_keep_every_port_contract_on_the_local_aws() {
         (aws.create_key("SYMMETRIC_DEFAULT", REGION).await, aws.create_key("SYMMETRIC_DEFAULT", DR_REGION).await);
     vault::contract::catalog::catalog(&DynamoCatalog::from_config(&sdk, &stack.table), &local, &a, &b).await;
     vault::contract::catalog::retention(&DynamoCatalog::from_config(&sdk, &stack.table), &a, &b).await;
+    vault::contract::catalog::browse(&DynamoCatalog::from_config(&sdk, &stack.table), &a).await;
     aws.clear_faults();
 
     // Keys, their states as the launcher's KMS enforces them.

@@ -20,13 +20,27 @@ pub struct AuditRecord {
     /// `start` (before the first byte of a stream) or `end`.
     pub phase: &'static str,
     pub request_id: String,
-    /// The caller's IAM principal ARN, from the Function URL's IAM request context.
+    /// The person (or tool): the verified token's `sub`, or the session's
+    /// that such a token started. Never from a field the caller writes.
+    pub subject: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    /// The person's groups that granted this request.
+    pub groups: Vec<String>,
+    /// The token's `jti`, or the session's id.
+    pub token_id: Option<String>,
+    /// `bearer`, `session`, or `none` (no identity verified).
+    pub auth: &'static str,
+    /// The transport caller's IAM principal ARN, from the Function URL's
+    /// IAM request context (the front's, behind CloudFront): who carried
+    /// the request, not who asked.
     pub principal: Option<String>,
     pub account_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
     pub method: String,
-    /// `audio`, `info`, or `none` when the path named no recording.
+    /// `audio`, `info`, `list`, `me`, `page`, `login`, `callback`,
+    /// `logout`, or `none` when the path named nothing.
     pub route: &'static str,
     /// `<type>/<id>`.
     pub recording: Option<String>,
@@ -55,6 +69,16 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Names the verified person, and the groups that granted the request.
+    pub fn identify(&mut self, identity: &crate::auth::Identity, groups: Vec<String>) {
+        self.subject = Some(identity.subject.clone());
+        self.username = identity.username.clone();
+        self.email = identity.email.clone();
+        self.token_id = identity.token_id.clone();
+        self.auth = identity.method;
+        self.groups = groups;
+    }
+
     /// The metrics of this request: (dimensions, metrics) per EMF line.
     #[allow(clippy::type_complexity)]
     pub fn metrics(&self) -> Vec<(Vec<(&'static str, &'static str)>, Vec<(&'static str, &'static str, f64)>)> {

@@ -5,6 +5,9 @@ use std::time::Duration;
 use vault::config::{ConfigError, FromSettings, Settings};
 use vault::playback::{PlaybackSettings, DEFAULT_BATCH_BYTES};
 
+use crate::auth::access::AccessPolicy;
+use crate::auth::oidc::{allowed_url, OidcSettings};
+
 pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
 pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
 pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
@@ -12,6 +15,20 @@ pub const AWS_REGION: &str = "AWS_REGION";
 pub const KEY_CACHE_TTL_SECONDS: &str = "KEY_CACHE_TTL_SECONDS";
 pub const KEY_CACHE_ENTRIES: &str = "KEY_CACHE_ENTRIES";
 pub const MAX_RESPONSE_BYTES: &str = "MAX_RESPONSE_BYTES";
+pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
+pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
+pub const OIDC_AUDIENCES: &str = "OIDC_AUDIENCES";
+pub const OIDC_GROUPS_CLAIMS: &str = "OIDC_GROUPS_CLAIMS";
+pub const OIDC_SCOPES: &str = "OIDC_SCOPES";
+pub const OIDC_CLIENT_SECRET_ARN: &str = "OIDC_CLIENT_SECRET_ARN";
+pub const PLAYER_URL: &str = "PLAYER_URL";
+pub const PLAYBACK_ACCESS: &str = "PLAYBACK_ACCESS";
+pub const SESSION_SECONDS: &str = "SESSION_SECONDS";
+
+/// How long a player session lasts (never past its ID token's expiry).
+pub const DEFAULT_SESSION_SECONDS: u64 = 3600;
+/// Leeway on tokens' `exp` and `nbf`: clocks differ a little.
+pub const TOKEN_LEEWAY: Duration = Duration::from_secs(60);
 
 /// How long an unwrapped data key is used without asking KMS again: also how
 /// long revoking a key takes to reach playback.
@@ -31,6 +48,17 @@ pub struct Config {
     pub catalog_table: String,
     /// Cap on the audio bytes of a ranged (206) response.
     pub max_response_bytes: u64,
+    /// The identity provider.
+    pub oidc: OidcSettings,
+    /// Who may play and list what.
+    pub access: AccessPolicy,
+    /// Browser sign-in: the player's public URL (the front's, without a
+    /// trailing slash) and the Secrets Manager secret holding the client
+    /// secret. Both, or neither (bearer tokens only).
+    pub sign_in: Option<(String, String)>,
+    pub session: Duration,
+    /// The scopes a browser sign-in asks for.
+    pub scopes: String,
 }
 
 impl FromSettings for Config {
@@ -53,7 +81,61 @@ impl FromSettings for Config {
             MIN_MAX_RESPONSE_BYTES..=MAX_MAX_RESPONSE_BYTES,
             "a number of bytes",
         )?;
+        let issuer = env.required(OIDC_ISSUER, "the identity provider's issuer URL (the tokens' iss)")?;
+        if !allowed_url(&issuer) {
+            return Err(ConfigError {
+                name: OIDC_ISSUER,
+                problem: format!("{issuer:?} is not an https URL (http only to 127.0.0.1 or localhost)"),
+            });
+        }
+        let client_id = env.required(OIDC_CLIENT_ID, "the player's OpenID Connect client id")?;
+        let list = |name: &str| -> Vec<String> {
+            env.optional(name)
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let mut audiences = list(OIDC_AUDIENCES);
+        if !audiences.contains(&client_id) {
+            audiences.insert(0, client_id.clone());
+        }
+        let mut groups_claims = list(OIDC_GROUPS_CLAIMS);
+        if groups_claims.is_empty() {
+            groups_claims.push("groups".into());
+        }
+        let access = AccessPolicy::parse(
+            PLAYBACK_ACCESS,
+            &env.required(PLAYBACK_ACCESS, r#"the groups' grants as JSON, {"qa": ["calls"]} ({} lets nobody play)"#)?,
+        )?;
+        let player_url = env.optional(PLAYER_URL).map(|url| url.trim_end_matches('/').to_string());
+        if let Some(url) = player_url.as_ref().filter(|url| !allowed_url(url)) {
+            return Err(ConfigError {
+                name: PLAYER_URL,
+                problem: format!("{url:?} is not an https URL (http only to 127.0.0.1 or localhost)"),
+            });
+        }
+        let sign_in = match (player_url, env.optional(OIDC_CLIENT_SECRET_ARN)) {
+            (None, None) => None,
+            (Some(url), Some(secret)) => Some((url, secret)),
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    name: OIDC_CLIENT_SECRET_ARN,
+                    problem: "missing: browser sign-in (PLAYER_URL is set) needs the Secrets Manager ARN of the client secret".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    name: PLAYER_URL,
+                    problem: "missing: set it to the player's public URL (the sign-in's redirect goes to <PLAYER_URL>/auth/callback)".into(),
+                })
+            }
+        };
+        let session = env.number(SESSION_SECONDS, DEFAULT_SESSION_SECONDS, 300..=43_200, "a number of seconds")?;
         Ok(Self {
+            oidc: OidcSettings { issuer, client_id, audiences, groups_claims, leeway: TOKEN_LEEWAY },
+            access,
+            sign_in,
+            session: Duration::from_secs(session),
+            scopes: env.optional(OIDC_SCOPES).unwrap_or_else(|| "openid email profile".into()),
             settings: PlaybackSettings {
                 org,
                 vault_bucket,
@@ -79,6 +161,9 @@ mod tests {
             (CALLVAULT_ORG, "acme".to_string()),
             (VAULT_BUCKET, "acme-vault".to_string()),
             (CATALOG_TABLE, "acme-catalog".to_string()),
+            (OIDC_ISSUER, "https://login.example.com/acme".to_string()),
+            (OIDC_CLIENT_ID, "player".to_string()),
+            (PLAYBACK_ACCESS, r#"{"qa": ["calls"]}"#.to_string()),
         ])
     }
 
@@ -92,11 +177,28 @@ mod tests {
         assert_eq!(c.settings.cache_ttl, Duration::from_secs(300));
         assert_eq!(c.settings.cache_entries, 256);
         assert_eq!(c.max_response_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.oidc.audiences, ["player"]);
+        assert_eq!(c.oidc.groups_claims, ["groups"]);
+        assert_eq!((c.sign_in, c.session), (None, Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn browser_sign_in_needs_both_the_player_url_and_the_client_secret() {
+        let mut e = env();
+        e.insert(PLAYER_URL, "https://player.example.com/".into());
+        assert_eq!(load(&e).unwrap_err().name, OIDC_CLIENT_SECRET_ARN);
+        e.insert(OIDC_CLIENT_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:1:secret:player".into());
+        let c = load(&e).unwrap();
+        assert_eq!(c.sign_in.unwrap().0, "https://player.example.com");
+        e.remove(PLAYER_URL);
+        assert_eq!(load(&e).unwrap_err().name, PLAYER_URL);
     }
 
     #[test]
     fn every_missing_setting_is_named() {
-        for name in [AWS_REGION, CALLVAULT_ORG, VAULT_BUCKET, CATALOG_TABLE] {
+        for name in
+            [AWS_REGION, CALLVAULT_ORG, VAULT_BUCKET, CATALOG_TABLE, OIDC_ISSUER, OIDC_CLIENT_ID, PLAYBACK_ACCESS]
+        {
             let mut e = env();
             e.remove(name);
             assert_eq!(load(&e).unwrap_err().name, name);
@@ -111,6 +213,10 @@ mod tests {
             (KEY_CACHE_ENTRIES, "0"),
             (MAX_RESPONSE_BYTES, "1024"),
             (VAULT_BUCKET, "Vault_Bucket"),
+            (OIDC_ISSUER, "http://login.example.com"),
+            (PLAYER_URL, "http://player.example.com"),
+            (PLAYBACK_ACCESS, r#"{"qa": "calls"}"#),
+            (SESSION_SECONDS, "10"),
         ] {
             let mut e = env();
             e.insert(name, value.to_string());

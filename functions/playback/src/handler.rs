@@ -1,5 +1,7 @@
-//! HTTP in, recording out: routes, ranges, headers, error bodies, and the
-//! audit line of every request. The work itself is [`vault::playback`].
+//! HTTP in, recording out: who is asking (a verified token or the session
+//! it started) and whether they may, then routes, ranges, headers, error
+//! bodies, and the audit line of every request. The work itself is
+//! [`vault::playback`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,24 +13,33 @@ use lambda_http::{Request, RequestExt, Response};
 use tokio::sync::mpsc;
 use vault::errors::{ErrorKind, OperationError};
 use vault::playback::{FrameStream, OpenRecording, OpenStats, PlaybackError, RecordingPlayer};
-use vault::ports::catalog::RecordingCatalog;
+use vault::ports::catalog::{BrowseQuery, RecordingBrowser, RecordingCatalog};
 use vault::ports::keys::KeyManagement;
 use vault::ports::objects::ObjectStore;
 
 use crate::audit::{AuditLog, AuditRecord};
+use crate::auth::access::Access;
+use crate::auth::provider::IdentityProvider;
+use crate::auth::{AuthError, Identity};
 use crate::body::{PlaybackBody, StreamAborted};
 use crate::range::{ByteRange, RangeError};
-use crate::route::{PathError, Route};
+use crate::route::{PathError, Route, ASSETS};
+use crate::web::{parse_query, static_response, Auth, PAGE};
 
 /// Batches of audio waiting to be sent: bounds the memory of a stream.
 const STREAM_DEPTH: usize = 2;
 
 /// The playback handler: one per container, shared by every request.
-pub struct Handler<K, O, C> {
+pub struct Handler<K, O, C, P> {
     player: Arc<RecordingPlayer<K, O, C>>,
     max_response_bytes: u64,
     audit: Arc<dyn AuditLog>,
+    auth: Auth<P>,
 }
+
+/// Most rows of one page of the list.
+pub const MAX_LIST_LIMIT: usize = 100;
+const DEFAULT_LIST_LIMIT: usize = 25;
 
 /// An error answered as `{ "error": code, "message": ... }`.
 struct Refusal {
@@ -57,6 +68,37 @@ impl Refusal {
 
     fn range(e: RangeError) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_range", e.to_string())
+    }
+
+    fn auth(e: AuthError) -> Self {
+        let status = match e {
+            AuthError::NotSignedIn | AuthError::TokenRefused(_) | AuthError::SessionRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::SignIn(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::NOT_IMPLEMENTED,
+        };
+        let mut refusal = Self::new(status, e.code(), e.message());
+        refusal.detail = Some(e.to_string());
+        match e {
+            AuthError::TokenRefused(_) => {
+                refusal.with_header(header::WWW_AUTHENTICATE, r#"Bearer realm="callvault", error="invalid_token""#)
+            }
+            AuthError::NotSignedIn | AuthError::SessionRefused(_) => {
+                refusal.with_header(header::WWW_AUTHENTICATE, r#"Bearer realm="callvault""#)
+            }
+            AuthError::ProviderUnavailable(_) => refusal.with_header(header::RETRY_AFTER, "5"),
+            _ => refusal,
+        }
+    }
+
+    fn not_permitted(what: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "not_permitted",
+            format!("You are not permitted to play {what}: ask the administrator of the player for access."),
+        )
     }
 
     fn playback(e: &PlaybackError) -> Self {
@@ -146,7 +188,7 @@ fn served_content_type(declared: &str) -> Option<String> {
     (matches!(kind, "audio" | "video") && token(subtype)).then_some(essence)
 }
 
-fn internal() -> Response<PlaybackBody> {
+pub(crate) fn internal() -> Response<PlaybackBody> {
     let mut r =
         Response::new(PlaybackBody::full(r#"{"error":"internal","message":"the response could not be built"}"#));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -165,11 +207,22 @@ impl From<Response<PlaybackBody>> for Answer {
     }
 }
 
-impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog + 'static> Handler<K, O, C> {
-    /// A handler over `player`; ranged responses carry at most
-    /// `max_response_bytes` of audio.
-    pub fn new(player: RecordingPlayer<K, O, C>, max_response_bytes: u64, audit: Arc<dyn AuditLog>) -> Self {
-        Self { player: Arc::new(player), max_response_bytes, audit }
+impl<K, O, C, P> Handler<K, O, C, P>
+where
+    K: KeyManagement + 'static,
+    O: ObjectStore + 'static,
+    C: RecordingCatalog + RecordingBrowser + 'static,
+    P: IdentityProvider,
+{
+    /// A handler over `player`, letting in whom `auth` verifies; ranged
+    /// responses carry at most `max_response_bytes` of audio.
+    pub fn new(
+        player: RecordingPlayer<K, O, C>,
+        max_response_bytes: u64,
+        audit: Arc<dyn AuditLog>,
+        auth: Auth<P>,
+    ) -> Self {
+        Self { player: Arc::new(player), max_response_bytes, audit, auth }
     }
 
     /// The player, for its cache.
@@ -229,10 +282,61 @@ impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog +
         let raw_path = req.raw_http_path();
         let raw_path = if raw_path.is_empty() { req.uri().path() } else { raw_path };
         let route = Route::parse(raw_path).map_err(Refusal::path)?;
+        // What needs no identity: the page, its files, the sign-in.
+        match &route {
+            Route::Page => {
+                audit.route = "page";
+                return Ok(static_response("text/html; charset=utf-8", PAGE, head_only).into());
+            }
+            Route::Asset(name) => {
+                audit.route = "page";
+                let (_, content_type, body) = ASSETS.iter().find(|(n, _, _)| n == name).copied().unwrap_or_default();
+                return Ok(static_response(content_type, body, head_only).into());
+            }
+            Route::Login => {
+                audit.route = "login";
+                return Ok(self.auth.login().await.map_err(Refusal::auth)?.into());
+            }
+            Route::Callback => {
+                audit.route = "callback";
+                let query = parse_query(req.uri().query().unwrap_or_default());
+                let (response, identity) = self.auth.callback(&query, req.headers()).await.map_err(Refusal::auth)?;
+                audit.identify(&identity, identity.groups.clone());
+                return Ok(response.into());
+            }
+            Route::Logout => {
+                audit.route = "logout";
+                return Ok(self.auth.logout().map_err(Refusal::auth)?.into());
+            }
+            _ => {}
+        }
+        // Everything else: a verified identity first, before any read of
+        // the catalog, the vault or KMS.
+        let identity = self.auth.authenticate(req.headers()).await.map_err(Refusal::auth)?;
+        audit.identify(&identity, Vec::new());
+        let access = self.auth.access.access(&identity.groups);
         let id = match &route {
             Route::Audio(id) | Route::Info(id) => id,
+            Route::Me => {
+                audit.route = "me";
+                audit.groups = identity.granting_groups(&self.auth.access);
+                return Ok(me_response(&identity, &access, &self.auth.access, head_only).into());
+            }
+            _ => {
+                audit.route = "list";
+                return self.list(req, &access, audit, head_only).await.map(Into::into);
+            }
         };
         audit.recording = Some(id.to_string());
+        let granting = access.granting(id);
+        if granting.is_empty() {
+            return Err(Refusal::not_permitted(&format!(
+                "{} recordings{}",
+                id.recording_type,
+                prefix_hint(&access, id)
+            )));
+        }
+        audit.groups = granting;
         if let Route::Info(id) = &route {
             audit.route = "info";
             let info = self.player.info(id).await.map_err(|e| Refusal::playback(&e))?;
@@ -246,6 +350,25 @@ impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog +
             }
             None => None,
         };
+        match self.audio(req, id, range.clone(), audit, head_only).await {
+            // The cached message's version was replaced or deleted: once
+            // more, from the catalog (which knows what became of it).
+            Err(refusal) if refusal.code == "stale" => self.audio(req, id, range, audit, head_only).await,
+            answer => answer,
+        }
+    }
+
+    /// The audio of one recording (the whole of it, or a range); the
+    /// refusal `stale` when it came from the cache and the vault's current
+    /// version is no longer the one the cache opened.
+    async fn audio(
+        &self,
+        req: &Request,
+        id: &vault::recording::RecordingId,
+        range: Option<ByteRange>,
+        audit: &mut AuditRecord,
+        head_only: bool,
+    ) -> Result<Answer, Refusal> {
         let mut stats = OpenStats::default();
         let opened = self.player.open(id, &mut stats).await;
         audit.kms_calls = stats.kms_calls;
@@ -305,6 +428,93 @@ impl<K: KeyManagement + 'static, O: ObjectStore + 'static, C: RecordingCatalog +
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let body = PlaybackBody::streamed(body_len, first, rx);
         Ok(Answer { response: builder.body(body).unwrap_or_else(|_| internal()), rest: Some((frames, tx)) })
+    }
+
+    /// `GET /api/recordings?type=&from=&to=&after=&limit=`: the recordings
+    /// of a type the person may play, newest first, from the catalog's
+    /// index by type and date.
+    async fn list(
+        &self,
+        req: &Request,
+        access: &Access,
+        audit: &mut AuditRecord,
+        head_only: bool,
+    ) -> Result<Response<PlaybackBody>, Refusal> {
+        let query = parse_query(req.uri().query().unwrap_or_default());
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+        let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", message);
+        let recording_type = param("type").ok_or_else(|| bad("name a recording type: ?type=calls".into()))?;
+        audit.recording = Some(format!("{recording_type}/"));
+        let (prefixes, groups) = access.prefixes(recording_type);
+        if prefixes.is_empty() {
+            return Err(Refusal::not_permitted(&format!("{recording_type} recordings")));
+        }
+        audit.groups = groups;
+        let date = |name: &str| -> Result<Option<String>, Refusal> {
+            match param(name) {
+                None => Ok(None),
+                Some(d) if is_date(d) => Ok(Some(d.to_string())),
+                Some(d) => Err(bad(format!("{name}={d:?} is not a date: use YYYY-MM-DD"))),
+            }
+        };
+        let limit = match param("limit") {
+            None => DEFAULT_LIST_LIMIT,
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+                .ok_or_else(|| bad(format!("limit={n:?} is not a number from 1 to {MAX_LIST_LIMIT}")))?,
+        };
+        let mut browse = BrowseQuery {
+            recording_type: recording_type.to_string(),
+            from: date("from")?,
+            // Inclusive of the whole day: "~" sorts after every time of it.
+            to: date("to")?.map(|d| format!("{d}~")),
+            after: match param("after") {
+                None => None,
+                Some(c) => Some(
+                    crate::auth::b64url_decode(c)
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .ok_or_else(|| bad("after= is not a cursor this list returned".into()))?,
+                ),
+            },
+            limit,
+        };
+        // A prefix grant filters the type's rows: a few index pages at most
+        // per answer; the cursor goes on from where this one stopped.
+        let mut rows = Vec::new();
+        let mut next = None;
+        for _ in 0..5 {
+            let (page, cursor) = self.player.browse(&browse).await.map_err(|e| Refusal::playback(&e))?;
+            rows.extend(page.into_iter().filter(|e| {
+                e.deleting.is_none() && prefixes.iter().any(|p| e.id.recording_id.starts_with(p.as_str()))
+            }));
+            next = cursor;
+            match &next {
+                Some(c) if rows.len() < limit => browse.after = Some(c.clone()),
+                _ => break,
+            }
+        }
+        let recordings: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "recording_type": e.id.recording_type,
+                    "recording_id": e.id.recording_id,
+                    "encrypted_at": e.encrypted_at,
+                    "size": e.plaintext_size,
+                    "content_type": e.content_type,
+                    "key_arns": e.wrapping_keys,
+                    "legal_hold": e.hold.is_some(),
+                    "moved_to_region": e.moved_to.as_ref().map(|m| m.region.clone()),
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "recordings": recordings,
+            "next": next.map(|c| crate::auth::b64url(c.as_bytes())),
+        });
+        Ok(json_response(StatusCode::OK, &body, head_only))
     }
 
     fn headers(
@@ -422,6 +632,63 @@ fn info_response(info: &vault::playback::RecordingInfo, head_only: bool) -> Resp
         .unwrap_or_else(|_| internal())
 }
 
+fn json_response(status: StatusCode, body: &serde_json::Value, head_only: bool) -> Response<PlaybackBody> {
+    let body = body.to_string();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) })
+        .unwrap_or_else(|_| internal())
+}
+
+/// Who is signed in and what they may play: what the page shows.
+fn me_response(
+    identity: &Identity,
+    access: &Access,
+    policy: &crate::auth::access::AccessPolicy,
+    head_only: bool,
+) -> Response<PlaybackBody> {
+    let types: Vec<serde_json::Value> = access
+        .types()
+        .into_iter()
+        .map(|t| {
+            let (prefixes, _) = access.prefixes(&t);
+            serde_json::json!({ "recording_type": t, "id_prefixes": prefixes })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "subject": identity.subject,
+        "username": identity.username,
+        "email": identity.email,
+        "groups": identity.granting_groups(policy),
+        "method": identity.method,
+        "types": types,
+    });
+    json_response(StatusCode::OK, &body, head_only)
+}
+
+/// ` with ids starting ...` when the person holds prefixes of the type.
+fn prefix_hint(access: &Access, id: &vault::recording::RecordingId) -> String {
+    let (prefixes, _) = access.prefixes(&id.recording_type);
+    if prefixes.is_empty() {
+        String::new()
+    } else {
+        format!(" outside {}", prefixes.iter().map(|p| format!("{p}*")).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// `YYYY-MM-DD`.
+fn is_date(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
 fn header_str(headers: &HeaderMap<HeaderValue>, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -443,6 +710,7 @@ fn audit_record(req: &Request) -> AuditRecord {
         route: "none",
         key_source: "none",
         outcome: "ok",
+        auth: "none",
         ..Default::default()
     };
     if let Some(ctx) = req.lambda_context_ref() {

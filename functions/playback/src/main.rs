@@ -1,5 +1,6 @@
-//! The playback Lambda: clients, configuration and the data-key cache built
-//! once per container, then the handler for every request.
+//! The playback Lambda: clients, configuration, the client secret and the
+//! data-key cache built once per container, then the handler for every
+//! request.
 
 // The streaming runtime's service stack nests futures deeper than the default limit.
 #![recursion_limit = "256"]
@@ -7,6 +8,9 @@
 use std::sync::Arc;
 
 use lambda_http::{service_fn, Request};
+use playback::auth::oidc::Oidc;
+use playback::auth::provider::HttpProvider;
+use playback::web::{Auth, SignIn};
 use playback::{Config, Handler, StdoutAudit};
 use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
@@ -21,13 +25,26 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
+    // Read once, at start: a secret that cannot be read stops the function
+    // with its code, before it answers anything.
+    let sign_in = match &config.sign_in {
+        None => None,
+        Some((player_url, secret_arn)) => {
+            let secret = playback::secret::client_secret(&aws_sdk_secretsmanager::Client::new(&sdk), secret_arn)
+                .await
+                .inspect_err(|e| tracing::error!(code = e.code(), "{e}"))?;
+            Some(SignIn::new(player_url.clone(), secret, &config.oidc.client_id, config.session, config.scopes.clone()))
+        }
+    };
+    let auth =
+        Auth { oidc: Oidc::new(HttpProvider::new()?, config.oidc.clone()), access: config.access.clone(), sign_in };
     let player = RecordingPlayer::new(
         AwsKms::new(&sdk),
         S3Objects::from_config(&sdk),
         DynamoCatalog::from_config(&sdk, &config.catalog_table),
         config.settings,
     );
-    let handler = Arc::new(Handler::new(player, config.max_response_bytes, Arc::new(StdoutAudit)));
+    let handler = Arc::new(Handler::new(player, config.max_response_bytes, Arc::new(StdoutAudit), auth));
     lambda_http::run_with_streaming_response(service_fn(move |req: Request| {
         let handler = handler.clone();
         async move { Ok::<_, std::convert::Infallible>(handler.handle(req).await) }

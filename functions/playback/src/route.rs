@@ -2,6 +2,10 @@
 //! `/recordings/<type>/<id>/info` (metadata). An id may hold slashes, as the
 //! ingest key did; each segment is percent-decoded, so an id whose last
 //! segment is `info` is reached by encoding its last slash as `%2F`.
+//!
+//! The player: `/` (its page, and `/player.js`, `/player.css`), the browser
+//! sign-in (`/auth/login`, `/auth/callback`, `/auth/logout`), and its API
+//! (`/api/me`, `/api/recordings?type=&from=&to=&after=`).
 
 use percent_encoding::percent_decode_str;
 use vault::recording::RecordingId;
@@ -11,11 +15,28 @@ use vault::recording::RecordingId;
 pub enum Route {
     Audio(RecordingId),
     Info(RecordingId),
+    /// The player page.
+    Page,
+    /// A file of the page: its name.
+    Asset(&'static str),
+    Login,
+    Callback,
+    Logout,
+    /// Who is signed in, and what they may play.
+    Me,
+    /// The recordings a person may play.
+    List,
 }
+
+/// The page's files, served with the function: (path, content type, body).
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    ("player.js", "text/javascript; charset=utf-8", include_str!("../player/player.js")),
+    ("player.css", "text/css; charset=utf-8", include_str!("../player/player.css")),
+];
 
 /// A path that names no recording.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("{problem}: use /recordings/<type>/<id> or /recordings/<type>/<id>/info")]
+#[error("{problem}: use /recordings/<type>/<id>, /recordings/<type>/<id>/info, or the player at /")]
 pub struct PathError {
     pub problem: String,
 }
@@ -24,6 +45,18 @@ impl Route {
     /// Parses a raw (still percent-encoded) path.
     pub fn parse(raw_path: &str) -> Result<Self, PathError> {
         let bad = |problem: &str| PathError { problem: problem.to_string() };
+        match raw_path {
+            "" | "/" => return Ok(Self::Page),
+            "/auth/login" => return Ok(Self::Login),
+            "/auth/callback" => return Ok(Self::Callback),
+            "/auth/logout" => return Ok(Self::Logout),
+            "/api/me" => return Ok(Self::Me),
+            "/api/recordings" => return Ok(Self::List),
+            _ => {}
+        }
+        if let Some((name, _, _)) = ASSETS.iter().find(|(name, _, _)| raw_path.strip_prefix('/') == Some(name)) {
+            return Ok(Self::Asset(name));
+        }
         let rest = raw_path.strip_prefix("/recordings/").ok_or_else(|| bad("the path is not under /recordings/"))?;
         let mut segments = rest
             .split('/')
@@ -81,9 +114,19 @@ mod tests {
     }
 
     #[test]
+    fn the_player_and_its_sign_in_have_their_own_paths() {
+        assert_eq!(Route::parse("/"), Ok(Route::Page));
+        assert_eq!(Route::parse(""), Ok(Route::Page));
+        assert_eq!(Route::parse("/player.js"), Ok(Route::Asset("player.js")));
+        assert_eq!(Route::parse("/auth/callback"), Ok(Route::Callback));
+        assert_eq!(Route::parse("/api/recordings"), Ok(Route::List));
+        assert!(Route::parse("/player.jsx").is_err());
+        assert!(Route::parse("/api/other").is_err());
+    }
+
+    #[test]
     fn paths_that_name_no_recording_are_refused() {
         for bad in [
-            "/",
             "/recordings",
             "/recordings/",
             "/recordings/calls",

@@ -1,92 +1,13 @@
 //! The HTTP layer over the in-memory twins: what a browser is told to do
 //! with a recording's bytes, and what an error body may say.
 
-use std::pin::Pin;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body::Body;
-use playback::{Handler, PlaybackBody, StdoutAudit};
-use vault::ingest::{Announced, IngestSettings, RecordingEncryptor};
-use vault::memory::{MemoryCatalog, MemoryKms, MemoryObjects};
-use vault::playback::{PlaybackSettings, RecordingPlayer, DEFAULT_BATCH_BYTES};
+use common::*;
 use vault::ports::catalog::CatalogError;
-use vault::ports::objects::{S3Location, WriteOptions};
-use vault::recording::RecordingKeys;
-
-struct Rig {
-    kms: Arc<MemoryKms>,
-    objects: MemoryObjects,
-    catalog: MemoryCatalog,
-    keys: RecordingKeys,
-}
-
-impl Rig {
-    fn new() -> Self {
-        let kms = Arc::new(MemoryKms::new());
-        let key = kms.create_symmetric("us-east-1");
-        let objects = MemoryObjects::new();
-        objects.create_bucket("ingest", true);
-        objects.create_bucket("vault", true);
-        let keys = RecordingKeys::parse(&format!(r#"{{"calls": ["{key}"]}}"#), "us-east-1").unwrap();
-        Self { kms, objects, catalog: MemoryCatalog::new(), keys }
-    }
-
-    async fn record(&self, key: &str, body: &[u8], content_type: &str) {
-        let loc = S3Location { bucket: "ingest".into(), key: key.into() };
-        let (etag, version) = self.objects.put(&loc, body, Some(content_type));
-        let settings = IngestSettings {
-            org: "acme".into(),
-            ingest_bucket: "ingest".into(),
-            vault_bucket: "vault".into(),
-            keys: self.keys.clone(),
-            frame_length: 4096,
-            region: "us-east-1".into(),
-            write: WriteOptions::default(),
-            retention: Default::default(),
-            vault_lock: None,
-        };
-        let encryptor = RecordingEncryptor::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
-        let obj = Announced { bucket: "ingest".into(), key: key.into(), etag, version };
-        encryptor.encrypt(&obj, vault::time::unix_now() + 900, "req").await.expect("encrypted");
-    }
-
-    fn handler(&self) -> Handler<Arc<MemoryKms>, MemoryObjects, MemoryCatalog> {
-        self.handler_with(Arc::new(StdoutAudit))
-    }
-
-    fn handler_with(
-        &self,
-        audit: Arc<dyn playback::AuditLog>,
-    ) -> Handler<Arc<MemoryKms>, MemoryObjects, MemoryCatalog> {
-        let settings = PlaybackSettings {
-            org: "acme".into(),
-            vault_bucket: "vault".into(),
-            region: "us-east-1".into(),
-            cache_ttl: Duration::from_secs(60),
-            cache_entries: 8,
-            batch_bytes: DEFAULT_BATCH_BYTES,
-        };
-        let player = RecordingPlayer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
-        Handler::new(player, 4 * 1024 * 1024, audit)
-    }
-}
-
-fn get(path: &str) -> lambda_http::Request {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/playback-get.json");
-    let mut event: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-    event["rawPath"] = path.into();
-    event["requestContext"]["http"]["path"] = path.into();
-    lambda_http::request::from_str(&event.to_string()).expect("a Function URL event")
-}
-
-async fn body(mut body: PlaybackBody) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        out.extend_from_slice(&frame.expect("no stream error").into_data().unwrap_or_default());
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_audio_and_video_are_served_as_such_and_nothing_is_sniffed() {
@@ -144,19 +65,6 @@ async fn error_bodies_carry_the_code_and_a_fixed_text_never_aws_details() {
     assert_eq!(parts.status, 403);
     assert!(text.contains("key_access_denied") && text.contains("administrator of KMS key arn:aws:kms:"), "{text}");
     assert!(!text.contains("assumed-role"), "the KMS message stays in the log: {text}");
-}
-
-/// Keeps the records, start and end apart.
-#[derive(Default)]
-struct Kept(std::sync::Mutex<(Vec<playback::AuditRecord>, Vec<playback::AuditRecord>)>);
-
-impl playback::AuditLog for Kept {
-    fn record(&self, record: &playback::AuditRecord) {
-        self.0.lock().unwrap().1.push(record.clone());
-    }
-    fn start(&self, record: &playback::AuditRecord) {
-        self.0.lock().unwrap().0.push(record.clone());
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ use crate::arn::{region_of, KmsArn};
 use crate::keyring::check_region;
 
 /// A recording's identity: its type and its id.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RecordingId {
     pub recording_type: String,
     pub recording_id: String,
@@ -21,7 +21,7 @@ impl std::fmt::Display for RecordingId {
 }
 
 /// What the catalog holds about one encrypted recording.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecordingEntry {
     pub id: RecordingId,
     /// Key of the vault object (bucket is configuration).

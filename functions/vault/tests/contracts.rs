@@ -53,6 +53,7 @@ async fn the_catalog_twin_keeps_the_catalog_contract() {
         ("arn:aws:kms:us-east-1:111122223333:key/contract-a", "arn:aws:kms:us-west-2:111122223333:key/contract-b");
     vault::contract::catalog::catalog(&catalog, &Catalog(catalog.clone()), a, b).await;
     vault::contract::catalog::retention(&catalog, a, b).await;
+    vault::contract::catalog::browse(&catalog, a).await;
 }
 
 #[tokio::test]

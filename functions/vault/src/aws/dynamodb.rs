@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::ports::catalog::{
-    random_usage_shard, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow, EventClaim,
-    EventClaims, HoldChange, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded, RecordingCatalog,
-    RecordingListing, RetentionCatalog,
+    random_usage_shard, BrowseQuery, CatalogError, Claim, DeletionRecord, DeletionRun, DenialCounters, DenialWindow,
+    EventClaim, EventClaims, HoldChange, HoldChanged, KeyUsage, KeyUsageCatalog, Marked, Moved, Recorded,
+    RecordingBrowser, RecordingCatalog, RecordingListing, RetentionCatalog,
 };
 use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId, ReleasedHold};
 
@@ -41,6 +41,9 @@ const DENIED_PK: &str = "denied";
 /// The catalog's sparse index of the rows that have a `retain_until`:
 /// partition `recording_type`, sort `retain_until` (template.yaml).
 pub const RETENTION_INDEX: &str = "retention";
+/// The catalog's index of recordings by type and date: partition
+/// `recording_type`, sort `encrypted_at` (template.yaml), for the player's list.
+pub const BY_DATE_INDEX: &str = "by-date";
 const RUN_PK: &str = "deletion-run";
 const RETENTION_PK: &str = "retention";
 const POLICY_SK: &str = "policy";
@@ -990,6 +993,29 @@ impl DynamoCatalog {
             .await
             .map_err(|e| map_error(e, &self.table))?;
         Ok(out.item.as_ref().and_then(|i| get_n(i, "until", "claim").ok()).unwrap_or(0))
+    }
+}
+
+impl RecordingBrowser for DynamoCatalog {
+    async fn browse(&self, query: &BrowseQuery) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+        // Both bounds always set: "" sorts before every date, "~" after.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_DATE_INDEX)
+            .key_condition_expression("recording_type = :t AND encrypted_at BETWEEN :from AND :to")
+            .expression_attribute_values(":t", s(&query.recording_type))
+            .expression_attribute_values(":from", s(query.from.as_deref().unwrap_or("0")))
+            .expression_attribute_values(":to", s(query.to.as_deref().unwrap_or("~")))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start_key(query.after.clone())?)
+            .limit(i32::try_from(query.limit.clamp(1, 1000)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok((page, cursor_of(out.last_evaluated_key.as_ref())))
     }
 }
 

@@ -166,6 +166,20 @@ impl ObjectStore for S3Objects {
         Ok(ObjectBody::new(out.body.into_async_read()))
     }
 
+    async fn read_current(&self, loc: &S3Location, range: Range<u64>) -> Result<(ObjectBody, Option<String>), S3Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .range(format!("bytes={}-{}", range.start, range.end.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| map_s3_error(e, &loc.to_string()))?;
+        let version = out.version_id.filter(|v| v != "null");
+        Ok((ObjectBody::new(out.body.into_async_read()), version))
+    }
+
     async fn put_new(&self, loc: &S3Location, body: Vec<u8>, content_type: &str) -> Result<Option<String>, S3Error> {
         let out = self
             .client

@@ -240,6 +240,62 @@ where
 
 /// The retention part of the catalog's contract: the `retention` index
 /// finds what is due (and only that), stamping, the three steps of a
+/// The player's list: one type's rows newest first, between two dates, a
+/// page at a time, every row once; other types never.
+pub async fn browse<C>(c: &C, key: &str)
+where
+    C: RecordingCatalog + crate::ports::catalog::RecordingBrowser,
+{
+    use crate::ports::catalog::BrowseQuery;
+    let now = 1_800_000_000;
+    let days = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"];
+    for (n, day) in days.iter().enumerate() {
+        for recording_type in ["voicemail", "browse-other"] {
+            let id = RecordingId { recording_type: recording_type.into(), recording_id: format!("browse/{n}") };
+            let token = acquired(c, &id, &format!("browse-{recording_type}-{n}"), now).await;
+            let mut e = entry(&id, &[key], 100 + n as u64);
+            e.encrypted_at = format!("{day}T08:00:00Z");
+            c.record(&e, &token, &e.encrypted_at).await.unwrap();
+        }
+    }
+    let all = |from: Option<&str>, to: Option<&str>| {
+        let query = BrowseQuery {
+            recording_type: "voicemail".into(),
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            after: None,
+            limit: 2,
+        };
+        async move {
+            let (mut listed, mut query) = (Vec::new(), query);
+            for _ in 0..100 {
+                let (page, next) = c.browse(&query).await.unwrap();
+                assert!(page.len() <= 2, "a page holds at most its limit");
+                listed.extend(page.into_iter().map(|e| (e.encrypted_at[..10].to_string(), e.id)));
+                match next {
+                    Some(n) => query.after = Some(n),
+                    None => return listed,
+                }
+            }
+            panic!("the list does not end");
+        }
+    };
+    let listed = all(None, None).await;
+    let dates: Vec<&str> = listed.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(
+        dates,
+        ["2026-11-24", "2026-11-23", "2026-11-22", "2026-11-21", "2026-11-20"],
+        "newest first, each once"
+    );
+    assert!(listed.iter().all(|(_, id)| id.recording_type == "voicemail"), "one type only: {listed:?}");
+    // Bounds are inclusive; a day's upper bound is the day followed by "~".
+    let some = all(Some("2026-11-21"), Some("2026-11-23~")).await;
+    let dates: Vec<&str> = some.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(dates, ["2026-11-23", "2026-11-22", "2026-11-21"]);
+    let none = all(Some("2027-01-01"), None).await;
+    assert!(none.is_empty());
+}
+
 /// deletion with their conditions, runs and their evidence, holds, and a
 /// move that keeps a hold.
 pub async fn retention<C>(c: &C, key_a: &str, key_b: &str)

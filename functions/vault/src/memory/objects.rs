@@ -58,7 +58,7 @@ struct State {
 pub struct MemoryObjects {
     state: Arc<Mutex<State>>,
     counter: Arc<AtomicU64>,
-    /// Planned faults, by operation: `read`, `read_announced`, `size`,
+    /// Planned faults, by operation: `read`, `read_current`, `read_announced`, `size`,
     /// `head`, `put_new`, `verify`, `delete`, `delete_if_match`, `list_versions`, `tags`, `tag`,
     /// `object_lock`, `set_legal_hold`, `delete_version`,
     /// and for uploads `upload_write` and `upload_finish`.
@@ -303,6 +303,20 @@ impl ObjectStore for MemoryObjects {
         };
         self.faults.after("read").await?;
         Ok(ObjectBody::from_bytes(bytes))
+    }
+
+    async fn read_current(&self, loc: &S3Location, range: Range<u64>) -> Result<(ObjectBody, Option<String>), S3Error> {
+        self.faults.before("read_current").await?;
+        let found = self.find(loc, None)?;
+        let data = found.data.unwrap_or_default();
+        if range.start >= data.len() as u64 {
+            return Err(S3Error::Refused {
+                location: loc.to_string(),
+                detail: format!("InvalidRange: bytes {}- of {} bytes", range.start, data.len()),
+            });
+        }
+        let bytes = data[range.start as usize..(range.end as usize).min(data.len())].to_vec();
+        Ok((ObjectBody::from_bytes(bytes), found.id))
     }
 
     async fn read_announced(

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::errors::{ErrorKind, OperationError};
 use crate::flow::require_context;
 use crate::keyring::{unwrap_data_key, UnwrapPolicy};
-use crate::ports::catalog::{CatalogError, RecordingCatalog};
+use crate::ports::catalog::{BrowseQuery, CatalogError, RecordingBrowser, RecordingCatalog};
 use crate::ports::keys::{GeneratedDataKey, KeyDescription, KeyError, KeyManagement};
 use crate::ports::objects::{ObjectBody, ObjectStore, S3Error, S3Location};
 use crate::recording::{RecordingEntry, RecordingId};
@@ -71,6 +71,10 @@ pub enum PlaybackError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     S3(S3Error),
+    /// The cached message's vault version is no longer the object's current
+    /// one (re-keyed, erased, deleted): open it again from the catalog.
+    #[error("recording {id} changed in the vault since it was opened: it is opened again from the catalog")]
+    Stale { id: String },
     /// A transfer outlived the data key's cache time: the key is asked for
     /// again, so that a revocation also stops long transfers.
     #[error("the transfer of {id} outlived its data key's cache time at byte {offset}: request the rest with Range: bytes={offset}-")]
@@ -87,6 +91,7 @@ impl OperationError for PlaybackError {
             Self::Catalog(e) => e.code(),
             Self::S3(e) => e.code(),
             Self::KeyExpired { .. } => "key_cache_expired",
+            Self::Stale { .. } => "stale",
         }
     }
 
@@ -100,6 +105,7 @@ impl OperationError for PlaybackError {
             Self::S3(e) => e.kind(),
             // The player asks again with a Range, which asks KMS again.
             Self::KeyExpired { .. } => ErrorKind::Transient,
+            Self::Stale { .. } => ErrorKind::Transient,
         }
     }
 
@@ -188,9 +194,12 @@ pub struct OpenMessage {
     id: RecordingId,
     key_arn: String,
     content_type: String,
+    /// The catalog row it was opened from: a seek from the cache reads the
+    /// catalog no more, and checks the vault's current version instead.
+    entry: RecordingEntry,
 }
 
-/// Opened messages by message id, each for at most a fixed time.
+/// Opened messages by recording (`<type>/<id>`), each for at most a fixed time.
 pub struct MessageCache {
     ttl: Duration,
     capacity: usize,
@@ -213,17 +222,22 @@ impl MessageCache {
     /// left to carry a transfer (a stream that would abort at once: it is a
     /// miss, and the message is opened again). Every lookup drops the
     /// expired messages, so a warm container keeps no key past its time.
-    fn get(&self, message_id: &str) -> Option<Arc<OpenMessage>> {
+    fn get(&self, recording: &str) -> Option<Arc<OpenMessage>> {
         let mut entries = self.lock();
         entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
         let min_left = MIN_CACHED_LIFETIME.min(self.ttl / 2);
         entries
-            .get(message_id)
+            .get(recording)
             .filter(|(_, at)| self.ttl.saturating_sub(at.elapsed()) >= min_left)
             .map(|(message, _)| message.clone())
     }
 
-    fn insert(&self, message_id: &str, message: Arc<OpenMessage>) {
+    /// Forgets a recording's message.
+    fn remove(&self, recording: &str) {
+        self.lock().remove(recording);
+    }
+
+    fn insert(&self, recording: &str, message: Arc<OpenMessage>) {
         if self.ttl.is_zero() || self.capacity == 0 {
             return;
         }
@@ -233,7 +247,7 @@ impl MessageCache {
             let Some(oldest) = entries.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) else { break };
             entries.remove(&oldest);
         }
-        entries.insert(message_id.to_string(), (message, Instant::now()));
+        entries.insert(recording.to_string(), (message, Instant::now()));
     }
 
     /// How many messages are cached (expired ones included until touched).
@@ -252,6 +266,9 @@ impl MessageCache {
 pub struct OpenRecording {
     pub entry: RecordingEntry,
     message: Arc<OpenMessage>,
+    /// From the cache, the catalog not read again: the frames are read from
+    /// the object's current version, which must still be the catalogued one.
+    from_cache: bool,
 }
 
 impl OpenRecording {
@@ -406,14 +423,14 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
     /// and the catalog, its data key unwrapped by KMS and the header
     /// authenticated with it.
     pub async fn open(&self, id: &RecordingId, stats: &mut OpenStats) -> Result<OpenRecording, PlaybackError> {
-        let entry = self.entry(id).await?;
-        if let Some(message) = self.cache.get(&entry.message_id) {
+        if let Some(message) = self.cache.get(&id.to_string()) {
             stats.cache_hit = true;
             if &message.id != id {
                 return Err(PlaybackError::integrity(id, format!("its message belongs to {}", message.id)));
             }
-            return Ok(OpenRecording { entry, message });
+            return Ok(OpenRecording { entry: message.entry.clone(), message, from_cache: true });
         }
+        let entry = self.entry(id).await?;
         let (header, s3_bytes) = self.read_header(&entry).await?;
         stats.s3_bytes += s3_bytes;
         let required: EncryptionContext = [
@@ -454,15 +471,42 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
             .filter(|c| !c.is_empty())
             .unwrap_or("application/octet-stream")
             .to_string();
-        let message = Arc::new(OpenMessage { opener, opened_at, layout, id: id.clone(), key_arn, content_type });
-        self.cache.insert(&entry.message_id, message.clone());
-        Ok(OpenRecording { entry, message })
+        let message = Arc::new(OpenMessage {
+            opener,
+            opened_at,
+            layout,
+            id: id.clone(),
+            key_arn,
+            content_type,
+            entry: entry.clone(),
+        });
+        self.cache.insert(&id.to_string(), message.clone());
+        Ok(OpenRecording { entry, message, from_cache: false })
     }
 
     /// Starts reading `span` of an opened recording: one ranged GET of the
     /// frames that cover it, opened a batch at a time.
+    ///
+    /// From the cache, the range is read from the object's current version:
+    /// the same one GET tells whether that is still the catalogued version.
+    /// When it is not (a re-key wrote a new one, the recording was erased),
+    /// the message is forgotten and this answers `Stale`: open it again.
     pub async fn frames(&self, open: &OpenRecording, span: &FrameSpan) -> Result<FrameStream, PlaybackError> {
-        let body = self.read(&open.entry, span.ciphertext.clone()).await?;
+        let catalogued = open.entry.vault_version.as_deref();
+        let body = if open.from_cache && catalogued.is_some() && !span.ciphertext.is_empty() {
+            let stale = || {
+                self.cache.remove(&open.entry.id.to_string());
+                PlaybackError::Stale { id: open.entry.id.to_string() }
+            };
+            match self.s3.read_current(&self.location(&open.entry), span.ciphertext.clone()).await {
+                Ok((body, version)) if version.as_deref() == catalogued => body,
+                Ok(_) | Err(S3Error::NotFound { .. }) => return Err(stale()),
+                Err(S3Error::Refused { detail, .. }) if detail.starts_with("InvalidRange") => return Err(stale()),
+                Err(other) => return Err(PlaybackError::S3(other)),
+            }
+        } else {
+            self.read(&open.entry, span.ciphertext.clone()).await?
+        };
         Ok(FrameStream {
             reader: Box::new(body.into_async_read()),
             batches: open.message.layout.batches(span, self.settings.batch_bytes),
@@ -471,6 +515,13 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
                 + if self.settings.cache_ttl.is_zero() { MIN_STREAM_KEY_LIFETIME } else { self.settings.cache_ttl },
             s3_bytes: 0,
         })
+    }
+}
+
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RecordingBrowser> RecordingPlayer<K, O, C> {
+    /// A page of a type's recordings, newest first (the player's list).
+    pub async fn browse(&self, query: &BrowseQuery) -> Result<(Vec<RecordingEntry>, Option<String>), PlaybackError> {
+        Ok(self.catalog.browse(query).await?)
     }
 }
 
@@ -571,6 +622,7 @@ mod tests {
             id: RecordingId { recording_type: "calls".into(), recording_id: id.into() },
             key_arn: "arn".into(),
             content_type: "audio/wav".into(),
+            entry: RecordingEntry::default(),
         })
     }
 

@@ -243,6 +243,15 @@ pub trait ObjectStore: Send + Sync {
         range: Option<Range<u64>>,
     ) -> impl Future<Output = Result<ObjectBody, S3Error>> + Send;
 
+    /// `range` (end exclusive, not empty) of the object's current version,
+    /// and that version's id: a reader that knows which version it wants
+    /// learns from the same request whether the object changed since.
+    fn read_current(
+        &self,
+        loc: &S3Location,
+        range: Range<u64>,
+    ) -> impl Future<Output = Result<(ObjectBody, Option<String>), S3Error>> + Send;
+
     /// Reads an object the way an event named it: that version when one is
     /// given, else only while its ETag is still `etag` (`Changed` otherwise).
     fn read_announced(

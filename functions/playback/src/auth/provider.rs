@@ -1,0 +1,133 @@
+//! The identity provider's HTTP endpoints (discovery, JWKS, token), as a
+//! port: [`HttpProvider`] on AWS and locally, an in-memory issuer in tests.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use lambda_http::http::{header, Method, Request};
+
+/// A call to the identity provider that failed: unreachable, timed out, or
+/// not JSON.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{url}: {detail}")]
+pub struct ProviderError {
+    pub url: String,
+    pub detail: String,
+}
+
+/// The identity provider's endpoints, by URL.
+pub trait IdentityProvider: Send + Sync {
+    /// GET `url`, a JSON document (discovery, JWKS).
+    fn get_json(&self, url: &str) -> impl Future<Output = Result<serde_json::Value, ProviderError>> + Send;
+
+    /// POST a form to `url` (the token endpoint), with HTTP Basic client
+    /// authentication when `basic` is given: the status and the JSON answer.
+    fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> impl Future<Output = Result<(u16, serde_json::Value), ProviderError>> + Send;
+}
+
+/// Most bytes read of an answer: discovery and JWKS documents are small.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The identity provider over HTTPS (rustls with aws-lc-rs, the system's
+/// roots); plain HTTP only to loopback (the local issuer), which the
+/// configuration checks.
+pub struct HttpProvider {
+    client: Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>,
+}
+
+impl HttpProvider {
+    /// A client with the system's trust roots.
+    pub fn new() -> Result<Self, String> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| format!("no TLS trust roots: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self { client: Client::builder(TokioExecutor::new()).build(connector) })
+    }
+
+    async fn send(&self, request: Request<Full<Bytes>>, url: &str) -> Result<(u16, serde_json::Value), ProviderError> {
+        let error = |detail: String| ProviderError { url: url.to_string(), detail };
+        let call = async {
+            let response = self.client.request(request).await.map_err(|e| error(format!("request failed: {e}")))?;
+            let status = response.status().as_u16();
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| error(format!("reading the answer failed: {e}")))?
+                .to_bytes();
+            let json =
+                serde_json::from_slice(&body).map_err(|e| error(format!("HTTP {status}, not a JSON answer ({e})")))?;
+            Ok((status, json))
+        };
+        tokio::time::timeout(TIMEOUT, call).await.map_err(|_| error(format!("no answer within {TIMEOUT:?}")))?
+    }
+}
+
+impl IdentityProvider for HttpProvider {
+    async fn get_json(&self, url: &str) -> Result<serde_json::Value, ProviderError> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(url)
+            .header(header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ProviderError { url: url.into(), detail: format!("not a URL: {e}") })?;
+        match self.send(request, url).await? {
+            (200, json) => Ok(json),
+            (status, _) => Err(ProviderError { url: url.into(), detail: format!("HTTP {status}") }),
+        }
+    }
+
+    async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<(u16, serde_json::Value), ProviderError> {
+        let body = form_encode(form);
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            use base64::Engine as _;
+            // RFC 6749 2.3.1: each part form-encoded before joining.
+            let pair = format!("{}:{}", form_component(id), form_component(secret));
+            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ProviderError { url: url.into(), detail: format!("not a URL: {e}") })?;
+        self.send(request, url).await
+    }
+}
+
+/// `application/x-www-form-urlencoded` of one component.
+pub fn form_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A form (or a query string) of name=value pairs.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{}={}", form_component(k), form_component(v))).collect::<Vec<_>>().join("&")
+}

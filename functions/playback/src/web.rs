@@ -1,0 +1,259 @@
+//! The browser's side of the player: the page and its files, the sign-in
+//! through the identity provider (authorization code with PKCE, the code
+//! exchanged here, server-side, with the client secret), the session cookie
+//! that follows, and who a request is from.
+//!
+//! The browser never holds a token: the ID token is verified and dropped in
+//! the callback; the cookie carries only who, which groups and until when,
+//! signed by this function, `HttpOnly` (no script reads it), `SameSite=Lax`
+//! (sent on the identity provider's redirect back, not on other sites'
+//! subrequests) and `Secure` behind HTTPS.
+
+use std::time::Duration;
+
+use lambda_http::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use zeroize::Zeroizing;
+
+use crate::auth::access::AccessPolicy;
+use crate::auth::oidc::Oidc;
+use crate::auth::provider::{form_encode, IdentityProvider};
+use crate::auth::session::{cookie_value, CookieKey, LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::auth::{b64url, now_secs, random_token, AuthError, Identity};
+use crate::body::PlaybackBody;
+
+/// How long a sign-in may take at the identity provider.
+pub const LOGIN_SECONDS: u64 = 600;
+
+/// Browser sign-in: what the code flow needs beyond the verifier.
+pub struct SignIn {
+    /// The player's public URL, without a trailing slash.
+    pub player_url: String,
+    pub client_secret: Zeroizing<String>,
+    pub cookies: CookieKey,
+    pub session: Duration,
+    pub scopes: String,
+}
+
+impl SignIn {
+    /// Sign-in for `player_url` with `client_secret` (read from Secrets
+    /// Manager at start), the cookie key derived from it.
+    pub fn new(
+        player_url: String,
+        client_secret: Zeroizing<String>,
+        client_id: &str,
+        session: Duration,
+        scopes: String,
+    ) -> Self {
+        let cookies = CookieKey::derive(client_secret.as_bytes(), client_id);
+        Self { player_url, client_secret, cookies, session, scopes }
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}/auth/callback", self.player_url)
+    }
+
+    /// `Set-Cookie` for `name`: scoped to the player's path, HttpOnly,
+    /// SameSite=Lax, Secure behind HTTPS; `max_age` 0 deletes it.
+    fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
+        let path = self
+            .player_url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+            .unwrap_or_default();
+        let secure = if self.player_url.starts_with("https://") { "; Secure" } else { "" };
+        format!("{name}={value}; Path={path}/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    }
+}
+
+/// Authentication and authorization of every request.
+pub struct Auth<P> {
+    pub oidc: Oidc<P>,
+    pub access: AccessPolicy,
+    /// `None`: bearer tokens only.
+    pub sign_in: Option<SignIn>,
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Response<PlaybackBody> {
+    let mut builder = Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::CONTENT_LENGTH, 0);
+    for cookie in cookies {
+        builder = builder.header(header::SET_COOKIE, cookie);
+    }
+    builder.body(PlaybackBody::empty()).unwrap_or_else(|_| crate::handler::internal())
+}
+
+impl<P: IdentityProvider> Auth<P> {
+    fn sign_in(&self) -> Result<&SignIn, AuthError> {
+        self.sign_in.as_ref().ok_or(AuthError::SignInNotConfigured("PLAYER_URL and OIDC_CLIENT_SECRET_ARN are unset"))
+    }
+
+    /// Who sent the request: its bearer token, else its session cookie.
+    pub async fn authenticate(&self, headers: &HeaderMap<HeaderValue>) -> Result<Identity, AuthError> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().unwrap_or_default().trim();
+            let token = value
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
+                .ok_or_else(|| AuthError::TokenRefused("the Authorization header is not a Bearer token".into()))?;
+            let claims = self.oidc.verify(token, None).await?;
+            return Ok(self.oidc.identity(&claims, "bearer"));
+        }
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| cookie_value(v, SESSION_COOKIE));
+        let (Some(cookie), Some(sign_in)) = (cookie, self.sign_in.as_ref()) else {
+            return Err(AuthError::NotSignedIn);
+        };
+        let session: Session =
+            sign_in.cookies.open("session", cookie).map_err(|why| AuthError::SessionRefused(why.into()))?;
+        if session.exp <= now_secs() {
+            return Err(AuthError::SessionRefused(format!("it ended at {}", session.exp)));
+        }
+        Ok(Identity {
+            subject: session.sub,
+            username: session.name,
+            email: session.email,
+            groups: session.groups,
+            token_id: Some(session.sid),
+            method: "session",
+        })
+    }
+
+    /// Starts a sign-in: a fresh state, nonce and PKCE verifier kept in a
+    /// signed cookie, and the redirect to the identity provider.
+    pub async fn login(&self) -> Result<Response<PlaybackBody>, AuthError> {
+        let sign_in = self.sign_in()?;
+        let metadata = self.oidc.metadata().await?;
+        let login = LoginState {
+            state: random_token(16),
+            nonce: random_token(16),
+            verifier: random_token(32),
+            exp: now_secs() + LOGIN_SECONDS,
+        };
+        let challenge =
+            b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, login.verifier.as_bytes()).as_ref());
+        let redirect_uri = sign_in.redirect_uri();
+        let query = form_encode(&[
+            ("response_type", "code"),
+            ("client_id", &self.oidc.settings().client_id),
+            ("redirect_uri", &redirect_uri),
+            ("scope", &sign_in.scopes),
+            ("state", &login.state),
+            ("nonce", &login.nonce),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let endpoint = &metadata.authorization_endpoint;
+        let join = if endpoint.contains('?') { '&' } else { '?' };
+        let cookie = sign_in.cookie(LOGIN_COOKIE, &sign_in.cookies.seal("login", &login), LOGIN_SECONDS);
+        Ok(redirect(&format!("{endpoint}{join}{query}"), &[cookie]))
+    }
+
+    /// The identity provider's redirect back: the state checked against
+    /// the sign-in's cookie, the code exchanged, the ID token verified, and
+    /// the session cookie set. Returns the response and who signed in.
+    pub async fn callback(
+        &self,
+        query: &[(String, String)],
+        headers: &HeaderMap<HeaderValue>,
+    ) -> Result<(Response<PlaybackBody>, Identity), AuthError> {
+        let sign_in = self.sign_in()?;
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        if let Some(error) = param("error") {
+            return Err(AuthError::SignIn(format!(
+                "the identity provider answered {error}: {}",
+                param("error_description").unwrap_or("no description")
+            )));
+        }
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| cookie_value(v, LOGIN_COOKIE))
+            .ok_or_else(|| AuthError::SignIn("no sign-in in progress in this browser (no sign-in cookie)".into()))?;
+        let login: LoginState = sign_in
+            .cookies
+            .open("login", cookie)
+            .map_err(|why| AuthError::SignIn(format!("the sign-in cookie: {why}")))?;
+        let now = now_secs();
+        if login.exp <= now {
+            return Err(AuthError::SignIn("the sign-in took longer than 10 minutes".into()));
+        }
+        let state = param("state").unwrap_or_default();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(state.as_bytes(), login.state.as_bytes()).is_err() {
+            return Err(AuthError::SignIn("the state is not this browser's sign-in".into()));
+        }
+        let code = param("code").ok_or_else(|| AuthError::SignIn("the redirect carries no code".into()))?;
+        let claims = self
+            .oidc
+            .exchange_code(code, &login.verifier, &sign_in.redirect_uri(), &login.nonce, &sign_in.client_secret)
+            .await?;
+        let mut identity = self.oidc.identity(&claims, "session");
+        identity.groups = identity.granting_groups(&self.access);
+        let token_exp = claims.get("exp").and_then(serde_json::Value::as_u64).unwrap_or(now);
+        let exp = token_exp.max(now + 60).min(now + sign_in.session.as_secs());
+        let session = Session {
+            sub: identity.subject.clone(),
+            name: identity.username.clone(),
+            email: identity.email.clone(),
+            groups: identity.groups.clone(),
+            sid: identity.token_id.clone().unwrap_or_else(|| random_token(12)),
+            iat: now,
+            exp,
+        };
+        identity.token_id = Some(session.sid.clone());
+        let cookies = [
+            sign_in.cookie(SESSION_COOKIE, &sign_in.cookies.seal("session", &session), exp - now),
+            sign_in.cookie(LOGIN_COOKIE, "", 0),
+        ];
+        Ok((redirect(&format!("{}/", sign_in.player_url), &cookies), identity))
+    }
+
+    /// Ends the session in this browser.
+    pub fn logout(&self) -> Result<Response<PlaybackBody>, AuthError> {
+        let sign_in = self.sign_in()?;
+        Ok(redirect(&format!("{}/", sign_in.player_url), &[sign_in.cookie(SESSION_COOKIE, "", 0)]))
+    }
+}
+
+/// The player page: its HTML, and the policy that keeps it to its own
+/// files (no inline script, no other origin).
+pub const PAGE: &str = include_str!("../player/index.html");
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A page or one of its files.
+pub fn static_response(content_type: &str, body: &'static str, head_only: bool) -> Response<PlaybackBody> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::X_FRAME_OPTIONS, "DENY")
+        .body(if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) })
+        .unwrap_or_else(|_| crate::handler::internal())
+}
+
+/// The pairs of a query string, form-decoded.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}

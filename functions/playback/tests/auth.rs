@@ -1,0 +1,390 @@
+//! Who may play what: every request is answered only for a verified
+//! identity (a bearer token of the company's identity provider, or the
+//! session cookie a browser sign-in set), and only for the recordings its
+//! groups are granted. A refusal costs no catalog read and no KMS call.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use playback::auth::b64url;
+use serde_json::{json, Value};
+use vault::ports::catalog::CatalogError;
+
+async fn answer(h: &TestHandler, req: lambda_http::Request) -> (u16, lambda_http::http::HeaderMap, Vec<u8>) {
+    let (parts, b) = h.handle(req).await.into_parts();
+    (parts.status.as_u16(), parts.headers, body(b).await)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The catalog refuses the next read: a request that reads it fails with
+/// 500, so one that answers otherwise did not read it.
+fn trap_catalog(rig: &Rig) {
+    rig.catalog
+        .faults
+        .fail_next("recording", CatalogError::Unavailable { detail: "trap: the catalog was read".into() });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_token_that_does_not_verify_is_401_with_no_catalog_read_and_no_kms_call() {
+    let rig = Rig::new();
+    rig.record("calls/a.wav", b"RIFF....WAVE", "audio/wav").await;
+    let kept = Arc::new(Kept::default());
+    let h = rig.handler_with(kept.clone());
+    let now = playback::auth::now_secs();
+    let good = IDP.claims("sam.supervisor", &["supervisors"]);
+    let with = |changes: Value| {
+        let mut c = good.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let rs256 = |claims: &Value| IDP.token(claims);
+    // HS256 keyed with the RSA public key: the classic algorithm confusion.
+    let hs256 = {
+        let header = json!({ "alg": "HS256", "typ": "JWT", "kid": IDP.rsa_kid });
+        let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(good.to_string().as_bytes()));
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &IDP.rsa_modulus());
+        format!("{input}.{}", b64url(aws_lc_rs::hmac::sign(&key, input.as_bytes()).as_ref()))
+    };
+    let tampered = {
+        let token = rs256(&with(json!({ "groups": ["qa"] })));
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = b64url(with(json!({ "groups": ["supervisors"] })).to_string().as_bytes());
+        format!("{}.{forged}.{}", parts[0], parts[2])
+    };
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("wrong issuer", Some(rs256(&with(json!({ "iss": "https://login.example.com/other" }))))),
+        ("wrong audience", Some(rs256(&with(json!({ "aud": "someone-else" }))))),
+        ("expired", Some(rs256(&with(json!({ "exp": now - 3600, "iat": now - 7200, "nbf": now - 7200 }))))),
+        ("not yet valid", Some(rs256(&with(json!({ "nbf": now + 3600 }))))),
+        ("alg none", Some(IDP.sign(&json!({ "alg": "none", "typ": "JWT" }), &good))),
+        ("HS256 with the public key", Some(hs256)),
+        ("unknown kid", Some(IDP.sign(&json!({ "alg": "RS256", "kid": "rotated-away" }), &good))),
+        ("tampered signature", Some(tampered)),
+        ("not a JWT", Some("not-a-token".into())),
+        // The sample event's IAM request context names jane.doe: a direct
+        // invoker writes that himself, so without a token it is no one.
+        ("forged requestContext, no token", None),
+    ];
+    for (case, token) in &cases {
+        trap_catalog(&rig);
+        let headers: Vec<(&str, String)> = token.iter().map(|t| ("authorization", bearer(t))).collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for path in ["/recordings/calls/a.wav", "/recordings/calls/a.wav/info", "/api/recordings?type=calls", "/api/me"]
+        {
+            let (status, head, text) = answer(&h, request("GET", path, &headers)).await;
+            let json: Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(status, 401, "{case} {path}: {json}");
+            let code = if token.is_some() { "token_invalid" } else { "not_signed_in" };
+            assert_eq!(json["error"], code, "{case}");
+            assert!(head["www-authenticate"].to_str().unwrap().starts_with("Bearer realm=\"callvault\""), "{case}");
+        }
+        assert_eq!(rig.decrypts(), 0, "{case}: no KMS call");
+        // The trap is still set: nothing read the catalog.
+        assert!(rig_catalog_trap_sprung(&rig).await, "{case}: the catalog was read");
+    }
+    // The audit: who carried the request (the IAM caller) is kept, but no
+    // person is named.
+    let records = kept.0.lock().unwrap().1.clone();
+    assert!(records.iter().all(|r| r.subject.is_none() && r.auth == "none" && r.status == 401));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.principal.as_deref()
+                == Some("arn:aws:sts::111122223333:assumed-role/CallvaultSupervisor/jane.doe"))
+    );
+
+    // The same recording with a good token, RS256 and ES256: played.
+    let es256 = IDP.sign(&json!({ "alg": "ES256", "typ": "JWT", "kid": IDP.ec_kid }), &good);
+    for token in [rs256(&good), es256] {
+        let (status, _, text) =
+            answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&token))])).await;
+        assert_eq!((status, text.as_slice()), (200, &b"RIFF....WAVE"[..]));
+    }
+    // ES256 claimed for the RSA key: refused (the JWK says RS256).
+    let confused = IDP.sign(&json!({ "alg": "ES256", "kid": IDP.rsa_kid }), &good);
+    let (status, _, _) =
+        answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&confused))])).await;
+    assert_eq!(status, 401);
+}
+
+/// Whether the catalog trap is still set (consumes it).
+async fn rig_catalog_trap_sprung(rig: &Rig) -> bool {
+    use vault::ports::catalog::RecordingCatalog;
+    let id = vault::recording::RecordingId { recording_type: "calls".into(), recording_id: "a.wav".into() };
+    rig.catalog.recording(&id).await.is_err()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_kid_fetches_the_jwks_again_but_a_flood_of_them_does_not() {
+    let rig = Rig::new();
+    rig.record("calls/a.wav", b"abc", "audio/wav").await;
+    let h = rig.handler();
+    let good = IDP.claims("sam", &["supervisors"]);
+    let (status, _, _) =
+        answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&IDP.token(&good)))])).await;
+    assert_eq!(status, 200);
+    let fetched = IDP.jwks_fetches.load(std::sync::atomic::Ordering::Relaxed);
+    for n in 0..20 {
+        let forged = IDP.sign(&json!({ "alg": "RS256", "kid": format!("forged-{n}") }), &good);
+        let (status, _, _) =
+            answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&forged))])).await;
+        assert_eq!(status, 401);
+    }
+    let after = IDP.jwks_fetches.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(after - fetched <= 1, "20 unknown kids fetched the JWKS {} times", after - fetched);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_plays_and_lists_only_what_their_groups_grant_and_the_audit_names_them() {
+    let rig = Rig::new();
+    for key in ["calls/emea/1.wav", "calls/apac/2.wav", "screens/s.webm"] {
+        rig.record(key, b"RIFF....WAVE", "audio/wav").await;
+    }
+    let kept = Arc::new(Kept::default());
+    let h = rig.handler_with(kept.clone());
+    let token = |sub: &str, groups: &[&str]| bearer(&IDP.token(&IDP.claims(sub, groups)));
+    let qa = token("anna.qa", &["qa", "staff"]);
+    let emea = token("eve.emea", &["emea-qa"]);
+    let nobody = token("nick.none", &["staff"]);
+    for (who, path, want) in [
+        (&qa, "/recordings/calls/emea/1.wav", 200),
+        (&qa, "/recordings/calls/apac/2.wav", 200),
+        (&qa, "/recordings/screens/s.webm", 403),
+        (&qa, "/recordings/screens/s.webm/info", 403),
+        (&emea, "/recordings/calls/emea/1.wav", 200),
+        (&emea, "/recordings/calls/apac/2.wav", 403),
+        (&nobody, "/recordings/calls/emea/1.wav", 403),
+    ] {
+        let decrypts = rig.decrypts();
+        let (status, _, text) = answer(&h, request("GET", path, &[("authorization", who)])).await;
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&text));
+        if want == 403 {
+            let json: Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(json["error"], "not_permitted");
+            assert!(json["message"].as_str().unwrap().starts_with("You are not permitted to play "), "{json}");
+            assert_eq!(rig.decrypts(), decrypts, "a refusal calls no KMS");
+        }
+    }
+    let records = kept.0.lock().unwrap().1.clone();
+    let played = records.iter().find(|r| r.status == 200 && r.subject.as_deref() == Some("anna.qa")).unwrap();
+    assert_eq!(played.groups, ["qa"], "the group that granted it, not every group");
+    assert_eq!((played.username.as_deref(), played.email.as_deref()), (Some("anna.qa"), Some("anna.qa@example.com")));
+    assert_eq!(played.auth, "bearer");
+    assert!(played.token_id.is_some());
+    let refused = records.iter().find(|r| r.status == 403 && r.subject.as_deref() == Some("anna.qa")).unwrap();
+    assert_eq!(refused.code, Some("not_permitted"));
+
+    // The list: what the person may play of a type, never another type.
+    let (status, _, text) = answer(&h, request("GET", "/api/recordings?type=calls", &[("authorization", &emea)])).await;
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_slice(&text).unwrap();
+    let ids: Vec<&str> =
+        list["recordings"].as_array().unwrap().iter().map(|r| r["recording_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["emea/1.wav"], "a prefix grant lists its prefix only");
+    let (status, _, _) = answer(&h, request("GET", "/api/recordings?type=screens", &[("authorization", &qa)])).await;
+    assert_eq!(status, 403);
+    let (status, _, text) = answer(&h, request("GET", "/api/me", &[("authorization", &qa)])).await;
+    let me: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(
+        (status, me["groups"].clone(), me["types"][0]["recording_type"].clone()),
+        (200, json!(["qa"]), json!("calls"))
+    );
+    assert_eq!(me["types"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_list_is_newest_first_between_two_dates_a_page_at_a_time() {
+    let rig = Rig::new();
+    for day in 1..=5 {
+        let key = format!("calls/2026-11-0{day}.wav");
+        rig.record(&key, b"abc", "audio/wav").await;
+        let id = vault::recording::RecordingId {
+            recording_type: "calls".into(),
+            recording_id: format!("2026-11-0{day}.wav"),
+        };
+        rig.catalog.edit(&id, |e| e.encrypted_at = format!("2026-11-0{day}T10:00:00Z"));
+    }
+    let h = rig.handler();
+    let mut seen = Vec::new();
+    let mut path = "/api/recordings?type=calls&from=2026-11-02&to=2026-11-05&limit=2".to_string();
+    for _ in 0..5 {
+        let (status, _, text) = answer(&h, get(&path)).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+        let page: Value = serde_json::from_slice(&text).unwrap();
+        let rows = page["recordings"].as_array().unwrap();
+        assert!(rows.len() <= 2);
+        seen.extend(rows.iter().map(|r| r["encrypted_at"].as_str().unwrap()[..10].to_string()));
+        match page["next"].as_str() {
+            Some(next) => {
+                path = format!("/api/recordings?type=calls&from=2026-11-02&to=2026-11-05&limit=2&after={next}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["2026-11-05", "2026-11-04", "2026-11-03", "2026-11-02"]);
+    for bad in [
+        "/api/recordings",
+        "/api/recordings?type=calls&from=yesterday",
+        "/api/recordings?type=calls&limit=1000",
+        "/api/recordings?type=calls&after=%25%25",
+    ] {
+        let (status, _, text) = answer(&h, get(bad)).await;
+        let json: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!((status, json["error"].as_str()), (400, Some("bad_query")), "{bad}");
+    }
+}
+
+/// The query of a URL, as pairs.
+fn query_of(url: &str) -> Vec<(String, String)> {
+    playback::web::parse_query(url.split_once('?').map(|(_, q)| q).unwrap_or_default())
+}
+
+fn param(pairs: &[(String, String)], name: &str) -> String {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+/// `name=value` of a Set-Cookie header.
+fn set_cookie<'a>(head: &'a lambda_http::http::HeaderMap, name: &str) -> &'a str {
+    head.get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {head:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_cookie() {
+    let rig = Rig::new();
+    rig.record("calls/a.wav", b"RIFF....WAVE", "audio/wav").await;
+    rig.record("screens/s.webm", b"webm", "video/webm").await;
+    let h = rig.handler();
+    // The page needs no sign-in; it says who to ask for one.
+    let (status, head, page) = answer(&h, request("GET", "/", &[])).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("<audio"));
+    assert!(head["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+
+    // 1. Sign-in starts: to the identity provider, with PKCE (S256), a
+    //    state and a nonce; the verifier stays in a signed cookie.
+    let (status, head, _) = answer(&h, request("GET", "/auth/login", &[])).await;
+    assert_eq!(status, 303);
+    let location = head["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&format!("{ISSUER}/authorize?")), "{location}");
+    let q = query_of(&location);
+    assert_eq!(param(&q, "response_type"), "code");
+    assert_eq!(param(&q, "client_id"), CLIENT_ID);
+    assert_eq!(param(&q, "redirect_uri"), format!("{PLAYER_URL}/auth/callback"));
+    assert_eq!(param(&q, "code_challenge_method"), "S256");
+    assert_eq!(param(&q, "code_challenge").len(), 43);
+    let login_cookie = set_cookie(&head, "callvault_login");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=600"] {
+        assert!(login_cookie.contains(attribute), "{attribute}: {login_cookie}");
+    }
+    let login = login_cookie.split(';').next().unwrap().to_string();
+
+    // 2. The person signs in at the identity provider, which redirects back
+    //    with a code (bound to the challenge, the redirect and the nonce).
+    let mut claims = IDP.claims("anna.qa", &["qa", "staff"]);
+    claims["nonce"] = param(&q, "nonce").into();
+    let code = IDP.issue_code(claims.clone(), &param(&q, "code_challenge"), &param(&q, "redirect_uri"));
+    let state = param(&q, "state");
+    // A callback with another state (a forged sign-in): refused.
+    let (status, _, text) =
+        answer(&h, request("GET", &format!("/auth/callback?code={code}&state=other"), &[("cookie", &login)])).await;
+    assert_eq!(
+        (status, serde_json::from_slice::<Value>(&text).unwrap()["error"].clone()),
+        (400, json!("sign_in_failed"))
+    );
+    // Without the sign-in cookie (another browser): refused.
+    let (status, _, _) = answer(&h, request("GET", &format!("/auth/callback?code={code}&state={state}"), &[])).await;
+    assert_eq!(status, 400);
+    // 3. The function exchanges the code itself, verifies the ID token and
+    //    sets the session cookie; the browser gets no token.
+    let (status, head, _) =
+        answer(&h, request("GET", &format!("/auth/callback?code={code}&state={state}"), &[("cookie", &login)])).await;
+    assert_eq!(status, 303);
+    assert_eq!(head["location"], format!("{PLAYER_URL}/"));
+    let session_cookie = set_cookie(&head, "callvault_session");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(session_cookie.contains(attribute), "{attribute}: {session_cookie}");
+    }
+    assert!(set_cookie(&head, "callvault_login").contains("Max-Age=0"), "the sign-in cookie is deleted");
+    let session = session_cookie.split(';').next().unwrap().to_string();
+    let value = session.split_once('=').unwrap().1;
+    assert_eq!(value.split('.').count(), 2, "a signed payload, not a JWT");
+    let payload: Value =
+        serde_json::from_slice(&playback::auth::b64url_decode(value.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(payload["sub"], "anna.qa");
+    assert_eq!(payload["groups"], json!(["qa"]), "only the groups that grant something");
+    assert!(!value.contains("eyJ"), "no token in the cookie");
+    // The code was used once: a replay is refused by the provider.
+    let (status, _, _) =
+        answer(&h, request("GET", &format!("/auth/callback?code={code}&state={state}"), &[("cookie", &login)])).await;
+    assert_eq!(status, 400);
+
+    // 4. The cookie plays what the person may play, and no more.
+    let (status, _, bytes) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &session)])).await;
+    assert_eq!((status, bytes.as_slice()), (200, &b"RIFF....WAVE"[..]));
+    let (status, _, _) = answer(&h, request("GET", "/recordings/screens/s.webm", &[("cookie", &session)])).await;
+    assert_eq!(status, 403);
+    // An altered cookie (more groups) is nobody's.
+    let mut forged = payload.clone();
+    forged["groups"] = json!(["supervisors"]);
+    let forged =
+        format!("callvault_session={}.{}", b64url(forged.to_string().as_bytes()), value.split('.').nth(1).unwrap());
+    let (status, _, text) = answer(&h, request("GET", "/recordings/screens/s.webm", &[("cookie", &forged)])).await;
+    assert_eq!(
+        (status, serde_json::from_slice::<Value>(&text).unwrap()["error"].clone()),
+        (401, json!("session_invalid"))
+    );
+    // Signing out deletes the cookie.
+    let (status, head, _) = answer(&h, request("GET", "/auth/logout", &[("cookie", &session)])).await;
+    assert_eq!(status, 303);
+    assert!(set_cookie(&head, "callvault_session").contains("Max-Age=0"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_seek_reads_no_catalog_row_yet_notices_a_new_version_or_an_erasure() {
+    let rig = Rig::new();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    rig.record("calls/seek.wav", &data, "audio/wav").await;
+    let h = rig.handler();
+    let range = |r: &str| {
+        let auth = format!("Bearer {}", supervisor_token());
+        request("GET", "/recordings/calls/seek.wav", &[("authorization", &auth), ("range", r)])
+    };
+    let (status, _, bytes) = answer(&h, range("bytes=1000-1999")).await;
+    assert_eq!((status, bytes.as_slice()), (206, &data[1000..2000]));
+    assert_eq!(rig.decrypts(), 1);
+    // Seeks from the cache: no catalog read (the trap stays set), no KMS.
+    for start in [150_000usize, 50_000, 199_000] {
+        trap_catalog(&rig);
+        let (status, _, bytes) = answer(&h, range(&format!("bytes={start}-{}", start + 999))).await;
+        assert_eq!(status, 206);
+        assert!(bytes == data[start..(start + 1000).min(data.len())]);
+        assert!(rig_catalog_trap_sprung(&rig).await, "a cached seek read the catalog");
+    }
+    assert_eq!(rig.decrypts(), 1);
+    // A new current version (what a re-key writes): the cached message is
+    // not used for it; the recording is opened again from the catalog.
+    let entry = rig.catalog.recordings().into_iter().find(|e| e.id.recording_id == "seek.wav").unwrap();
+    let vault_loc = vault::ports::objects::S3Location { bucket: "vault".into(), key: entry.vault_key.clone() };
+    rig.objects.put(&vault_loc, b"another message", Some("application/octet-stream"));
+    let (status, _, bytes) = answer(&h, range("bytes=5000-5999")).await;
+    assert_eq!((status, bytes.as_slice()), (206, &data[5000..6000]), "the catalogued version, read again");
+    assert_eq!(rig.decrypts(), 2, "opened again from the catalog");
+    // Erased: the row and the object gone; the cache does not play it on.
+    use vault::ports::objects::ObjectStore;
+    for v in rig.objects.list_versions(&vault_loc).await.unwrap() {
+        rig.objects.delete_version(&vault_loc, &v.version, false).await.unwrap();
+    }
+    let (status, _, _) = answer(&h, range("bytes=0-99")).await;
+    assert_ne!(status, 206, "an erased recording is not played from the cache");
+}
