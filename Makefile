@@ -26,7 +26,7 @@ unit:  ## Rust unit, property and twin-based protocol tests of every crate but t
 	$(CARGO) test --workspace --exclude e2e
 
 e2e: setup  ## the local AWS and everything that needs it: the launcher's and provisioner's own tests, then the end-to-end, contract, interoperability, IAM and cargo-lambda tests
-	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py infra/local/test_provision.py
+	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py infra/local/test_provision.py infra/local/test_oidc_issuer.py
 	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
 	$(CARGO) test -p e2e
 

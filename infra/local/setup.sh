@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the local AWS (moto), the official AWS Encryption SDK peers and
+# Installs the local AWS (moto), the official AWS Encryption SDK peers,
+# Playwright (driving Debian's chromium, installed with apt when missing) and
 # cargo-lambda into project-local virtual environments under infra/local/.venv/
 # (the IaC checks' tools: infra/policy/install.sh).
 # Idempotent: a venv whose requirements (file, or pinned spec) have not changed
@@ -35,7 +36,20 @@ install_pinned() { # name pip-spec executable
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$spec"
   printf '%s\n' "$spec" >"$stamp"
 }
+# Debian's Chromium, for the player's browser test (tests/tests/player.rs).
+# As root (CI, these machines) it is installed here; otherwise say how.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "setup: /usr/bin/chromium is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
 install moto requirements-moto.txt
+install browser requirements-browser.txt
 install esdk-cli requirements-esdk-cli.txt
 install esdk4 requirements-esdk4.txt
 install_pinned cargo-lambda cargo-lambda==1.9.2 cargo-lambda

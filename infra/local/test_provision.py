@@ -48,7 +48,8 @@ class ProvisionTest(unittest.TestCase):
         run = subprocess.run(
             [sys.executable, os.path.join(HERE, "provision.py"), "--stack", "cv-test", "--out", cls.out,
              "--param", "Org=acme", "--param", f"RecordingKeyArn={KEY}", "--param", "RecordingTypes=calls,screens",
-             "--param", "VaultObjectLock=GOVERNANCE", "--param", 'RetentionDays={"calls": 2557, "screens": 365}'],
+             "--param", "VaultObjectLock=GOVERNANCE", "--param", 'RetentionDays={"calls": 2557, "screens": 365}',
+             "--param", "OidcIssuer=https://login.example.com/acme", "--param", "OidcClientId=player"],
             env=cls.env, capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
             stop_launcher(cls.proc)

@@ -87,6 +87,12 @@ impl<'a> Stack<'a> {
             .args(["--stack", &tag, "--out", out.to_str().expect("utf-8 temp dir")])
             .args(["--param", &format!("Org={ORG}"), "--param", &format!("RecordingKeyArn={first_key}")])
             .args(["--param", &format!("RecordingTypes={}", types.join(","))])
+            // The player's identity provider: the in-memory issuer of
+            // `crate::playback` (a browser test starts a real one on
+            // loopback and sets these again).
+            .args(["--param", &format!("OidcIssuer={}", crate::playback::ISSUER)])
+            .args(["--param", &format!("OidcClientId={}", crate::playback::CLIENT_ID)])
+            .args(["--param", &format!("PlaybackAccess={}", crate::playback::access_for(&types))])
             .envs(aws.env());
         let run = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("run provision.py");
         let _ = std::fs::remove_dir_all(&out);

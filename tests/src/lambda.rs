@@ -21,6 +21,11 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port()
+}
+
 /// A running `cargo lambda watch` (the Lambda runtime and invoke APIs) and
 /// the function's binary polling it, both stopped on drop.
 pub struct Watch {
@@ -37,9 +42,14 @@ impl Watch {
     /// `env` and the runtime API variables Lambda sets. Panics, with the
     /// log, when watch does not listen within 60 s.
     pub fn start(package: &str, env: &[(&str, String)]) -> Watch {
+        Self::start_on(free_port(), package, env)
+    }
+
+    /// [`Watch::start`] on `port` (a function whose settings name its own
+    /// URL, as the player's redirect does, needs the port first).
+    pub fn start_on(port: u16, package: &str, env: &[(&str, String)]) -> Watch {
         let path = path_with_cargo_lambda();
         let bin = crate::workspace_bin(package);
-        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
         let dir = std::env::temp_dir().join(format!("callvault-watch-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let log = dir.join("watch.log");

@@ -6,6 +6,7 @@
 pub mod guardian;
 pub mod ingest;
 pub mod lambda;
+pub mod oidc;
 pub mod playback;
 
 use std::collections::HashMap;

@@ -5,11 +5,14 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use vault::config::FromSettings;
 
 use http_body::Body as _;
 use lambda_http::http::HeaderMap;
+use playback::auth::issuer::TestIssuer;
+use playback::auth::oidc::Oidc;
+use playback::web::Auth;
 use playback::{AuditLog, AuditRecord, Config, Handler, PlaybackBody};
 use serde_json::Value;
 use vault::aws::AwsKms;
@@ -19,6 +22,27 @@ use vault::playback::RecordingPlayer;
 
 use crate::ingest::Stack;
 use crate::{root, REGION};
+
+/// The issuer the stacks' playback trusts (template parameter OidcIssuer).
+pub const ISSUER: &str = "https://login.example.com/callvault-tests";
+/// The player's client id (OidcClientId).
+pub const CLIENT_ID: &str = "player";
+/// The group every test stack lets play every type.
+pub const SUPERVISORS: &str = "supervisors";
+
+/// The in-memory identity provider (one per test binary: an RSA key takes
+/// a moment): tokens for the in-process handler.
+pub static IDP: LazyLock<Arc<TestIssuer>> = LazyLock::new(|| TestIssuer::new(ISSUER, CLIENT_ID));
+
+/// PlaybackAccess of a test stack: supervisors play every type.
+pub fn access_for(types: &[&str]) -> String {
+    serde_json::json!({ SUPERVISORS: types }).to_string()
+}
+
+/// `Authorization` of a supervisor (jane.doe, every type).
+pub fn supervisor() -> String {
+    format!("Bearer {}", IDP.token(&IDP.claims("jane.doe", &[SUPERVISORS])))
+}
 
 /// The audit records a handler wrote, for tests to read: the end records,
 /// and the start records of streams.
@@ -78,7 +102,7 @@ impl Reply {
 
 /// A playback function deployed next to `stack`.
 pub struct Playback {
-    pub handler: Handler<AwsKms, S3Objects, Catalog>,
+    pub handler: Handler<AwsKms, S3Objects, Catalog, Arc<TestIssuer>>,
     pub audits: Arc<Audits>,
 }
 
@@ -101,12 +125,20 @@ impl Playback {
             config.settings,
         );
         let audits = Arc::new(Audits::default());
-        Playback { handler: Handler::new(player, config.max_response_bytes, audits.clone()), audits }
+        let auth =
+            Auth { oidc: Oidc::new(IDP.clone(), config.oidc.clone()), access: config.access.clone(), sign_in: None };
+        Playback { handler: Handler::new(player, config.max_response_bytes, audits.clone(), auth), audits }
     }
 
-    /// Sends `method raw_path` with `headers` and reads the whole reply.
+    /// Sends `method raw_path` with `headers` (and a supervisor's bearer
+    /// token, unless they carry an Authorization) and reads the whole reply.
     pub async fn send(&self, method: &str, raw_path: &str, headers: &[(&str, &str)]) -> Reply {
-        let response = self.handler.handle(request(method, raw_path, headers)).await;
+        let token = supervisor();
+        let mut headers = headers.to_vec();
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            headers.push(("authorization", &token));
+        }
+        let response = self.handler.handle(request(method, raw_path, &headers)).await;
         let (parts, mut body) = response.into_parts();
         let (bytes, aborted) = collect(&mut body).await;
         // The audit line of a streamed reply is written just before its body ends.

@@ -252,12 +252,30 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
         .send()
         .await
         .unwrap();
+    // The identity provider: the local issuer; a tool's client-credentials
+    // token (group supervisors) on every request.
+    let issuer = e2e::oidc::LocalIssuer::start(&[]);
     let mut env = aws.env();
     env.retain(|(k, _)| *k != "AWS_REGION");
     env.extend(e2e::playback::env(&stack));
+    env.retain(|(k, _)| !k.starts_with("OIDC_"));
+    env.push(("OIDC_ISSUER", issuer.url.clone()));
+    env.push(("OIDC_CLIENT_ID", e2e::oidc::PLAYER_CLIENT.into()));
+    env.push(("OIDC_AUDIENCES", e2e::oidc::TOOLS_CLIENT.into()));
     let watch = Watch::start("playback", &env);
     let dir = TempDir::new("watch-playback");
     let url = format!("http://127.0.0.1:{}/lambda-url/playback/recordings/calls/2026-11-23-0001.wav", watch.port);
+    let token = issuer.client_credentials(e2e::oidc::TOOLS_CLIENT, e2e::oidc::TOOLS_SECRET);
+    let bearer = format!("Authorization: Bearer {token}");
+    let curl = |url: &str, method: &str, headers: &[&str], dir: &TempDir| {
+        let mut with_token = headers.to_vec();
+        with_token.push(&bearer);
+        curl(url, method, &with_token, dir)
+    };
+    // Without a token: nobody, whatever the IAM request context says.
+    let (status, head, body, _) = self::curl(&url, "GET", &[], &dir);
+    assert_eq!(status, 401, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("not_signed_in"));
 
     // The sample event's Range, across the first frame boundary.
     let range = e2e::playback::sample_event("playback-range.json")["headers"]["range"].as_str().unwrap().to_string();
@@ -292,7 +310,11 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
     assert!(rest.len() < 200 && rest.contains("Lambda-Runtime-Function-Error-Type: Runtime.StreamError"), "{rest:?}");
     // The info event through cargo lambda invoke (it prints JSON answers;
     // audio goes through the Function URL above).
-    let info = answer(&watch.invoke("playback", root().join("events/playback-info.json").to_str().unwrap()), &watch);
+    let mut event = e2e::playback::sample_event("playback-info.json");
+    event["headers"]["authorization"] = format!("Bearer {token}").into();
+    let event_path = dir.path("info-event.json");
+    std::fs::write(&event_path, event.to_string()).unwrap();
+    let info = answer(&watch.invoke("playback", &event_path), &watch);
     assert_eq!((info["size"].as_u64(), info["content_type"].as_str()), (Some(300_000), Some("audio/wav")), "{info}");
     // The audit line reaches the function's log.
     let log = watch.wait_for_log(

@@ -27,6 +27,10 @@ function size(bytes) {
   return (u === 0 ? n : n.toFixed(1)) + " " + units[u];
 }
 
+function when(rfc3339) {
+  return (rfc3339 || "").replace("T", " ").replace("Z", " UTC");
+}
+
 function clock(seconds) {
   if (!isFinite(seconds)) return "0:00";
   const s = Math.floor(seconds);
@@ -99,7 +103,7 @@ async function search(more) {
   for (const r of page.recordings) {
     const row = body.insertRow();
     row.insertCell().textContent = r.recording_id;
-    row.insertCell().textContent = r.encrypted_at.replace("T", " ").replace("Z", " UTC");
+    row.insertCell().textContent = when(r.encrypted_at);
     row.insertCell().textContent = size(r.size);
     const button = document.createElement("button");
     button.type = "button";
@@ -155,7 +159,7 @@ async function play(type, id) {
   fact(list, "Type", facts.recording_type);
   fact(list, "Size", size(facts.size));
   fact(list, "Duration", "…");
-  fact(list, "Encrypted at", facts.encrypted_at);
+  fact(list, "Encrypted at", when(facts.encrypted_at));
   fact(list, "Key", facts.wrapping_key_arns.join(", "));
   if (facts.legal_hold) fact(list, "Legal hold", facts.legal_hold.reason + " (" + facts.legal_hold.by + ")");
   $("player").hidden = false;
@@ -165,6 +169,9 @@ async function play(type, id) {
     sync();
   }, { once: true });
   media.focus();
+  // Pressing Play in the list plays; a browser that wants another gesture
+  // leaves the controls to the person.
+  media.play().catch(() => {});
 }
 
 function sync() {

@@ -45,9 +45,29 @@ async fn main() -> Result<(), lambda_http::Error> {
         config.settings,
     );
     let handler = Arc::new(Handler::new(player, config.max_response_bytes, Arc::new(StdoutAudit), auth));
-    lambda_http::run_with_streaming_response(service_fn(move |req: Request| {
+    // A broken connection to the runtime API (a client that went away
+    // mid-stream, a keep-alive connection the API closed) ends the runtime
+    // loop with an error. Polling again keeps the opened messages, so the
+    // person's next seek needs no KMS call; ten failures in a row, each
+    // within a second of the last, stop the function as before.
+    let mut quick_failures = 0;
+    loop {
         let handler = handler.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler.handle(req).await) }
-    }))
-    .await
+        let started = std::time::Instant::now();
+        let ended = lambda_http::run_with_streaming_response(service_fn(move |req: Request| {
+            let handler = handler.clone();
+            async move { Ok::<_, std::convert::Infallible>(handler.handle(req).await) }
+        }))
+        .await;
+        let Err(e) = ended else { return Ok(()) };
+        quick_failures = if started.elapsed() < std::time::Duration::from_secs(1) { quick_failures + 1 } else { 1 };
+        if quick_failures >= 10 {
+            return Err(e);
+        }
+        tracing::warn!(
+            code = "runtime_api",
+            "the runtime API connection failed ({e}); polling for the next request again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

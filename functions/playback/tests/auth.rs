@@ -325,7 +325,11 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
     assert_eq!(payload["groups"], json!(["qa"]), "only the groups that grant something");
     let mut fields: Vec<&str> = payload.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort();
-    assert_eq!(fields, ["email", "exp", "groups", "iat", "name", "sid", "sub"], "who, which groups, until when: no token");
+    assert_eq!(
+        fields,
+        ["email", "exp", "groups", "iat", "name", "sid", "sub"],
+        "who, which groups, until when: no token"
+    );
     // The code was used once: a replay is refused by the provider.
     let (status, _, _) =
         answer(&h, request("GET", &format!("/auth/callback?code={code}&state={state}"), &[("cookie", &login)])).await;
