@@ -10,7 +10,9 @@
 # playback Lambda's local Function URL, seeking with one KMS call; then
 # disable the key and show the key guardian's alert; then audit key rotation;
 # then move the recording onto a new key; then list the keys, hold and erase
-# the recording through the retention function.
+# the recording through the retention function; then a new call comes in
+# and the supervisors' player is served, with sign-in through a local
+# OpenID Connect issuer, until Enter is pressed (at once without a terminal).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
@@ -40,9 +42,34 @@ PY
 )"
 echo "key $key"
 
+step "the company's identity provider: a local OpenID Connect issuer (infra/local/oidc_issuer.py, users from oidc-users.json)"
+# The Lambda runtime API's port, chosen now: the player's URL (its local
+# Function URL) is the sign-in's redirect, registered at the issuer.
+port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+player_url="http://127.0.0.1:$port/lambda-url/playback"
+"$py" "$root/infra/local/oidc_issuer.py" --users "$root/infra/local/oidc-users.json" \
+  --redirect-uri "$player_url/auth/callback" >"$work/issuer.out" 2>"$work/issuer.log" &
+function_pids="${function_pids:-} $!"
+issuer=""
+for _ in $(seq 1 120); do
+  issuer="$(sed -n 's/^READY //p' "$work/issuer.out" 2>/dev/null)"
+  [ -n "$issuer" ] && break
+  sleep 0.25
+done
+[ -n "$issuer" ] || { cat "$work/issuer.log" >&2; echo "the local OpenID Connect issuer did not start" >&2; exit 1; }
+echo "issuer $issuer (discovery: $issuer/.well-known/openid-configuration)"
+secret_arn="$("$py" -c '
+import boto3
+print(boto3.client("secretsmanager").create_secret(Name="callvault-player-client",
+      SecretString="{\"client_secret\": \"local-player-secret-not-for-production\"}")["ARN"])')"
+echo "the player's client secret, in Secrets Manager: $secret_arn"
+
 step "the deployment, from template.yaml itself (infra/local/provision.py, stack callvault-local)"
 "$py" "$root/infra/local/provision.py" --stack callvault-local --out "$work/env" \
-  --param Org=acme --param "RecordingKeyArn=$key" --param RecordingTypes=calls >"$work/stack.json"
+  --param Org=acme --param "RecordingKeyArn=$key" --param RecordingTypes=calls \
+  --param "OidcIssuer=$issuer" --param OidcClientId=callvault-player --param OidcAudiences=callvault-tools \
+  --param "OidcClientSecretArn=$secret_arn" --param "PlayerUrl=$player_url" \
+  --param 'PlaybackAccess={"qa": ["calls"], "supervisors": ["calls"]}' >"$work/stack.json"
 read -r ingest vault table dlq topic evidence < <("$py" - "$work/stack.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -83,7 +110,6 @@ PY
 echo "ETag $etag, version $version, $size bytes"
 
 step "the Lambda runtime API (cargo lambda watch) and encrypt-recording on it, invoked with events/s3-object-created.json"
-port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # One watch serves every function's runtime and invoke APIs; each function is
 # the binary `make build` built, started with the variables Lambda sets.
 (cd "$root" && exec setsid cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
@@ -169,25 +195,31 @@ fi
 
 step "playback on the same runtime API: the local Function URL (what supervisors' players call)"
 start_function playback
-url="http://127.0.0.1:$port/lambda-url/playback/recordings/calls/2026-11-23-0001.wav"
+url="$player_url/recordings/calls/2026-11-23-0001.wav"
+echo "without a token from the identity provider, nobody (whatever the IAM request context says):"
+curl -sS --max-time 120 -w ' (HTTP %{http_code})\n' "$url/info"
+echo "a tool's token: the client-credentials grant of callvault-tools (group supervisors)"
+token="$(curl -sS -u callvault-tools:local-tools-secret-not-for-production -d grant_type=client_credentials "$issuer/token" \
+  | "$py" -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
+auth=(-H "Authorization: Bearer $token")
 echo "GET $url/info"
-curl -sS --max-time 120 "$url/info" | "$py" -m json.tool
+curl -sS --max-time 120 "${auth[@]}" "$url/info" | "$py" -m json.tool
 decrypts() { curl -s "$endpoint/_callvault/kms-calls/by-key" | "$py" -c "import json,sys; print(json.load(sys.stdin).get('$key', {}).get('Decrypt', 0))"; }
 before=$(decrypts)
 echo "GET $url  Range: bytes=320044-336043 (second 20)"
-curl -sS --max-time 120 -D "$work/seek.headers" -o "$work/seek-http.raw" -H "Range: bytes=320044-336043" "$url"
+curl -sS --max-time 120 "${auth[@]}" -D "$work/seek.headers" -o "$work/seek-http.raw" -H "Range: bytes=320044-336043" "$url"
 grep -iE "^(HTTP|content-(type|range|length)|etag|accept-ranges)" "$work/seek.headers"
 cmp <(tail -c +320045 "$work/call.wav" | head -c 16000) "$work/seek-http.raw" && echo "second 20 over HTTP: the 16000 bytes match"
 echo "seeking 19 more times, one second each, across the recording"
 for s in 1 3 5 7 9 11 13 15 17 19 21 23 25 27 28 29 2 4 6; do
   start=$((44 + s * 16000))
-  curl -sS --max-time 60 -o "$work/s.raw" -H "Range: bytes=$start-$((start + 15999))" "$url"
+  curl -sS --max-time 60 "${auth[@]}" -o "$work/s.raw" -H "Range: bytes=$start-$((start + 15999))" "$url"
   cmp -s <(tail -c +$((start + 1)) "$work/call.wav" | head -c 16000) "$work/s.raw" || { echo "second $s differs" >&2; exit 1; }
 done
 echo "20 seeks, all byte-identical; KMS Decrypt calls for them: $(( $(decrypts) - before ))"
-echo "-- the audit line of the first seek (who, what, which bytes, which key, KMS or cache):"
+echo "-- the audit line of the first seek (who from the verified token, what, which bytes, which key, KMS or cache):"
 grep -m1 '"audit":"playback","phase":"end".*"range_requested":"bytes=320044' "$work/playback.log" | "$py" -m json.tool
-curl -sS -o /dev/null -w "a range past the end answers %{http_code}\n" -H "Range: bytes=9999999-" "$url"
+curl -sS "${auth[@]}" -o /dev/null -w "a range past the end answers %{http_code}\n" -H "Range: bytes=9999999-" "$url"
 
 step "a recording type nobody configured: kept, tagged, dead-lettered"
 "$py" - "$ingest" "$dlq" "$root/events/s3-unknown-type.json" >"$work/voicemail.json" <<'PY'
@@ -326,5 +358,37 @@ assert not left
 PY
 "$bin" keys
 
-step "done: the key owner's KMS call log"
+step "the key owner's KMS call log"
 curl -s "$endpoint/_callvault/kms-calls"; echo
+
+step "the supervisors' player: a new call comes in, to be played in the browser"
+"$py" -c "import boto3, sys; boto3.client('kms').enable_key(KeyId=sys.argv[1])" "$key" && echo "(the configured key enabled again for new calls)"
+"$py" - "$ingest" "$work/call.wav" "$root/events/s3-object-created.json" "$work/event2.json" <<'PY'
+import json, sys, boto3
+bucket, path, src, dst = sys.argv[1:]
+r = boto3.client("s3").put_object(Bucket=bucket, Key="calls/2026-11-29-0002.wav", Body=open(path, "rb").read(), ContentType="audio/wav")
+e = json.load(open(src))
+s3 = e["Records"][0]["s3"]
+s3["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+s3["object"].update(key="calls/2026-11-29-0002.wav", eTag=r["ETag"].strip('"'), versionId=r["VersionId"], size=len(open(path, "rb").read()))
+json.dump(e, open(dst, "w"))
+PY
+(cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file "$work/event2.json" --output-format json) | "$py" -c 'import json, sys; r = json.load(sys.stdin)["recordings"][0]; print(r["outcome"], r.get("key", ""))'
+curl -sS -o /dev/null -w "the player page: HTTP %{http_code}\n" "$player_url/"
+curl -sS -o /dev/null -w "sign-in: HTTP %{http_code} to %{redirect_url}\n" "$player_url/auth/login" | cut -c1-160
+cat <<TXT
+
+  The player:   $player_url/
+  Sign in as:   anna.qa / anna-local            QA (group qa): plays calls
+                sam.supervisor / sam-local      supervisor (group supervisors): plays calls
+                nick.newhire / nick-local       no group with access yet: sees the refusal
+  The identity provider is $issuer; playback's audit lines are in $work/playback.log.
+TXT
+if [ -t 0 ]; then
+  read -r -p "The local AWS, the issuer and the player keep running: press Enter to stop. " _
+else
+  echo "(no terminal: stopping now)"
+fi
+
+step "done"

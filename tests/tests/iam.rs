@@ -31,6 +31,7 @@ const SERVICES: &[(&str, &str)] = &[
     ("aws-sdk-dynamodb", "dynamodb"),
     ("aws-sdk-sns", "sns"),
     ("aws-sdk-sqs", "sqs"),
+    ("aws-sdk-secretsmanager", "secretsmanager"),
 ];
 
 /// The operations of an SDK crate: the directories under its
@@ -163,6 +164,7 @@ fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
         ("functions/vault/src/aws/s3.rs", set(s3::AWS_CALLS)),
         ("functions/vault/src/aws/sns.rs", set(&[sns::AWS_CALLS])),
         ("functions/vault/src/aws/sqs.rs", set(&[sqs::AWS_CALLS])),
+        ("functions/playback/src/secret.rs", set(&[playback::secret::AWS_CALLS])),
     ]
 }
 
@@ -804,7 +806,7 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
         let statements: Vec<Statement> = code_statements(&template, function)
             .into_iter()
             .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
-            .filter(|s| !matches!(s.sid.as_str(), "RecordingsDue" | "StampingPass"))
+            .filter(|s| !matches!(s.sid.as_str(), "RecordingsDue" | "StampingPass" | "ListRecordings"))
             .collect();
         assert!(!statements.is_empty(), "{function} uses the catalog");
         let granted: BTreeSet<&str> = statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
@@ -824,6 +826,77 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
             }
         }
     }
+}
+
+#[test]
+fn the_player_lists_by_the_date_index_of_the_configured_types_and_reads_only_its_client_secret() {
+    let template = template();
+    let code = code_statements(&template, "Playback");
+    let list = code.iter().find(|s| s.sid == "ListRecordings").expect("the player's list statement");
+    assert_eq!(list.actions, ["dynamodb:Query"]);
+    assert!(
+        matches!(&list.resource, Value::Tagged(t) if t.tag == "Sub" && t.value.as_str() == Some("${Catalog.Arn}/index/by-date")),
+        "the by-date index only: {:?}",
+        list.resource
+    );
+    assert!(tag_is(&list.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], "Ref"), "the configured types");
+    let secret = code.iter().find(|s| s.actions.iter().any(|a| a.starts_with("secretsmanager:"))).expect("the secret");
+    assert_eq!(secret.actions, ["secretsmanager:GetSecretValue"]);
+    assert_eq!(secret.granted_if.as_deref(), Some("HasClientSecret"));
+    assert!(
+        matches!(&secret.resource, Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("OidcClientSecretArn")),
+        "the client secret only: {:?}",
+        secret.resource
+    );
+}
+
+/// CloudFront's managed policies the player's front must use.
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+#[test]
+fn the_player_front_caches_nothing_forwards_cookie_and_range_and_alone_may_call_the_function_url() {
+    let template = template();
+    let resources = &template["Resources"];
+    // The Function URL stays IAM-authenticated: only signed callers.
+    assert_eq!(resources["Playback"]["Properties"]["FunctionUrlConfig"]["AuthType"].as_str(), Some("AWS_IAM"));
+    let oac = &resources["PlayerOriginAccessControl"]["Properties"]["OriginAccessControlConfig"];
+    assert_eq!(oac["OriginAccessControlOriginType"].as_str(), Some("lambda"));
+    assert_eq!(oac["SigningBehavior"].as_str(), Some("always"));
+    let config = &resources["PlayerDistribution"]["Properties"]["DistributionConfig"];
+    let origins = config["Origins"].as_sequence().expect("origins");
+    assert_eq!(origins.len(), 1);
+    assert!(tag_is(&origins[0]["OriginAccessControlId"], "GetAtt"), "the origin is signed by the OAC");
+    let mut behaviours = vec![&config["DefaultCacheBehavior"]];
+    behaviours.extend(config["CacheBehaviors"].as_sequence().expect("cache behaviours"));
+    assert!(
+        behaviours.iter().any(|b| b["PathPattern"].as_str() == Some("/recordings/*")),
+        "a behaviour of its own for the decrypted audio"
+    );
+    for b in behaviours {
+        let path = b["PathPattern"].as_str().unwrap_or("default");
+        // Decrypted audio never sits at the edge; nothing does.
+        assert_eq!(b["CachePolicyId"].as_str(), Some(CACHING_DISABLED), "{path}: CachingDisabled");
+        // Cookie (the session), Range (seeking) and Authorization reach the
+        // function; Host does not (the Function URL wants its own).
+        assert_eq!(
+            b["OriginRequestPolicyId"].as_str(),
+            Some(ALL_VIEWER_EXCEPT_HOST),
+            "{path}: viewer headers forwarded"
+        );
+        let methods: Vec<&str> =
+            b["AllowedMethods"].as_sequence().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(methods, ["GET", "HEAD"], "{path}: reads only");
+        assert_ne!(b["ViewerProtocolPolicy"].as_str(), Some("allow-all"), "{path}: HTTPS only");
+    }
+    // Only this distribution invokes it on CloudFront's behalf.
+    for permission in ["PlayerInvokeUrlPermission", "PlayerInvokePermission"] {
+        let p = &resources[permission]["Properties"];
+        assert_eq!(p["Principal"].as_str(), Some("cloudfront.amazonaws.com"), "{permission}");
+        let Value::Tagged(source) = &p["SourceArn"] else { panic!("{permission}: SourceArn is not !Sub") };
+        assert!(source.value.as_str().unwrap().ends_with(":distribution/${PlayerDistribution}"), "{permission}");
+    }
+    assert_eq!(resources["PlayerInvokeUrlPermission"]["Properties"]["FunctionUrlAuthType"].as_str(), Some("AWS_IAM"));
 }
 
 #[test]

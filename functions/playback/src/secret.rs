@@ -4,6 +4,9 @@
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use zeroize::Zeroizing;
 
+/// The IAM actions this adapter's calls need (tests/tests/iam.rs).
+pub const AWS_CALLS: &[&str] = &["secretsmanager:GetSecretValue"];
+
 /// The secret could not be read or holds no client secret.
 #[derive(Debug, thiserror::Error)]
 #[error("the OpenID Connect client secret {arn} cannot be used: {detail} (the role needs secretsmanager:GetSecretValue on it; it holds the secret, or {{\"client_secret\": \"...\"}})")]
