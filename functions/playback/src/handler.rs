@@ -24,7 +24,7 @@ use crate::auth::{AuthError, Identity};
 use crate::body::{PlaybackBody, StreamAborted};
 use crate::range::{ByteRange, RangeError};
 use crate::route::{PathError, Route, ASSETS};
-use crate::web::{parse_query, static_response, Auth, PAGE};
+use crate::web::{parse_query, query_string, static_response, Auth, PAGE};
 
 /// Batches of audio waiting to be sent: bounds the memory of a stream.
 const STREAM_DEPTH: usize = 2;
@@ -299,7 +299,7 @@ where
             }
             Route::Callback => {
                 audit.route = "callback";
-                let query = parse_query(req.uri().query().unwrap_or_default());
+                let query = parse_query(query_string(req.uri()));
                 let (response, identity) = self.auth.callback(&query, req.headers()).await.map_err(Refusal::auth)?;
                 audit.identify(&identity, identity.groups.clone());
                 return Ok(response.into());
@@ -350,7 +350,7 @@ where
             }
             None => None,
         };
-        match self.audio(req, id, range.clone(), audit, head_only).await {
+        match self.audio(req, id, range, audit, head_only).await {
             // The cached message's version was replaced or deleted: once
             // more, from the catalog (which knows what became of it).
             Err(refusal) if refusal.code == "stale" => self.audio(req, id, range, audit, head_only).await,
@@ -440,7 +440,7 @@ where
         audit: &mut AuditRecord,
         head_only: bool,
     ) -> Result<Response<PlaybackBody>, Refusal> {
-        let query = parse_query(req.uri().query().unwrap_or_default());
+        let query = parse_query(query_string(req.uri()));
         let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
         let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", message);
         let recording_type = param("type").ok_or_else(|| bad("name a recording type: ?type=calls".into()))?;

@@ -245,6 +245,11 @@ pub fn static_response(content_type: &str, body: &'static str, head_only: bool) 
         .unwrap_or_else(|_| crate::handler::internal())
 }
 
+/// The query string of a request's URI ("" without one).
+pub fn query_string(uri: &lambda_http::http::Uri) -> &str {
+    uri.path_and_query().and_then(|pq| pq.as_str().split_once('?')).map_or("", |(_, q)| q)
+}
+
 /// The pairs of a query string, form-decoded.
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
     let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
