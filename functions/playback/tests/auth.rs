@@ -111,10 +111,12 @@ async fn every_token_that_does_not_verify_is_401_with_no_catalog_read_and_no_kms
     // tokens): its `client_id` must be an accepted audience.
     let mut tool = with(json!({ "client_id": "tools", "groups": ["supervisors"] }));
     tool.as_object_mut().unwrap().remove("aud");
-    let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&rs256(&tool)))])).await;
+    let (status, _, _) =
+        answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&rs256(&tool)))])).await;
     assert_eq!(status, 200, "client_id tools is an accepted audience");
     tool["client_id"] = json!("someone-else");
-    let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&rs256(&tool)))])).await;
+    let (status, _, _) =
+        answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&rs256(&tool)))])).await;
     assert_eq!(status, 401);
     // ES256 claimed for the RSA key: refused (the JWK says RS256).
     let confused = IDP.sign(&json!({ "alg": "ES256", "kid": IDP.rsa_kid }), &good);
