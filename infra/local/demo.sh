@@ -201,7 +201,9 @@ curl -sS --max-time 120 -w ' (HTTP %{http_code})\n' "$url/info"
 echo "a tool's token: the client-credentials grant of callvault-tools (group supervisors)"
 token="$(curl -sS -u callvault-tools:local-tools-secret-not-for-production -d grant_type=client_credentials "$issuer/token" \
   | "$py" -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
-auth=(-H "Authorization: Bearer $token")
+# In its own header: on AWS, Authorization carries the SigV4 signature of a
+# direct call (or CloudFront's, behind the front).
+auth=(-H "X-Callvault-Authorization: Bearer $token")
 echo "GET $url/info"
 curl -sS --max-time 120 "${auth[@]}" "$url/info" | "$py" -m json.tool
 decrypts() { curl -s "$endpoint/_callvault/kms-calls/by-key" | "$py" -c "import json,sys; print(json.load(sys.stdin).get('$key', {}).get('Decrypt', 0))"; }

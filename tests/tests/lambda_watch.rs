@@ -266,7 +266,7 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
     let dir = TempDir::new("watch-playback");
     let url = format!("http://127.0.0.1:{}/lambda-url/playback/recordings/calls/2026-11-23-0001.wav", watch.port);
     let token = issuer.client_credentials(e2e::oidc::TOOLS_CLIENT, e2e::oidc::TOOLS_SECRET);
-    let bearer = format!("Authorization: Bearer {token}");
+    let bearer = format!("X-Callvault-Authorization: Bearer {token}");
     let curl = |url: &str, method: &str, headers: &[&str], dir: &TempDir| {
         let mut with_token = headers.to_vec();
         with_token.push(&bearer);
@@ -311,7 +311,7 @@ async fn playback_streams_recordings_and_ranges_over_http_through_cargo_lambda_w
     // The info event through cargo lambda invoke (it prints JSON answers;
     // audio goes through the Function URL above).
     let mut event = e2e::playback::sample_event("playback-info.json");
-    event["headers"]["authorization"] = format!("Bearer {token}").into();
+    event["headers"]["x-callvault-authorization"] = format!("Bearer {token}").into();
     let event_path = dir.path("info-event.json");
     std::fs::write(&event_path, event.to_string()).unwrap();
     let info = answer(&watch.invoke("playback", &event_path), &watch);

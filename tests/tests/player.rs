@@ -186,6 +186,18 @@ async fn a_qa_person_signs_in_plays_seeks_and_is_refused_what_they_may_not_play_
         .filter(|r| r["resource"] == "media" && r["url"].as_str().unwrap().contains("/recordings/calls/"))
         .collect();
     assert!(media.len() >= 2, "{media:#?}");
+    // Nothing fetched a whole recording: every request for audio was a range
+    // (the page's probe is `bytes=0-0`).
+    let whole: Vec<&Value> = result["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["url"].as_str().unwrap().contains("/recordings/") && !r["url"].as_str().unwrap().ends_with("/info")
+        })
+        .filter(|r| r["range"].is_null())
+        .collect();
+    assert!(whole.is_empty(), "requests for a whole recording: {whole:#?}");
     for r in &media {
         assert!(r["range"].as_str().is_some_and(|r| r.starts_with("bytes=")), "a Range request: {r}");
         assert_eq!(r["status"], 206, "{r}");

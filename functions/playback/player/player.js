@@ -15,8 +15,15 @@ function show(text) {
   box.hidden = !text;
 }
 
+// Each segment encoded; "." and ".." too, so that no URL normalisation
+// turns an id into another path.
+function segment(s) {
+  const e = encodeURIComponent(s);
+  return e === "." ? "%2E" : e === ".." ? "%2E%2E" : e;
+}
+
 function recordingPath(type, id) {
-  return "recordings/" + encodeURIComponent(type) + "/" + id.split("/").map(encodeURIComponent).join("/");
+  return "recordings/" + segment(type) + "/" + id.split("/").map(segment).join("/");
 }
 
 function size(bytes) {
@@ -109,7 +116,11 @@ async function search(more) {
     button.type = "button";
     button.textContent = "Play";
     button.setAttribute("aria-label", "Play " + r.recording_id);
-    button.addEventListener("click", () => { location.hash = "play=" + r.recording_type + "/" + r.recording_id; });
+    button.addEventListener("click", () => {
+      const link = "play=" + encodeURIComponent(r.recording_type + "/" + r.recording_id);
+      // The same recording again (after an error): the hash does not change.
+      if (location.hash === "#" + link) route().catch(() => {}); else location.hash = link;
+    });
     row.insertCell().append(button);
   }
   nextCursor = page.next;
@@ -119,9 +130,10 @@ async function search(more) {
 
 // #play=<type>/<id> opens a recording (a link a colleague can share).
 async function route() {
-  const hash = decodeURIComponent(location.hash.slice(1));
+  const hash = location.hash.slice(1);
   if (!hash.startsWith("play=")) return;
-  const name = hash.slice(5);
+  let name;
+  try { name = decodeURIComponent(hash.slice(5)); } catch (_) { show("That link names no recording."); return; }
   const slash = name.indexOf("/");
   if (slash < 1) { show("That link names no recording."); return; }
   await play(name.slice(0, slash), name.slice(slash + 1));
@@ -146,9 +158,11 @@ async function play(type, id) {
   // A first byte, to learn whether it plays (the key's state, the
   // person's rights) and to show why not; the media element's own
   // requests follow from the cache.
-  const probe = await api(path).then(() => fetch(path, { credentials: "same-origin", headers: { Range: "bytes=0-0" } }));
-  if (probe.status !== 206 && probe.status !== 200) { show(await refusal(probe)); return; }
-  await probe.body?.cancel();
+  const probe = await fetch(path, { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
+  if (probe.status === 401) { signedOut(); show("Your session has ended: sign in again."); return; }
+  // 416: an empty recording (no byte 0); it plays nothing, but it plays.
+  if (probe.status !== 206 && probe.status !== 416) { show(await refusal(probe)); return; }
+  await probe.arrayBuffer();
   const isVideo = (facts.content_type || "").startsWith("video/");
   media = isVideo ? $("video") : $("audio");
   $("audio").hidden = isVideo;

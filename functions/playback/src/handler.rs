@@ -35,6 +35,7 @@ pub struct Handler<K, O, C, P> {
     max_response_bytes: u64,
     audit: Arc<dyn AuditLog>,
     auth: Auth<P>,
+    cursors: crate::auth::session::CursorKey,
 }
 
 /// Most rows of one page of the list.
@@ -222,7 +223,8 @@ where
         audit: Arc<dyn AuditLog>,
         auth: Auth<P>,
     ) -> Self {
-        Self { player: Arc::new(player), max_response_bytes, audit, auth }
+        let cursors = auth.sign_in.as_ref().map_or_else(crate::auth::session::CursorKey::random, |s| s.cursor_key());
+        Self { player: Arc::new(player), max_response_bytes, audit, auth, cursors }
     }
 
     /// The player, for its cache.
@@ -465,21 +467,20 @@ where
                 .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
                 .ok_or_else(|| bad(format!("limit={n:?} is not a number from 1 to {MAX_LIST_LIMIT}")))?,
         };
-        let mut browse = BrowseQuery {
-            recording_type: recording_type.to_string(),
-            from: date("from")?,
-            // Inclusive of the whole day: "~" sorts after every time of it.
-            to: date("to")?.map(|d| format!("{d}~")),
-            after: match param("after") {
-                None => None,
-                Some(c) => Some(
-                    crate::auth::b64url_decode(c)
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .ok_or_else(|| bad("after= is not a cursor this list returned".into()))?,
-                ),
-            },
-            limit,
-        };
+        let mut browse =
+            BrowseQuery {
+                recording_type: recording_type.to_string(),
+                from: date("from")?,
+                // Inclusive of the whole day: "~" sorts after every time of it.
+                to: date("to")?.map(|d| format!("{d}~")),
+                after: match param("after") {
+                    None => None,
+                    Some(c) => Some(self.cursors.open(recording_type, c).ok_or_else(|| {
+                        bad("after= is not a cursor of this list (or it expired): search again".into())
+                    })?),
+                },
+                limit,
+            };
         // A prefix grant filters the type's rows: a few index pages at most
         // per answer; the cursor goes on from where this one stopped.
         let mut rows = Vec::new();
@@ -512,7 +513,7 @@ where
             .collect();
         let body = serde_json::json!({
             "recordings": recordings,
-            "next": next.map(|c| crate::auth::b64url(c.as_bytes())),
+            "next": next.map(|c| self.cursors.seal(recording_type, &c)),
         });
         Ok(json_response(StatusCode::OK, &body, head_only))
     }

@@ -17,9 +17,15 @@ use zeroize::Zeroizing;
 use crate::auth::access::AccessPolicy;
 use crate::auth::oidc::Oidc;
 use crate::auth::provider::{form_encode, IdentityProvider};
-use crate::auth::session::{cookie_value, CookieKey, LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::auth::session::{cookie_value, CookieKey, CursorKey, LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::auth::{b64url, now_secs, random_token, AuthError, Identity};
 use crate::body::PlaybackBody;
+
+/// The header a tool's token travels in where `Authorization` is the
+/// transport's: a direct call of the Function URL is SigV4-signed in
+/// `Authorization`, and CloudFront's origin access control replaces the
+/// viewer's `Authorization` with its own signature.
+pub const TOKEN_HEADER: &str = "x-callvault-authorization";
 
 /// How long a sign-in may take at the identity provider.
 pub const LOGIN_SECONDS: u64 = 600;
@@ -32,6 +38,7 @@ pub struct SignIn {
     pub cookies: CookieKey,
     pub session: Duration,
     pub scopes: String,
+    client_id: String,
 }
 
 impl SignIn {
@@ -45,7 +52,12 @@ impl SignIn {
         scopes: String,
     ) -> Self {
         let cookies = CookieKey::derive(client_secret.as_bytes(), client_id);
-        Self { player_url, client_secret, cookies, session, scopes }
+        Self { player_url, client_secret, cookies, session, scopes, client_id: client_id.to_string() }
+    }
+
+    /// The list's cursor key, derived from the client secret.
+    pub fn cursor_key(&self) -> CursorKey {
+        CursorKey::derive(self.client_secret.as_bytes(), &self.client_id)
     }
 
     fn redirect_uri(&self) -> String {
@@ -91,16 +103,28 @@ impl<P: IdentityProvider> Auth<P> {
         self.sign_in.as_ref().ok_or(AuthError::SignInNotConfigured("PLAYER_URL and OIDC_CLIENT_SECRET_ARN are unset"))
     }
 
-    /// Who sent the request: its bearer token, else its session cookie.
+    /// Who sent the request: its bearer token (in [`TOKEN_HEADER`], or in
+    /// `Authorization` when that says `Bearer`), else its session cookie.
+    /// An `Authorization` of another scheme (SigV4: the Function URL's, or
+    /// CloudFront's) is the transport's, not the person's.
     pub async fn authenticate(&self, headers: &HeaderMap<HeaderValue>) -> Result<Identity, AuthError> {
-        if let Some(value) = headers.get(header::AUTHORIZATION) {
-            let value = value.to_str().unwrap_or_default().trim();
-            let token = value
-                .split_once(' ')
+        let bearer = |value: &HeaderValue| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().split_once(' '))
                 .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, token)| token.trim())
-                .ok_or_else(|| AuthError::TokenRefused("the Authorization header is not a Bearer token".into()))?;
-            let claims = self.oidc.verify(token, None).await?;
+                .map(|(_, token)| token.trim().to_string())
+        };
+        let token = match headers.get(TOKEN_HEADER) {
+            Some(value) => Some(
+                bearer(value)
+                    .ok_or_else(|| AuthError::TokenRefused(format!("{TOKEN_HEADER} is not \"Bearer <token>\"")))?,
+            ),
+            None => headers.get(header::AUTHORIZATION).and_then(bearer),
+        };
+        if let Some(token) = token {
+            let claims = self.oidc.verify(&token, None).await?;
             return Ok(self.oidc.identity(&claims, "bearer"));
         }
         let cookie = headers

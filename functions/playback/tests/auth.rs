@@ -100,6 +100,25 @@ async fn every_token_that_does_not_verify_is_401_with_no_catalog_read_and_no_kms
                 == Some("arn:aws:sts::111122223333:assumed-role/CallvaultSupervisor/jane.doe"))
     );
 
+    // Behind CloudFront or called with SigV4, `Authorization` is the
+    // transport's signature: the token travels in x-callvault-authorization.
+    let sigv4 =
+        "AWS4-HMAC-SHA256 Credential=ASIA.../20261129/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=abc";
+    let (status, _, _) = answer(
+        &h,
+        request(
+            "GET",
+            "/recordings/calls/a.wav",
+            &[("authorization", sigv4), ("x-callvault-authorization", &bearer(&rs256(&good)))],
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "a token beside a SigV4 signature");
+    let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", sigv4)])).await;
+    assert_eq!(status, 401, "a signature alone is no one");
+    let (status, _, _) =
+        answer(&h, request("GET", "/recordings/calls/a.wav", &[("x-callvault-authorization", "Basic abc")])).await;
+    assert_eq!(status, 401);
     // The same recording with a good token, RS256 and ES256: played.
     let es256 = IDP.sign(&json!({ "alg": "ES256", "typ": "JWT", "kid": IDP.ec_kid }), &good);
     for token in [rs256(&good), es256] {
@@ -133,30 +152,38 @@ async fn rig_catalog_trap_sprung(rig: &Rig) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unknown_kid_fetches_the_jwks_again_but_a_flood_of_them_does_not() {
+async fn a_flood_of_unknown_kids_is_not_a_flood_of_jwks_fetches() {
     let rig = Rig::new();
     rig.record("calls/a.wav", b"abc", "audio/wav").await;
-    let h = rig.handler();
-    let good = IDP.claims("sam", &["supervisors"]);
+    // An issuer of its own: its fetch counter counts this test's fetches only.
+    let idp = playback::auth::issuer::TestIssuer::new(ISSUER, CLIENT_ID);
+    let h = rig.handler_of(Arc::new(playback::StdoutAudit), auth_of(idp.clone()));
+    let good = idp.claims("sam", &["supervisors"]);
     let (status, _, _) =
-        answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&IDP.token(&good)))])).await;
+        answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&idp.token(&good)))])).await;
     assert_eq!(status, 200);
-    let fetched = IDP.jwks_fetches.load(std::sync::atomic::Ordering::Relaxed);
+    let fetched = idp.jwks_fetches.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(fetched, 1, "the first token fetched the JWKS");
     for n in 0..20 {
-        let forged = IDP.sign(&json!({ "alg": "RS256", "kid": format!("forged-{n}") }), &good);
+        let forged = idp.sign(&json!({ "alg": "RS256", "kid": format!("forged-{n}") }), &good);
         let (status, _, _) =
             answer(&h, request("GET", "/recordings/calls/a.wav", &[("authorization", &bearer(&forged))])).await;
         assert_eq!(status, 401);
     }
-    let after = IDP.jwks_fetches.load(std::sync::atomic::Ordering::Relaxed);
+    let after = idp.jwks_fetches.load(std::sync::atomic::Ordering::Relaxed);
     assert!(after - fetched <= 1, "20 unknown kids fetched the JWKS {} times", after - fetched);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_plays_and_lists_only_what_their_groups_grant_and_the_audit_names_them() {
     let rig = Rig::new();
-    for key in ["calls/emea/1.wav", "calls/apac/2.wav", "screens/s.webm"] {
+    for (key, day) in [("calls/emea/1.wav", 3), ("calls/apac/2.wav", 2), ("calls/emea/3.wav", 1), ("screens/s.webm", 1)]
+    {
         rig.record(key, b"RIFF....WAVE", "audio/wav").await;
+        let (recording_type, recording_id) = key.split_once('/').unwrap();
+        let id =
+            vault::recording::RecordingId { recording_type: recording_type.into(), recording_id: recording_id.into() };
+        rig.catalog.edit(&id, |e| e.encrypted_at = format!("2026-11-0{day}T10:00:00Z"));
     }
     let kept = Arc::new(Kept::default());
     let h = rig.handler_with(kept.clone());
@@ -198,7 +225,23 @@ async fn a_person_plays_and_lists_only_what_their_groups_grant_and_the_audit_nam
     let list: Value = serde_json::from_slice(&text).unwrap();
     let ids: Vec<&str> =
         list["recordings"].as_array().unwrap().iter().map(|r| r["recording_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["emea/1.wav"], "a prefix grant lists its prefix only");
+    assert_eq!(ids, ["emea/1.wav", "emea/3.wav"], "a prefix grant lists its prefix only");
+    // A page of one: its cursor says nothing of the rows the grant hides.
+    let (_, _, text) =
+        answer(&h, request("GET", "/api/recordings?type=calls&limit=1", &[("authorization", &emea)])).await;
+    let page: Value = serde_json::from_slice(&text).unwrap();
+    let next = page["next"].as_str().expect("more rows after the first");
+    let raw = String::from_utf8_lossy(&playback::auth::b64url_decode(next).unwrap_or_default()).into_owned();
+    assert!(!raw.contains("emea") && !raw.contains("recording#"), "the cursor is sealed: {raw:?}");
+    let path = format!("/api/recordings?type=calls&limit=1&after={next}");
+    let (_, _, text) = answer(&h, request("GET", &path, &[("authorization", &emea)])).await;
+    let page: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(page["recordings"][0]["recording_id"], "emea/3.wav", "past the hidden apac/2.wav");
+    let mut forged = next.to_string();
+    forged.replace_range(..4, "AAAA");
+    let path = format!("/api/recordings?type=calls&limit=1&after={forged}");
+    let (status, _, _) = answer(&h, request("GET", &path, &[("authorization", &emea)])).await;
+    assert_eq!(status, 400, "a cursor the list did not seal is refused");
     let (status, _, _) = answer(&h, request("GET", "/api/recordings?type=screens", &[("authorization", &qa)])).await;
     assert_eq!(status, 403);
     let (status, _, text) = answer(&h, request("GET", "/api/me", &[("authorization", &qa)])).await;
@@ -346,9 +389,14 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
         answer(&h, request("GET", &format!("/auth/callback?code={code}&state={state}"), &[("cookie", &login)])).await;
     assert_eq!(status, 400);
 
-    // 4. The cookie plays what the person may play, and no more.
+    // 4. The cookie plays what the person may play, and no more; behind
+    //    CloudFront, `Authorization` holds its signature, not a person.
     let (status, _, bytes) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &session)])).await;
     assert_eq!((status, bytes.as_slice()), (200, &b"RIFF....WAVE"[..]));
+    let cloudfront =
+        [("cookie", session.as_str()), ("authorization", "AWS4-HMAC-SHA256 Credential=..., Signature=...")];
+    let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &cloudfront)).await;
+    assert_eq!(status, 200, "CloudFront's signature does not hide the session");
     let (status, _, _) = answer(&h, request("GET", "/recordings/screens/s.webm", &[("cookie", &session)])).await;
     assert_eq!(status, 403);
     // An altered cookie (more groups) is nobody's.
@@ -397,11 +445,26 @@ async fn a_cached_seek_reads_no_catalog_row_yet_notices_a_new_version_or_an_eras
     let (status, _, bytes) = answer(&h, range("bytes=5000-5999")).await;
     assert_eq!((status, bytes.as_slice()), (206, &data[5000..6000]), "the catalogued version, read again");
     assert_eq!(rig.decrypts(), 2, "opened again from the catalog");
-    // Erased: the row and the object gone; the cache does not play it on.
+    // Erased: the row and every version gone. S3 answers a key with no
+    // version AccessDenied to a role without s3:ListBucket (playback's):
+    // the cache does not play it on, the catalog says it is gone.
     use vault::ports::objects::ObjectStore;
     for v in rig.objects.list_versions(&vault_loc).await.unwrap() {
         rig.objects.delete_version(&vault_loc, &v.version, false).await.unwrap();
     }
-    let (status, _, _) = answer(&h, range("bytes=0-99")).await;
-    assert_ne!(status, 206, "an erased recording is not played from the cache");
+    rig.catalog.remove(&entry.id);
+    rig.objects.faults.fail_next(
+        "read_current",
+        vault::ports::objects::S3Error::AccessDenied {
+            location: entry.vault_key.clone(),
+            detail: "AccessDenied".into(),
+        },
+    );
+    let (status, _, text) = answer(&h, range("bytes=0-99")).await;
+    let json: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (404, Some("not_found")),
+        "an erased recording is gone, not played from the cache"
+    );
 }

@@ -1,8 +1,9 @@
 //! Deny by default: which groups may play and list which recordings.
 //!
 //! `PLAYBACK_ACCESS` maps a group (a value of the token's groups claims) to
-//! grants: a recording type (`"calls"`), or a type and an id prefix
-//! (`"calls/emea/"`: the recordings of `calls` whose id starts `emea/`).
+//! grants: a recording type (`"calls"`), or a type and an id prefix, a
+//! folder ending in `/` (`"calls/emea/"`: the recordings of `calls` whose id
+//! starts `emea/`).
 //! `{"qa": ["calls"], "supervisors": ["calls", "screens"]}`. A person with
 //! no group in it plays nothing.
 
@@ -51,7 +52,16 @@ impl AccessPolicy {
                 let valid_type = !recording_type.is_empty()
                     && recording_type.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
                 if !valid_type {
-                    return Err(bad(format!("group {group}: {grant:?} is not a recording type or <type>/<id prefix>")));
+                    return Err(bad(format!(
+                        "group {group}: {grant:?} is not a recording type or <type>/<id prefix>/"
+                    )));
+                }
+                // A prefix is a folder: "calls/emea" would also grant
+                // "emea-archive/..." and "emeax/...".
+                if !prefix.is_empty() && !prefix.ends_with('/') {
+                    return Err(bad(format!(
+                        "group {group}: the id prefix of {grant:?} must end with / (a folder: \"{grant}/\")"
+                    )));
                 }
                 parsed.push(Grant { recording_type: recording_type.into(), prefix: prefix.into() });
             }
@@ -155,6 +165,7 @@ mod tests {
             r#"{"qa": ["/x"]}"#,
             r#"{"": ["calls"]}"#,
             r#"{"qa": ["a b"]}"#,
+            r#"{"qa": ["calls/emea"]}"#,
         ] {
             let e = AccessPolicy::parse("PLAYBACK_ACCESS", bad).unwrap_err();
             assert_eq!((e.name, e.code()), ("PLAYBACK_ACCESS", "config_invalid"), "{bad}");

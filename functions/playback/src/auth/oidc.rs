@@ -62,6 +62,9 @@ struct VerifyingKey {
 #[derive(Default)]
 struct Keys {
     metadata: Option<ProviderMetadata>,
+    /// The last discovery that failed: not asked again within
+    /// [`JWKS_MIN_REFRESH`].
+    discovery_failed: Option<(Instant, String)>,
     by_kid: HashMap<String, Arc<VerifyingKey>>,
     fetched: Option<Instant>,
     attempted: Option<Instant>,
@@ -112,6 +115,20 @@ impl<P: IdentityProvider> Oidc<P> {
         if let Some(m) = &keys.metadata {
             return Ok(m.clone());
         }
+        if let Some((at, why)) = &keys.discovery_failed {
+            if at.elapsed() < JWKS_MIN_REFRESH {
+                return Err(AuthError::ProviderUnavailable(format!("{why} (asked again in at most 30 s)")));
+            }
+        }
+        let found = self.fetch_metadata().await;
+        match &found {
+            Ok(m) => keys.metadata = Some(m.clone()),
+            Err(e) => keys.discovery_failed = Some((Instant::now(), e.to_string())),
+        }
+        found
+    }
+
+    async fn fetch_metadata(&self) -> Result<ProviderMetadata, AuthError> {
         let url = format!("{}/.well-known/openid-configuration", self.settings.issuer.trim_end_matches('/'));
         let doc = self.provider.get_json(&url).await.map_err(|e| AuthError::ProviderUnavailable(e.to_string()))?;
         let field = |name: &str| -> Result<String, AuthError> {
@@ -131,13 +148,11 @@ impl<P: IdentityProvider> Oidc<P> {
                 self.settings.issuer
             )));
         }
-        let metadata = ProviderMetadata {
+        Ok(ProviderMetadata {
             authorization_endpoint: field("authorization_endpoint")?,
             token_endpoint: field("token_endpoint")?,
             jwks_uri: field("jwks_uri")?,
-        };
-        keys.metadata = Some(metadata.clone());
-        Ok(metadata)
+        })
     }
 
     /// Fetches the JWKS into `keys`.
@@ -162,8 +177,15 @@ impl<P: IdentityProvider> Oidc<P> {
             if matches!(jwk.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)) {
                 continue;
             }
+            // A key that names an algorithm verifies only that one, and only
+            // when it is one we accept.
+            let alg = match jwk.common.key_algorithm {
+                None => None,
+                Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => Some(Algorithm::RS256),
+                Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => Some(Algorithm::ES256),
+                Some(_) => continue,
+            };
             let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-            let alg = jwk.common.key_algorithm.and_then(|a| a.to_string().parse::<Algorithm>().ok());
             by_kid.insert(kid, Arc::new(VerifyingKey { key, alg }));
         }
         keys.by_kid = by_kid;
@@ -171,13 +193,15 @@ impl<P: IdentityProvider> Oidc<P> {
         Ok(())
     }
 
-    /// The key with this `kid`: fetched again when unknown (at most every
-    /// [`JWKS_MIN_REFRESH`]) or old.
+    /// The key with this `kid`: the JWKS is fetched again when the kid is
+    /// unknown or the keys are old, at most every [`JWKS_MIN_REFRESH`]
+    /// (through an outage, the keys known keep verifying and the provider
+    /// is asked at that pace, not on every request).
     async fn key(&self, kid: &str) -> Result<Arc<VerifyingKey>, AuthError> {
         let mut keys = self.keys.lock().await;
         let stale = keys.fetched.is_none_or(|at| at.elapsed() >= JWKS_MAX_AGE);
         let may_refresh = keys.attempted.is_none_or(|at| at.elapsed() >= JWKS_MIN_REFRESH);
-        if stale || (!keys.by_kid.contains_key(kid) && may_refresh) {
+        if (stale || !keys.by_kid.contains_key(kid)) && may_refresh {
             if let Err(e) = self.refresh(&mut keys).await {
                 // Keys already known keep verifying through a provider outage.
                 if keys.by_kid.is_empty() || !keys.by_kid.contains_key(kid) {

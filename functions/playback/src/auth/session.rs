@@ -4,7 +4,7 @@
 //! client secret with HKDF; the purpose is bound into each MAC, so one kind
 //! of cookie is never accepted as another. Nothing in them is a token.
 
-use aws_lc_rs::{hkdf, hmac};
+use aws_lc_rs::{aead, hkdf, hmac};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +72,76 @@ impl CookieKey {
     }
 }
 
+/// The list's cursors, encrypted (AES-256-GCM): a cursor is the catalog's
+/// position, which can name a recording the person may not see (the last
+/// row read, dropped by a prefix grant), so it leaves the function only
+/// sealed, bound to the recording type it pages through.
+pub struct CursorKey(aead::LessSafeKey);
+
+/// HKDF output of a given length.
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+impl CursorKey {
+    /// The key derived from the client secret (cursors good in every
+    /// container of the deployment).
+    pub fn derive(secret: &[u8], client_id: &str) -> Self {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, client_id.as_bytes()).extract(secret);
+        prk.expand(&[b"callvault player cursors v1"], Len(32))
+            .and_then(|okm| okm.fill(&mut key[..]))
+            .expect("HKDF output of 32 bytes");
+        Self::from_bytes(&key)
+    }
+
+    /// A key of this container only (no client secret: bearer tokens only);
+    /// a cursor from another container is refused and the list starts over.
+    pub fn random() -> Self {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(&mut key[..]).expect("the system random source");
+        Self::from_bytes(&key)
+    }
+
+    fn from_bytes(key: &[u8; 32]) -> Self {
+        Self(aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("a 32-byte key")))
+    }
+
+    /// `cursor` sealed for paging through `recording_type`.
+    pub fn seal(&self, recording_type: &str, cursor: &str) -> String {
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).expect("the system random source");
+        let mut sealed = cursor.as_bytes().to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(recording_type.as_bytes()),
+                &mut sealed,
+            )
+            .expect("a cursor seals");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        b64url(&out)
+    }
+
+    /// The cursor sealed for `recording_type`, or `None`.
+    pub fn open(&self, recording_type: &str, sealed: &str) -> Option<String> {
+        let bytes = b64url_decode(sealed)?;
+        if bytes.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, rest) = bytes.split_at(aead::NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut rest = rest.to_vec();
+        let plain = self.0.open_in_place(nonce, aead::Aad::from(recording_type.as_bytes()), &mut rest).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
 /// The value of cookie `name` in a `Cookie` header.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
@@ -108,6 +178,20 @@ mod tests {
         assert!(key.open::<Session>("session", &format!("{forged_payload}.{tag}")).is_err());
         assert!(key.open::<Session>("session", payload).is_err());
         assert!(key.open::<Session>("session", "").is_err());
+    }
+
+    #[test]
+    fn a_cursor_opens_only_sealed_by_the_same_key_for_the_same_type_and_hides_its_content() {
+        let key = CursorKey::derive(b"client secret", "player");
+        let cursor = r#"{"pk":"recording#calls/apac/secret.wav"}"#;
+        let sealed = key.seal("calls", cursor);
+        assert!(!String::from_utf8_lossy(&b64url_decode(&sealed).unwrap()).contains("apac"));
+        assert_eq!(key.open("calls", &sealed).as_deref(), Some(cursor));
+        assert_eq!(CursorKey::derive(b"client secret", "player").open("calls", &sealed).as_deref(), Some(cursor));
+        assert_eq!(key.open("screens", &sealed), None, "bound to its type");
+        assert_eq!(CursorKey::random().open("calls", &sealed), None);
+        assert_eq!(key.open("calls", "AAAA"), None);
+        assert_eq!(key.open("calls", "%%"), None);
     }
 
     #[test]

@@ -79,6 +79,11 @@ impl Rig {
     }
 
     pub fn handler_with(&self, audit: Arc<dyn playback::AuditLog>) -> TestHandler {
+        self.handler_of(audit, auth())
+    }
+
+    /// A handler trusting `auth` (a test's own issuer).
+    pub fn handler_of(&self, audit: Arc<dyn playback::AuditLog>, auth: Auth<Arc<TestIssuer>>) -> TestHandler {
         let settings = PlaybackSettings {
             org: "acme".into(),
             vault_bucket: "vault".into(),
@@ -88,7 +93,7 @@ impl Rig {
             batch_bytes: DEFAULT_BATCH_BYTES,
         };
         let player = RecordingPlayer::new(self.kms.clone(), self.objects.clone(), self.catalog.clone(), settings);
-        Handler::new(player, 4 * 1024 * 1024, audit, auth())
+        Handler::new(player, 4 * 1024 * 1024, audit, auth)
     }
 
     /// KMS Decrypt calls so far.
@@ -100,6 +105,11 @@ impl Rig {
 /// The handler's authentication: the test issuer, the access policy, and
 /// browser sign-in at [`PLAYER_URL`].
 pub fn auth() -> Auth<Arc<TestIssuer>> {
+    auth_of(IDP.clone())
+}
+
+/// [`auth`] trusting `idp` (one whose counters no other test touches).
+pub fn auth_of(idp: Arc<TestIssuer>) -> Auth<Arc<TestIssuer>> {
     let settings = OidcSettings {
         issuer: ISSUER.into(),
         client_id: CLIENT_ID.into(),
@@ -109,13 +119,13 @@ pub fn auth() -> Auth<Arc<TestIssuer>> {
     };
     let sign_in = SignIn::new(
         PLAYER_URL.into(),
-        zeroize::Zeroizing::new(IDP.client_secret.clone()),
+        zeroize::Zeroizing::new(idp.client_secret.clone()),
         CLIENT_ID,
         Duration::from_secs(3600),
         "openid email profile".into(),
     );
     Auth {
-        oidc: Oidc::new(IDP.clone(), settings),
+        oidc: Oidc::new(idp, settings),
         access: AccessPolicy::parse("PLAYBACK_ACCESS", ACCESS).unwrap(),
         sign_in: Some(sign_in),
     }

@@ -163,6 +163,11 @@ impl MemoryCatalog {
         }
     }
 
+    /// Removes a row (a test's way to stand for a deletion done elsewhere).
+    pub fn remove(&self, id: &RecordingId) {
+        self.lock().recordings.remove(id);
+    }
+
     /// Whether the recording is claimed now.
     pub fn is_claimed(&self, id: &RecordingId) -> bool {
         self.lock().claims.contains_key(id)

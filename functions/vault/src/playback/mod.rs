@@ -491,6 +491,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
     /// the same one GET tells whether that is still the catalogued version.
     /// When it is not (a re-key wrote a new one, the recording was erased),
     /// the message is forgotten and this answers `Stale`: open it again.
+    /// (A recording moved to another region keeps its version here, tagged
+    /// `moved`: it plays from the cache for at most the cache time.)
     pub async fn frames(&self, open: &OpenRecording, span: &FrameSpan) -> Result<FrameStream, PlaybackError> {
         let catalogued = open.entry.vault_version.as_deref();
         let body = if open.from_cache && catalogued.is_some() && !span.ciphertext.is_empty() {
@@ -500,7 +502,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
             };
             match self.s3.read_current(&self.location(&open.entry), span.ciphertext.clone()).await {
                 Ok((body, version)) if version.as_deref() == catalogued => body,
-                Ok(_) | Err(S3Error::NotFound { .. }) => return Err(stale()),
+                // Without s3:ListBucket, S3 answers a key with no version
+                // left (an erasure) AccessDenied, not NoSuchKey: both mean
+                // "ask the catalog", and a real refusal shows up there too.
+                Ok(_) | Err(S3Error::NotFound { .. } | S3Error::AccessDenied { .. }) => return Err(stale()),
                 Err(S3Error::Refused { detail, .. }) if detail.starts_with("InvalidRange") => return Err(stale()),
                 Err(other) => return Err(PlaybackError::S3(other)),
             }
