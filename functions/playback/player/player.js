@@ -54,6 +54,11 @@ async function refusal(response) {
   }
 }
 
+// One byte of a recording: whether it plays now, and the refusal when not.
+function probe(path) {
+  return fetch(path, { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
+}
+
 async function api(path) {
   const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (response.status === 401) {
@@ -158,11 +163,11 @@ async function play(type, id) {
   // A first byte, to learn whether it plays (the key's state, the
   // person's rights) and to show why not; the media element's own
   // requests follow from the cache.
-  const probe = await fetch(path, { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
-  if (probe.status === 401) { signedOut(); show("Your session has ended: sign in again."); return; }
+  const first = await probe(path);
+  if (first.status === 401) { signedOut(); show("Your session has ended: sign in again."); return; }
   // 416: an empty recording (no byte 0); it plays nothing, but it plays.
-  if (probe.status !== 206 && probe.status !== 416) { show(await refusal(probe)); return; }
-  await probe.arrayBuffer();
+  if (first.status !== 206 && first.status !== 416) { show(await refusal(first)); return; }
+  await first.arrayBuffer();
   const isVideo = (facts.content_type || "").startsWith("video/");
   media = isVideo ? $("video") : $("audio");
   $("audio").hidden = isVideo;
@@ -201,7 +206,7 @@ function sync() {
 // ended), ask once more for a byte to say why.
 async function failed() {
   if (!media || !media.getAttribute("src")) return;
-  const response = await fetch(media.getAttribute("src"), { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
+  const response = await probe(media.getAttribute("src"));
   if (response.status === 401) { signedOut(); show("Your session has ended: sign in again."); return; }
   if (response.status !== 206 && response.status !== 200) show(await refusal(response));
   else show("The recording stopped playing; press play to try again.");

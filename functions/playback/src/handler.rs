@@ -622,15 +622,8 @@ fn info_response(info: &vault::playback::RecordingInfo, head_only: bool) -> Resp
             "released": { "by": r.release.by, "reason": r.release.reason, "at": r.release.at },
         })),
         "being_deleted": e.deleting.is_some(),
-    })
-    .to_string();
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, body.len())
-        .header(header::CACHE_CONTROL, "private, no-store")
-        .body(if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) })
-        .unwrap_or_else(|_| internal())
+    });
+    json_response(StatusCode::OK, &body, head_only)
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value, head_only: bool) -> Response<PlaybackBody> {

@@ -85,6 +85,11 @@ pub struct Auth<P> {
     pub sign_in: Option<SignIn>,
 }
 
+/// The value of cookie `name` in any of the request's `Cookie` headers.
+fn request_cookie<'a>(headers: &'a HeaderMap<HeaderValue>, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| cookie_value(v, name))
+}
+
 fn redirect(location: &str, cookies: &[String]) -> Response<PlaybackBody> {
     let mut builder = Response::builder()
         .status(StatusCode::SEE_OTHER)
@@ -127,11 +132,7 @@ impl<P: IdentityProvider> Auth<P> {
             let claims = self.oidc.verify(&token, None).await?;
             return Ok(self.oidc.identity(&claims, "bearer"));
         }
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| cookie_value(v, SESSION_COOKIE));
+        let cookie = request_cookie(headers, SESSION_COOKIE);
         let (Some(cookie), Some(sign_in)) = (cookie, self.sign_in.as_ref()) else {
             return Err(AuthError::NotSignedIn);
         };
@@ -196,11 +197,7 @@ impl<P: IdentityProvider> Auth<P> {
                 param("error_description").unwrap_or("no description")
             )));
         }
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| cookie_value(v, LOGIN_COOKIE))
+        let cookie = request_cookie(headers, LOGIN_COOKIE)
             .ok_or_else(|| AuthError::SignIn("no sign-in in progress in this browser (no sign-in cookie)".into()))?;
         let login: LoginState = sign_in
             .cookies

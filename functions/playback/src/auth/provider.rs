@@ -116,15 +116,13 @@ impl IdentityProvider for HttpProvider {
     }
 }
 
-/// `application/x-www-form-urlencoded` of one component.
+/// What a form component keeps as it is: RFC 3986's unreserved characters.
+const FORM: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// `application/x-www-form-urlencoded` of one component (spaces as `%20`).
 pub fn form_component(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, FORM).to_string()
 }
 
 /// A form (or a query string) of name=value pairs.

@@ -41,14 +41,19 @@ pub struct LoginState {
     pub exp: u64,
 }
 
+/// HKDF's pseudo-random key from the client secret, salted with the client
+/// id: what the cookie and the cursor keys are expanded from.
+fn client_prk(secret: &[u8], client_id: &str) -> hkdf::Prk {
+    hkdf::Salt::new(hkdf::HKDF_SHA256, client_id.as_bytes()).extract(secret)
+}
+
 /// The signing key.
 pub struct CookieKey(hmac::Key);
 
 impl CookieKey {
     /// The key derived from the client secret and the client id.
     pub fn derive(secret: &[u8], client_id: &str) -> Self {
-        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, client_id.as_bytes());
-        let prk = salt.extract(secret);
+        let prk = client_prk(secret, client_id);
         let okm =
             prk.expand(&[b"callvault player cookies v1"], hmac::HMAC_SHA256).expect("HKDF output of one hash length");
         Self(hmac::Key::from(okm))
@@ -92,7 +97,7 @@ impl CursorKey {
     /// container of the deployment).
     pub fn derive(secret: &[u8], client_id: &str) -> Self {
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, client_id.as_bytes()).extract(secret);
+        let prk = client_prk(secret, client_id);
         prk.expand(&[b"callvault player cursors v1"], Len(32))
             .and_then(|okm| okm.fill(&mut key[..]))
             .expect("HKDF output of 32 bytes");

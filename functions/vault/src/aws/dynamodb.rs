@@ -946,6 +946,12 @@ fn cursor_of(key: Option<&Item>) -> Option<String> {
     })
 }
 
+/// A Query's rows as recordings, and the cursor of the next page.
+fn entries_page(items: &[Item], last: Option<&Item>) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+    let page = items.iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
+    Ok((page, cursor_of(last)))
+}
+
 fn start_key(cursor: Option<String>) -> Result<Option<Item>, CatalogError> {
     match cursor {
         None => Ok(None),
@@ -1014,8 +1020,7 @@ impl RecordingBrowser for DynamoCatalog {
             .send()
             .await
             .map_err(|e| map_error(e, &self.table))?;
-        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok((page, cursor_of(out.last_evaluated_key.as_ref())))
+        entries_page(out.items(), out.last_evaluated_key.as_ref())
     }
 }
 
@@ -1040,8 +1045,7 @@ impl RetentionCatalog for DynamoCatalog {
             .send()
             .await
             .map_err(|e| map_error(e, &self.table))?;
-        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok((page, cursor_of(out.last_evaluated_key.as_ref())))
+        entries_page(out.items(), out.last_evaluated_key.as_ref())
     }
 
     async fn stamp_retention(
