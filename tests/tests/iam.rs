@@ -155,15 +155,16 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The adapters: each file that calls AWS, and the list kept next to it.
+/// The adapters: each file or folder that calls AWS, and the list kept with
+/// it (a folder's files share their adapter's list).
 fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
-    use vault::aws::{dynamodb, kms, s3, sns, sqs};
+    use vault::aws::{alerts, catalog, dead_letters, keys, objects};
     vec![
-        ("functions/vault/src/aws/kms.rs", set(&[kms::AWS_CALLS, kms::ADMIN_AWS_CALLS, kms::AUDIT_AWS_CALLS])),
-        ("functions/vault/src/aws/dynamodb.rs", set(&[dynamodb::AWS_CALLS])),
-        ("functions/vault/src/aws/s3.rs", set(s3::AWS_CALLS)),
-        ("functions/vault/src/aws/sns.rs", set(&[sns::AWS_CALLS])),
-        ("functions/vault/src/aws/sqs.rs", set(&[sqs::AWS_CALLS])),
+        ("functions/vault/src/aws/keys.rs", set(&[keys::AWS_CALLS, keys::ADMIN_AWS_CALLS, keys::AUDIT_AWS_CALLS])),
+        ("functions/vault/src/aws/catalog", set(&[catalog::AWS_CALLS])),
+        ("functions/vault/src/aws/objects.rs", set(objects::AWS_CALLS)),
+        ("functions/vault/src/aws/alerts.rs", set(&[alerts::AWS_CALLS])),
+        ("functions/vault/src/aws/dead_letters.rs", set(&[dead_letters::AWS_CALLS])),
         ("functions/playback/src/secret.rs", set(&[playback::secret::AWS_CALLS])),
     ]
 }
@@ -171,7 +172,9 @@ fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
 #[test]
 fn each_adapter_lists_exactly_the_calls_its_code_makes() {
     let listed: BTreeMap<&str, BTreeSet<String>> = adapters().into_iter().collect();
-    let mut checked = 0;
+    // Per adapter: the IAM actions its calls need, those they may also use,
+    // and the calls themselves.
+    let mut found: BTreeMap<&str, (BTreeSet<String>, BTreeSet<String>, Vec<String>)> = BTreeMap::new();
     for krate in ["vault", "encrypt-recording", "playback", "key-guardian", "rotation-audit"] {
         let mut files = Vec::new();
         sources(&root().join("functions").join(krate).join("src"), &mut files);
@@ -185,28 +188,35 @@ fn each_adapter_lists_exactly_the_calls_its_code_makes() {
             if calls.is_empty() {
                 continue;
             }
-            let list = listed.get(rel.as_str()).unwrap_or_else(|| {
-                panic!("{rel} calls AWS ({calls:?}) but keeps no list of its IAM actions; add one and name it in tests/tests/iam.rs")
-            });
-            let (mut required, mut allowed) = (BTreeSet::new(), BTreeSet::new());
+            let adapter = listed
+                .keys()
+                .find(|a| rel == **a || rel.starts_with(&format!("{a}/")))
+                .unwrap_or_else(|| {
+                    panic!("{rel} calls AWS ({calls:?}) but keeps no list of its IAM actions; add one and name it in tests/tests/iam.rs")
+                });
+            let (required, allowed, seen) = found.entry(adapter).or_default();
             for (service, ops) in &calls {
                 for op in ops {
                     let (req, also) = iam_actions(service, op);
                     allowed.extend(req.iter().cloned().chain(also));
                     required.extend(req);
+                    seen.push(format!("{rel}: {service}:{op}"));
                 }
             }
-            let unlisted: Vec<_> = required.difference(list).collect();
-            assert!(unlisted.is_empty(), "{rel} makes calls its list lacks: {unlisted:?} (calls: {calls:?})");
-            let uncalled: Vec<_> = list.difference(&allowed).collect();
-            assert!(
-                uncalled.is_empty(),
-                "{rel} lists actions none of its calls needs: {uncalled:?} (calls: {calls:?})"
-            );
-            checked += 1;
         }
     }
-    assert_eq!(checked, listed.len(), "every adapter named above calls AWS");
+    for (adapter, list) in &listed {
+        let (required, allowed, calls) =
+            found.get(adapter).unwrap_or_else(|| panic!("{adapter} is named as an adapter but calls no AWS"));
+        let unlisted: Vec<_> = required.difference(list).collect();
+        assert!(unlisted.is_empty(), "{adapter} makes calls its list lacks: {unlisted:?} (calls: {calls:?})");
+        let uncalled: Vec<_> = list.difference(allowed).collect();
+        assert!(
+            uncalled.is_empty(),
+            "{adapter} lists actions none of its calls needs: {uncalled:?} (calls: {calls:?})"
+        );
+    }
+    assert_eq!(found.len(), listed.len(), "every adapter named above calls AWS");
 }
 
 // ------------------------------------------------------------------ the template

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use vault::aws::s3::{MultipartWriter, S3Objects};
+use vault::aws::objects::{MultipartWriter, S3Objects};
 use vault::ports::objects::{ObjectStore, S3Location, Upload, WriteOptions};
 
 use crate::CliError;

@@ -254,7 +254,7 @@ where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let err = vault::aws::kms::map_sdk_error(e, key);
+    let err = vault::aws::keys::map_sdk_error(e, key);
     let hint = if err.code() == "key_access_denied" {
         " (the key policy asks for MFA on ScheduleKeyDeletion: use a session with MFA)"
     } else {

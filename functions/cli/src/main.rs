@@ -380,7 +380,7 @@ fn main() -> ExitCode {
                 let selection = vault::rekey::Selection { from_key, types };
                 let destination = match (to_region, to_vault, to_catalog) {
                     (Some(region), Some(vault_bucket), Some(catalog_table)) => {
-                        Some(vault::rekey::Destination { region, vault_bucket, catalog_table })
+                        Some(vault::ports::destinations::Destination { region, vault_bucket, catalog_table })
                     }
                     _ => None,
                 };

@@ -131,7 +131,7 @@ async fn redrive_one(
         let head = match head {
             Ok(h) => h,
             Err(e) => {
-                let code = vault::aws::s3::map_s3_error(e, &label).code();
+                let code = vault::aws::objects::map_s3_error(e, &label).code();
                 if code != "not_found" {
                     println!("failing  {label}: {code}: cannot read the ingest object");
                     return Ok(Redriven::StillFailing);

@@ -21,7 +21,7 @@ pub const AWS_CALLS: &[&[&str]] = &[
     // re-key's): the plaintext in the ingest bucket read, deleted once the
     // vault copy is verified, tagged when it fails for good; the vault copy
     // written (single or multipart), verified, tagged catalogued
-    vault::aws::s3::OBJECT_CALLS,
+    vault::aws::objects::OBJECT_CALLS,
     // a vault with Object Lock: each object born locked until its retain-until date
     &["s3:PutObjectRetention"],
     // the catalog: the claim, and the transaction that records the recording
@@ -30,5 +30,5 @@ pub const AWS_CALLS: &[&[&str]] = &[
     // wrapping: a data key from the primary, Encrypt for further keys, the
     // public key of an RSA key
     &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:GetPublicKey"],
-    vault::aws::sqs::AWS_CALLS,
+    vault::aws::dead_letters::AWS_CALLS,
 ];

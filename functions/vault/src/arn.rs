@@ -1,4 +1,6 @@
-//! KMS key ARNs.
+//! KMS key ARNs, and the region a key must be in.
+
+use crate::ports::keys::KeyError;
 
 /// The parts of a KMS ARN: `arn:<partition>:kms:<region>:<account>:key/<id>`
 /// (or `alias/<name>`).
@@ -67,6 +69,16 @@ pub fn same_key(a: &str, b: &str) -> bool {
 /// The region of a KMS ARN, if `s` is one.
 pub fn region_of(s: &str) -> Option<&str> {
     KmsArn::parse(s).map(|a| a.region)
+}
+
+/// Refuses a key whose ARN names another region than `region`.
+pub fn check_region(key: &str, region: &str) -> Result<(), KeyError> {
+    match region_of(key) {
+        Some(r) if r != region => {
+            Err(KeyError::WrongRegion { key: key.to_string(), key_region: r.to_string(), expected: region.to_string() })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -94,9 +94,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     pub fn retention(
         &self,
         keys: &crate::recording::RecordingKeys,
-    ) -> Result<crate::retention::RetentionPolicy, ConfigError> {
-        let policy = crate::retention::RetentionPolicy::parse(&self.optional(RETENTION_DAYS).unwrap_or_default())
-            .map_err(|problem| ConfigError { name: RETENTION_DAYS, problem })?;
+    ) -> Result<crate::retention_policy::RetentionPolicy, ConfigError> {
+        let policy =
+            crate::retention_policy::RetentionPolicy::parse(&self.optional(RETENTION_DAYS).unwrap_or_default())
+                .map_err(|problem| ConfigError { name: RETENTION_DAYS, problem })?;
         policy.check_types(keys).map_err(|problem| ConfigError { name: RETENTION_DAYS, problem })?;
         Ok(policy)
     }

@@ -2,14 +2,16 @@
 //! (write-only: wrap locally with the key's public key, unwrap through KMS),
 //! and messages wrapped under several keys at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{digest, SHA384};
 use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
 use envelope::{DataKey, EncryptedDataKey, EncryptionContext, Header, KEY_LEN};
 
-use crate::arn::{region_of, same_key, KmsArn};
+use crate::arn::{check_region, region_of, same_key, KmsArn};
 use crate::errors::OperationError;
 use crate::ports::keys::{KeyError, KeyKind, KeyManagement};
 
@@ -111,16 +113,6 @@ pub async fn describe_wrapping_key<K: KeyManagement>(
             WrappingKey::rsa(desc.arn, &der)
         }
         KeyKind::Other(detail) => Err(KeyError::Unsupported { key: desc.arn, detail }),
-    }
-}
-
-/// Refuses a key whose ARN names another region than `region`.
-pub fn check_region(key: &str, region: &str) -> Result<(), KeyError> {
-    match region_of(key) {
-        Some(r) if r != region => {
-            Err(KeyError::WrongRegion { key: key.to_string(), key_region: r.to_string(), expected: region.to_string() })
-        }
-        _ => Ok(()),
     }
 }
 
@@ -324,4 +316,57 @@ async fn unwrap_rsa<K: KeyManagement>(
     })?;
     DataKey::from_slice(&plain[DIGEST_LEN..])
         .ok_or_else(|| KeyError::Integrity { detail: "bad data key length".into() })
+}
+
+/// How long a described RSA key's state is trusted (KMS never sees an RSA
+/// encrypt, so this is how soon a disabled key is noticed).
+pub const RSA_STATE_TTL: Duration = Duration::from_secs(60);
+
+/// Wrapping keys described once per container; an RSA key's state again
+/// after [`RSA_STATE_TTL`], because KMS never sees an RSA encrypt.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (WrappingKey, Instant)>>,
+}
+
+impl KeyCache {
+    /// The wrapping keys for `key_ids` (primary first), checked usable.
+    pub async fn resolve<K: KeyManagement>(
+        &self,
+        kms: &K,
+        key_ids: &[String],
+        region: &str,
+    ) -> Result<Vec<WrappingKey>, KeyError> {
+        let mut keys = Vec::with_capacity(key_ids.len());
+        for (i, id) in key_ids.iter().enumerate() {
+            let cached = self.entries.lock().map_err(|_| poisoned())?.get(id).cloned();
+            let key = match cached {
+                Some((key @ WrappingKey::Kms { .. }, _)) => key,
+                Some((key @ WrappingKey::KmsRsa { .. }, checked)) if checked.elapsed() < RSA_STATE_TTL => key,
+                Some((key @ WrappingKey::KmsRsa { .. }, _)) => {
+                    kms.describe_key(id).await?.require_enabled()?;
+                    self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
+                    key
+                }
+                None => {
+                    let key = describe_wrapping_key(kms, id, (i == 0).then_some(region)).await?;
+                    self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
+                    key
+                }
+            };
+            // A key cached as a disaster-recovery key (or for another
+            // region) is not a primary here.
+            if i == 0 {
+                check_region(key.arn(), region)?;
+            }
+            if !keys.iter().any(|k: &WrappingKey| k.arn() == key.arn()) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn poisoned() -> KeyError {
+    KeyError::Unavailable { key: String::new(), detail: "key cache poisoned by an earlier panic".into() }
 }

@@ -31,11 +31,13 @@ pub mod guardian;
 pub mod ingest;
 pub mod keyring;
 pub mod metrics;
+pub mod object;
 pub mod playback;
 pub mod ports;
 pub mod recording;
 pub mod rekey;
 pub mod retention;
+pub mod retention_policy;
 pub mod time;
 pub mod wipe;
 

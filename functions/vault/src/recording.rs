@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::arn::{region_of, KmsArn};
-use crate::keyring::check_region;
+use envelope::{EncryptionContext, Header};
+
+use crate::arn::{check_region, region_of, KmsArn};
 
 /// A recording's identity: its type and its id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -245,6 +246,32 @@ impl RecordingKeys {
     /// The types whose new recordings are wrapped under `key_arn`.
     pub fn types_using(&self, key_arn: &str) -> Vec<String> {
         self.0.iter().filter(|(_, keys)| keys.iter().any(|k| k == key_arn)).map(|(t, _)| t.clone()).collect()
+    }
+}
+
+/// The encryption context of every message of a recording: the
+/// organisation and the recording's type and id, authenticated in the
+/// header, bound to the wrapped data key (KMS checks it on Decrypt, and it
+/// names the recording in every CloudTrail entry), and checked again on
+/// every read, so a message can never be passed off as another recording's.
+/// Encrypt-recording adds the `content_type` it was uploaded with.
+pub fn encryption_context(org: &str, id: &RecordingId) -> EncryptionContext {
+    [("org", org), ("recording_type", id.recording_type.as_str()), ("recording_id", id.recording_id.as_str())]
+        .into_iter()
+        .collect()
+}
+
+impl RecordingEntry {
+    /// Whether `header` is the message this entry catalogues: its message id
+    /// and frame length. The error says, in words, what differs.
+    pub fn check_header(&self, header: &Header) -> Result<(), &'static str> {
+        if hex::encode(header.message_id) != self.message_id {
+            return Err("the vault object is another message than the catalogued one");
+        }
+        if header.frame_length != self.frame_length {
+            return Err("the vault object's frame length is not the catalogued one");
+        }
+        Ok(())
     }
 }
 

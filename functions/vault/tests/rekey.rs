@@ -291,7 +291,9 @@ async fn concurrent_moves_off_one_key_rarely_collide_on_the_sharded_usage_counte
 /// catalog.
 struct TwinRegions(std::collections::HashMap<String, (vault::memory::MemoryObjects, vault::memory::MemoryCatalog)>);
 
-impl vault::rekey::Destinations<vault::memory::MemoryObjects, vault::memory::MemoryCatalog> for TwinRegions {
+impl vault::ports::destinations::Destinations<vault::memory::MemoryObjects, vault::memory::MemoryCatalog>
+    for TwinRegions
+{
     fn open(&self, d: &Destination) -> (vault::memory::MemoryObjects, vault::memory::MemoryCatalog) {
         self.0[&d.region].clone()
     }
@@ -494,7 +496,7 @@ async fn a_copy_needs_the_replicas_there_and_nothing_moves_back_onto_its_own_mar
 async fn a_key_cached_as_a_disaster_recovery_key_is_no_primary() {
     let kms = vault::memory::MemoryKms::new();
     let (here, elsewhere) = (kms.create_symmetric(REGION), kms.create_symmetric("eu-west-1"));
-    let cache = vault::ingest::KeyCache::default();
+    let cache = vault::keyring::KeyCache::default();
     cache.resolve(&kms, &[here.clone(), elsewhere.clone()], REGION).await.expect("a primary here and a DR key");
     let err = cache.resolve(&kms, std::slice::from_ref(&elsewhere), REGION).await.unwrap_err();
     assert_eq!(err.code(), "wrong_region", "{err}");

@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use envelope::{DataKey, EncryptionContext};
-use vault::aws::kms::AwsKms;
+use vault::aws::keys::AwsKms;
 use vault::ports::keys::KeyManagement;
 use vault::wipe::ZeroAlloc;
 

@@ -7,38 +7,26 @@
 //! object the catalog does not know is left tagged `callvault-state=pending`
 //! for the vault's lifecycle rule (this function cannot delete it).
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use envelope::{DecryptError, EncryptError, EncryptingWriter, EncryptionContext};
+use envelope::{DecryptError, EncryptError, EncryptingWriter};
 use tokio::runtime::Handle;
-
-mod proof;
-
-pub use proof::{DecryptionProof, PlaintextDigest, PlaintextDigester};
-
-/// The tag that says where a vault object stands: born [`PENDING`], made
-/// [`CATALOGUED`] once the catalog names it (one way only: template.yaml).
-pub const STATE_TAG: &str = "callvault-state";
-pub const PENDING: &str = "pending";
-pub const CATALOGUED: &str = "catalogued";
 
 use crate::errors::{ErrorKind, OperationError};
 use crate::flow::{self, FlowError};
-use crate::keyring::{describe_wrapping_key, WrappingKey};
+use crate::keyring::KeyCache;
+use crate::object::{
+    part_size_for, DecryptionProof, PlaintextDigest, PlaintextDigester, CATALOGUED, PENDING, STATE_TAG,
+};
 use crate::ports::catalog::{CatalogError, Claim, Recorded, RecordingCatalog};
 use crate::ports::keys::{KeyError, KeyManagement};
 use crate::ports::objects::{ObjectStore, S3Error, S3Location, Upload, WriteOptions, WrittenObject};
-use crate::recording::{route, RecordingEntry, RecordingId, RecordingKeys};
+use crate::recording::{encryption_context, route, RecordingEntry, RecordingId, RecordingKeys};
 use crate::time::{rfc3339, unix_now};
 
 /// The tag set on an ingest object that could not be encrypted.
 pub const STATUS_TAG: &str = "callvault-status";
-/// How long a described RSA key's state is trusted (KMS never sees an RSA
-/// encrypt, so this is how soon a disabled key is noticed).
-pub const RSA_STATE_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// What the encryptor is configured with.
 #[derive(Clone, Debug)]
@@ -52,7 +40,7 @@ pub struct IngestSettings {
     pub region: String,
     pub write: WriteOptions,
     /// Each type's retention: every new row carries its `retain_until`.
-    pub retention: crate::retention::RetentionPolicy,
+    pub retention: crate::retention_policy::RetentionPolicy,
     /// The vault's S3 Object Lock mode (`GOVERNANCE`, `COMPLIANCE`), if it
     /// has Object Lock: each object is born locked until its `retain_until`.
     pub vault_lock: Option<String>,
@@ -189,55 +177,6 @@ impl OperationError for IngestError {
     }
 }
 
-/// Wrapping keys described once per container; an RSA key's state again
-/// after [`RSA_STATE_TTL`], because KMS never sees an RSA encrypt.
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (WrappingKey, Instant)>>,
-}
-
-impl KeyCache {
-    /// The wrapping keys for `key_ids` (primary first), checked usable.
-    pub async fn resolve<K: KeyManagement>(
-        &self,
-        kms: &K,
-        key_ids: &[String],
-        region: &str,
-    ) -> Result<Vec<WrappingKey>, KeyError> {
-        let mut keys = Vec::with_capacity(key_ids.len());
-        for (i, id) in key_ids.iter().enumerate() {
-            let cached = self.entries.lock().map_err(|_| poisoned())?.get(id).cloned();
-            let key = match cached {
-                Some((key @ WrappingKey::Kms { .. }, _)) => key,
-                Some((key @ WrappingKey::KmsRsa { .. }, checked)) if checked.elapsed() < RSA_STATE_TTL => key,
-                Some((key @ WrappingKey::KmsRsa { .. }, _)) => {
-                    kms.describe_key(id).await?.require_enabled()?;
-                    self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
-                    key
-                }
-                None => {
-                    let key = describe_wrapping_key(kms, id, (i == 0).then_some(region)).await?;
-                    self.entries.lock().map_err(|_| poisoned())?.insert(id.clone(), (key.clone(), Instant::now()));
-                    key
-                }
-            };
-            // A key cached as a disaster-recovery key (or for another
-            // region) is not a primary here.
-            if i == 0 {
-                crate::keyring::check_region(key.arn(), region)?;
-            }
-            if !keys.iter().any(|k: &WrappingKey| k.arn() == key.arn()) {
-                keys.push(key);
-            }
-        }
-        Ok(keys)
-    }
-}
-
-fn poisoned() -> KeyError {
-    KeyError::Unavailable { key: String::new(), detail: "key cache poisoned by an earlier panic".into() }
-}
-
 /// Encrypts recordings from the ingest bucket into the vault: generic over
 /// the ports it takes (keys, objects, the recordings' catalog) and nothing else.
 pub struct RecordingEncryptor<K, O, C> {
@@ -372,14 +311,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             Err(e) => return Err(e.into()),
         };
         let content_type = source.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
-        let context: EncryptionContext = [
-            ("org", self.settings.org.as_str()),
-            ("recording_type", id.recording_type.as_str()),
-            ("recording_id", id.recording_id.as_str()),
-            ("content_type", content_type.as_str()),
-        ]
-        .into_iter()
-        .collect();
+        let mut context = encryption_context(&self.settings.org, id);
+        context.insert("content_type", content_type.as_str());
         let message = flow::begin_encryption(&self.kms, &keys, context, self.settings.frame_length).await?;
         let encryptor = message.encryptor;
         let kms = kms_started.elapsed();
@@ -572,15 +505,6 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
     pub async fn tag_failure(&self, obj: &Announced, code: &str) -> Result<(), S3Error> {
         self.s3.tag(&obj.location(), obj.version.as_deref(), STATUS_TAG, code).await
     }
-}
-
-/// The part size for an object of `size` bytes: `preferred`, or larger
-/// when that many parts would pass S3's 10,000 (with room for the format's
-/// overhead), in whole MiB.
-pub fn part_size_for(size: u64, preferred: usize) -> usize {
-    const MIB: u64 = 1024 * 1024;
-    let needed = (size / 9_000).div_ceil(MIB) * MIB;
-    preferred.max(needed as usize)
 }
 
 /// Plaintext from `reader` through a message into `writer`; returns the

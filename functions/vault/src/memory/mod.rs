@@ -14,7 +14,7 @@
 mod alerts;
 mod catalog;
 mod dead_letters;
-mod kms;
+mod keys;
 mod metrics;
 mod objects;
 
@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 pub use alerts::MemoryAlerts;
 pub use catalog::MemoryCatalog;
 pub use dead_letters::MemoryDeadLetters;
-pub use kms::{CallCounts, MemoryKms};
+pub use keys::{CallCounts, MemoryKms};
 pub use metrics::MemoryMetrics;
 pub use objects::MemoryObjects;
 

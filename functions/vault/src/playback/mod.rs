@@ -22,7 +22,7 @@ use crate::keyring::{unwrap_data_key, UnwrapPolicy};
 use crate::ports::catalog::{BrowseQuery, CatalogError, RecordingBrowser, RecordingCatalog};
 use crate::ports::keys::{GeneratedDataKey, KeyDescription, KeyError, KeyManagement};
 use crate::ports::objects::{ObjectBody, ObjectStore, S3Error, S3Location};
-use crate::recording::{RecordingEntry, RecordingId};
+use crate::recording::{encryption_context, RecordingEntry, RecordingId};
 
 /// What playback needs to know.
 #[derive(Clone, Debug)]
@@ -395,12 +395,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
         if header.len as u64 != header_len {
             return Err(PlaybackError::integrity(id, "the vault object's header is not the catalogued size"));
         }
-        if hex::encode(header.message_id) != entry.message_id {
-            return Err(PlaybackError::integrity(id, "the vault object is another message than the catalogued one"));
-        }
-        if header.frame_length != entry.frame_length {
-            return Err(PlaybackError::integrity(id, "the vault object's frame length is not the catalogued one"));
-        }
+        entry.check_header(&header).map_err(|e| PlaybackError::integrity(id, e))?;
         Ok((header, header_len))
     }
 
@@ -433,13 +428,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingPlayer<K, O
         let entry = self.entry(id).await?;
         let (header, s3_bytes) = self.read_header(&entry).await?;
         stats.s3_bytes += s3_bytes;
-        let required: EncryptionContext = [
-            ("org", self.settings.org.as_str()),
-            ("recording_type", id.recording_type.as_str()),
-            ("recording_id", id.recording_id.as_str()),
-        ]
-        .into_iter()
-        .collect();
+        let required = encryption_context(&self.settings.org, id);
         require_context(&header, &required).map_err(|e| PlaybackError::integrity(id, e.to_string()))?;
         let policy = UnwrapPolicy {
             region: self.settings.region.clone(),

@@ -6,5 +6,6 @@
 pub mod alerts;
 pub mod catalog;
 pub mod dead_letters;
+pub mod destinations;
 pub mod keys;
 pub mod objects;

@@ -26,8 +26,6 @@
 //! a policy changed since), a page at a time across runs. The recordings
 //! due are found through the catalog's `retention` index, never a scan.
 
-pub mod policy;
-
 use crate::errors::{ErrorKind, OperationError};
 use crate::ports::catalog::{
     CatalogError, DeletionRecord, DeletionRun, HoldChange, HoldChanged, Marked, RecordingCatalog, RecordingListing,
@@ -37,7 +35,7 @@ use crate::ports::objects::{ObjectStore, S3Error, S3Location};
 use crate::recording::{Deleting, LegalHold, RecordingEntry, RecordingId};
 use crate::time::{parse_rfc3339, rfc3339};
 
-pub use policy::RetentionPolicy;
+pub use crate::retention_policy::RetentionPolicy;
 
 /// Why a deletion happens.
 pub const RETENTION: &str = "retention";

@@ -1,0 +1,19 @@
+//! Every catalogued recording, a page at a time.
+
+use std::future::Future;
+
+use super::CatalogError;
+use crate::recording::RecordingEntry;
+
+/// Every catalogued recording, a page at a time: what a re-key moves
+/// (the recordings under a key or of a type). A full read of the
+/// recordings, for operator commands, never for a request path.
+pub trait RecordingListing: Send + Sync {
+    /// Up to about `limit` recordings after the cursor `after` (`None`: from
+    /// the start), and the cursor of the next page (`None`: the last).
+    fn recordings_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<RecordingEntry>, Option<String>), CatalogError>> + Send;
+}
