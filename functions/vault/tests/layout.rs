@@ -1,6 +1,8 @@
 //! The layout's promises, checked on the source: only the adapters name the
-//! AWS SDK, and no module of `vault` imports a module that imports it,
-//! directly or through others.
+//! AWS SDK; the layers hold (no service imports another, the shared nouns
+//! and the ports import nothing above them, the mechanics no service); and
+//! no module of `vault` imports a module that imports it, directly or
+//! through others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -44,30 +46,196 @@ fn only_the_adapters_name_the_aws_sdk() {
     }
 }
 
-#[test]
-fn no_module_imports_a_module_that_imports_it() {
+/// The paths a module's production code names, made absolute: `crate::a`,
+/// `super::a` (from the module's parent), `self::a`, and each member of a
+/// group (`crate::{a, b::c}`), whether in a `use`, a `pub use` re-export or
+/// an expression.
+fn named_paths(module: &str, source: &str) -> Vec<Vec<String>> {
+    // Comments name modules without importing them.
+    let code: String =
+        production(source).lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+    let code = code.as_str();
+    let own: Vec<String> = if module.is_empty() { Vec::new() } else { module.split("::").map(String::from).collect() };
+    let mut out = Vec::new();
+    let bytes = code.as_bytes();
+    for start in 0..code.len() {
+        if !code.is_char_boundary(start)
+            || (start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || b"_:".contains(&bytes[start - 1])))
+        {
+            continue;
+        }
+        let rest = &code[start..];
+        let (mut base, mut rest) = if let Some(r) = rest.strip_prefix("crate::") {
+            (Vec::new(), r)
+        } else if let Some(r) = rest.strip_prefix("self::") {
+            (own.clone(), r)
+        } else if rest.starts_with("super::") {
+            let mut base = own.clone();
+            let mut r = rest;
+            while let Some(next) = r.strip_prefix("super::") {
+                base.pop();
+                r = next;
+            }
+            (base, r)
+        } else {
+            continue;
+        };
+        // `crate::a::{b, c::d}`: the prefix, then each member.
+        loop {
+            let segment: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if segment.is_empty() {
+                break;
+            }
+            base.push(segment.clone());
+            rest = &rest[segment.len()..];
+            match rest.strip_prefix("::") {
+                Some(r) => rest = r,
+                None => break,
+            }
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let end = group
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => return true,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    false
+                })
+                .map_or(group.len(), |(i, _)| i);
+            for member in group[..end].split(',') {
+                let path: Vec<String> = member
+                    .trim()
+                    .split("::")
+                    .map(|s| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>())
+                    .take_while(|s| !s.is_empty())
+                    .collect();
+                out.push([base.clone(), path].concat());
+            }
+        }
+        out.push(base);
+    }
+    out
+}
+
+/// What each module imports: the longest module path each named path
+/// resolves to, the module itself and its ancestors left out.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
     let modules = modules();
-    // Edges: `crate::a::b::c` resolves to the longest module path it names.
-    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, source) in &modules {
-        let code = production(source);
-        for (at, _) in code.match_indices("crate::") {
-            let path: String =
-                code[at + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
-            let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+        for parts in named_paths(module, source) {
             let target = (1..=parts.len())
                 .rev()
                 .map(|n| parts[..n].join("::"))
-                .find_map(|candidate| modules.get_key_value(&candidate).map(|(k, _)| k.as_str()));
-            if let Some(target) = target.filter(|t| *t != module && !module.starts_with(&format!("{t}::"))) {
-                edges.entry(module.as_str()).or_default().insert(target);
+                .find(|candidate| modules.contains_key(candidate));
+            if let Some(target) = target.filter(|t| t != module && !module.starts_with(&format!("{t}::"))) {
+                edges.entry(module.clone()).or_default().insert(target);
             }
         }
     }
+    edges
+}
+
+/// The top-level module a module path is in (`rekey::region`: `rekey`).
+fn top(module: &str) -> &str {
+    module.split("::").next().unwrap_or(module)
+}
+
+/// The services: each generic over the ports it takes, none using another.
+const SERVICES: &[&str] = &["ingest", "playback", "guardian", "audit", "rekey", "retention"];
+/// The shared nouns and the ports: the vocabulary every layer speaks, which
+/// itself uses nothing above it (no keyring, flow, vault object, settings,
+/// service or adapter).
+const VOCABULARY: &[&str] = &["errors", "time", "arn", "recording", "retention_policy", "ports"];
+/// The mechanics below the services, above the vocabulary.
+const MECHANICS: &[&str] = &["keyring", "flow", "object", "config", "metrics", "wipe"];
+
+/// Every import that breaks the layers: a service importing another
+/// service; the vocabulary importing anything but itself; the mechanics
+/// importing a service or an adapter.
+fn layer_violations(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (module, targets) in edges {
+        let from = top(module);
+        for target in targets {
+            let to = top(target);
+            let broken = (SERVICES.contains(&from) && SERVICES.contains(&to) && from != to)
+                || (VOCABULARY.contains(&from) && !VOCABULARY.contains(&to))
+                || (MECHANICS.contains(&from) && !MECHANICS.contains(&to) && !VOCABULARY.contains(&to));
+            if broken {
+                found.push(format!("{module} imports {target}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_module_is_in_a_layer() {
+    let known: BTreeSet<&str> =
+        SERVICES.iter().chain(VOCABULARY).chain(MECHANICS).chain(&["aws", "memory", "contract", ""]).copied().collect();
+    for module in modules().keys() {
+        assert!(known.contains(top(module)), "{module} is in no layer of this test: name its layer here");
+    }
+}
+
+#[test]
+fn no_service_imports_another_and_the_vocabulary_imports_nothing_above_it() {
+    let edges = imports();
+    let violations = layer_violations(&edges);
+    assert!(violations.is_empty(), "imports across the layers:\n{}", violations.join("\n"));
+    // The scan sees the imports the layers allow.
+    assert!(edges["rekey"].contains("object"), "rekey uses the vault object's life: {:?}", edges["rekey"]);
+    assert!(edges["recording"].contains("arn"), "{:?}", edges.get("recording"));
+}
+
+/// The check itself, on imports injected into real sources: each way a
+/// service can reach another, and a shared noun reaching the keyring.
+#[test]
+fn the_layer_check_refuses_each_kind_of_forbidden_import() {
+    let modules = modules();
+    let injected = [
+        ("rekey", "use crate::ingest::Outcome;\n"),
+        ("rekey::region", "fn f() -> super::super::ingest::Outcome { todo!() }\n"),
+        ("rekey", "pub use super::ingest::Outcome as Reexported;\n"),
+        ("retention", "use crate::{playback, time};\n"),
+        ("recording", "use crate::keyring::WrappingKey;\n"),
+        ("ports::keys", "use crate::flow::FlowError;\n"),
+        ("object", "use crate::rekey::RekeyTask;\n"),
+    ];
+    for (module, line) in injected {
+        let mut sources = modules.clone();
+        let source = sources.get_mut(module).unwrap_or_else(|| panic!("no module {module}"));
+        *source = format!("{line}{source}");
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (m, s) in &sources {
+            for parts in named_paths(m, s) {
+                let target = (1..=parts.len()).rev().map(|n| parts[..n].join("::")).find(|c| sources.contains_key(c));
+                if let Some(t) = target.filter(|t| t != m && !m.starts_with(&format!("{t}::"))) {
+                    edges.entry(m.clone()).or_default().insert(t);
+                }
+            }
+        }
+        let violations = layer_violations(&edges);
+        assert!(
+            violations.iter().any(|v| v.starts_with(&format!("{module} imports "))),
+            "{line:?} in {module} went unnoticed: {violations:?}"
+        );
+    }
+}
+
+#[test]
+fn no_module_imports_a_module_that_imports_it() {
+    let edges = imports();
     // Depth-first search for a cycle.
     fn visit<'a>(
         node: &'a str,
-        edges: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
         path: &mut Vec<&'a str>,
         done: &mut BTreeSet<&'a str>,
     ) {
