@@ -124,7 +124,7 @@ async fn main() {
     let audits = Arc::new(Audits::default());
     // A browser's session, as the sign-in sets it.
     let secret = zeroize::Zeroizing::new("bench client secret".to_string());
-    let sign_in = playback::web::SignIn::new(
+    let sign_in = playback::auth::signin::SignIn::new(
         "https://player.example.com".into(),
         secret,
         &config.oidc.client_id,
@@ -142,7 +142,7 @@ async fn main() {
         exp: now + 3600,
     };
     let cookie = format!("{}={}", playback::auth::session::SESSION_COOKIE, sign_in.cookies.seal("session", &session));
-    let auth = playback::web::Auth {
+    let auth = playback::auth::signin::Auth {
         oidc: playback::auth::oidc::Oidc::new(e2e::playback::IDP.clone(), config.oidc.clone()),
         access: config.access.clone(),
         sign_in: Some(sign_in),

@@ -12,7 +12,7 @@ use http_body::Body as _;
 use lambda_http::http::HeaderMap;
 use playback::auth::issuer::TestIssuer;
 use playback::auth::oidc::Oidc;
-use playback::web::Auth;
+use playback::auth::signin::Auth;
 use playback::{AuditLog, AuditRecord, Config, Handler, PlaybackBody};
 use serde_json::Value;
 use vault::aws::AwsKms;

@@ -165,7 +165,7 @@ fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
         ("functions/vault/src/aws/objects.rs", set(objects::AWS_CALLS)),
         ("functions/vault/src/aws/alerts.rs", set(&[alerts::AWS_CALLS])),
         ("functions/vault/src/aws/dead_letters.rs", set(&[dead_letters::AWS_CALLS])),
-        ("functions/playback/src/secret.rs", set(&[playback::secret::AWS_CALLS])),
+        ("functions/playback/src/aws.rs", set(&[playback::aws::AWS_CALLS])),
     ]
 }
 

@@ -135,6 +135,11 @@ impl AuditLog for StdoutAudit {
     }
 }
 
+/// Milliseconds since `since`, for the audit line.
+pub(crate) fn millis(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

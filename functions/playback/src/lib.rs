@@ -11,20 +11,31 @@
 //! [`vault::playback`]; this crate knows HTTP, identity and the
 //! configuration.
 
+//!
+//! Where to look: [`dispatch`] routes each request ([`route`]) to its
+//! module: the page ([`page`]), the sign-in and who is asking ([`auth`],
+//! [`auth::signin`]), the audio with ranges and streaming ([`audio`]), the
+//! JSON API ([`api`]); [`refusal`] answers every error in one shape,
+//! [`response`] builds the rest, [`audit`] writes the line of each request,
+//! and [`aws`] is the one AWS call this crate makes itself.
+
+pub mod api;
+pub mod audio;
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod body;
 pub mod config;
-pub mod handler;
-pub use inbound::range;
+pub mod dispatch;
+pub mod page;
+pub mod refusal;
+pub mod response;
 pub mod route;
-pub mod secret;
-pub mod web;
 
 pub use audit::{AuditLog, AuditRecord, StdoutAudit};
 pub use body::PlaybackBody;
 pub use config::Config;
-pub use handler::Handler;
+pub use dispatch::Handler;
 
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs`). Reads only.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use lambda_http::{service_fn, Request};
 use playback::auth::oidc::Oidc;
 use playback::auth::provider::HttpProvider;
-use playback::web::{Auth, SignIn};
+use playback::auth::signin::{Auth, SignIn};
 use playback::{Config, Handler, StdoutAudit};
 use vault::aws::{AwsKms, DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
@@ -30,7 +30,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sign_in = match &config.sign_in {
         None => None,
         Some((player_url, secret_arn)) => {
-            let secret = playback::secret::client_secret(&aws_sdk_secretsmanager::Client::new(&sdk), secret_arn)
+            let secret = playback::aws::ClientSecrets::new(&sdk)
+                .client_secret(secret_arn)
                 .await
                 .inspect_err(|e| tracing::error!(code = e.code(), "{e}"))?;
             Some(SignIn::new(player_url.clone(), secret, &config.oidc.client_id, config.session, config.scopes.clone()))

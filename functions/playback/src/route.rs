@@ -7,6 +7,7 @@
 //! sign-in (`/auth/login`, `/auth/callback`, `/auth/logout`), and its API
 //! (`/api/me`, `/api/recordings?type=&from=&to=&after=`).
 
+use lambda_http::http::{header, HeaderMap, HeaderValue};
 use percent_encoding::percent_decode_str;
 use vault::recording::RecordingId;
 
@@ -90,6 +91,28 @@ impl Route {
         }
         Ok(if info { Self::Info(id) } else { Self::Audio(id) })
     }
+}
+
+pub fn query_string(uri: &lambda_http::http::Uri) -> &str {
+    uri.path_and_query().and_then(|pq| pq.as_str().split_once('?')).map_or("", |(_, q)| q)
+}
+
+/// The pairs of a query string, form-decoded.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// A request header as text (`None`: absent or not text).
+pub(crate) fn header_str(headers: &HeaderMap<HeaderValue>, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod issuer;
 pub mod oidc;
 pub mod provider;
 pub mod session;
+pub mod signin;
 
 use crate::auth::access::AccessPolicy;
 

@@ -12,7 +12,7 @@ use http_body::Body;
 use playback::auth::access::AccessPolicy;
 use playback::auth::issuer::TestIssuer;
 use playback::auth::oidc::{Oidc, OidcSettings};
-use playback::web::{Auth, SignIn};
+use playback::auth::signin::{Auth, SignIn};
 use playback::{Handler, PlaybackBody, StdoutAudit};
 use vault::ingest::{Announced, IngestSettings, RecordingEncryptor};
 use vault::memory::{MemoryCatalog, MemoryKms, MemoryObjects};
@@ -172,4 +172,29 @@ impl playback::AuditLog for Kept {
     fn start(&self, record: &playback::AuditRecord) {
         self.0.lock().unwrap().0.push(record.clone());
     }
+}
+
+pub async fn answer(h: &TestHandler, req: lambda_http::Request) -> (u16, lambda_http::http::HeaderMap, Vec<u8>) {
+    let (parts, b) = h.handle(req).await.into_parts();
+    (parts.status.as_u16(), parts.headers, body(b).await)
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The catalog refuses the next read: a request that reads it fails with
+/// 500, so one that answers otherwise did not read it.
+pub fn trap_catalog(rig: &Rig) {
+    rig.catalog.faults.fail_next(
+        "recording",
+        vault::ports::catalog::CatalogError::Unavailable { detail: "trap: the catalog was read".into() },
+    );
+}
+
+/// Whether the catalog trap is still set (consumes it).
+pub async fn rig_catalog_trap_sprung(rig: &Rig) -> bool {
+    use vault::ports::catalog::RecordingCatalog;
+    let id = vault::recording::RecordingId { recording_type: "calls".into(), recording_id: "a.wav".into() };
+    rig.catalog.recording(&id).await.is_err()
 }

@@ -100,7 +100,7 @@ fn redirect(location: &str, cookies: &[String]) -> Response<PlaybackBody> {
     for cookie in cookies {
         builder = builder.header(header::SET_COOKIE, cookie);
     }
-    builder.body(PlaybackBody::empty()).unwrap_or_else(|_| crate::handler::internal())
+    builder.body(PlaybackBody::empty()).unwrap_or_else(|_| crate::response::internal())
 }
 
 impl<P: IdentityProvider> Auth<P> {
@@ -242,44 +242,4 @@ impl<P: IdentityProvider> Auth<P> {
         let sign_in = self.sign_in()?;
         Ok(redirect(&format!("{}/", sign_in.player_url), &[sign_in.cookie(SESSION_COOKIE, "", 0)]))
     }
-}
-
-/// The player page: its HTML, and the policy that keeps it to its own
-/// files (no inline script, no other origin).
-pub const PAGE: &str = include_str!("../player/index.html");
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// A page or one of its files.
-pub fn static_response(content_type: &str, body: &'static str, head_only: bool) -> Response<PlaybackBody> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_LENGTH, body.len())
-        .header(header::CACHE_CONTROL, "no-cache")
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)
-        .header(header::REFERRER_POLICY, "no-referrer")
-        .header(header::X_FRAME_OPTIONS, "DENY")
-        .body(if head_only { PlaybackBody::empty() } else { PlaybackBody::full(body) })
-        .unwrap_or_else(|_| crate::handler::internal())
-}
-
-/// The query string of a request's URI ("" without one).
-pub fn query_string(uri: &lambda_http::http::Uri) -> &str {
-    uri.path_and_query().and_then(|pq| pq.as_str().split_once('?')).map_or("", |(_, q)| q)
-}
-
-/// The pairs of a query string, form-decoded.
-pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
 }

@@ -1,4 +1,5 @@
-//! The OpenID Connect client secret, read from Secrets Manager once at
+//! The AWS calls this crate makes itself (the vault's are in `vault::aws`):
+//! Secrets Manager, for the OpenID Connect client secret, read once at
 //! start: the secret string itself, or a JSON object with `client_secret`.
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
@@ -21,17 +22,28 @@ impl SecretError {
     }
 }
 
-/// The client secret held by `arn`.
-pub async fn client_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    arn: &str,
-) -> Result<Zeroizing<String>, SecretError> {
-    let error = |detail: String| SecretError { arn: arn.to_string(), detail };
-    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-        error(format!("{}: {}", e.code().unwrap_or("request failed"), e.message().unwrap_or(&e.to_string())))
-    })?;
-    let text = Zeroizing::new(out.secret_string().unwrap_or_default().to_string());
-    parse(&text).ok_or_else(|| error("it holds no client secret".into()))
+/// Secrets Manager, for the client secret.
+pub struct ClientSecrets {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl ClientSecrets {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_secretsmanager::Client::new(config) }
+    }
+
+    /// The client secret held by `arn`.
+    pub async fn client_secret(&self, arn: &str) -> Result<Zeroizing<String>, SecretError> {
+        let error = |detail: String| SecretError { arn: arn.to_string(), detail };
+        let out = self.client.get_secret_value().secret_id(arn).send().await.map_err(|e| error(map_error(&e)))?;
+        let text = Zeroizing::new(out.secret_string().unwrap_or_default().to_string());
+        parse(&text).ok_or_else(|| error("it holds no client secret".into()))
+    }
+}
+
+/// A Secrets Manager error, in words: its code and message.
+fn map_error<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
+    format!("{}: {}", e.code().unwrap_or("request failed"), e.message().unwrap_or(&e.to_string()))
 }
 
 /// The client secret in a secret string.
