@@ -338,7 +338,7 @@ pub async fn create_catalog_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
 
 /// Encodes a key as S3 does in event notifications.
 pub fn s3_encode_key(key: &str) -> String {
-    encrypt_recording::event::encode_event_key(key)
+    inbound::s3_event::encode_event_key(key)
 }
 
 /// An S3 ObjectCreated:Put notification for one object (key as encoded).

@@ -162,7 +162,7 @@ fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
     vec![
         ("functions/vault/src/aws/keys.rs", set(&[keys::AWS_CALLS, keys::ADMIN_AWS_CALLS, keys::AUDIT_AWS_CALLS])),
         ("functions/vault/src/aws/catalog", set(&[catalog::AWS_CALLS])),
-        ("functions/vault/src/aws/objects.rs", set(objects::AWS_CALLS)),
+        ("functions/vault/src/aws/objects", set(objects::AWS_CALLS)),
         ("functions/vault/src/aws/alerts.rs", set(&[alerts::AWS_CALLS])),
         ("functions/vault/src/aws/dead_letters.rs", set(&[dead_letters::AWS_CALLS])),
         ("functions/playback/src/aws.rs", set(&[playback::aws::AWS_CALLS])),

@@ -7,7 +7,7 @@
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use encrypt_recording::event::{decode_event_key, object_created_event};
+use inbound::s3_event::{decode_event_key, object_created_event};
 use serde_json::Value;
 use vault::ingest::STATUS_TAG;
 use vault::OperationError;

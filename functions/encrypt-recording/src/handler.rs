@@ -12,7 +12,7 @@ use vault::ports::dead_letters::DeadLetters;
 use vault::ports::keys::KeyManagement;
 use vault::ports::objects::ObjectStore;
 
-use crate::event::{self, Record};
+use inbound::s3_event::{self as event, Record};
 
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "encrypt-recording";

@@ -6,12 +6,10 @@
 //! [`vault::ingest`]; this crate knows the event and the configuration.
 
 pub mod config;
-pub use inbound::s3_event as event;
 pub mod handler;
 
 pub use config::Config;
 pub use handler::{Handler, HandlerError};
-pub use vault::config::ConfigError;
 
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs` checks both, and

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use encrypt_recording::event::object_created_event;
 use encrypt_recording::Handler;
+use inbound::s3_event::object_created_event;
 use serde_json::{json, Value};
 use vault::ingest::{IngestSettings, RecordingEncryptor};
 use vault::memory::{MemoryCatalog, MemoryDeadLetters, MemoryKms, MemoryObjects};

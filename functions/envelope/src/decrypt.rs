@@ -6,9 +6,10 @@ use std::io::{self, Read};
 use zeroize::Zeroizing;
 
 use crate::error::{DecryptError, HeaderError};
-use crate::frame::{BodyLayout, Expect, FrameOpener, FrameSpan};
+use crate::frame::{Expect, FrameOpener};
 use crate::header::{Header, Limits};
 use crate::key::DataKey;
+use crate::layout::{BodyLayout, FrameSpan};
 
 /// A message whose header has been read but not yet authenticated: look at
 /// its encrypted data keys, unwrap one, then call [`PendingMessage::decrypt`].

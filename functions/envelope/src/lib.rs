@@ -33,6 +33,7 @@ mod error;
 mod frame;
 mod header;
 mod key;
+mod layout;
 pub mod suite;
 
 pub use check::{CheckedMessage, CiphertextCheck};
@@ -40,9 +41,7 @@ pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use decrypt::{DecryptingReader, PendingMessage, RangeReader};
 pub use encrypt::{EncryptingWriter, MessageEncryptor, MessageSpec, DEFAULT_FRAME_LENGTH};
 pub use error::{DecryptError, EncryptError, HeaderError};
-pub use frame::{
-    BodyLayout, FrameOpener, FrameSpan, FramesInPlace, SpanBatches, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN,
-    REGULAR_FRAME_OVERHEAD,
-};
+pub use frame::{FrameOpener, FramesInPlace, FINAL_FRAME_OVERHEAD, FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_OVERHEAD};
 pub use header::{EncryptedDataKey, Header, Limits, CONTENT_TYPE_FRAMED, MESSAGE_ID_LEN, TAG_LEN, VERSION};
 pub use key::{DataKey, KEY_LEN};
+pub use layout::{BodyLayout, FrameSpan, SpanBatches};

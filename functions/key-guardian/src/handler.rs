@@ -18,7 +18,7 @@ use vault::ports::keys::KeyInspection;
 use vault::time::unix_now;
 
 use crate::config::Config;
-use crate::event::{parse_event, Parsed};
+use inbound::kms_event::{parse_event, Parsed};
 
 pub use vault::guardian::FUNCTION;
 

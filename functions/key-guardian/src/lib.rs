@@ -11,7 +11,6 @@
 //! [`vault::guardian`].
 
 pub mod config;
-pub use inbound::kms_event as event;
 pub mod handler;
 
 pub use config::Config;

@@ -14,7 +14,7 @@ use vault::ports::objects::ObjectStore;
 use vault::recording::route;
 use vault::rekey::{Destination, RekeyOutcome, RekeyTask, Rekeyer, Target};
 
-use crate::event::{self, BatchTask, RekeyArguments, ResultCode, TargetKeys, TaskResult};
+use inbound::s3_batch::{self as event, BatchTask, RekeyArguments, ResultCode, TargetKeys, TaskResult};
 
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "rekey";

@@ -9,12 +9,10 @@
 //! [`Handler`] on the operator's machine.
 
 pub mod config;
-pub use inbound::s3_batch as event;
 pub mod handler;
 
 pub use config::Config;
 pub use handler::Handler;
-pub use vault::config::ConfigError;
 
 /// Every AWS call this function makes, as IAM actions: what its role in
 /// template.yaml must grant, no more (`tests/tests/iam.rs`). Never a delete

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rekey::event::invocation;
+use inbound::s3_batch::invocation;
 use serde_json::Value;
 use vault::memory::until_crash;
 use vault::playback::{OpenStats, PlaybackSettings, RecordingPlayer, DEFAULT_BATCH_BYTES};

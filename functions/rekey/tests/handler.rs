@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use rekey::event::{invocation, BatchTask};
+use inbound::s3_batch::{invocation, BatchTask};
 use serde_json::{json, Value};
 use vault::ports::keys::{KeyError, KeyState};
 use vault::ports::objects::S3Location;

@@ -10,7 +10,6 @@ pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
 pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const RETENTION_BATCH: &str = "RETENTION_BATCH";
 pub const AWS_REGION: &str = "AWS_REGION";
-pub use vault::config::{RETENTION_DAYS, VAULT_OBJECT_LOCK}; // read by `env.retention` and `env.vault_lock`
 
 /// Recordings one run deletes (and rows it stamps) when `RETENTION_BATCH`
 /// is not set: well inside the 15-minute timeout.
@@ -55,6 +54,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{RETENTION_DAYS, VAULT_OBJECT_LOCK};
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 

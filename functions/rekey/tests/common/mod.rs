@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rekey::event::BatchTask;
+use inbound::s3_batch::BatchTask;
 use rekey::Handler;
 use serde_json::Value;
 use vault::ingest::{Announced, IngestSettings, RecordingEncryptor};
