@@ -311,9 +311,8 @@ enum HoldAction {
     },
 }
 
-// Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).
-#[global_allocator]
-static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+// Freed memory keeps no copy of a data key, ours or the SDK's (vault::bootstrap).
+vault::wipe_freed_memory!();
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

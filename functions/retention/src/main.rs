@@ -9,15 +9,12 @@ use vault::aws::{DynamoCatalog, S3Objects};
 use vault::config::FromSettings;
 use vault::metrics::StdoutMetrics;
 
-// Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).
-#[global_allocator]
-static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
+// The allocator that wipes freed memory, tracing, the runtime, the SDK's
+// configuration: the same start for every function (vault::bootstrap).
+vault::lambda_main!(serve);
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+async fn serve(sdk: aws_config::SdkConfig) -> Result<(), vault::bootstrap::Error> {
     let config = Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
     let s3 = S3Objects::from_config(&sdk);
     let catalog = DynamoCatalog::from_config(&sdk, &config.catalog_table);
     let handler = Handler::new(config, catalog, s3.clone(), s3, Arc::new(StdoutMetrics));

@@ -12,8 +12,8 @@
 //! - [`recording`], [`time`], [`arn`]: the shared nouns and helpers.
 //! - [`errors`]: what every operation error answers ([`errors::OperationError`]).
 //! - [`config`], [`metrics`]: settings from the environment, EMF metrics.
-//! - [`wipe`]: the allocator every binary installs, so freed memory keeps no
-//!   copy of a data key.
+//! - [`wipe`], [`bootstrap`]: the allocator every binary installs, so freed
+//!   memory keeps no copy of a data key, and the start every Lambda shares.
 //! - `aws` (feature `aws`, on by default): the adapters, the only place an
 //!   AWS SDK name appears.
 //! - `memory` and `contract` (feature `memory`): the in-memory twin of every
@@ -24,6 +24,7 @@ pub mod arn;
 pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod bootstrap;
 pub mod config;
 pub mod errors;
 pub mod flow;

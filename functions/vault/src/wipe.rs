@@ -14,10 +14,8 @@
 //! the stack, the kernel's socket buffers and swap. README.md's security
 //! notes say so.
 //!
-//! ```text
-//! #[global_allocator]
-//! static ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;
-//! ```
+//! Every `main.rs` installs it with `vault::lambda_main!` (a Lambda) or
+//! `vault::wipe_freed_memory!()` (the CLI): see [`crate::bootstrap`].
 
 pub use zeroizing_alloc::ZeroAlloc;
 

@@ -262,7 +262,15 @@ fn no_module_imports_a_module_that_imports_it() {
 #[test]
 fn every_binary_installs_the_allocator_that_wipes_freed_memory() {
     // vault::wipe: without it, the SDK's copies of a data key (and the one
-    // the KMS adapter hands it) stay in freed heap blocks.
+    // the KMS adapter hands it) stay in freed heap blocks. Every main.rs
+    // installs it through vault::bootstrap's macros, and they install it.
+    let bootstrap = std::fs::read_to_string(src().join("bootstrap.rs")).unwrap();
+    let allocator = "macro_rules! wipe_freed_memory {\n    () => {\n        // Freed memory keeps no copy of a data key, ours or the SDK's (vault::wipe).\n        #[global_allocator]\n        static ALLOCATOR: $crate::wipe::WipeOnFree = $crate::wipe::WIPE_ON_FREE;";
+    assert!(bootstrap.contains(allocator), "wipe_freed_memory! installs vault::wipe::WipeOnFree");
+    let lambda_main = &bootstrap[bootstrap.find("macro_rules! lambda_main {").expect("lambda_main!")..];
+    let lambda_main = &lambda_main[..lambda_main.find("\n}\n").unwrap()];
+    assert!(lambda_main.contains("$crate::wipe_freed_memory!();"), "lambda_main! installs it too");
+
     let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut mains = Vec::new();
     for entry in std::fs::read_dir(&functions).unwrap().flatten() {
@@ -271,15 +279,20 @@ fn every_binary_installs_the_allocator_that_wipes_freed_memory() {
             mains.push(main);
         }
     }
-    assert!(mains.len() >= 5, "the four Lambdas and the CLI: {mains:?}");
+    assert!(mains.len() >= 7, "the six Lambdas and the CLI: {mains:?}");
     for main in mains {
         let source = std::fs::read_to_string(&main).unwrap();
-        assert!(
-            source.contains(
-                "#[global_allocator]\nstatic ALLOCATOR: vault::wipe::WipeOnFree = vault::wipe::WIPE_ON_FREE;"
-            ),
-            "{} does not install vault::wipe::WipeOnFree",
+        let code: Vec<&str> = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        let installs = code
+            .iter()
+            .filter(|l| l.starts_with("vault::lambda_main!(") || **l == "vault::wipe_freed_memory!();")
+            .count();
+        assert_eq!(
+            installs,
+            1,
+            "{} does not install vault::wipe::WipeOnFree once (vault::lambda_main! or vault::wipe_freed_memory!)",
             main.display()
         );
+        assert!(!source.contains("#[global_allocator]"), "{} declares an allocator of its own", main.display());
     }
 }
