@@ -1,18 +1,12 @@
 //! Configuration from the environment (names as in template.yaml).
 
-use vault::config::{ConfigError, FromSettings, Settings};
+use vault::config::{ConfigError, FromSettings, Settings, VAULT_BUCKET};
 use vault::ingest::IngestSettings;
 use vault::ports::objects::WriteOptions;
-use vault::recording::RecordingKeys;
 
-pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
 pub const INGEST_BUCKET: &str = "INGEST_BUCKET";
-pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
-pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
-pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const FRAME_LENGTH: &str = "FRAME_LENGTH";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
-pub const AWS_REGION: &str = "AWS_REGION";
 
 /// Frame length when `FRAME_LENGTH` is not set.
 pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
@@ -32,20 +26,18 @@ pub struct Config {
 
 impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
-        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let org = env.required(CALLVAULT_ORG, "the organisation name written into every encryption context")?;
+        let region = env.region()?;
+        let org = env.org()?;
         let ingest_bucket = env.bucket(INGEST_BUCKET, "the bucket recorders upload plaintext to")?;
-        let vault_bucket = env.bucket(VAULT_BUCKET, "the bucket encrypted recordings go to")?;
+        let vault_bucket = env.vault_bucket()?;
         if ingest_bucket == vault_bucket {
             return Err(ConfigError {
                 name: VAULT_BUCKET,
                 problem: "must differ from INGEST_BUCKET: plaintext and ciphertext never share a bucket".into(),
             });
         }
-        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
-        let keys_json = env.required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
-        let keys = RecordingKeys::parse(&keys_json, &region)
-            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let catalog_table = env.catalog_table()?;
+        let keys = env.recording_keys(&region)?;
         let frame_length =
             env.number(FRAME_LENGTH, DEFAULT_FRAME_LENGTH, 1..=MAX_FRAME_LENGTH, "a frame length in bytes")?;
         let dead_letter_queue_url = env.optional(DEAD_LETTER_QUEUE_URL);
@@ -73,6 +65,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{AWS_REGION, CALLVAULT_ORG, CATALOG_TABLE, RECORDING_KEYS};
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 

@@ -1,12 +1,9 @@
 //! Configuration from the environment (names as in template.yaml).
 
-use vault::config::{ConfigError, FromSettings, Settings};
+use vault::config::{ConfigError, FromSettings, Settings, RECORDING_KEYS};
 use vault::recording::RecordingKeys;
 
-pub const AWS_REGION: &str = "AWS_REGION";
-pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
-pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const PROTECT_KEYS_IN_USE: &str = "PROTECT_KEYS_IN_USE";
 pub const OLDER_KEY_ARNS: &str = "OLDER_KEY_ARNS";
 pub const DENIAL_WINDOW_SECONDS: &str = "DENIAL_WINDOW_SECONDS";
@@ -32,8 +29,8 @@ pub struct Config {
 
 impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
-        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let region = env.region()?;
+        let catalog_table = env.catalog_table()?;
         let alert_topic_arn = env.required(ALERT_TOPIC_ARN, "the SNS topic ARN alerts go to")?;
         if !alert_topic_arn.starts_with("arn:aws") || alert_topic_arn.split(':').nth(2) != Some("sns") {
             return Err(ConfigError {
@@ -90,6 +87,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{AWS_REGION, CATALOG_TABLE};
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 

@@ -8,10 +8,6 @@ use vault::playback::{PlaybackSettings, DEFAULT_BATCH_BYTES};
 use crate::auth::access::AccessPolicy;
 use crate::auth::oidc::{allowed_url, OidcSettings};
 
-pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
-pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
-pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
-pub const AWS_REGION: &str = "AWS_REGION";
 pub const KEY_CACHE_TTL_SECONDS: &str = "KEY_CACHE_TTL_SECONDS";
 pub const KEY_CACHE_ENTRIES: &str = "KEY_CACHE_ENTRIES";
 pub const MAX_RESPONSE_BYTES: &str = "MAX_RESPONSE_BYTES";
@@ -63,10 +59,10 @@ pub struct Config {
 
 impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
-        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let org = env.required(CALLVAULT_ORG, "the organisation name every recording's encryption context carries")?;
-        let vault_bucket = env.bucket(VAULT_BUCKET, "the bucket encrypted recordings are in")?;
-        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let region = env.region()?;
+        let org = env.org()?;
+        let vault_bucket = env.vault_bucket()?;
+        let catalog_table = env.catalog_table()?;
         let ttl = env.number(
             KEY_CACHE_TTL_SECONDS,
             DEFAULT_KEY_CACHE_TTL_SECONDS,
@@ -154,6 +150,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{AWS_REGION, CALLVAULT_ORG, CATALOG_TABLE, VAULT_BUCKET};
 
     fn env() -> HashMap<&'static str, String> {
         HashMap::from([

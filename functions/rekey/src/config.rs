@@ -2,16 +2,10 @@
 
 use vault::config::{ConfigError, FromSettings, Settings};
 use vault::ports::objects::WriteOptions;
-use vault::recording::RecordingKeys;
 use vault::rekey::RekeySettings;
 
-pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
-pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
-pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
-pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const FRAME_LENGTH: &str = "FRAME_LENGTH";
 pub const CLAIM_SECONDS: &str = "CLAIM_SECONDS";
-pub const AWS_REGION: &str = "AWS_REGION";
 
 /// Frame length of the new messages when `FRAME_LENGTH` is not set.
 pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
@@ -29,13 +23,11 @@ pub struct Config {
 
 impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
-        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let org = env.required(CALLVAULT_ORG, "the organisation name every encryption context names")?;
-        let vault_bucket = env.bucket(VAULT_BUCKET, "the bucket encrypted recordings are in")?;
-        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
-        let keys_json = env.required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
-        let keys = RecordingKeys::parse(&keys_json, &region)
-            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let region = env.region()?;
+        let org = env.org()?;
+        let vault_bucket = env.vault_bucket()?;
+        let catalog_table = env.catalog_table()?;
+        let keys = env.recording_keys(&region)?;
         let frame_length =
             env.number(FRAME_LENGTH, DEFAULT_FRAME_LENGTH, 1..=MAX_FRAME_LENGTH, "a frame length in bytes")?;
         let claim_secs = env.number(CLAIM_SECONDS, DEFAULT_CLAIM_SECONDS, 60..=86_400, "seconds")?;
@@ -59,6 +51,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{AWS_REGION, CALLVAULT_ORG, CATALOG_TABLE, RECORDING_KEYS, VAULT_BUCKET};
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 

@@ -1,15 +1,10 @@
 //! Configuration from the environment (names as in template.yaml).
 
 use vault::config::{ConfigError, FromSettings, Settings};
-use vault::recording::RecordingKeys;
 use vault::retention::RetentionSettings;
 
-pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
 pub const EVIDENCE_BUCKET: &str = "EVIDENCE_BUCKET";
-pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
-pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const RETENTION_BATCH: &str = "RETENTION_BATCH";
-pub const AWS_REGION: &str = "AWS_REGION";
 
 /// Recordings one run deletes (and rows it stamps) when `RETENTION_BATCH`
 /// is not set: well inside the 15-minute timeout.
@@ -26,13 +21,11 @@ pub struct Config {
 
 impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
-        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let vault_bucket = env.bucket(VAULT_BUCKET, "the bucket encrypted recordings are in")?;
+        let region = env.region()?;
+        let vault_bucket = env.vault_bucket()?;
         let evidence_bucket = env.bucket(EVIDENCE_BUCKET, "the bucket evidence reports go to")?;
-        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
-        let keys_json = env.required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
-        let keys = RecordingKeys::parse(&keys_json, &region)
-            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })?;
+        let catalog_table = env.catalog_table()?;
+        let keys = env.recording_keys(&region)?;
         let policy = env.retention(&keys)?;
         let object_lock = env.vault_lock()?.is_some();
         let batch = env.number(RETENTION_BATCH, DEFAULT_BATCH, 1..=100_000, "recordings per run")?;
@@ -54,6 +47,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{AWS_REGION, CATALOG_TABLE, RECORDING_KEYS, VAULT_BUCKET};
     use vault::config::{RETENTION_DAYS, VAULT_OBJECT_LOCK};
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";

@@ -1,14 +1,10 @@
 //! Configuration from the environment (names as in template.yaml).
 
 use vault::audit::{Policy, DEFAULT_MAX_KEY_AGE_DAYS};
-use vault::config::{ConfigError, FromSettings, Settings};
+use vault::config::{ConfigError, FromSettings, Settings, RECORDING_KEYS};
 use vault::recording::RecordingKeys;
 
-pub const AWS_REGION: &str = "AWS_REGION";
-pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
-pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
 pub const EVIDENCE_BUCKET: &str = "EVIDENCE_BUCKET";
-pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
 pub const MAX_KEY_AGE_DAYS: &str = "MAX_KEY_AGE_DAYS";
 
@@ -27,9 +23,9 @@ pub struct Config {
 
 impl FromSettings for Config {
     fn from_settings<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> Result<Self, ConfigError> {
-        let region = env.required(AWS_REGION, "the function's region (Lambda sets it)")?;
-        let org = env.required(CALLVAULT_ORG, "the organisation in every encryption context")?;
-        let catalog_table = env.required(CATALOG_TABLE, "the catalog's DynamoDB table name")?;
+        let region = env.region()?;
+        let org = env.org()?;
+        let catalog_table = env.catalog_table()?;
         let evidence_bucket = env.bucket(EVIDENCE_BUCKET, "the evidence bucket (Object Lock), where the reports go")?;
         let keys_json = env.required(RECORDING_KEYS, "the same JSON object encrypt-recording has")?;
         // A primary key in another region is the audit's to report, not to refuse.
@@ -53,6 +49,7 @@ impl FromSettings for Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vault::config::{AWS_REGION, CALLVAULT_ORG, CATALOG_TABLE};
 
     fn env() -> HashMap<&'static str, String> {
         HashMap::from([

@@ -43,6 +43,13 @@ pub trait FromSettings: Sized {
     }
 }
 
+/// The settings every function shares (names as in template.yaml).
+pub const AWS_REGION: &str = "AWS_REGION";
+pub const CALLVAULT_ORG: &str = "CALLVAULT_ORG";
+pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
+pub const RECORDING_KEYS: &str = "RECORDING_KEYS";
+pub const VAULT_BUCKET: &str = "VAULT_BUCKET";
+
 /// Each recording type's retention in days (JSON, `{"calls": 2557}`);
 /// unset or `{}`: recordings are kept until erased.
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
@@ -87,6 +94,34 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             return Err(ConfigError { name, problem: format!("{v:?} is not an S3 bucket name") });
         }
         Ok(v)
+    }
+
+    /// The function's region (`AWS_REGION`, which Lambda sets).
+    pub fn region(&self) -> Result<String, ConfigError> {
+        self.required(AWS_REGION, "the function's region (Lambda sets it)")
+    }
+
+    /// The organisation every recording's encryption context names
+    /// (`CALLVAULT_ORG`).
+    pub fn org(&self) -> Result<String, ConfigError> {
+        self.required(CALLVAULT_ORG, "the organisation name every recording's encryption context carries")
+    }
+
+    /// The catalog's DynamoDB table (`CATALOG_TABLE`).
+    pub fn catalog_table(&self) -> Result<String, ConfigError> {
+        self.required(CATALOG_TABLE, "the catalog's DynamoDB table name")
+    }
+
+    /// The vault bucket (`VAULT_BUCKET`).
+    pub fn vault_bucket(&self) -> Result<String, ConfigError> {
+        self.bucket(VAULT_BUCKET, "the bucket encrypted recordings are in")
+    }
+
+    /// Each recording type's keys (`RECORDING_KEYS`), primaries in `region`.
+    pub fn recording_keys(&self, region: &str) -> Result<crate::recording::RecordingKeys, ConfigError> {
+        let json = self.required(RECORDING_KEYS, "a JSON object of recording type to key ARNs")?;
+        crate::recording::RecordingKeys::parse(&json, region)
+            .map_err(|problem| ConfigError { name: RECORDING_KEYS, problem })
     }
 
     /// The retention policy (`RETENTION_DAYS`), checked against the
