@@ -4,18 +4,21 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: setup build demo test lint iac unit e2e bench bench-memory bench-encrypt bench-playback bench-rekey clean
+.PHONY: help setup build demo test lint iac unit e2e bench-format bench-cli-memory bench-encrypt-recording bench-playback bench-rekey clean
+
+help:  ## every verb, one line each
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):[^#]*## (.*)/\1\t\2/' | awk -F'\t' '{ printf "  make %-24s %s\n", $$1, $$2 }'
 
 setup:  ## local AWS (moto) and the official AWS Encryption SDK peers, in project venvs
 	bash infra/local/setup.sh
 
-build:
+build:  ## every binary: the six Lambdas and the callvault CLI (debug)
 	$(CARGO) build --workspace --bins
 
-demo: setup build
+demo: setup build  ## the whole flow on the local AWS: recordings encrypted, played, re-keyed, held, erased; keys guarded
 	bash infra/local/demo.sh
 
-lint:
+lint:  ## rustfmt and clippy (warnings are errors) on every crate and target
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -30,15 +33,15 @@ e2e: setup  ## the local AWS and everything that needs it: the launcher's and pr
 	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
 	$(CARGO) test -p e2e
 
-test: setup lint iac unit e2e
+test: setup lint iac unit e2e  ## every test: lint, iac, unit, e2e (what CI runs)
 
-bench:  ## format throughput (GB/s) beside bare AES-256-GCM, and the Python SDK ratio
-	bash benches/throughput.sh
+bench-format:  ## format throughput (GB/s) beside bare AES-256-GCM, and the Python SDK ratio
+	bash benches/format.sh
 
-bench-memory:  ## peak RSS of callvault encrypt/decrypt on a 2 GiB file
-	bash benches/memory.sh
+bench-cli-memory:  ## peak RSS of callvault encrypt/decrypt on a 2 GiB file
+	bash benches/cli_memory.sh
 
-bench-encrypt:  ## encrypt-recording on 1 GiB vs a plain S3 copy (ratio), and its peak RSS
+bench-encrypt-recording:  ## encrypt-recording on 1 GiB vs a plain S3 copy (ratio), and its peak RSS
 	bash benches/encrypt_recording.sh
 
 bench-playback:  ## playback of 64 KiB ranges of 1 GiB: S3 bytes read, time to first byte vs plain S3 (ratio)
@@ -47,6 +50,6 @@ bench-playback:  ## playback of 64 KiB ranges of 1 GiB: S3 bytes read, time to f
 bench-rekey:  ## re-keying 1 GiB vs a plain S3 copy (ratio), its peak RSS, and `callvault rekey --local` recordings/s for 1 MiB recordings
 	bash benches/rekey.sh
 
-clean:
+clean:  ## build output and the project venvs
 	$(CARGO) clean
 	rm -rf $(VENV)
