@@ -16,6 +16,7 @@ use vault::ports::catalog::{KeyUsage, KeyUsageCatalog};
 use vault::ports::keys::KeyInspection;
 use vault::OperationError;
 
+use crate::aws::Aws;
 use crate::CliError;
 
 /// The stack's functions whose settings name keys.
@@ -72,23 +73,13 @@ fn add_places(
 }
 
 /// Reads the keys the stack's functions are configured with.
-async fn configured(lambda: &aws_sdk_lambda::Client, stack: &str) -> Result<Configured, CliError> {
+async fn configured(aws: &Aws, stack: &str) -> Result<Configured, CliError> {
     let mut found = Configured::new();
     let mut seen = 0;
     for f in FUNCTIONS {
         let name = format!("{stack}-{f}");
-        let out = match lambda.get_function_configuration().function_name(&name).send().await {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
-            Err(e) => {
-                return Err(CliError::aws(
-                    &format!("reading the configuration of {name}"),
-                    aws_sdk_lambda::error::DisplayErrorContext(e),
-                ))
-            }
-        };
+        let Some(vars) = aws.function_settings(&name).await? else { continue };
         seen += 1;
-        let vars = out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
         add_places(&mut found, &name, &vars)?;
     }
     if seen == 0 {
@@ -108,11 +99,10 @@ fn is_same(a: &str, b: &str) -> bool {
 
 /// `callvault keys`: one line (or JSON object) per key.
 pub async fn list(stack: String, catalog_table: String, as_json: bool) -> Result<(), CliError> {
-    let sdk = aws_config::load_from_env().await;
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let catalog = DynamoCatalog::from_config(&sdk, &catalog_table);
-    let kms = AwsKms::new(&sdk);
-    let configured = configured(&lambda, &stack).await?;
+    let aws = Aws::from_env().await;
+    let catalog = DynamoCatalog::from_config(aws.sdk(), &catalog_table);
+    let kms = AwsKms::new(aws.sdk());
+    let configured = configured(&aws, &stack).await?;
     let usages = catalog.key_usages().await.map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
     let mut keys: BTreeMap<String, (Option<KeyUsage>, Vec<Place>)> = BTreeMap::new();
     for u in usages {
@@ -191,9 +181,8 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
             "{key_arn:?} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
         )));
     }
-    let sdk = aws_config::load_from_env().await;
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let catalog = DynamoCatalog::from_config(&sdk, &catalog_table);
+    let aws = Aws::from_env().await;
+    let catalog = DynamoCatalog::from_config(aws.sdk(), &catalog_table);
     let usages = catalog.key_usages().await.map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
     let protects: Vec<&KeyUsage> =
         usages.iter().filter(|u| is_same(&u.key_arn, &key_arn) && u.recordings > 0).collect();
@@ -212,7 +201,7 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
             ),
         });
     }
-    let configured = configured(&lambda, &stack).await?;
+    let configured = configured(&aws, &stack).await?;
     let mut by_setting: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for place in configured.iter().filter(|(k, _)| is_same(k, &key_arn)).flat_map(|(_, places)| places) {
         by_setting.entry(place.setting.clone()).or_default().push(place.function.clone());
@@ -231,36 +220,14 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
             ),
         });
     }
-    let kms = aws_sdk_kms::Client::new(&sdk);
-    kms.disable_key().key_id(&key_arn).send().await.map_err(|e| kms_err(&key_arn, "disabling", e))?;
-    let out = kms
-        .schedule_key_deletion()
-        .key_id(&key_arn)
-        .pending_window_in_days(DELETION_WINDOW_DAYS)
-        .send()
-        .await
-        .map_err(|e| kms_err(&key_arn, "scheduling the deletion of", e))?;
-    let when = out.deletion_date().map(|d| vault::time::rfc3339(d.secs().max(0) as u64)).unwrap_or_default();
+    aws.disable_key(&key_arn).await?;
+    let when = aws.schedule_key_deletion(&key_arn, DELETION_WINDOW_DAYS).await?;
     println!(
         "{key_arn}: protects no recording and no function is configured with it; disabled, and scheduled for deletion \
          on {when} ({DELETION_WINDOW_DAYS}-day window). Until then `aws kms cancel-key-deletion --key-id {key_arn}` \
          and `aws kms enable-key` bring it back."
     );
     Ok(())
-}
-
-fn kms_err<E, R>(key: &str, what: &str, e: aws_sdk_kms::error::SdkError<E, R>) -> CliError
-where
-    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    let err = vault::aws::keys::map_sdk_error(e, key);
-    let hint = if err.code() == "key_access_denied" {
-        " (the key policy asks for MFA on ScheduleKeyDeletion: use a session with MFA)"
-    } else {
-        ""
-    };
-    CliError { code: err.code(), message: format!("{what} {key}: {err}{hint}") }
 }
 
 #[cfg(test)]

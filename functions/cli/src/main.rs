@@ -3,6 +3,7 @@
 //! environment (AWS_REGION, AWS_ENDPOINT_URL, credentials).
 
 mod audit;
+mod aws;
 mod commands;
 mod io;
 mod keys;

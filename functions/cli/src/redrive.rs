@@ -5,13 +5,11 @@
 //! synchronously, so the operator sees each outcome; a dead letter is
 //! deleted only once its recording is encrypted (or found already done).
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use inbound::s3_event::{decode_event_key, object_created_event};
 use serde_json::Value;
 use vault::ingest::STATUS_TAG;
-use vault::OperationError;
 
+use crate::aws::Aws;
 use crate::CliError;
 
 /// Where the recordings to redrive are found.
@@ -31,15 +29,12 @@ struct Candidate {
 }
 
 pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<(), CliError> {
-    let sdk = aws_config::load_from_env().await;
-    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let aws = Aws::from_env().await;
+    let region = aws.sdk().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
 
     let candidates = match &source {
-        Source::Queue(url) => from_queue(&sqs, url).await?,
-        Source::Bucket { bucket, prefix } => from_bucket(&s3, bucket, prefix).await?,
+        Source::Queue(url) => from_queue(&aws, url).await?,
+        Source::Bucket { bucket, prefix } => from_bucket(&aws, bucket, prefix).await?,
     };
     if candidates.is_empty() {
         println!("nothing to redrive");
@@ -53,7 +48,7 @@ pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<
         let result = match seen.get(&id) {
             Some(earlier) => *earlier,
             None => {
-                let r = redrive_one(&c, &function, &region, &s3, &lambda, dry_run).await?;
+                let r = redrive_one(&c, &function, &region, &aws, dry_run).await?;
                 seen.insert(id, r);
                 match r {
                     Redriven::Done => done += 1,
@@ -69,21 +64,11 @@ pub async fn redrive(function: String, source: Source, dry_run: bool) -> Result<
                 // Done, superseded by the function's own new dead letter,
                 // or nothing left to encrypt: this letter has served.
                 Redriven::Done | Redriven::DeadLetteredAgain | Redriven::Gone => {
-                    sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.map_err(|e| {
-                        CliError::aws("deleting the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e))
-                    })?;
+                    aws.delete_dead_letter(url, receipt).await?;
                 }
                 // Back on the queue at once, for the next run.
                 Redriven::StillFailing | Redriven::DryRun => {
-                    sqs.change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(receipt)
-                        .visibility_timeout(0)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            CliError::aws("returning the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e))
-                        })?;
+                    aws.return_dead_letter(url, receipt).await?;
                 }
             }
         }
@@ -120,51 +105,31 @@ async fn redrive_one(
     c: &Candidate,
     function: &str,
     region: &str,
-    s3: &aws_sdk_s3::Client,
-    lambda: &aws_sdk_lambda::Client,
+    aws: &Aws,
     dry_run: bool,
 ) -> Result<Redriven, CliError> {
     {
         let label = format!("s3://{}/{}", c.bucket, c.key);
         // The object as it is now: S3 would announce exactly this.
-        let head = s3.head_object().bucket(&c.bucket).key(&c.key).set_version_id(c.version.clone()).send().await;
-        let head = match head {
-            Ok(h) => h,
-            Err(e) => {
-                let code = vault::aws::objects::map_s3_error(e, &label).code();
-                if code != "not_found" {
-                    println!("failing  {label}: {code}: cannot read the ingest object");
-                    return Ok(Redriven::StillFailing);
-                }
+        let head = match aws.head_object(&c.bucket, &c.key, c.version.as_deref()).await {
+            Ok(Some(h)) => h,
+            Ok(None) => {
                 println!("gone     {label}: the ingest object is not there any more (was {})", c.was);
                 return Ok(Redriven::Gone);
+            }
+            Err(code) => {
+                println!("failing  {label}: {code}: cannot read the ingest object");
+                return Ok(Redriven::StillFailing);
             }
         };
         if dry_run {
             println!("would redrive {label} (was {})", c.was);
             return Ok(Redriven::DryRun);
         }
-        let event = object_created_event(
-            region,
-            &c.bucket,
-            &c.key,
-            head.e_tag().unwrap_or_default(),
-            head.version_id().filter(|v| *v != "null"),
-            head.content_length().unwrap_or(0).max(0) as u64,
-        );
-        let out = lambda
-            .invoke()
-            .function_name(function)
-            .invocation_type(InvocationType::RequestResponse)
-            .payload(Blob::new(event.to_string()))
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::aws(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e))
-            })?;
-        let payload: Value =
-            out.payload.as_ref().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
-        if let Some(kind) = out.function_error() {
+        let event = object_created_event(region, &c.bucket, &c.key, &head.etag, head.version.as_deref(), head.size);
+        let out = aws.invoke(function, event.to_string()).await.map_err(|failed| failed.error)?;
+        let payload = out.payload;
+        if let Some(kind) = out.function_error.as_deref() {
             let code = payload["errorType"].as_str().unwrap_or(kind);
             println!("failing  {label}: {code}: {}", payload["errorMessage"].as_str().unwrap_or(""));
             return Ok(Redriven::StillFailing);
@@ -198,26 +163,15 @@ async fn redrive_one(
     }
 }
 
-async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidate>, CliError> {
+async fn from_queue(aws: &Aws, url: &str) -> Result<Vec<Candidate>, CliError> {
     let mut all = Vec::new();
     loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            // Every letter is received before any is re-submitted, and each
-            // re-submission may take minutes: an hour keeps the receipts
-            // good. Letters not finished are put back at once at the end.
-            .visibility_timeout(3600)
-            .send()
-            .await
-            .map_err(|e| CliError::aws("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        let messages = out.messages();
+        let messages = aws.receive_dead_letters(url).await?;
         if messages.is_empty() {
             return Ok(all);
         }
-        for m in messages {
-            let body: Value = serde_json::from_str(m.body().unwrap_or("")).unwrap_or(Value::Null);
+        for (body, receipt) in messages {
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             // Ours carry the object; Lambda's own on-failure records carry
             // the original event under requestPayload.
             let record = &body["requestPayload"]["Records"][0]["s3"];
@@ -243,7 +197,7 @@ async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidat
                 bucket,
                 key,
                 version,
-                receipt: m.receipt_handle().map(str::to_string),
+                receipt,
                 was: body["code"]
                     .as_str()
                     .or(body["responseContext"]["functionError"].as_str())
@@ -254,27 +208,11 @@ async fn from_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Candidat
     }
 }
 
-async fn from_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Candidate>, CliError> {
-    let mut all = Vec::new();
-    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| CliError::aws("listing the ingest bucket", aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        for obj in page.contents() {
-            let Some(key) = obj.key() else { continue };
-            let tags = s3.get_object_tagging().bucket(bucket).key(key).send().await.map_err(|e| {
-                CliError::aws(&format!("reading the tags of {key}"), aws_sdk_s3::error::DisplayErrorContext(e))
-            })?;
-            if let Some(status) = tags.tag_set().iter().find(|t| t.key() == STATUS_TAG) {
-                all.push(Candidate {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                    version: None,
-                    receipt: None,
-                    was: status.value().to_string(),
-                });
-            }
-        }
-    }
-    Ok(all)
+async fn from_bucket(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Candidate>, CliError> {
+    Ok(aws
+        .tagged(bucket, prefix, STATUS_TAG)
+        .await?
+        .into_iter()
+        .map(|(key, status)| Candidate { bucket: bucket.to_string(), key, version: None, receipt: None, was: status })
+        .collect())
 }

@@ -20,10 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3control::types::{
-    JobManifest, JobManifestFieldName, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation,
-    JobReport, JobReportFormat, JobReportScope, LambdaInvokeOperation,
-};
 use inbound::s3_batch::{
     self, BatchTask, ARG_COPY_ONLY, ARG_FROM_KEY, ARG_OPERATION, ARG_TARGET_CATALOG, ARG_TARGET_KEYS,
     ARG_TARGET_REGION, ARG_TARGET_VAULT, CONFIGURED, OP_REKEY,
@@ -36,6 +32,7 @@ use vault::recording::{RecordingEntry, RecordingKeys};
 use vault::rekey::{select, Destination, RekeySettings, Rekeyer, Selection};
 use vault::OperationError;
 
+use crate::aws::{Aws, RekeyJob};
 use crate::CliError;
 
 /// What the operator asked for.
@@ -111,7 +108,8 @@ fn csv(field: &str) -> String {
 }
 
 pub async fn rekey(req: Request) -> Result<(), CliError> {
-    let sdk = aws_config::load_from_env().await;
+    let aws = Aws::from_env().await;
+    let sdk = aws.sdk();
     if req.selection.from_key.is_none() && req.selection.types.is_empty() {
         return Err(CliError::usage("name what moves: --from-key <ARN> and/or --type <TYPE>"));
     }
@@ -130,7 +128,7 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
     if req.to_keys.iter().any(|k| req.selection.from_key.as_ref().is_some_and(|f| vault::arn::same_key(k, f))) {
         return Err(CliError::usage("--to-key names the --from-key: a recording cannot move onto the key it leaves"));
     }
-    let catalog = DynamoCatalog::from_config(&sdk, &req.catalog_table);
+    let catalog = DynamoCatalog::from_config(sdk, &req.catalog_table);
     let mut plan = Plan::default();
     select(&catalog, &req.selection, |e| plan.add(e))
         .await
@@ -173,14 +171,14 @@ pub async fn rekey(req: Request) -> Result<(), CliError> {
                 claim_secs: 960,
                 vault_lock: None,
             };
-            let rekeyer = Rekeyer::new(AwsKms::new(&sdk), S3Objects::from_config(&sdk), catalog, settings)
-                .with_destinations(Arc::new(RegionalAdapters::new(&sdk)));
+            let rekeyer = Rekeyer::new(AwsKms::new(sdk), S3Objects::from_config(sdk), catalog, settings)
+                .with_destinations(Arc::new(RegionalAdapters::new(sdk)));
             let handler = Arc::new(rekey::Handler::new(rekeyer));
             println!("re-keying {}", plan.describe(&target));
             local(handler, &plan, &req.vault_bucket, &args, workers, &report).await
         }
         Mode::Batch { function_arn, role_arn, priority, confirmed } => {
-            batch(&sdk, &plan, &req.vault_bucket, &args, &function_arn, &role_arn, priority, confirmed).await
+            batch(&aws, &plan, &req.vault_bucket, &args, &function_arn, &role_arn, priority, confirmed).await
         }
     }
 }
@@ -298,7 +296,7 @@ fn progress(done: usize, total: usize, failed: usize) {
 
 #[allow(clippy::too_many_arguments)]
 async fn batch(
-    sdk: &aws_config::SdkConfig,
+    aws: &Aws,
     plan: &Plan,
     bucket: &str,
     args: &[(&str, String)],
@@ -314,75 +312,24 @@ async fn batch(
     let partition = function_arn.split(':').nth(1).unwrap_or("aws");
     let token = format!("rekey-{}-{}", vault::time::unix_now(), &hex::encode(random_bytes())[..8]);
     let manifest_key = format!("rekey/{token}/manifest.csv");
-    let s3 = S3Objects::from_config(sdk);
-    let put = s3
-        .client()
-        .put_object()
-        .bucket(bucket)
-        .key(&manifest_key)
-        .content_type("text/csv")
-        .body(plan.manifest(bucket).into_bytes().into())
-        .send()
-        .await
-        .map_err(|e| {
-            CliError::aws(
-                &format!("writing the manifest to s3://{bucket}/{manifest_key}"),
-                aws_sdk_s3::error::DisplayErrorContext(e),
-            )
-        })?;
-    let etag = put.e_tag().unwrap_or_default().trim_matches('"').to_string();
-
-    let user_arguments = args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let build = |e: aws_sdk_s3control::error::BuildError| CliError { code: "usage", message: e.to_string() };
-    let operation = JobOperation::builder()
-        .lambda_invoke(
-            LambdaInvokeOperation::builder()
-                .function_arn(function_arn)
-                .invocation_schema_version(s3_batch::SCHEMA)
-                .set_user_arguments(Some(user_arguments))
-                .build(),
-        )
-        .build();
-    let manifest = JobManifest::builder()
-        .spec(
-            JobManifestSpec::builder()
-                .format(JobManifestFormat::S3BatchOperationsCsv20180820)
-                .fields(JobManifestFieldName::Bucket)
-                .fields(JobManifestFieldName::Key)
-                .build()
-                .map_err(build)?,
-        )
-        .location(
-            JobManifestLocation::builder()
-                .object_arn(format!("arn:{partition}:s3:::{bucket}/{manifest_key}"))
-                .e_tag(&etag)
-                .build()
-                .map_err(build)?,
-        )
-        .build();
-    let report = JobReport::builder()
-        .bucket(format!("arn:{partition}:s3:::{bucket}"))
-        .format(JobReportFormat::ReportCsv20180820)
-        .enabled(true)
-        .prefix(format!("rekey/{token}"))
-        .report_scope(JobReportScope::AllTasks)
-        .build();
-    let control = s3control_client(sdk);
-    let out = control
-        .create_job()
-        .account_id(account)
-        .confirmation_required(!confirmed)
-        .operation(operation)
-        .manifest(manifest)
-        .report(report)
-        .client_request_token(&token)
-        .description(format!("callvault rekey: {} recordings", plan.keys.len()))
-        .priority(priority)
-        .role_arn(role_arn)
-        .send()
-        .await
-        .map_err(|e| CliError::aws("S3 Control CreateJob", aws_sdk_s3control::error::DisplayErrorContext(e)))?;
-    let job = out.job_id().unwrap_or_default();
+    let etag = aws.put_manifest(bucket, &manifest_key, plan.manifest(bucket)).await?;
+    let job = aws
+        .create_rekey_job(RekeyJob {
+            account,
+            partition,
+            bucket,
+            manifest_key: &manifest_key,
+            manifest_etag: &etag,
+            function_arn,
+            role_arn,
+            arguments: args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            schema: s3_batch::SCHEMA,
+            token: &token,
+            description: format!("callvault rekey: {} recordings", plan.keys.len()),
+            priority,
+            confirmed,
+        })
+        .await?;
     println!("created S3 Batch Operations job {job}: {} recordings from s3://{bucket}/{manifest_key}", plan.keys.len());
     if !confirmed {
         println!("it waits for confirmation: aws s3control update-job-status --account-id {account} --job-id {job} --requested-job-status Ready");
@@ -397,30 +344,4 @@ fn random_bytes() -> [u8; 8] {
     // Without randomness the token is the time alone: still unique per second.
     let _ = aws_lc_rs::rand::fill(&mut b);
     b
-}
-
-/// The S3 Control client. S3 Control puts the account id in the host name
-/// (`<account>.s3-control.<region>.amazonaws.com`); with
-/// `CALLVAULT_S3_CONTROL_ENDPOINT` set, requests go to that URL as it is (a
-/// proxy, or the loopback recorder the tests check the request with), the
-/// account id still in its `x-amz-account-id` header.
-fn s3control_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3control::Client {
-    let mut conf = aws_sdk_s3control::config::Builder::from(sdk);
-    if let Ok(url) = std::env::var("CALLVAULT_S3_CONTROL_ENDPOINT") {
-        conf = conf.endpoint_resolver(FixedEndpoint(url));
-    }
-    aws_sdk_s3control::Client::from_conf(conf.build())
-}
-
-#[derive(Debug)]
-struct FixedEndpoint(String);
-
-impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
-    fn resolve_endpoint<'a>(
-        &'a self,
-        _params: &'a aws_sdk_s3control::config::endpoint::Params,
-    ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
-        let endpoint = aws_sdk_s3control::config::endpoint::Endpoint::builder().url(self.0.clone()).build();
-        aws_sdk_s3control::config::endpoint::EndpointFuture::ready(Ok(endpoint))
-    }
 }

@@ -3,51 +3,31 @@
 //! write their evidence (template.yaml): the operator needs only
 //! `lambda:InvokeFunction` on it (RetentionOperatorPolicy).
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use serde_json::{json, Value};
 
+use crate::aws::Aws;
 use crate::CliError;
 
-/// Who is asking: the caller's identity as STS names it.
-async fn caller(sdk: &aws_config::SdkConfig) -> Result<String, CliError> {
-    let sts = aws_sdk_sts::Client::new(sdk);
-    let me =
-        sts.get_caller_identity().send().await.map_err(|e| {
-            CliError::aws("who am I (sts:GetCallerIdentity)", aws_sdk_sts::error::DisplayErrorContext(e))
-        })?;
-    Ok(me.arn().unwrap_or("unknown").to_string())
-}
-
 /// Invokes the retention function; its answer, or its refusal as the error.
-async fn invoke(sdk: &aws_config::SdkConfig, function: &str, request: Value) -> Result<Value, CliError> {
-    let lambda = aws_sdk_lambda::Client::new(sdk);
-    let out = match lambda
-        .invoke()
-        .function_name(function)
-        .invocation_type(InvocationType::RequestResponse)
-        .payload(Blob::new(request.to_string()))
-        .send()
-        .await
-    {
+async fn invoke(aws: &Aws, function: &str, request: Value) -> Result<Value, CliError> {
+    let out = match aws.invoke(function, request.to_string()).await {
         Ok(out) => out,
-        Err(e) => {
+        Err(failed) => {
             // A function error some Invoke endpoints (cargo lambda's) answer
             // as an HTTP error rather than Lambda's 200 with X-Amz-Function-Error.
-            let body =
-                e.raw_response().and_then(|r| r.body().bytes()).and_then(|b| serde_json::from_slice::<Value>(b).ok());
-            if let Some(code) = body.as_ref().and_then(|b| b["errorType"].as_str()) {
-                return Err(function_error(code, body.as_ref().and_then(|b| b["errorMessage"].as_str())));
+            if let Some(code) = failed.body.as_ref().and_then(|b| b["errorType"].as_str()) {
+                return Err(function_error(code, failed.body.as_ref().and_then(|b| b["errorMessage"].as_str())));
             }
-            return Err(CliError::aws(&format!("invoking {function}"), aws_sdk_lambda::error::DisplayErrorContext(e)));
+            return Err(failed.error);
         }
     };
-    let payload: Value =
-        out.payload.as_ref().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
-    if let Some(kind) = out.function_error() {
-        return Err(function_error(payload["errorType"].as_str().unwrap_or(kind), payload["errorMessage"].as_str()));
+    if let Some(kind) = &out.function_error {
+        return Err(function_error(
+            out.payload["errorType"].as_str().unwrap_or(kind),
+            out.payload["errorMessage"].as_str(),
+        ));
     }
-    Ok(payload)
+    Ok(out.payload)
 }
 
 /// The function's refusal as the command's error: its stable code (one
@@ -82,11 +62,11 @@ fn function_error(code: &str, message: Option<&str>) -> CliError {
 
 /// `callvault hold set|release TYPE/ID --reason ...`.
 pub async fn hold(function: String, recording: String, set: bool, reason: String) -> Result<(), CliError> {
-    let sdk = aws_config::load_from_env().await;
-    let by = caller(&sdk).await?;
+    let aws = Aws::from_env().await;
+    let by = aws.caller_arn().await?;
     let action = if set { "hold" } else { "release" };
     let answer = invoke(
-        &sdk,
+        &aws,
         &function,
         json!({"action": action, "recording": recording, "reason": reason, "requested_by": by}),
     )
@@ -108,8 +88,8 @@ pub async fn erase(
     bypass_governance: bool,
     request_id: Option<String>,
 ) -> Result<(), CliError> {
-    let sdk = aws_config::load_from_env().await;
-    let by = caller(&sdk).await?;
+    let aws = Aws::from_env().await;
+    let by = aws.caller_arn().await?;
     let request_id = match request_id {
         Some(r) => r,
         None => {
@@ -126,7 +106,7 @@ pub async fn erase(
         "request_id": request_id,
         "bypass_governance_retention": bypass_governance,
     });
-    match invoke(&sdk, &function, request).await {
+    match invoke(&aws, &function, request).await {
         Ok(answer) => {
             let erased = &answer["erased"];
             println!(

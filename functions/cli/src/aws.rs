@@ -1,0 +1,446 @@
+//! The AWS calls the CLI makes itself, in one place: Lambda (a function's
+//! settings, an invocation), KMS (retiring a key), S3 (the redrive's reads of
+//! the ingest bucket, a re-key job's manifest), S3 Control (the job), SQS
+//! (dead letters) and STS (who is asking). Each failure becomes the
+//! command's error here: a stable code and what was being done. What the
+//! vault itself calls (the catalog, vault objects, data keys) goes through
+//! `vault::aws`; this module borrows none of its error mappings.
+
+use std::collections::HashMap;
+
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_s3control::types::{
+    JobManifest, JobManifestFieldName, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation,
+    JobReport, JobReportFormat, JobReportScope, LambdaInvokeOperation,
+};
+use serde_json::Value;
+
+use crate::CliError;
+
+/// The AWS SDK's configuration, and the clients built from it on demand.
+pub struct Aws {
+    sdk: aws_config::SdkConfig,
+}
+
+/// What an invocation answered.
+pub struct Invoked {
+    /// The function's answer, or its error object (`errorType`,
+    /// `errorMessage`) when it failed.
+    pub payload: Value,
+    /// Set when the function failed (Lambda's `X-Amz-Function-Error`).
+    pub function_error: Option<String>,
+}
+
+/// An invocation that did not reach the function, or that an Invoke
+/// endpoint answered as an HTTP error: the command's error, and the body
+/// the endpoint answered with, when it was JSON (cargo lambda answers a
+/// function error so).
+pub struct InvokeFailed {
+    pub error: CliError,
+    pub body: Option<Value>,
+}
+
+/// An ingest object as S3 would announce it now.
+pub struct Head {
+    pub etag: String,
+    pub version: Option<String>,
+    pub size: u64,
+}
+
+/// The S3 Batch Operations job a re-key creates.
+pub struct RekeyJob<'a> {
+    pub account: &'a str,
+    pub partition: &'a str,
+    pub bucket: &'a str,
+    pub manifest_key: &'a str,
+    pub manifest_etag: &'a str,
+    pub function_arn: &'a str,
+    pub role_arn: &'a str,
+    pub arguments: HashMap<String, String>,
+    pub schema: &'a str,
+    pub token: &'a str,
+    pub description: String,
+    pub priority: i32,
+    pub confirmed: bool,
+}
+
+impl Aws {
+    /// The configuration from the environment (`AWS_REGION`, credentials,
+    /// `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        Self { sdk: aws_config::load_from_env().await }
+    }
+
+    /// The configuration, for the vault's adapters.
+    pub fn sdk(&self) -> &aws_config::SdkConfig {
+        &self.sdk
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(true).build())
+    }
+
+    // ------------------------------------------------------------ Lambda
+
+    /// A function's environment; `None` when there is no such function.
+    pub async fn function_settings(&self, name: &str) -> Result<Option<HashMap<String, String>>, CliError> {
+        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
+        match lambda.get_function_configuration().function_name(name).send().await {
+            Ok(out) => Ok(Some(out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(CliError::aws(
+                &format!("reading the configuration of {name}"),
+                aws_sdk_lambda::error::DisplayErrorContext(e),
+            )),
+        }
+    }
+
+    /// Invokes `function` with `payload` and waits for its answer.
+    pub async fn invoke(&self, function: &str, payload: String) -> Result<Invoked, InvokeFailed> {
+        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
+        let out = lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Invoked {
+                payload: out
+                    .payload
+                    .as_ref()
+                    .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+                    .unwrap_or(Value::Null),
+                function_error: out.function_error().map(str::to_string),
+            }),
+            Err(e) => {
+                let body = e.raw_response().and_then(|r| r.body().bytes()).and_then(|b| serde_json::from_slice(b).ok());
+                Err(InvokeFailed {
+                    error: CliError::aws(
+                        &format!("invoking {function}"),
+                        aws_sdk_lambda::error::DisplayErrorContext(e),
+                    ),
+                    body,
+                })
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ KMS
+
+    /// Disables a key.
+    pub async fn disable_key(&self, key: &str) -> Result<(), CliError> {
+        let kms = aws_sdk_kms::Client::new(&self.sdk);
+        kms.disable_key().key_id(key).send().await.map_err(|e| kms_error(key, "disabling", e))?;
+        Ok(())
+    }
+
+    /// Schedules a key's deletion after `days`; when it will happen (RFC 3339).
+    pub async fn schedule_key_deletion(&self, key: &str, days: i32) -> Result<String, CliError> {
+        let kms = aws_sdk_kms::Client::new(&self.sdk);
+        let out = kms
+            .schedule_key_deletion()
+            .key_id(key)
+            .pending_window_in_days(days)
+            .send()
+            .await
+            .map_err(|e| kms_error(key, "scheduling the deletion of", e))?;
+        Ok(out.deletion_date().map(|d| vault::time::rfc3339(d.secs().max(0) as u64)).unwrap_or_default())
+    }
+
+    // ------------------------------------------------------------ S3
+
+    /// The object as S3 would announce it now; `Ok(None)` when it is gone,
+    /// `Err(code)` when it cannot be read.
+    pub async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Head>, &'static str> {
+        let out =
+            self.s3().head_object().bucket(bucket).key(key).set_version_id(version.map(str::to_string)).send().await;
+        match out {
+            Ok(h) => Ok(Some(Head {
+                etag: h.e_tag().unwrap_or_default().to_string(),
+                version: h.version_id().filter(|v| *v != "null").map(str::to_string),
+                size: h.content_length().unwrap_or(0).max(0) as u64,
+            })),
+            Err(e) => match s3_code(&e) {
+                "not_found" => Ok(None),
+                code => Err(code),
+            },
+        }
+    }
+
+    /// Every object under `prefix` that carries the tag `tag`: its key and
+    /// the tag's value.
+    pub async fn tagged(&self, bucket: &str, prefix: &str, tag: &str) -> Result<Vec<(String, String)>, CliError> {
+        let s3 = self.s3();
+        let mut found = Vec::new();
+        let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| CliError::aws("listing the ingest bucket", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            for obj in page.contents() {
+                let Some(key) = obj.key() else { continue };
+                let tags = s3.get_object_tagging().bucket(bucket).key(key).send().await.map_err(|e| {
+                    CliError::aws(&format!("reading the tags of {key}"), aws_sdk_s3::error::DisplayErrorContext(e))
+                })?;
+                if let Some(t) = tags.tag_set().iter().find(|t| t.key() == tag) {
+                    found.push((key.to_string(), t.value().to_string()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes a job's CSV manifest; its ETag, unquoted.
+    pub async fn put_manifest(&self, bucket: &str, key: &str, csv: String) -> Result<String, CliError> {
+        let put = self
+            .s3()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("text/csv")
+            .body(csv.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::aws(
+                    &format!("writing the manifest to s3://{bucket}/{key}"),
+                    aws_sdk_s3::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(put.e_tag().unwrap_or_default().trim_matches('"').to_string())
+    }
+
+    // ------------------------------------------------------------ S3 Control
+
+    /// Creates the S3 Batch Operations job that invokes the rekey function
+    /// for every line of the manifest; the job's id.
+    pub async fn create_rekey_job(&self, job: RekeyJob<'_>) -> Result<String, CliError> {
+        let build = |e: aws_sdk_s3control::error::BuildError| CliError { code: "usage", message: e.to_string() };
+        let operation = JobOperation::builder()
+            .lambda_invoke(
+                LambdaInvokeOperation::builder()
+                    .function_arn(job.function_arn)
+                    .invocation_schema_version(job.schema)
+                    .set_user_arguments(Some(job.arguments))
+                    .build(),
+            )
+            .build();
+        let manifest = JobManifest::builder()
+            .spec(
+                JobManifestSpec::builder()
+                    .format(JobManifestFormat::S3BatchOperationsCsv20180820)
+                    .fields(JobManifestFieldName::Bucket)
+                    .fields(JobManifestFieldName::Key)
+                    .build()
+                    .map_err(build)?,
+            )
+            .location(
+                JobManifestLocation::builder()
+                    .object_arn(format!("arn:{}:s3:::{}/{}", job.partition, job.bucket, job.manifest_key))
+                    .e_tag(job.manifest_etag)
+                    .build()
+                    .map_err(build)?,
+            )
+            .build();
+        let report = JobReport::builder()
+            .bucket(format!("arn:{}:s3:::{}", job.partition, job.bucket))
+            .format(JobReportFormat::ReportCsv20180820)
+            .enabled(true)
+            .prefix(format!("rekey/{}", job.token))
+            .report_scope(JobReportScope::AllTasks)
+            .build();
+        let out = s3control_client(&self.sdk)
+            .create_job()
+            .account_id(job.account)
+            .confirmation_required(!job.confirmed)
+            .operation(operation)
+            .manifest(manifest)
+            .report(report)
+            .client_request_token(job.token)
+            .description(job.description)
+            .priority(job.priority)
+            .role_arn(job.role_arn)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("S3 Control CreateJob", aws_sdk_s3control::error::DisplayErrorContext(e)))?;
+        Ok(out.job_id().unwrap_or_default().to_string())
+    }
+
+    // ------------------------------------------------------------ SQS
+
+    /// Up to ten dead letters, hidden from other readers for an hour: each
+    /// letter's body and receipt. Empty when the queue is.
+    pub async fn receive_dead_letters(&self, url: &str) -> Result<Vec<(String, Option<String>)>, CliError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            // Every letter is received before any is re-submitted, and each
+            // re-submission may take minutes: an hour keeps the receipts
+            // good. Letters not finished are put back at once at the end.
+            .visibility_timeout(3600)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| (m.body().unwrap_or("").to_string(), m.receipt_handle().map(str::to_string)))
+            .collect())
+    }
+
+    /// Deletes a dead letter that has served.
+    pub async fn delete_dead_letter(&self, url: &str, receipt: &str) -> Result<(), CliError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("deleting the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Puts a dead letter back on the queue at once.
+    pub async fn return_dead_letter(&self, url: &str, receipt: &str) -> Result<(), CliError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        sqs.change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("returning the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ STS
+
+    /// Who is asking: the caller's identity as STS names it.
+    pub async fn caller_arn(&self) -> Result<String, CliError> {
+        let sts = aws_sdk_sts::Client::new(&self.sdk);
+        let me = sts.get_caller_identity().send().await.map_err(|e| {
+            CliError::aws("who am I (sts:GetCallerIdentity)", aws_sdk_sts::error::DisplayErrorContext(e))
+        })?;
+        Ok(me.arn().unwrap_or("unknown").to_string())
+    }
+}
+
+/// A KMS failure of `what key`: the code the vault's key errors use for the
+/// same refusal (`key_access_denied`, `key_not_found`, ...), and for a
+/// denial the hint that the key policy asks for MFA.
+fn kms_error<E, R>(key: &str, what: &str, err: aws_sdk_kms::error::SdkError<E, R>) -> CliError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_kms::error::SdkError;
+    let (code, detail) = match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let message = e.message().unwrap_or("no message").to_string();
+            let code = match e.code().unwrap_or_default() {
+                "DisabledException" => "key_disabled",
+                "KMSInvalidStateException" if message.to_ascii_lowercase().contains("pending deletion") => {
+                    "key_pending_deletion"
+                }
+                "KMSInvalidStateException" => "key_unavailable",
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "InvalidGrantTokenException" => "key_access_denied",
+                "NotFoundException" => "key_not_found",
+                "ThrottlingException" | "LimitExceededException" | "RequestLimitExceeded" => "kms_throttled",
+                "InvalidKeyUsageException" | "UnsupportedOperationException" => "key_unsupported",
+                _ => "kms_unavailable",
+            };
+            (code, format!("{}: {message}", e.code().unwrap_or("unknown")))
+        }
+        SdkError::TimeoutError(_) => ("kms_unavailable", "request timed out".to_string()),
+        other => ("kms_unavailable", format!("cannot reach KMS: {other}")),
+    };
+    let hint = if code == "key_access_denied" {
+        " (the key policy asks for MFA on ScheduleKeyDeletion: use a session with MFA)"
+    } else {
+        ""
+    };
+    CliError { code, message: format!("{what} {key}: {detail}{hint}") }
+}
+
+/// An S3 failure's code, as the vault's object errors name the same one.
+fn s3_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> &'static str
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
+            "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" | "NotFound" => "not_found",
+            "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => "access_denied",
+            "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout" => "s3_unavailable",
+            "PreconditionFailed" => "source_changed",
+            _ => "s3_refused",
+        },
+        _ => "s3_unavailable",
+    }
+}
+
+/// The S3 Control client. S3 Control puts the account id in the host name
+/// (`<account>.s3-control.<region>.amazonaws.com`); with
+/// `CALLVAULT_S3_CONTROL_ENDPOINT` set, requests go to that URL as it is (a
+/// proxy, or the loopback recorder the tests check the request with), the
+/// account id still in its `x-amz-account-id` header.
+fn s3control_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3control::Client {
+    let mut conf = aws_sdk_s3control::config::Builder::from(sdk);
+    if let Ok(url) = std::env::var("CALLVAULT_S3_CONTROL_ENDPOINT") {
+        conf = conf.endpoint_resolver(FixedEndpoint(url));
+    }
+    aws_sdk_s3control::Client::from_conf(conf.build())
+}
+
+#[derive(Debug)]
+struct FixedEndpoint(String);
+
+impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _params: &'a aws_sdk_s3control::config::endpoint::Params,
+    ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
+        let endpoint = aws_sdk_s3control::config::endpoint::Endpoint::builder().url(self.0.clone()).build();
+        aws_sdk_s3control::config::endpoint::EndpointFuture::ready(Ok(endpoint))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every AWS SDK call of the CLI is in this module: no other file names
+    /// an SDK crate (the vault's calls go through `vault::aws`).
+    #[test]
+    fn only_this_module_names_the_aws_sdk() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&src).unwrap().flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "aws.rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !source.contains("aws_sdk_") && !source.contains("aws_smithy"),
+                "{} names the AWS SDK: put the call in src/aws.rs",
+                path.display()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 7, "the CLI's modules were read: {checked}");
+    }
+}
