@@ -32,29 +32,11 @@ pub const DEFAULT_MAX_KEY_AGE_DAYS: u64 = 365;
 /// Everything the audit knows about one key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFacts {
-    pub key_arn: String,
-    /// `None` when DescribeKey failed (see `errors`).
-    pub state: Option<KeyState>,
-    pub spec: Option<String>,
-    pub origin: Option<String>,
+    /// What KMS says of the key (its facts read as this struct's own, by
+    /// `Deref`).
+    pub kms: RotationFacts,
+    /// The region in the key's ARN.
     pub region: String,
-    /// Unix seconds.
-    pub created: Option<i64>,
-    pub multi_region: Option<bool>,
-    /// For a multi-Region replica, its primary key's ARN.
-    pub multi_region_primary: Option<String>,
-    /// `ENCRYPT_DECRYPT`, `SIGN_VERIFY`, ...
-    pub key_usage: Option<String>,
-    /// KMS answered that it does not know the key (deleted).
-    pub missing: bool,
-    /// Symmetric keys only.
-    pub rotation_enabled: Option<bool>,
-    pub rotation_period_days: Option<i64>,
-    /// Unix seconds.
-    pub next_rotation: Option<i64>,
-    /// Unix seconds, and `AUTOMATIC` or `ON_DEMAND`.
-    pub last_rotation: Option<i64>,
-    pub last_rotation_type: Option<String>,
     pub usage: Option<KeyUsage>,
     /// Recording types whose new recordings use the key, and whether it is
     /// their primary (the others are disaster-recovery keys).
@@ -63,32 +45,25 @@ pub struct AuditFacts {
     /// `Err(reason)` when a configured key failed its use test
     /// (GenerateDataKey, or GetPublicKey for RSA).
     pub usable: Option<Result<(), String>>,
-    /// Facts that could not be read, with why.
-    pub errors: Vec<String>,
+}
+
+impl std::ops::Deref for AuditFacts {
+    type Target = RotationFacts;
+    fn deref(&self) -> &RotationFacts {
+        &self.kms
+    }
+}
+
+impl std::ops::DerefMut for AuditFacts {
+    fn deref_mut(&mut self) -> &mut RotationFacts {
+        &mut self.kms
+    }
 }
 
 impl AuditFacts {
     /// The audit's facts of a key, from what KMS said of it.
     pub fn from_kms(f: RotationFacts) -> Self {
-        Self {
-            region: region_of(&f.key_arn).unwrap_or_default().to_string(),
-            key_arn: f.key_arn,
-            state: f.state,
-            spec: f.spec,
-            origin: f.origin,
-            created: f.created,
-            multi_region: f.multi_region,
-            multi_region_primary: f.multi_region_primary,
-            key_usage: f.key_usage,
-            missing: f.missing,
-            rotation_enabled: f.rotation_enabled,
-            rotation_period_days: f.rotation_period_days,
-            next_rotation: f.next_rotation,
-            last_rotation: f.last_rotation,
-            last_rotation_type: f.last_rotation_type,
-            errors: f.errors,
-            ..Default::default()
-        }
+        Self { region: region_of(&f.key_arn).unwrap_or_default().to_string(), kms: f, ..Default::default() }
     }
 
     fn recordings(&self) -> u64 {
@@ -582,11 +557,14 @@ mod tests {
 
     fn symmetric() -> AuditFacts {
         AuditFacts {
-            key_arn: ARN.into(),
-            state: Some(KeyState::Enabled),
-            spec: Some("SYMMETRIC_DEFAULT".into()),
+            kms: RotationFacts {
+                key_arn: ARN.into(),
+                state: Some(KeyState::Enabled),
+                spec: Some("SYMMETRIC_DEFAULT".into()),
+                created: Some(NOW - 800 * DAY),
+                ..Default::default()
+            },
             region: "us-east-1".into(),
-            created: Some(NOW - 800 * DAY),
             usage: Some(KeyUsage {
                 key_arn: ARN.into(),
                 recordings: 3,
@@ -607,31 +585,63 @@ mod tests {
     #[test]
     fn a_replica_is_rotated_on_its_primary_and_a_missing_period_means_365_days() {
         let primary = ARN.replace("us-east-1", "us-west-2");
-        let f =
-            AuditFacts { rotation_enabled: Some(false), multi_region_primary: Some(primary.clone()), ..symmetric() };
+        let f = AuditFacts {
+            kms: RotationFacts {
+                rotation_enabled: Some(false),
+                multi_region_primary: Some(primary.clone()),
+                ..symmetric().kms
+            },
+            ..symmetric()
+        };
         let j = judge(&f, &POLICY, "us-east-1", NOW);
         assert!(j.remedies[0].contains(&format!("--key-id {primary}")) && j.remedies[0].contains("replica"), "{j:?}");
-        let f = AuditFacts { rotation_enabled: Some(true), rotation_period_days: None, ..symmetric() };
+        let f = AuditFacts {
+            kms: RotationFacts { rotation_enabled: Some(true), rotation_period_days: None, ..symmetric().kms },
+            ..symmetric()
+        };
         assert_eq!(judge(&f, &Policy { max_key_age_days: 180 }, "us-east-1", NOW).verdict, Verdict::NonCompliant);
         // Not a key that wraps data keys.
-        assert!(!AuditFacts { spec: Some("ECC_NIST_P256".into()), ..symmetric() }.can_wrap());
-        assert!(!AuditFacts { spec: Some("RSA_2048".into()), key_usage: Some("SIGN_VERIFY".into()), ..symmetric() }
-            .can_wrap());
-        assert!(AuditFacts { spec: Some("RSA_4096".into()), key_usage: Some("ENCRYPT_DECRYPT".into()), ..symmetric() }
-            .can_wrap());
+        assert!(!AuditFacts {
+            kms: RotationFacts { spec: Some("ECC_NIST_P256".into()), ..symmetric().kms },
+            ..symmetric()
+        }
+        .can_wrap());
+        assert!(!AuditFacts {
+            kms: RotationFacts {
+                spec: Some("RSA_2048".into()),
+                key_usage: Some("SIGN_VERIFY".into()),
+                ..symmetric().kms
+            },
+            ..symmetric()
+        }
+        .can_wrap());
+        assert!(AuditFacts {
+            kms: RotationFacts {
+                spec: Some("RSA_4096".into()),
+                key_usage: Some("ENCRYPT_DECRYPT".into()),
+                ..symmetric().kms
+            },
+            ..symmetric()
+        }
+        .can_wrap());
     }
 
     #[test]
     fn the_verdicts_over_a_table_of_key_situations() {
-        let rsa =
-            |days: i64| AuditFacts { spec: Some("RSA_4096".into()), created: Some(NOW - days * DAY), ..symmetric() };
+        let rsa = |days: i64| AuditFacts {
+            kms: RotationFacts { spec: Some("RSA_4096".into()), created: Some(NOW - days * DAY), ..symmetric().kms },
+            ..symmetric()
+        };
         let cases: Vec<(&str, AuditFacts, Verdict, &str)> = vec![
             (
                 "symmetric, rotation on, 365-day period",
                 AuditFacts {
-                    rotation_enabled: Some(true),
-                    rotation_period_days: Some(365),
-                    next_rotation: Some(NOW + 30 * DAY),
+                    kms: RotationFacts {
+                        rotation_enabled: Some(true),
+                        rotation_period_days: Some(365),
+                        next_rotation: Some(NOW + 30 * DAY),
+                        ..symmetric().kms
+                    },
                     ..symmetric()
                 },
                 Verdict::Compliant,
@@ -639,22 +649,32 @@ mod tests {
             ),
             (
                 "symmetric, rotation on, 730-day period, old",
-                AuditFacts { rotation_enabled: Some(true), rotation_period_days: Some(730), ..symmetric() },
+                AuditFacts {
+                    kms: RotationFacts {
+                        rotation_enabled: Some(true),
+                        rotation_period_days: Some(730),
+                        ..symmetric().kms
+                    },
+                    ..symmetric()
+                },
                 Verdict::NonCompliant,
                 "every 730 days is longer than the policy's 365",
             ),
             (
                 "symmetric, rotation off, 800 days old",
-                AuditFacts { rotation_enabled: Some(false), ..symmetric() },
+                AuditFacts { kms: RotationFacts { rotation_enabled: Some(false), ..symmetric().kms }, ..symmetric() },
                 Verdict::NonCompliant,
                 "automatic rotation is off, and its material is 800 days old",
             ),
             (
                 "symmetric, rotation off, rotated on demand 10 days ago",
                 AuditFacts {
-                    rotation_enabled: Some(false),
-                    last_rotation: Some(NOW - 10 * DAY),
-                    last_rotation_type: Some("ON_DEMAND".into()),
+                    kms: RotationFacts {
+                        rotation_enabled: Some(false),
+                        last_rotation: Some(NOW - 10 * DAY),
+                        last_rotation_type: Some("ON_DEMAND".into()),
+                        ..symmetric().kms
+                    },
                     ..symmetric()
                 },
                 Verdict::Compliant,
@@ -662,7 +682,14 @@ mod tests {
             ),
             (
                 "symmetric, rotation off, created 100 days ago",
-                AuditFacts { rotation_enabled: Some(false), created: Some(NOW - 100 * DAY), ..symmetric() },
+                AuditFacts {
+                    kms: RotationFacts {
+                        rotation_enabled: Some(false),
+                        created: Some(NOW - 100 * DAY),
+                        ..symmetric().kms
+                    },
+                    ..symmetric()
+                },
                 Verdict::Compliant,
                 "",
             ),
@@ -675,21 +702,38 @@ mod tests {
             ),
             (
                 "disabled with recordings",
-                AuditFacts { state: Some(KeyState::Disabled), rotation_enabled: Some(true), ..symmetric() },
+                AuditFacts {
+                    kms: RotationFacts {
+                        state: Some(KeyState::Disabled),
+                        rotation_enabled: Some(true),
+                        ..symmetric().kms
+                    },
+                    ..symmetric()
+                },
                 Verdict::Critical,
                 "protects 3 recordings and is Disabled",
             ),
             (
                 "pending deletion with recordings",
-                AuditFacts { state: Some(KeyState::PendingDeletion), rotation_enabled: Some(true), ..symmetric() },
+                AuditFacts {
+                    kms: RotationFacts {
+                        state: Some(KeyState::PendingDeletion),
+                        rotation_enabled: Some(true),
+                        ..symmetric().kms
+                    },
+                    ..symmetric()
+                },
                 Verdict::Critical,
                 "pending deletion",
             ),
             (
                 "primary in another region",
                 AuditFacts {
-                    key_arn: ARN.replace("us-east-1", "eu-west-1"),
-                    rotation_enabled: Some(true),
+                    kms: RotationFacts {
+                        key_arn: ARN.replace("us-east-1", "eu-west-1"),
+                        rotation_enabled: Some(true),
+                        ..symmetric().kms
+                    },
                     primary_for: vec!["calls".into()],
                     configured_for: vec!["calls".into()],
                     ..symmetric()
@@ -700,7 +744,7 @@ mod tests {
             (
                 "configured, unusable",
                 AuditFacts {
-                    rotation_enabled: Some(true),
+                    kms: RotationFacts { rotation_enabled: Some(true), ..symmetric().kms },
                     configured_for: vec!["calls".into()],
                     usable: Some(Err("AccessDeniedException: not authorized".into())),
                     ..symmetric()
@@ -710,22 +754,32 @@ mod tests {
             ),
             (
                 "facts unreadable",
-                AuditFacts { state: None, errors: vec!["DescribeKey: AccessDenied".into()], ..symmetric() },
+                AuditFacts {
+                    kms: RotationFacts {
+                        state: None,
+                        errors: vec!["DescribeKey: AccessDenied".into()],
+                        ..symmetric().kms
+                    },
+                    ..symmetric()
+                },
                 Verdict::NonCompliant,
                 "could not be read",
             ),
             (
                 "deleted with recordings",
-                AuditFacts { state: None, missing: true, ..symmetric() },
+                AuditFacts { kms: RotationFacts { state: None, missing: true, ..symmetric().kms }, ..symmetric() },
                 Verdict::Critical,
                 "KMS no longer knows it",
             ),
             (
                 "rotation status unreadable",
                 AuditFacts {
-                    rotation_enabled: None,
-                    created: Some(NOW - 10 * DAY),
-                    errors: vec!["GetKeyRotationStatus: AccessDenied".into()],
+                    kms: RotationFacts {
+                        rotation_enabled: None,
+                        created: Some(NOW - 10 * DAY),
+                        errors: vec!["GetKeyRotationStatus: AccessDenied".into()],
+                        ..symmetric().kms
+                    },
                     ..symmetric()
                 },
                 Verdict::NonCompliant,
@@ -733,16 +787,22 @@ mod tests {
             ),
             (
                 "imported material, old",
-                AuditFacts { origin: Some("EXTERNAL".into()), rotation_enabled: None, ..symmetric() },
+                AuditFacts {
+                    kms: RotationFacts { origin: Some("EXTERNAL".into()), rotation_enabled: None, ..symmetric().kms },
+                    ..symmetric()
+                },
                 Verdict::NonCompliant,
                 "with imported or external material",
             ),
             (
                 "multi-Region replica, rotation off",
                 AuditFacts {
-                    rotation_enabled: Some(false),
-                    multi_region: Some(true),
-                    multi_region_primary: Some(ARN.replace("us-east-1", "us-west-2")),
+                    kms: RotationFacts {
+                        rotation_enabled: Some(false),
+                        multi_region: Some(true),
+                        multi_region_primary: Some(ARN.replace("us-east-1", "us-west-2")),
+                        ..symmetric().kms
+                    },
                     ..symmetric()
                 },
                 Verdict::NonCompliant,
@@ -758,7 +818,8 @@ mod tests {
 
     #[test]
     fn days_since_rotation_counts_from_the_last_rotation_or_creation() {
-        let f = AuditFacts { last_rotation: Some(NOW - 42 * DAY), ..symmetric() };
+        let f =
+            AuditFacts { kms: RotationFacts { last_rotation: Some(NOW - 42 * DAY), ..symmetric().kms }, ..symmetric() };
         assert_eq!(judge(&f, &POLICY, "us-east-1", NOW).days_since_rotation, Some(42));
         assert_eq!(judge(&symmetric(), &POLICY, "us-east-1", NOW).days_since_rotation, Some(800));
     }
@@ -766,12 +827,18 @@ mod tests {
     #[test]
     fn a_summary_lists_only_failing_keys_and_none_when_all_comply() {
         let ok = KeyAudit {
-            judgement: judge(&AuditFacts { rotation_enabled: Some(true), ..symmetric() }, &POLICY, "us-east-1", NOW),
+            judgement: judge(
+                &AuditFacts { kms: RotationFacts { rotation_enabled: Some(true), ..symmetric().kms }, ..symmetric() },
+                &POLICY,
+                "us-east-1",
+                NOW,
+            ),
             facts: symmetric(),
         };
         let mut run = AuditRun { run_at: NOW, region: "us-east-1".into(), policy: POLICY, keys: vec![ok.clone()] };
         assert!(run.summary().is_none());
-        let bad_facts = AuditFacts { rotation_enabled: Some(false), ..symmetric() };
+        let bad_facts =
+            AuditFacts { kms: RotationFacts { rotation_enabled: Some(false), ..symmetric().kms }, ..symmetric() };
         run.keys.push(KeyAudit { judgement: judge(&bad_facts, &POLICY, "us-east-1", NOW), facts: bad_facts });
         let (subject, body) = run.summary().unwrap();
         assert_eq!(subject, "[WARNING] callvault rotation audit: 1 of 2 keys not compliant");
