@@ -169,12 +169,14 @@ fn adapters() -> Vec<(&'static str, BTreeSet<String>)> {
     ]
 }
 
+/// An adapter's calls: the IAM actions they need, those they may also use,
+/// and the calls themselves (`file: service:Operation`).
+type AdapterCalls = (BTreeSet<String>, BTreeSet<String>, Vec<String>);
+
 #[test]
 fn each_adapter_lists_exactly_the_calls_its_code_makes() {
     let listed: BTreeMap<&str, BTreeSet<String>> = adapters().into_iter().collect();
-    // Per adapter: the IAM actions its calls need, those they may also use,
-    // and the calls themselves.
-    let mut found: BTreeMap<&str, (BTreeSet<String>, BTreeSet<String>, Vec<String>)> = BTreeMap::new();
+    let mut found: BTreeMap<&str, AdapterCalls> = BTreeMap::new();
     for krate in ["vault", "encrypt-recording", "playback", "key-guardian", "rotation-audit"] {
         let mut files = Vec::new();
         sources(&root().join("functions").join(krate).join("src"), &mut files);

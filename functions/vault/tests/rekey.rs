@@ -287,18 +287,6 @@ async fn concurrent_moves_off_one_key_rarely_collide_on_the_sharded_usage_counte
 
 // ------------------------------------------------------------------ region moves
 
-/// Other regions' deployments on the twins: each region's vault bucket and
-/// catalog.
-struct TwinRegions(std::collections::HashMap<String, (vault::memory::MemoryObjects, vault::memory::MemoryCatalog)>);
-
-impl vault::ports::destinations::Destinations<vault::memory::MemoryObjects, vault::memory::MemoryCatalog>
-    for TwinRegions
-{
-    fn open(&self, d: &Destination) -> (vault::memory::MemoryObjects, vault::memory::MemoryCatalog) {
-        self.0[&d.region].clone()
-    }
-}
-
 /// A deployment in `region` (vault `vault-<region>`), and the re-keyer of
 /// `rig` that can move recordings there.
 fn elsewhere(
@@ -309,7 +297,7 @@ fn elsewhere(
     let bucket = format!("vault-{region}");
     objects.create_bucket(&bucket, true);
     let catalog = vault::memory::MemoryCatalog::new();
-    let regions = TwinRegions([(region.to_string(), (objects.clone(), catalog.clone()))].into_iter().collect());
+    let regions = vault::memory::MemoryRegions::new().with(region, objects.clone(), catalog.clone());
     let destination =
         Destination { region: region.into(), vault_bucket: bucket, catalog_table: format!("catalog-{region}") };
     (destination, objects, catalog, rig.rekeyer(900).with_destinations(Arc::new(regions)))
@@ -467,7 +455,7 @@ async fn a_copy_needs_the_replicas_there_and_nothing_moves_back_onto_its_own_mar
     let (dest, objects, catalog, rekeyer) = elsewhere(&rig, "eu-west-1");
     assert_eq!(code(&rekeyer.rekey(&moving("r", &[&c], &dest, false)).await), "moved_region");
     let back = Destination { region: REGION.into(), vault_bucket: VAULT.into(), catalog_table: "catalog".into() };
-    let regions = TwinRegions([(REGION.to_string(), (rig.objects.clone(), rig.catalog.clone()))].into_iter().collect());
+    let regions = vault::memory::MemoryRegions::new().with(REGION, rig.objects.clone(), rig.catalog.clone());
     let settings = vault::rekey::RekeySettings {
         org: ORG.into(),
         vault_bucket: dest.vault_bucket.clone(),

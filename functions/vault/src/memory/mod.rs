@@ -14,6 +14,7 @@
 mod alerts;
 mod catalog;
 mod dead_letters;
+mod destinations;
 mod keys;
 mod metrics;
 mod objects;
@@ -27,6 +28,7 @@ use tokio::sync::Notify;
 pub use alerts::MemoryAlerts;
 pub use catalog::MemoryCatalog;
 pub use dead_letters::MemoryDeadLetters;
+pub use destinations::MemoryRegions;
 pub use keys::{CallCounts, MemoryKms};
 pub use metrics::MemoryMetrics;
 pub use objects::MemoryObjects;

@@ -362,14 +362,6 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         result
     }
 
-    /// Moves a recording into another region's deployment: its message
-    /// copied as it is (multi-Region keys, `copy_only`) or encrypted again
-    /// under keys of that region, catalogued there, and only then this
-    /// region's row made a marker of where it went (its keys count it no
-    /// more) and its version tagged `moved` for the lifecycle rule. A rerun
-    /// after any step finishes the rest; a destination that already has
-    /// the recording (from an earlier attempt) is used as it is.
-
     /// Claims the recording for this task and reads its row again (it may
     /// have changed between the first look and the claim): the claim's
     /// token and the row, or the claim given back and why not.

@@ -9,6 +9,13 @@ use super::copy::CopyCheck;
 use super::*;
 
 impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
+    /// Moves a recording into another region's deployment: its message
+    /// copied as it is (multi-Region keys, `copy_only`) or encrypted again
+    /// under keys of that region, catalogued there, and only then this
+    /// region's row made a marker of where it went (its keys count it no
+    /// more) and its version tagged `moved` for the lifecycle rule. A rerun
+    /// after any step finishes the rest; a destination that already has
+    /// the recording (from an earlier attempt) is used as it is.
     pub(super) async fn move_region(&self, task: &RekeyTask, dest: &Destination) -> Result<RekeyOutcome, RekeyError> {
         let id = &task.id;
         let Some(destinations) = self.destinations.clone() else {
