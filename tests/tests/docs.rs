@@ -225,7 +225,11 @@ fn no_doc_points_at_the_notes_outside_the_repository() {
         }
     }
     assert!(lines > 500, "the documents were read: {lines} lines");
-    assert!(found.is_empty(), "paths outside the repository (a clone has none of the notes beside it):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "paths outside the repository (a clone has none of the notes beside it):\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
