@@ -336,7 +336,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let ciphertext_estimate = source.size + frames * envelope::FINAL_FRAME_OVERHEAD + 64 * 1024;
         write.part_size = part_size_for(ciphertext_estimate, write.part_size);
         let mut writer = self.s3.upload(&handle, &vault, write);
-        // Nothing is stored unless it decrypts to what was read (proof.rs).
+        // Nothing is stored unless it decrypts to what was read (object::DecryptionProof).
         let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
         writer.check_with(Box::new(proof));
         let announced = source.size;

@@ -10,7 +10,7 @@
 //!    KMS call per symmetric key; an RSA key wraps locally) into a new
 //!    version of the same vault object, born `callvault-state=pending`,
 //!    stored only if it decrypts to the plaintext of the old message (the
-//!    same proof as ingest, `ingest::DecryptionProof`), then verified by
+//!    same proof as ingest, `object::DecryptionProof`), then verified by
 //!    S3's checksum;
 //! 3. one conditional catalog transaction: the row replaced only while it
 //!    names the old message, the usage moved from the keys it leaves to the
