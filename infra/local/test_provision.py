@@ -31,10 +31,19 @@ def config_names(binary):
     with open(os.path.join(ROOT, "functions", binary, "src", "config.rs")) as f:
         text = f.read()
     consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([A-Z_]+)";', text))
+    # The names every function shares, imported from vault::config (named as
+    # they are spelled: `AWS_REGION` is "AWS_REGION").
+    for group in re.findall(r"^use vault::config::\{([^}]*)\};", text, re.M):
+        consts.update({n: n for n in (s.strip() for s in group.split(",")) if re.fullmatch(r"[A-Z_]+", n)})
     required = {consts[c] for c in re.findall(r"env\.(?:required|bucket)\(\s*([A-Z_]+)", text)}
-    # Settings vault::config reads for every function that calls its helper.
+    # Settings vault::config reads for every function that calls its helper:
+    # optional ones, and required ones.
     shared = {"env.retention(": "RETENTION_DAYS", "env.vault_lock(": "VAULT_OBJECT_LOCK"}
-    names = set(consts.values()) | {name for call, name in shared.items() if call in text}
+    shared_required = {"env.region()": "AWS_REGION", "env.org()": "CALLVAULT_ORG",
+                       "env.catalog_table()": "CATALOG_TABLE", "env.vault_bucket()": "VAULT_BUCKET",
+                       "env.recording_keys(": "RECORDING_KEYS"}
+    required |= {name for call, name in shared_required.items() if call in text}
+    names = set(consts.values()) | required | {name for call, name in shared.items() if call in text}
     return names, required
 
 
