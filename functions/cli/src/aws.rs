@@ -7,6 +7,7 @@
 //! `vault::aws`; this module borrows none of its error mappings.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
@@ -19,9 +20,14 @@ use serde_json::Value;
 
 use crate::CliError;
 
-/// The AWS SDK's configuration, and the clients built from it on demand.
+/// The AWS SDK's configuration, and the clients built from it on first use,
+/// once per command (a redrive's loop reuses them for every recording).
 pub struct Aws {
     sdk: aws_config::SdkConfig,
+    lambda: OnceLock<aws_sdk_lambda::Client>,
+    kms: OnceLock<aws_sdk_kms::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
 }
 
 /// What an invocation answered.
@@ -70,7 +76,8 @@ impl Aws {
     /// The configuration from the environment (`AWS_REGION`, credentials,
     /// `AWS_ENDPOINT_URL`).
     pub async fn from_env() -> Self {
-        Self { sdk: aws_config::load_from_env().await }
+        let sdk = aws_config::load_from_env().await;
+        Self { sdk, lambda: OnceLock::new(), kms: OnceLock::new(), s3: OnceLock::new(), sqs: OnceLock::new() }
     }
 
     /// The configuration, for the vault's adapters.
@@ -78,15 +85,29 @@ impl Aws {
         &self.sdk
     }
 
-    fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(true).build())
+    fn s3(&self) -> &aws_sdk_s3::Client {
+        self.s3.get_or_init(|| {
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(true).build())
+        })
+    }
+
+    fn lambda(&self) -> &aws_sdk_lambda::Client {
+        self.lambda.get_or_init(|| aws_sdk_lambda::Client::new(&self.sdk))
+    }
+
+    fn kms(&self) -> &aws_sdk_kms::Client {
+        self.kms.get_or_init(|| aws_sdk_kms::Client::new(&self.sdk))
+    }
+
+    fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs.get_or_init(|| aws_sdk_sqs::Client::new(&self.sdk))
     }
 
     // ------------------------------------------------------------ Lambda
 
     /// A function's environment; `None` when there is no such function.
     pub async fn function_settings(&self, name: &str) -> Result<Option<HashMap<String, String>>, CliError> {
-        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
+        let lambda = self.lambda();
         match lambda.get_function_configuration().function_name(name).send().await {
             Ok(out) => Ok(Some(out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default())),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
@@ -99,7 +120,7 @@ impl Aws {
 
     /// Invokes `function` with `payload` and waits for its answer.
     pub async fn invoke(&self, function: &str, payload: String) -> Result<Invoked, InvokeFailed> {
-        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
+        let lambda = self.lambda();
         let out = lambda
             .invoke()
             .function_name(function)
@@ -133,14 +154,14 @@ impl Aws {
 
     /// Disables a key.
     pub async fn disable_key(&self, key: &str) -> Result<(), CliError> {
-        let kms = aws_sdk_kms::Client::new(&self.sdk);
+        let kms = self.kms();
         kms.disable_key().key_id(key).send().await.map_err(|e| kms_error(key, "disabling", e))?;
         Ok(())
     }
 
     /// Schedules a key's deletion after `days`; when it will happen (RFC 3339).
     pub async fn schedule_key_deletion(&self, key: &str, days: i32) -> Result<String, CliError> {
-        let kms = aws_sdk_kms::Client::new(&self.sdk);
+        let kms = self.kms();
         let out = kms
             .schedule_key_deletion()
             .key_id(key)
@@ -279,7 +300,7 @@ impl Aws {
     /// Up to ten dead letters, hidden from other readers for an hour: each
     /// letter's body and receipt. Empty when the queue is.
     pub async fn receive_dead_letters(&self, url: &str) -> Result<Vec<(String, Option<String>)>, CliError> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let sqs = self.sqs();
         let out = sqs
             .receive_message()
             .queue_url(url)
@@ -300,7 +321,7 @@ impl Aws {
 
     /// Deletes a dead letter that has served.
     pub async fn delete_dead_letter(&self, url: &str, receipt: &str) -> Result<(), CliError> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let sqs = self.sqs();
         sqs.delete_message()
             .queue_url(url)
             .receipt_handle(receipt)
@@ -312,7 +333,7 @@ impl Aws {
 
     /// Puts a dead letter back on the queue at once.
     pub async fn return_dead_letter(&self, url: &str, receipt: &str) -> Result<(), CliError> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let sqs = self.sqs();
         sqs.change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt)
