@@ -122,12 +122,11 @@ fn named_paths(module: &str, source: &str) -> Vec<Vec<String>> {
     out
 }
 
-/// What each module imports: the longest module path each named path
-/// resolves to, the module itself and its ancestors left out.
-fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let modules = modules();
+/// What each module of `modules` imports: the longest module path each
+/// named path resolves to, the module itself and its ancestors left out.
+fn imports_of(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, source) in &modules {
+    for (module, source) in modules {
         for parts in named_paths(module, source) {
             let target = (1..=parts.len())
                 .rev()
@@ -139,6 +138,11 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     edges
+}
+
+/// What each module of `src/` imports.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    imports_of(&modules())
 }
 
 /// The top-level module a module path is in (`rekey::region`: `rekey`).
@@ -212,15 +216,7 @@ fn the_layer_check_refuses_each_kind_of_forbidden_import() {
         let mut sources = modules.clone();
         let source = sources.get_mut(module).unwrap_or_else(|| panic!("no module {module}"));
         *source = format!("{line}{source}");
-        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (m, s) in &sources {
-            for parts in named_paths(m, s) {
-                let target = (1..=parts.len()).rev().map(|n| parts[..n].join("::")).find(|c| sources.contains_key(c));
-                if let Some(t) = target.filter(|t| t != m && !m.starts_with(&format!("{t}::"))) {
-                    edges.entry(m.clone()).or_default().insert(t);
-                }
-            }
-        }
+        let edges = imports_of(&sources);
         let violations = layer_violations(&edges);
         assert!(
             violations.iter().any(|v| v.starts_with(&format!("{module} imports "))),
