@@ -374,6 +374,71 @@ class MotoLauncherTest(unittest.TestCase):
         [listed] = self.faults()
         self.assertEqual((listed["matched"], listed["skipped"], listed["failed"]), (3, 1, 1))
 
+    # --- patch 9: DynamoDB isolation ---
+
+    def test_a_cancelled_transaction_never_undoes_a_concurrent_write(self):
+        """moto rolls a cancelled transaction back by restoring a copy of the whole
+        table, taken before it started: unserialized, increments made meanwhile by
+        other requests vanish with it (and the copy fails with HTTP 500 when the
+        table changes under it). Real DynamoDB isolates transactions."""
+        import concurrent.futures
+
+        dynamodb = self.client("dynamodb", max_pool_connections=16)
+        table = "isolation-test"
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # A table big enough for the copy to take a while, as the catalog does in the tests.
+        for batch in range(0, 1500, 25):
+            dynamodb.batch_write_item(
+                RequestItems={
+                    table: [
+                        {"PutRequest": {"Item": {"pk": {"S": f"row-{n}"}, "pad": {"S": "x" * 64}}}}
+                        for n in range(batch, batch + 25)
+                    ]
+                }
+            )
+        counter = {"pk": {"S": "counter"}}
+
+        def increment(_):
+            dynamodb.update_item(
+                TableName=table,
+                Key=counter,
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+        def cancelled(_):
+            with self.assertRaises(ClientError) as caught:
+                dynamodb.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": table, "Item": {"pk": {"S": "never"}}}},
+                        {
+                            "ConditionCheck": {
+                                "TableName": table,
+                                "Key": {"pk": {"S": "absent"}},
+                                "ConditionExpression": "attribute_exists(pk)",
+                            }
+                        },
+                    ]
+                )
+            code = caught.exception.response["Error"]["Code"]
+            self.assertEqual(code, "TransactionCanceledException", caught.exception.response)
+
+        increments = 400
+        with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+            work = [pool.submit(increment, i) for i in range(increments)]
+            work += [pool.submit(cancelled, i) for i in range(60)]
+            for done in work:
+                done.result()
+
+        item = dynamodb.get_item(TableName=table, Key=counter, ConsistentRead=True)["Item"]
+        self.assertEqual(int(item["n"]["N"]), increments, "no increment undone by a rollback")
+        self.assertNotIn("Item", dynamodb.get_item(TableName=table, Key={"pk": {"S": "never"}}))
+
     def test_faults_are_cleared_by_delete_and_by_moto_reset(self):
         self.callvault("/_callvault/kms-calls/reset", method="POST")
         self.add_fault(target="TrentService.ListKeys")

@@ -7,5 +7,7 @@ run against this. ``infra/local/moto_launcher.py`` is the entry point that runs
 - kms_patches: patches 1-4, moto's KMS made to behave like real KMS;
 - call_counter: patch 5, the KMS call counter (/_callvault/kms-calls);
 - faults: patch 6, fault injection (/_callvault/faults);
+- s3_patches: patch 8, S3 GetObjectRetention;
+- dynamodb_serial: patch 9, DynamoDB requests one at a time (moto's transactions are not isolated);
 - server: the command line, the middleware stack and the HTTP server.
 """

@@ -9,8 +9,8 @@ Binds 127.0.0.1 only. Once the server accepts connections it prints exactly one 
 Requests are not logged; only server errors (5xx) get a short line on stderr.
 
 Why a module of its own: it wires the pieces together, the KMS patches
-(kms_patches, 1-4 and 7; s3_patches, 8) and the two middlewares (call_counter, 5, outermost; faults, 6),
-around moto's server app. The first line of this docstring is the --help description.
+(kms_patches, 1-4 and 7; s3_patches, 8) and the three middlewares (call_counter, 5, outermost;
+faults, 6; dynamodb_serial, 9, innermost) around moto's server app. The first line of this docstring is the --help description.
 """
 
 import argparse
@@ -26,6 +26,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from .call_counter import CallCounter
+from .dynamodb_serial import SerializedDynamoDb
 from .faults import FaultInjector
 from .kms_patches import apply_patches
 from .s3_patches import apply_patches as apply_s3_patches
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     apply_patches()
     apply_s3_patches()
     # The counter is outermost: it counts KMS requests that a fault rule then fails.
-    app = CallCounter(FaultInjector(DomainDispatcherApplication(create_backend_app)))
+    # DynamoDB is serialized innermost: a request a fault rule fails never waits for the lock.
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    app = CallCounter(FaultInjector(SerializedDynamoDb(moto_app)))
     server = make_server(
         "127.0.0.1", args.port, app, threaded=True, request_handler=QuietRequestHandler
     )
