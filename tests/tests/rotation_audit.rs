@@ -166,6 +166,25 @@ async fn callvault_audit_prints_the_verdicts_and_exits_1_when_a_key_is_not_compl
     assert!(table.contains("compliant") && table.contains(&key) && table.contains(&rsa), "{table}");
     assert!(table.contains("2 keys, 0 not compliant"), "{table}");
 
+    // The same audit with nothing but the stack's name: the catalog, the
+    // keys and the org are read from its rotation-audit function.
+    let by_stack = std::process::Command::new(callvault_bin())
+        .args(["audit", "--stack", &stack.name])
+        .envs(aws.env())
+        .output()
+        .expect("callvault audit --stack");
+    ok(&by_stack);
+    let from_stack = String::from_utf8_lossy(&by_stack.stdout).into_owned();
+    assert!(from_stack.contains(&key) && from_stack.contains(&rsa), "{from_stack}");
+    assert!(from_stack.contains("2 keys, 0 not compliant"), "{from_stack}");
+    let nowhere = std::process::Command::new(callvault_bin())
+        .args(["audit", "--stack", "no-such-stack"])
+        .envs(aws.env())
+        .output()
+        .expect("callvault audit --stack");
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nowhere.stderr).starts_with("callvault: error[stack_not_found]: "));
+
     // A primary key in another region than the function: not compliant,
     // reported rather than refused.
     let west = aws.create_key("SYMMETRIC_DEFAULT", "us-west-2").await;

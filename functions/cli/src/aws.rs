@@ -111,10 +111,7 @@ impl Aws {
         match lambda.get_function_configuration().function_name(name).send().await {
             Ok(out) => Ok(Some(out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default())),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-            Err(e) => Err(CliError::aws(
-                &format!("reading the configuration of {name}"),
-                aws_sdk_lambda::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(sdk_error(&format!("reading the configuration of {name}"), e)),
         }
     }
 
@@ -139,13 +136,7 @@ impl Aws {
             }),
             Err(e) => {
                 let body = e.raw_response().and_then(|r| r.body().bytes()).and_then(|b| serde_json::from_slice(b).ok());
-                Err(InvokeFailed {
-                    error: CliError::aws(
-                        &format!("invoking {function}"),
-                        aws_sdk_lambda::error::DisplayErrorContext(e),
-                    ),
-                    body,
-                })
+                Err(InvokeFailed { error: sdk_error(&format!("invoking {function}"), e), body })
             }
         }
     }
@@ -204,13 +195,16 @@ impl Aws {
         let mut found = Vec::new();
         let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| CliError::aws("listing the ingest bucket", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            let page = page.map_err(|e| sdk_error("listing the ingest bucket", e))?;
             for obj in page.contents() {
                 let Some(key) = obj.key() else { continue };
-                let tags = s3.get_object_tagging().bucket(bucket).key(key).send().await.map_err(|e| {
-                    CliError::aws(&format!("reading the tags of {key}"), aws_sdk_s3::error::DisplayErrorContext(e))
-                })?;
+                let tags = s3
+                    .get_object_tagging()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("reading the tags of {key}"), e))?;
                 if let Some(t) = tags.tag_set().iter().find(|t| t.key() == tag) {
                     found.push((key.to_string(), t.value().to_string()));
                 }
@@ -230,12 +224,7 @@ impl Aws {
             .body(csv.into_bytes().into())
             .send()
             .await
-            .map_err(|e| {
-                CliError::aws(
-                    &format!("writing the manifest to s3://{bucket}/{key}"),
-                    aws_sdk_s3::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| sdk_error(&format!("writing the manifest to s3://{bucket}/{key}"), e))?;
         Ok(put.e_tag().unwrap_or_default().trim_matches('"').to_string())
     }
 
@@ -291,7 +280,7 @@ impl Aws {
             .role_arn(job.role_arn)
             .send()
             .await
-            .map_err(|e| CliError::aws("S3 Control CreateJob", aws_sdk_s3control::error::DisplayErrorContext(e)))?;
+            .map_err(|e| sdk_error("S3 Control CreateJob", e))?;
         Ok(out.job_id().unwrap_or_default().to_string())
     }
 
@@ -311,7 +300,7 @@ impl Aws {
             .visibility_timeout(3600)
             .send()
             .await
-            .map_err(|e| CliError::aws("reading the dead-letter queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| sdk_error("reading the dead-letter queue", e))?;
         Ok(out
             .messages()
             .iter()
@@ -327,7 +316,7 @@ impl Aws {
             .receipt_handle(receipt)
             .send()
             .await
-            .map_err(|e| CliError::aws("deleting the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| sdk_error("deleting the dead letter", e))?;
         Ok(())
     }
 
@@ -340,7 +329,7 @@ impl Aws {
             .visibility_timeout(0)
             .send()
             .await
-            .map_err(|e| CliError::aws("returning the dead letter", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| sdk_error("returning the dead letter", e))?;
         Ok(())
     }
 
@@ -349,11 +338,48 @@ impl Aws {
     /// Who is asking: the caller's identity as STS names it.
     pub async fn caller_arn(&self) -> Result<String, CliError> {
         let sts = aws_sdk_sts::Client::new(&self.sdk);
-        let me = sts.get_caller_identity().send().await.map_err(|e| {
-            CliError::aws("who am I (sts:GetCallerIdentity)", aws_sdk_sts::error::DisplayErrorContext(e))
-        })?;
+        let me =
+            sts.get_caller_identity().send().await.map_err(|e| sdk_error("who am I (sts:GetCallerIdentity)", e))?;
         Ok(me.arn().unwrap_or("unknown").to_string())
     }
+}
+
+/// A failure of an AWS call of the command itself, doing `what`: nothing
+/// reached AWS (`credentials_missing`, `endpoint_unreachable`), AWS did not
+/// accept the credentials (`credentials_rejected`), or refused or failed the
+/// call (`aws_error`, with its code and message).
+fn sdk_error<E, R>(what: &str, err: aws_sdk_s3::error::SdkError<E, R>) -> CliError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(t) = vault::aws::transport_failure(&err) {
+        return CliError { code: t.code(), message: format!("{what}: {}", t.describe("AWS")) };
+    }
+    if let Some(code) = rejected_credentials(&err) {
+        return CliError {
+            code: "credentials_rejected",
+            message: format!("{what}: AWS did not accept the credentials ({code}): they are expired or unknown: refresh them (aws sso login, or new access keys)"),
+        };
+    }
+    CliError::aws(what, aws_sdk_s3::error::DisplayErrorContext(err))
+}
+
+/// The error code, when AWS answered that it does not know or no longer
+/// accepts the caller's credentials (the codes differ by service).
+fn rejected_credentials<E: ProvideErrorMetadata, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<&str> {
+    let code = err.as_service_error()?.code()?;
+    matches!(
+        code,
+        "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "ExpiredTokenException"
+            | "ExpiredToken"
+            | "InvalidClientTokenId"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+    )
+    .then_some(code)
 }
 
 /// A KMS failure of `what key`: the code the vault's key errors use for the
@@ -365,6 +391,15 @@ where
     R: std::fmt::Debug,
 {
     use aws_sdk_kms::error::SdkError;
+    if let Some(t) = vault::aws::transport_failure(&err) {
+        return CliError { code: t.code(), message: format!("{what} {key}: {}", t.describe("KMS")) };
+    }
+    if let Some(code) = rejected_credentials(&err) {
+        return CliError {
+            code: "credentials_rejected",
+            message: format!("{what} {key}: KMS did not accept the credentials ({code}): they are expired or unknown: refresh them (aws sso login, or new access keys)"),
+        };
+    }
     let (code, detail) = match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -375,11 +410,7 @@ where
                     "key_pending_deletion"
                 }
                 "KMSInvalidStateException" => "key_unavailable",
-                "AccessDeniedException"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "ExpiredTokenException"
-                | "InvalidGrantTokenException" => "key_access_denied",
+                "AccessDeniedException" | "InvalidGrantTokenException" => "key_access_denied",
                 "NotFoundException" => "key_not_found",
                 "ThrottlingException" | "LimitExceededException" | "RequestLimitExceeded" => "kms_throttled",
                 "InvalidKeyUsageException" | "UnsupportedOperationException" => "key_unsupported",
@@ -387,8 +418,7 @@ where
             };
             (code, format!("{}: {message}", e.code().unwrap_or("unknown")))
         }
-        SdkError::TimeoutError(_) => ("kms_unavailable", "request timed out".to_string()),
-        other => ("kms_unavailable", format!("cannot reach KMS: {other}")),
+        other => ("kms_unavailable", aws_sdk_kms::error::DisplayErrorContext(other).to_string()),
     };
     let hint = if code == "key_access_denied" {
         " (the key policy asks for MFA on ScheduleKeyDeletion: use a session with MFA)"
@@ -401,12 +431,19 @@ where
 /// An S3 failure's code, as the vault's object errors name the same one.
 fn s3_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> &'static str
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
+    if let Some(t) = vault::aws::transport_failure(err) {
+        return t.code();
+    }
+    if rejected_credentials(err).is_some() {
+        return "credentials_rejected";
+    }
     match err {
         aws_sdk_s3::error::SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
             "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" | "NotFound" => "not_found",
-            "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => "access_denied",
+            "AccessDenied" | "Forbidden" => "access_denied",
             "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout" => "s3_unavailable",
             "PreconditionFailed" => "source_changed",
             _ => "s3_refused",

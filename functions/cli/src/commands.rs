@@ -31,24 +31,26 @@ async fn aws() -> Result<Aws, CliError> {
     Ok(Aws { kms: AwsKms::new(&config), s3: S3Objects::from_config(&config), region })
 }
 
-fn parse_context(pairs: &[String]) -> Result<EncryptionContext, CliError> {
+fn parse_context(pairs: &[String], problems: &mut Problems) -> EncryptionContext {
     let mut ctx = EncryptionContext::new();
     for p in pairs {
-        let (k, v) = p
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| CliError::usage(format!("--context {p:?}: use KEY=VALUE")))?;
+        let Some((k, v)) = p.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            problems.push(CliError::usage(format!("--context {p:?} is not a pair: give KEY=VALUE, e.g. org=acme")));
+            continue;
+        };
         if ctx.get(k).is_some() {
-            return Err(CliError::usage(format!("--context {k} given twice")));
+            problems.push(CliError::usage(format!("--context {k} is given twice: give each key once")));
+            continue;
         }
         ctx.insert(k, v);
     }
-    Ok(ctx)
+    ctx
 }
 
 /// Parses `START-END` (inclusive) or `START-` into an exclusive range.
 fn parse_range(s: &str) -> Result<(u64, Option<u64>), CliError> {
-    let bad = || CliError::usage(format!("--range {s:?}: use START-END (inclusive byte offsets) or START-"));
+    let forms = "give START-END (inclusive byte offsets of the plaintext, e.g. 0-1023) or START- (to the end)";
+    let bad = || CliError::usage(format!("--range {s:?} is not a byte range: {forms}"));
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let start: u64 = a.trim().parse().map_err(|_| bad())?;
     if b.trim().is_empty() {
@@ -56,9 +58,40 @@ fn parse_range(s: &str) -> Result<(u64, Option<u64>), CliError> {
     }
     let end: u64 = b.trim().parse().map_err(|_| bad())?;
     if end < start {
-        return Err(bad());
+        return Err(CliError::usage(format!(
+            "--range {s:?} ends ({end}) before it starts ({start}): give the smaller offset first, e.g. {end}-{start}"
+        )));
     }
     Ok((start, Some(end.saturating_add(1))))
+}
+
+/// Every problem with a command's arguments, reported together: one line,
+/// before anything is read or any AWS call is made.
+#[derive(Default)]
+pub struct Problems(Vec<CliError>);
+
+impl Problems {
+    pub fn push(&mut self, e: CliError) {
+        self.0.push(e);
+    }
+
+    /// The value, or nothing with the problem kept.
+    pub fn take<T>(&mut self, r: Result<T, CliError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
+    /// Ok when there is none; one problem as it is; several as one `usage`
+    /// error that lists them all.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            n => Err(CliError::usage(format!(
+                "{n} problems with the arguments: {}",
+                self.0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+            ))),
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CliError> + Send + 'static) -> Result<T, CliError> {
@@ -83,8 +116,11 @@ pub async fn encrypt(
     input: String,
     output: String,
 ) -> Result<(), CliError> {
-    let (input, output) = (Place::parse(&input)?, Place::parse(&output)?);
-    let context = parse_context(&context)?;
+    let mut problems = Problems::default();
+    let (input, output) = (problems.take(Place::parse(&input)), problems.take(Place::parse(&output)));
+    let context = parse_context(&context, &mut problems);
+    problems.finish()?;
+    let (input, output) = input.zip(output).ok_or_else(|| CliError::usage("INPUT or OUTPUT is not a place"))?;
     let aws = aws().await?;
     let wrapping = keyring::resolve_wrapping_keys(&aws.kms, &keys, &aws.region).await?;
     let encryptor = flow::begin_encryption(&aws.kms, &wrapping, context, frame_length).await?.encryptor;
@@ -111,34 +147,41 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// The unwrap policy, or why the operator must say more.
-    fn policy(self, region: &str) -> Result<UnwrapPolicy, CliError> {
+    /// What is wrong with the keys and accounts named, added to `problems`.
+    fn check(&self, problems: &mut Problems) {
         if self.keys.is_empty() && self.accounts.is_empty() {
-            return Err(CliError {
+            problems.push(CliError {
                 code: "key_filter_required",
-                message: "decrypt calls KMS only for keys you trust, and a message's header is not trusted until it \
-                          authenticates: name the key (--key <ARN>) or your accounts (--account <ACCOUNT_ID>)"
+                message: "no key is trusted: decrypt calls KMS only for keys you trust, and a message's header is \
+                          not trusted until it authenticates: name the key (--key <ARN>) or your accounts \
+                          (--account <ACCOUNT_ID>)"
                     .into(),
             });
         }
         for key in &self.keys {
             if !KmsArn::parse(key).is_some_and(|a| a.is_key()) {
-                return Err(CliError::usage(format!(
-                    "--key {key:?}: use a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
+                problems.push(CliError::usage(format!(
+                    "--key {key:?} is not a KMS key ARN: give arn:aws:kms:<region>:<account>:key/<id>"
                 )));
             }
         }
         for account in &self.accounts {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(CliError::usage(format!("--account {account:?}: use a 12-digit AWS account id")));
+                problems.push(CliError::usage(format!(
+                    "--account {account:?} is not an AWS account id: give its 12 digits"
+                )));
             }
         }
-        Ok(UnwrapPolicy {
+    }
+
+    /// The unwrap policy (the keys and accounts were checked).
+    fn policy(self, region: &str) -> UnwrapPolicy {
+        UnwrapPolicy {
             region: region.to_string(),
             allowed_keys: (!self.keys.is_empty()).then_some(self.keys),
             allowed_accounts: (!self.accounts.is_empty()).then_some((self.partition, self.accounts)),
             allow_other_regions: true,
-        })
+        }
     }
 }
 
@@ -149,16 +192,21 @@ pub async fn decrypt(
     input: String,
     output: String,
 ) -> Result<(), CliError> {
-    let (input, output) = (Place::parse(&input)?, Place::parse(&output)?);
-    let required = parse_context(&context)?;
-    if !trust.any_org && required.get("org").is_none() {
-        return Err(CliError::usage(
-            "--context org=<organisation> is required: every callvault recording names its org (--any-org for a message that names none)",
+    let mut problems = Problems::default();
+    let (input, output) = (problems.take(Place::parse(&input)), problems.take(Place::parse(&output)));
+    let required = parse_context(&context, &mut problems);
+    if !trust.any_org && required.get("org").is_none() && !context.iter().any(|c| c.starts_with("org=")) {
+        problems.push(CliError::usage(
+            "no --context org=<organisation>: every callvault recording names its org, give it (or --any-org for \
+             a message that names none)",
         ));
     }
-    let range = range.as_deref().map(parse_range).transpose()?;
+    let range = range.as_deref().map(parse_range).and_then(|r| problems.take(r.map(Some))).flatten();
+    trust.check(&mut problems);
+    problems.finish()?;
+    let (input, output) = input.zip(output).ok_or_else(|| CliError::usage("INPUT or OUTPUT is not a place"))?;
     let aws = aws().await?;
-    let policy = trust.policy(&aws.region)?;
+    let policy = trust.policy(&aws.region);
     let handle = Handle::current();
 
     let (s3, inp) = (aws.s3.clone(), input.clone());

@@ -1,6 +1,12 @@
 //! `callvault`: the operator command. Encrypts, decrypts and inspects AWS
-//! Encryption SDK v2 messages with KMS keys, using the standard AWS
+//! Encryption SDK v2 messages with KMS keys, and runs the vault's operations
+//! (redrive, audit, keys, rekey, hold, erase), using the standard AWS
 //! environment (AWS_REGION, AWS_ENDPOINT_URL, credentials).
+//!
+//! Exit status: 0 done; 1 the command failed, or found what it reports (a
+//! non-compliant key, recordings still failing); 2 the command line is wrong,
+//! nothing was done. A failure is one line on standard error,
+//! `callvault: error[<code>]: <what happened>: <what to do>`.
 
 mod audit;
 mod aws;
@@ -34,6 +40,14 @@ impl CliError {
     pub fn aws(what: &str, e: impl std::fmt::Display) -> Self {
         Self { code: "aws_error", message: format!("{what}: {e}") }
     }
+
+    /// 2 for a command line that is wrong (nothing was done), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self.code {
+            "usage" | "key_filter_required" => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl From<vault::flow::FlowError> for CliError {
@@ -61,7 +75,11 @@ impl From<envelope::DecryptError> for CliError {
 #[command(
     name = "callvault",
     version,
-    about = "Encrypt, decrypt and inspect call recordings (AWS Encryption SDK v2 messages, KMS keys)"
+    about = "The operator's command for recordings encrypted under your own KMS keys (AWS Encryption SDK messages)",
+    after_help = "Every command uses the standard AWS environment: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID \
+                  and AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT_URL for a local AWS.\n\
+                  Exit status: 0 done; 1 failed, with one line on standard error: error[code]: what happened: what \
+                  to do; 2 the arguments are wrong, nothing was done. Every code is in docs/cli.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,35 +88,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Encrypt IN to OUT under one or more KMS keys (the first must be in AWS_REGION).
+    /// Encrypt a file into a message under your KMS keys
+    ///
+    /// The first key must be in AWS_REGION; the others are disaster-recovery
+    /// keys. The official aws-encryption-cli decrypts the message too.
     Encrypt {
-        /// KMS key ARN (symmetric or RSA); repeat for disaster-recovery keys.
+        /// A KMS key ARN, arn:aws:kms:<region>:<account>:key/<id>, symmetric
+        /// or RSA; repeat for disaster-recovery keys (any region).
         #[arg(long = "key", required = true, value_name = "ARN")]
         keys: Vec<String>,
-        /// Encryption context pair; repeatable.
+        /// An encryption context pair, KEY=VALUE (e.g. org=acme); repeatable.
         #[arg(long = "context", value_name = "K=V")]
         context: Vec<String>,
-        /// Plaintext bytes per frame.
+        /// Plaintext bytes per frame (a ranged decrypt reads whole frames).
         #[arg(long, default_value_t = envelope::DEFAULT_FRAME_LENGTH, value_name = "N")]
         frame_length: u32,
-        /// File, `-` or s3://bucket/key.
+        /// The plaintext: a file, `-` (standard input) or s3://bucket/key.
         input: String,
-        /// File, `-` or s3://bucket/key.
+        /// The message: a file, `-` (standard output) or s3://bucket/key;
+        /// written only when complete.
         output: String,
     },
-    /// Decrypt IN to OUT; refuses unless every --context pair is in the
-    /// message. KMS is called only for keys you trust: name them (--key) or
-    /// their accounts (--account); a message's header is untrusted until it
-    /// authenticates.
+    /// Decrypt a message, whole or a byte range
+    ///
+    /// Refuses unless every --context pair is in the message. KMS is called
+    /// only for keys you trust: name them (--key) or their accounts
+    /// (--account); a message's header is untrusted until it authenticates.
     Decrypt {
         /// Required encryption context pair; repeatable. `org=<organisation>`
         /// is required unless --any-org.
         #[arg(long = "context", value_name = "K=V")]
         context: Vec<String>,
-        /// A KMS key ARN that may unwrap the data key; repeatable.
+        /// A KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>) that may
+        /// unwrap the data key; repeatable.
         #[arg(long = "key", value_name = "ARN")]
         keys: Vec<String>,
-        /// An account whose KMS keys may unwrap the data key; repeatable.
+        /// A 12-digit account whose KMS keys may unwrap the data key; repeatable.
         #[arg(long = "account", value_name = "ACCOUNT_ID")]
         accounts: Vec<String>,
         /// The partition of --account (aws, aws-cn, aws-us-gov).
@@ -107,16 +132,25 @@ enum Command {
         /// Decrypt a message whose context names no org (not callvault's).
         #[arg(long)]
         any_org: bool,
-        /// Plaintext byte range START-END (inclusive) or START-.
+        /// Plaintext byte range: START-END (inclusive, e.g. 0-1023) or START-
+        /// (to the end); only the frames that cover it are read.
         #[arg(long, value_name = "START-END")]
         range: Option<String>,
+        /// The message: a file, `-` (standard input) or s3://bucket/key.
         input: String,
+        /// The plaintext: a file (mode 0600, written under a temporary name
+        /// and renamed on success), `-` (standard output) or s3://bucket/key
+        /// (completed on success, aborted otherwise).
         output: String,
     },
-    /// Print the message header as JSON.
-    Inspect { input: String },
-    /// Re-submit recordings encrypt-recording could not encrypt, once the
-    /// cause is fixed: its dead letters (--queue) or the ingest objects
+    /// Print a message's header and plaintext length as JSON (no KMS call)
+    Inspect {
+        /// The message: a file, `-` (standard input) or s3://bucket/key.
+        input: String,
+    },
+    /// Re-submit recordings that could not be encrypted, once the cause is fixed
+    ///
+    /// From encrypt-recording's dead letters (--queue) or the ingest objects
     /// tagged callvault-status (--bucket). Exit status 1 while any still fails.
     Redrive {
         /// The encrypt-recording function (name or ARN).
@@ -135,8 +169,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Move recordings onto other keys: each becomes a new message under
-    /// the target keys (new data key, every frame encrypted again), inside
+    /// Move recordings onto other keys (or into another region's vault)
+    ///
+    /// Each becomes a new message under the target keys (new data key, every frame encrypted again), inside
     /// the vault, through the `rekey` function. Select them with --from-key
     /// and/or --type; --dry-run says what would move. By default an S3
     /// Batch Operations job does the work (it waits for confirmation unless
@@ -207,6 +242,8 @@ enum Command {
         #[arg(long, default_value_t = envelope::DEFAULT_FRAME_LENGTH, value_name = "N")]
         frame_length: u32,
     },
+    /// List the keys with what each protects; retire a key nothing needs
+    ///
     /// Every key the catalog or the deployment knows: recordings and bytes
     /// it protects, oldest and newest, the types configured to use it, its
     /// state and rotation. `keys retire ARN` disables a key and schedules its
@@ -225,14 +262,16 @@ enum Command {
         #[arg(long, env = "CATALOG_TABLE", value_name = "TABLE", global = true)]
         catalog_table: Option<String>,
     },
-    /// Put a recording under legal hold (`set`) or release it (`release`):
-    /// retention and erasure never delete a held recording.
+    /// Put a recording under legal hold, or release it
+    ///
+    /// Retention and erasure never delete a held recording.
     Hold {
         #[command(subcommand)]
         action: HoldAction,
     },
-    /// Erase one recording now (every version, its catalog row and key
-    /// usage), with an evidence record. Refused under legal hold and under
+    /// Erase one recording now, with an evidence record
+    ///
+    /// Every version, its catalog row and its key usage go. Refused under legal hold and under
     /// compliance-mode Object Lock; under governance mode, unless
     /// --bypass-governance-retention.
     Erase {
@@ -252,26 +291,34 @@ enum Command {
         #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
         function: String,
     },
-    /// Audit key rotation: every key that protects recordings or is
-    /// configured for new ones, judged against the policy. Exit status 1
-    /// when any key is not compliant.
+    /// Judge every key against the rotation policy (exit 1 if any fails)
+    ///
+    /// Every key that protects recordings or is configured for new ones. Exit status 1
+    /// when any key is not compliant. The deployment's settings are read
+    /// from --stack (its rotation-audit function), as `keys` does; the
+    /// flags below override them.
     Audit {
-        /// Most days key material may go unrotated.
-        #[arg(long, default_value_t = vault::audit::DEFAULT_MAX_KEY_AGE_DAYS, value_name = "N",
-              value_parser = clap::value_parser!(u64).range(1..=3650))]
-        max_key_age_days: u64,
+        /// Most days key material may go unrotated [default: the stack's
+        /// MAX_KEY_AGE_DAYS, else 365].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=3650))]
+        max_key_age_days: Option<u64>,
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// The catalog's DynamoDB table.
+        /// The stack whose rotation-audit function's settings say the
+        /// catalog, the keys and the org.
+        #[arg(long, env = "CALLVAULT_STACK", value_name = "STACK")]
+        stack: Option<String>,
+        /// The catalog's DynamoDB table [default: the stack's].
         #[arg(long, env = "CATALOG_TABLE", value_name = "TABLE")]
-        catalog_table: String,
-        /// RECORDING_KEYS as the functions have it (JSON).
+        catalog_table: Option<String>,
+        /// RECORDING_KEYS as the functions have it, JSON: {"calls": ["<key ARN>"]}
+        /// [default: the stack's].
         #[arg(long, env = "RECORDING_KEYS", value_name = "JSON")]
-        recording_keys: String,
-        /// The organisation in every encryption context (for the use test).
+        recording_keys: Option<String>,
+        /// The organisation in every encryption context [default: the stack's].
         #[arg(long, env = "CALLVAULT_ORG", value_name = "ORG")]
-        org: String,
+        org: Option<String>,
     },
 }
 
@@ -316,7 +363,10 @@ enum HoldAction {
 vault::wipe_freed_memory!();
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return arguments_refused(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(CliError::io("cannot start the async runtime", e)),
@@ -416,8 +466,9 @@ fn main() -> ExitCode {
             Command::Erase { recording, reason, bypass_governance_retention, request_id, function } => {
                 retention::erase(function, recording, reason, bypass_governance_retention, request_id).await
             }
-            Command::Audit { max_key_age_days, json, catalog_table, recording_keys, org } => {
-                audit::audit(catalog_table, recording_keys, org, max_key_age_days, json).await
+            Command::Audit { max_key_age_days, json, stack, catalog_table, recording_keys, org } => {
+                let given = audit::Given { stack, catalog_table, recording_keys, org, max_key_age_days };
+                audit::audit(given, json).await
             }
         }
     });
@@ -429,5 +480,39 @@ fn main() -> ExitCode {
 
 fn report(e: CliError) -> ExitCode {
     eprintln!("callvault: error[{}]: {}", e.code, e.message);
-    ExitCode::FAILURE
+    ExitCode::from(e.exit_code())
+}
+
+/// Help and version are printed as asked (exit 0); a command line clap
+/// refuses becomes one `usage` line, like every other error (exit 2).
+fn arguments_refused(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        _ => report(CliError::usage(one_line(&e.render().to_string()))),
+    }
+}
+
+/// Clap's error text as one line: what is wrong, then where the command's
+/// help is (`callvault decrypt --help`).
+fn one_line(text: &str) -> String {
+    let mut what = Vec::new();
+    let mut command = String::from("callvault");
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(usage) = line.strip_prefix("Usage: ") {
+            let words: Vec<&str> = usage.split_whitespace().collect();
+            let end = words.iter().position(|w| w.starts_with(['-', '[', '<'])).unwrap_or(words.len());
+            command = words[..end].join(" ");
+        } else if !line.starts_with("For more information") && !line.starts_with("tip:") {
+            what.push(line.strip_prefix("error: ").unwrap_or(line).trim_end_matches('.'));
+        }
+    }
+    format!("{}: see {command} --help", what.join(" "))
 }

@@ -30,16 +30,15 @@ impl<R: Read> PendingMessage<R> {
             }
             let have = buf.len();
             buf.resize(needed, 0);
-            if let Err(e) = reader.read_exact(&mut buf[have..]) {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    // Report the parser's view of a short header.
-                    buf.truncate(have);
-                    return Err(match Header::parse(&buf, limits) {
-                        Err(h) => h.into(),
-                        Ok(_) => DecryptError::Truncated,
-                    });
-                }
-                return Err(DecryptError::Io(e));
+            let got = fill(&mut reader, &mut buf[have..]).map_err(DecryptError::Io)?;
+            if have + got < needed {
+                // The input ended: report the parser's view of what there is
+                // (not a message, version 1, or a header cut short).
+                buf.truncate(have + got);
+                return Err(match Header::parse(&buf, limits) {
+                    Err(h) => h.into(),
+                    Ok(_) => DecryptError::Truncated,
+                });
             }
             match Header::parse(&buf, limits) {
                 // The first read (64 bytes) is shorter than any header (at
@@ -275,4 +274,18 @@ impl<R: Read> Read for RangeReader<R> {
             }
         }
     }
+}
+
+/// Reads until `buf` is full or the input ends; how many bytes it read.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

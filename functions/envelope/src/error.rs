@@ -13,8 +13,11 @@ pub enum HeaderError {
         "the message ends inside its header ({available} of at least {needed} bytes): the ciphertext is truncated"
     )]
     Incomplete { needed: usize, available: usize },
-    /// Not an ESDK message of version 2.
-    #[error("unsupported message format version {0:#04x}: only AWS Encryption SDK message format version 2 (0x02) is supported; re-encrypt version 1 messages with a current AWS Encryption SDK")]
+    /// Not an ESDK message at all: its first byte is no format version.
+    #[error("this is not an AWS Encryption SDK message (its first byte is {0:#04x}, where a message starts with its format version, 0x02): check that the input is a vault object or the output of an AWS Encryption SDK")]
+    NotAMessage(u8),
+    /// An ESDK message of format version 1.
+    #[error("this is an AWS Encryption SDK message of format version 1 (0x01), which callvault does not read: decrypt it with the AWS Encryption SDK, or re-encrypt it with a current one (format version 2)")]
     UnsupportedVersion(u8),
     /// A suite this implementation does not decrypt (signed suites included).
     #[error("unsupported algorithm suite {id:#06x} ({name}): only 0x0478 AES_256_GCM_HKDF_SHA512_COMMIT_KEY (committing, unsigned) is supported")]
@@ -40,12 +43,14 @@ pub enum HeaderError {
 }
 
 impl HeaderError {
-    /// Stable code: `integrity` for damaged or truncated input, `unsupported`
+    /// Stable code: `not_a_message` for input that is no ESDK message at
+    /// all, `integrity` for damaged or truncated input, `unsupported`
     /// for a well-formed message this implementation does not handle,
     /// `limit_exceeded` for a message beyond the configured bounds.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Incomplete { .. } | Self::Malformed(_) => "integrity",
+            Self::NotAMessage(_) => "not_a_message",
             Self::UnsupportedVersion(_) | Self::UnsupportedSuite { .. } | Self::UnsupportedContentType(_) => {
                 "unsupported"
             }

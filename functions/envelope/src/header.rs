@@ -11,6 +11,8 @@ use crate::suite::{suite_name, COMMIT_KEY_UNSIGNED};
 
 /// Message format version 2.
 pub const VERSION: u8 = 0x02;
+/// Message format version 1: a message, but not one callvault reads.
+const VERSION_1: u8 = 0x01;
 /// Content type "framed", the only one written or read.
 pub const CONTENT_TYPE_FRAMED: u8 = 0x02;
 /// Length of the header authentication tag.
@@ -149,8 +151,10 @@ impl Header {
         };
         let mut c = Cursor { buf, pos: 0 };
         let version = c.u8()?;
-        if version != VERSION {
-            return Err(HeaderError::UnsupportedVersion(version));
+        match version {
+            VERSION => {}
+            VERSION_1 => return Err(HeaderError::UnsupportedVersion(version)),
+            _ => return Err(HeaderError::NotAMessage(version)),
         }
         let suite_id = c.u16()?;
         if suite_id != COMMIT_KEY_UNSIGNED {

@@ -47,7 +47,8 @@ impl OperationError for FlowError {
         match self {
             Self::Key(e) => e.kind(),
             Self::S3(e) => e.kind(),
-            Self::Decrypt(e) if e.code() == "integrity" => ErrorKind::Integrity,
+            // A vault object that is no message at all was replaced or damaged.
+            Self::Decrypt(e) if matches!(e.code(), "integrity" | "not_a_message") => ErrorKind::Integrity,
             Self::ContextMismatch { .. } => ErrorKind::Integrity,
             Self::Decrypt(_) | Self::Encrypt(_) | Self::Io(_) => ErrorKind::BadRequest,
         }

@@ -201,11 +201,15 @@ where
                         KeyError::InvalidState { key, state: msg }
                     }
                 }
-                "AccessDeniedException"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "ExpiredTokenException"
-                | "InvalidGrantTokenException" => KeyError::AccessDenied { key, detail: detail(e) },
+                "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" => {
+                    KeyError::CredentialsRejected {
+                        key,
+                        detail: format!("{}: {}", e.code().unwrap_or_default(), detail(e)),
+                    }
+                }
+                "AccessDeniedException" | "InvalidGrantTokenException" => {
+                    KeyError::AccessDenied { key, detail: detail(e) }
+                }
                 "NotFoundException" => KeyError::NotFound { key },
                 "InvalidCiphertextException" | "IncorrectKeyException" => {
                     KeyError::Integrity { detail: format!("KMS refused the wrapped data key for {key}: {}", detail(e)) }
@@ -219,9 +223,13 @@ where
                 code => KeyError::Unavailable { key, detail: format!("{code}: {}", detail(e)) },
             }
         }
-        SdkError::TimeoutError(_) => KeyError::Unavailable { key, detail: "request timed out".into() },
-        SdkError::DispatchFailure(d) => KeyError::Unavailable { key, detail: format!("cannot reach KMS: {d:?}") },
-        other => KeyError::Unavailable { key, detail: format!("{other}") },
+        other => match super::transport_failure(other) {
+            Some(t) => KeyError::Transport { code: t.code(), message: t.describe(&format!("KMS for key {key}")), key },
+            None => KeyError::Unavailable {
+                key,
+                detail: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other)),
+            },
+        },
     }
 }
 

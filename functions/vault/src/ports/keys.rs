@@ -41,6 +41,14 @@ pub enum KeyError {
     /// KMS could not be reached or failed on its side.
     #[error("KMS is unavailable for key {key} ({detail}): retry later")]
     Unavailable { key: String, detail: String },
+    /// Nothing reached KMS: no credentials were found (`credentials_missing`)
+    /// or there was no connection (`endpoint_unreachable`).
+    #[error("{message}")]
+    Transport { key: String, code: &'static str, message: String },
+    /// KMS did not accept the caller's credentials: unknown, expired or
+    /// badly signed.
+    #[error("KMS did not accept the credentials used for key {key} ({detail}): they are expired or unknown: refresh them (aws sso login, or new access keys)")]
+    CredentialsRejected { key: String, detail: String },
     /// The key cannot wrap data keys (wrong spec or usage).
     #[error("KMS key {key} cannot wrap data keys: {detail}")]
     Unsupported { key: String, detail: String },
@@ -63,6 +71,8 @@ impl OperationError for KeyError {
             Self::WrongRegion { .. } => "wrong_region",
             Self::Throttled { .. } => "kms_throttled",
             Self::Unavailable { .. } => "kms_unavailable",
+            Self::Transport { code, .. } => code,
+            Self::CredentialsRejected { .. } => "credentials_rejected",
             Self::Unsupported { .. } => "key_unsupported",
             Self::Integrity { .. } => "integrity",
             Self::NoUsableKey { .. } => "key_not_found",
@@ -72,6 +82,8 @@ impl OperationError for KeyError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Throttled { .. } | Self::Unavailable { .. } => ErrorKind::Transient,
+            Self::Transport { code, .. } if *code == "endpoint_unreachable" => ErrorKind::Transient,
+            Self::Transport { .. } | Self::CredentialsRejected { .. } => ErrorKind::Deployment,
             Self::Integrity { .. } => ErrorKind::Integrity,
             _ => ErrorKind::KeyRefused,
         }
@@ -87,6 +99,8 @@ impl OperationError for KeyError {
             | Self::WrongRegion { key, .. }
             | Self::Throttled { key }
             | Self::Unavailable { key, .. }
+            | Self::Transport { key, .. }
+            | Self::CredentialsRejected { key, .. }
             | Self::Unsupported { key, .. } => Some(key),
             Self::Integrity { .. } | Self::NoUsableKey { .. } => None,
         }

@@ -51,6 +51,13 @@ pub enum S3Error {
     Unavailable { location: String, detail: String },
     #[error("S3 refused the request for {location}: {detail}")]
     Refused { location: String, detail: String },
+    /// Nothing reached S3: no credentials were found (`credentials_missing`)
+    /// or there was no connection (`endpoint_unreachable`).
+    #[error("{message}")]
+    Transport { location: String, code: &'static str, message: String },
+    /// S3 did not accept the caller's credentials.
+    #[error("S3 did not accept the credentials used for {location} ({detail}): they are expired or unknown: refresh them (aws sso login, or new access keys)")]
+    CredentialsRejected { location: String, detail: String },
     /// The object S3 holds is not what was written (size or checksum).
     #[error("{location} is not what was written ({detail}); it will be written again")]
     VerifyFailed { location: String, detail: String },
@@ -70,6 +77,8 @@ impl OperationError for S3Error {
             Self::AccessDenied { .. } => "access_denied",
             Self::Unavailable { .. } => "s3_unavailable",
             Self::Refused { .. } => "s3_refused",
+            Self::Transport { code, .. } => code,
+            Self::CredentialsRejected { .. } => "credentials_rejected",
             Self::VerifyFailed { .. } => "vault_verify_failed",
             Self::Changed { .. } => "source_changed",
             Self::CheckFailed { .. } => "ciphertext_check_failed",
@@ -79,7 +88,11 @@ impl OperationError for S3Error {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::AccessDenied { .. } | Self::Refused { .. } => ErrorKind::Deployment,
+            Self::Transport { code, .. } if *code == "endpoint_unreachable" => ErrorKind::Transient,
+            Self::AccessDenied { .. }
+            | Self::Refused { .. }
+            | Self::Transport { .. }
+            | Self::CredentialsRejected { .. } => ErrorKind::Deployment,
             // A retry writes everything again (a new message, at ingest).
             Self::Unavailable { .. } | Self::VerifyFailed { .. } | Self::CheckFailed { .. } => ErrorKind::Transient,
             Self::Changed { .. } => ErrorKind::Conflict,

@@ -90,8 +90,9 @@ where
             let detail = format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or(""));
             match e.code().unwrap_or_default() {
                 "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" | "NotFound" => S3Error::NotFound { location },
-                "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
-                    S3Error::AccessDenied { location, detail }
+                "AccessDenied" | "Forbidden" => S3Error::AccessDenied { location, detail },
+                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" => {
+                    S3Error::CredentialsRejected { location, detail }
                 }
                 "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout" => {
                     S3Error::Unavailable { location, detail }
@@ -100,7 +101,15 @@ where
                 _ => S3Error::Refused { location, detail },
             }
         }
-        _ => S3Error::Unavailable { location, detail: format!("{err}") },
+        other => match crate::aws::transport_failure(other) {
+            Some(t) => {
+                S3Error::Transport { code: t.code(), message: t.describe(&format!("S3 for {location}")), location }
+            }
+            None => S3Error::Unavailable {
+                location,
+                detail: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other)),
+            },
+        },
     }
 }
 
