@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := infra/local/.venv
 
-.PHONY: help setup build demo test lint iac unit e2e bench-format bench-cli-memory bench-encrypt-recording bench-playback bench-rekey clean
+.PHONY: help setup build demo demo-check test lint iac unit e2e deploy-check bench-format bench-cli-memory bench-encrypt-recording bench-playback bench-rekey clean
 
 help:  ## every verb, one line each
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):[^#]*## (.*)/\1\t\2/' | awk -F'\t' '{ printf "  make %-24s %s\n", $$1, $$2 }'
@@ -17,6 +17,9 @@ build:  ## every binary: the six Lambdas and the callvault CLI (debug)
 
 demo: setup build  ## the whole flow on the local AWS: recordings encrypted, played, re-keyed, held, erased; keys guarded
 	bash infra/local/demo.sh
+
+demo-check: setup build  ## the demo with a terminal: a WAV dropped in with the printed command plays within 10 s; lines <= 120; logs kept
+	bash infra/local/demo_check.sh
 
 lint:  ## rustfmt and clippy (warnings are errors) on every crate and target
 	$(CARGO) fmt --all --check
@@ -32,6 +35,9 @@ e2e: setup  ## the local AWS and everything that needs it: the launcher's and pr
 	$(VENV)/moto/bin/python -m unittest infra/local/test_moto_launcher.py infra/local/test_provision.py infra/local/test_oidc_issuer.py
 	$(CARGO) build --workspace --bins   # the binaries the end-to-end tests run (same features as `make build`)
 	$(CARGO) test -p e2e
+
+deploy-check:  ## docs/deploying.md's sam deploy against template.yaml's parameters; every code and setting in docs/
+	$(CARGO) test -p e2e --test docs
 
 test: setup lint iac unit e2e  ## every test: lint, iac, unit, e2e (what CI runs)
 

@@ -13,16 +13,28 @@
 # the recording through the retention function; then a new call comes in
 # and the supervisors' player is served, with sign-in through a local
 # OpenID Connect issuer, until Enter is pressed (at once without a terminal).
+# After the story a few recordings remain to play, the ingest bucket's
+# notifications reach encrypt-recording (infra/local/notifications.py), so a
+# file dropped into it becomes a recording, and the demo prints the settings
+# that point the callvault CLI at it. Its logs stay in target/demo/ after it
+# stops. Output lines are whole and at most 120 characters.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/infra/local/.venv"
 bin="$root/target/debug/callvault"
-work="$(mktemp -d)"
-trap 'kill "${local_aws_pid:-}" ${function_pids:-} 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null; rm -rf "$work"' EXIT
+# Everything the demo writes (its files, each process's log) stays here after it stops.
+work="$root/target/demo"
+rm -rf "$work" && mkdir -p "$work"
+trap 'kill "${local_aws_pid:-}" ${function_pids:-} 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null' EXIT
 py="$venv/moto/bin/python"
 export PATH="$venv/cargo-lambda/bin:$PATH"
+# Every line whole and at most 120 characters: a longer one (a JSON log line,
+# an ARN list) is wrapped at a space, never cut. Also kept in $work/demo.log.
+exec > >(stdbuf -oL fold -s -w 120 | tee "$work/demo.log") 2>&1
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Events carry the time they are sent, as EventBridge and S3 stamp theirs.
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 step "starting the local AWS (moto + KMS fixes) on 127.0.0.1"
 source "$root/infra/local/local-aws.sh"
@@ -66,20 +78,22 @@ echo "the player's client secret, in Secrets Manager: $secret_arn"
 
 step "the deployment, from template.yaml itself (infra/local/provision.py, stack callvault-local)"
 "$py" "$root/infra/local/provision.py" --stack callvault-local --out "$work/env" \
-  --param Org=acme --param "RecordingKeyArn=$key" --param RecordingTypes=calls \
+  --param Org=acme --param "RecordingKeyArn=$key" --param RecordingTypes=calls,voicemail \
   --param "OidcIssuer=$issuer" --param OidcClientId=callvault-player --param OidcAudiences=callvault-tools \
   --param "OidcClientSecretArn=$secret_arn" --param "PlayerUrl=$player_url" \
-  --param 'PlaybackAccess={"qa": ["calls"], "supervisors": ["calls"]}' >"$work/stack.json"
-read -r ingest vault table dlq topic evidence < <("$py" - "$work/stack.json" <<'PY'
+  --param 'PlaybackAccess={"qa": ["calls"], "supervisors": ["calls", "voicemail"]}' >"$work/stack.json"
+read -r ingest vault table dlq topic evidence < <("$py" - "$work/stack.json" "$work/resources.txt" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 r = s["resources"]
 print(r["IngestBucket"], r["VaultBucket"], r["Catalog"], r["DeadLetterQueue"], r["AlertTopic"], r["EvidenceBucket"])
-for logical, physical in r.items():
-    print(f"  {logical:20} {physical}", file=sys.stderr)
-print("  not on the local AWS: " + ", ".join(s["not_provisioned"]), file=sys.stderr)
+with open(sys.argv[2], "w") as out:
+    for logical, physical in r.items():
+        print(f"  {logical:20} {physical}", file=out)
+    print("  not on the local AWS: " + ", ".join(s["not_provisioned"]), file=out)
 PY
 )
+cat "$work/resources.txt"
 echo "-- encrypt-recording's environment, as template.yaml sets it:"
 sed 's/^/  /' "$work/env/encrypt-recording.env"
 
@@ -131,10 +145,11 @@ AWS_ACCESS_KEY_ID='testing'
 AWS_SECRET_ACCESS_KEY='testing'
 ENV
 start_function encrypt-recording
-"$py" - "$root/events/s3-object-created.json" "$work/event.json" "$ingest" "$etag" "$version" "$size" <<'PY'
+"$py" - "$root/events/s3-object-created.json" "$work/event.json" "$ingest" "$etag" "$version" "$size" "$(now)" <<'PY'
 import json, sys
-src, dst, bucket, etag, version, size = sys.argv[1:]
+src, dst, bucket, etag, version, size, now = sys.argv[1:]
 e = json.load(open(src))
+e["Records"][0]["eventTime"] = now
 s3 = e["Records"][0]["s3"]
 s3["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
 s3["object"].update(eTag=etag, versionId=version, size=int(size))
@@ -142,8 +157,18 @@ json.dump(e, open(dst, "w"))
 PY
 (cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
   --data-file "$work/event.json" --output-format json) | "$py" -m json.tool
-echo "-- the function's log:"
-grep -E 'encrypted; plaintext deleted|RecordingsEncrypted' "$work/encrypt-recording.log" | cut -c1-400
+echo "-- the function's log: the recording's line and its metrics (EMF), field by field:"
+grep -E 'encrypted; plaintext deleted|RecordingsEncrypted' "$work/encrypt-recording.log" | "$py" -c '
+import json, sys
+for line in sys.stdin:
+    if not line.startswith("{"):  # the log line: what happened, after the invocation span
+        print("  " + line.split("}: ", 1)[-1].strip())
+        continue
+    record = json.loads(line)
+    record.pop("_aws", None)  # the metrics directive: CloudWatch reads it, people need not
+    print("  metrics: " + ", ".join(f"{k}={v}" for k, v in record.items()))
+'
+
 
 step "the vault object, the catalog rows, and no plaintext left"
 "$py" - "$ingest" "$vault" "$table" "$key" "$work/call.wav.esdk" <<'PY'
@@ -223,23 +248,24 @@ echo "-- the audit line of the first seek (who from the verified token, what, wh
 grep -m1 '"audit":"playback","phase":"end".*"range_requested":"bytes=320044' "$work/playback.log" | "$py" -m json.tool
 curl -sS "${auth[@]}" -o /dev/null -w "a range past the end answers %{http_code}\n" -H "Range: bytes=9999999-" "$url"
 
-step "a recording type nobody configured: kept, tagged, dead-lettered"
-"$py" - "$ingest" "$dlq" "$root/events/s3-unknown-type.json" >"$work/voicemail.json" <<'PY'
+step "a recording type nobody configured (faxes): kept, tagged, dead-lettered"
+"$py" - "$ingest" "$dlq" "$root/events/s3-unknown-type.json" "$(now)" >"$work/fax.json" <<'PY'
 import json, sys, boto3
-bucket, dlq, src = sys.argv[1:]
-r = boto3.client("s3").put_object(Bucket=bucket, Key="voicemail/v-1.wav", Body=b"beep", ContentType="audio/wav")
+bucket, dlq, src, now = sys.argv[1:]
+r = boto3.client("s3").put_object(Bucket=bucket, Key="faxes/f-1.tif", Body=b"fax!", ContentType="image/tiff")
 e = json.load(open(src))
+e["Records"][0]["eventTime"] = now
 s3 = e["Records"][0]["s3"]
 s3["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
-s3["object"].update(eTag=r["ETag"].strip('"'), versionId=r["VersionId"], size=4)
+s3["object"].update(key="faxes/f-1.tif", eTag=r["ETag"].strip('"'), versionId=r["VersionId"], size=4)
 print(json.dumps(e))
 PY
 (cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
-  --data-file "$work/voicemail.json" --output-format json) | "$py" -m json.tool
+  --data-file "$work/fax.json" --output-format json) | "$py" -m json.tool
 "$py" - "$ingest" "$dlq" <<'PY'
 import json, sys, boto3
 bucket, dlq = sys.argv[1:]
-tags = boto3.client("s3").get_object_tagging(Bucket=bucket, Key="voicemail/v-1.wav")["TagSet"]
+tags = boto3.client("s3").get_object_tagging(Bucket=bucket, Key="faxes/f-1.tif")["TagSet"]
 print("ingest object tags:", tags)
 msgs = boto3.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
 print("dead letters:", [json.loads(m["Body"])["code"] for m in msgs])
@@ -256,12 +282,14 @@ PY
 start_function key-guardian
 echo "someone disables the demo key (the local AWS has no CloudTrail, so the event EventBridge would"
 echo "deliver is events/kms-disable-key.json naming this key)"
-"$py" - "$key" "$root/events/kms-disable-key.json" "$work/kms-disable-key.json" <<'PY'
+"$py" - "$key" "$root/events/kms-disable-key.json" "$work/kms-disable-key.json" "$(now)" <<'PY'
 import json, sys, boto3
-key, src, dst = sys.argv[1:]
+key, src, dst, now = sys.argv[1:]
 boto3.client("kms").disable_key(KeyId=key)
 text = open(src).read().replace("arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", key)
-open(dst, "w").write(text)
+e = json.loads(text)
+e["time"] = e["detail"]["eventTime"] = now
+json.dump(e, open(dst, "w"))
 PY
 (cd "$root" && cargo lambda invoke key-guardian --invoke-address 127.0.0.1 --invoke-port "$port" \
   --data-file "$work/kms-disable-key.json" --output-format json) | "$py" -m json.tool
@@ -281,11 +309,14 @@ PY
 "$py" -c "import boto3, sys; boto3.client('kms').enable_key(KeyId=sys.argv[1])" "$key" && echo "(key re-enabled, as the alert says)"
 
 step "rotation audit: callvault audit prints the verdicts (exit status 1 if any key is not compliant)"
-CATALOG_TABLE="$table" RECORDING_KEYS="{\"calls\": [\"$key\"]}" CALLVAULT_ORG=acme "$bin" audit
+echo "callvault audit --stack callvault-local (the settings are read from the stack's rotation-audit function)"
+"$bin" audit --stack callvault-local
 echo "-- the same audit as the daily rotation-audit Lambda, on events/rotation-schedule.json: its evidence report"
 start_function rotation-audit
+"$py" -c 'import json, sys; e = json.load(open(sys.argv[1])); e["time"] = sys.argv[3]; json.dump(e, open(sys.argv[2], "w"))' \
+  "$root/events/rotation-schedule.json" "$work/rotation-schedule.json" "$(now)"
 (cd "$root" && cargo lambda invoke rotation-audit --invoke-address 127.0.0.1 --invoke-port "$port" \
-  --data-file "$root/events/rotation-schedule.json" --output-format json) | "$py" -m json.tool
+  --data-file "$work/rotation-schedule.json" --output-format json) | "$py" -m json.tool
 
 step "key moves: the recording re-keyed onto a new key by the rekey function (events/s3-batch-rekey.json, schema 2.0)"
 key2="$("$py" - <<'PY'
@@ -360,35 +391,86 @@ assert not left
 PY
 "$bin" keys
 
-step "the key owner's KMS call log"
-curl -s "$endpoint/_callvault/kms-calls"; echo
+step "the key owner's KMS call log (calls by operation)"
+curl -s "$endpoint/_callvault/kms-calls" | "$py" -c 'import json, sys; [print(f"  {op:32} {n}") for op, n in sorted(json.load(sys.stdin).items())]' 
 
-step "the supervisors' player: a new call comes in, to be played in the browser"
+
+step "the ingest bucket's notifications, delivered to encrypt-recording as S3 does (infra/local/notifications.py)"
 "$py" -c "import boto3, sys; boto3.client('kms').enable_key(KeyId=sys.argv[1])" "$key" && echo "(the configured key enabled again for new calls)"
-"$py" - "$ingest" "$work/call.wav" "$root/events/s3-object-created.json" "$work/event2.json" <<'PY'
-import json, sys, boto3
-bucket, path, src, dst = sys.argv[1:]
-r = boto3.client("s3").put_object(Bucket=bucket, Key="calls/2026-11-29-0002.wav", Body=open(path, "rb").read(), ContentType="audio/wav")
-e = json.load(open(src))
-s3 = e["Records"][0]["s3"]
-s3["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
-s3["object"].update(key="calls/2026-11-29-0002.wav", eTag=r["ETag"].strip('"'), versionId=r["VersionId"], size=len(open(path, "rb").read()))
-json.dump(e, open(dst, "w"))
+"$py" "$root/infra/local/notifications.py" --bucket "$ingest" \
+  --invoke-url "http://127.0.0.1:$port/2015-03-31/functions/encrypt-recording/invocations" >"$work/notifications.log" 2>&1 &
+function_pids="${function_pids:-} $!"
+for _ in $(seq 1 120); do grep -q '^READY' "$work/notifications.log" 2>/dev/null && break; sleep 0.25; done
+grep -q '^READY' "$work/notifications.log" || { cat "$work/notifications.log" >&2; echo "the relay did not start" >&2; exit 1; }
+echo "ObjectCreated events of $ingest go to a queue; each is relayed to encrypt-recording's Invoke API"
+
+step "recordings to explore: three calls and two voicemails come in, nothing but an upload each"
+"$py" - "$ingest" <<'PY'
+import io, math, struct, sys, wave
+import boto3
+bucket = sys.argv[1]
+def tone(seconds, pitches, rate=8000):
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate)
+        frames = bytearray()
+        for i in range(rate * seconds):
+            t = i / rate
+            f = pitches[int(t / 2) % len(pitches)]   # speakers taking turns every 2 s
+            frames += struct.pack("<h", int(8000 * math.sin(2 * math.pi * f * t)))
+        w.writeframes(bytes(frames))
+    return out.getvalue()
+s3 = boto3.client("s3")
+for key, seconds, pitches in [
+    ("calls/2026-12-07-0002.wav", 45, [440, 660]),
+    ("calls/2026-12-07-0003.wav", 120, [392, 523, 659]),
+    ("calls/2026-12-07-0004.wav", 12, [300, 500]),
+    ("voicemail/2026-12-07-vm-0001.wav", 20, [587]),
+    ("voicemail/2026-12-07-vm-0002.wav", 8, [494]),
+]:
+    s3.put_object(Bucket=bucket, Key=key, Body=tone(seconds, pitches), ContentType="audio/wav")
+    print(f"  uploaded s3://{bucket}/{key} ({seconds} s)")
 PY
-(cd "$root" && cargo lambda invoke encrypt-recording --invoke-address 127.0.0.1 --invoke-port "$port" \
-  --data-file "$work/event2.json" --output-format json) | "$py" -c 'import json, sys; r = json.load(sys.stdin)["recordings"][0]; print(r["outcome"], r.get("key", ""))'
+for _ in $(seq 1 240); do [ "$(grep -c '^new object' "$work/notifications.log")" -ge 5 ] && break; sleep 0.25; done
+grep '^new object' "$work/notifications.log" | sed 's/^/  /'
+[ "$(grep -c '^new object.*encrypted' "$work/notifications.log")" -ge 5 ] \
+  || { echo "not every upload was encrypted: see $work/notifications.log and $work/encrypt-recording.log" >&2; exit 1; }
+
+step "the supervisors' player"
 curl -sS -o /dev/null -w "the player page: HTTP %{http_code}\n" "$player_url/"
-curl -sS -o /dev/null -w "sign-in: HTTP %{http_code} to %{redirect_url}\n" "$player_url/auth/login" | cut -c1-160
+curl -sS -o /dev/null -w "sign-in: HTTP %{http_code}, to the identity provider's login form\n" "$player_url/auth/login"
+# The users, from the issuer's own list.
+"$py" - "$root/infra/local/oidc-users.json" "$player_url" <<'PY'
+import json, sys
+users, url = json.load(open(sys.argv[1]))["users"], sys.argv[2]
+print(f"\n  The player:  {url}/")
+for u in users:
+    print(f"  Sign in as:  {u['username']:15} / {u['password']:11} {u['name']}, groups: {', '.join(u['groups'])}")
+print("  Access (PlaybackAccess): group qa plays calls; group supervisors plays calls and voicemail;")
+print("  anyone else sees the refusal (not_permitted).")
+PY
 cat <<TXT
 
-  The player:   $player_url/
-  Sign in as:   anna.qa / anna-local            QA (group qa): plays calls
-                sam.supervisor / sam-local      supervisor (group supervisors): plays calls
-                nick.newhire / nick-local       no group with access yet: sees the refusal
-  The identity provider is $issuer; playback's audit lines are in $work/playback.log.
+  Add a call: drop a WAV into the ingest bucket as <type>/<id> (type calls or voicemail); it plays
+  within seconds:
+    curl -sS -T my-call.wav -H 'Content-Type: audio/wav' \\
+      $endpoint/$ingest/calls/my-call.wav
+
+  Point the callvault CLI at this deployment (paste into another terminal):
+    export AWS_ENDPOINT_URL=$endpoint AWS_REGION=us-east-1
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+    export AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port RETENTION_FUNCTION_ARN=retention
+    export CALLVAULT_STACK=callvault-local CATALOG_TABLE=$table
+    export VAULT_BUCKET=$vault
+    export PATH="$root/target/debug:\$PATH"
+  then, e.g.: callvault keys; callvault audit; callvault hold set calls/my-call.wav --reason test
+
+  Logs (kept after the demo stops): $work/
+    playback.log (one audit line per request), encrypt-recording.log, notifications.log, demo.log
 TXT
 if [ -t 0 ]; then
-  read -r -p "The local AWS, the issuer and the player keep running: press Enter to stop. " _
+  echo "The local AWS, the issuer and the player keep running: press Enter to stop."
+  read -r _
 else
   echo "(no terminal: stopping now)"
 fi

@@ -269,3 +269,228 @@ fn the_link_reader_finds_links_and_skips_the_rest() {
         ]
     );
 }
+
+// ------------------------------------------------------------ the first hour
+
+/// The Makefile's verbs (`name:` at the start of a line).
+fn make_targets() -> Vec<String> {
+    let makefile = std::fs::read_to_string(root().join("Makefile")).expect("Makefile");
+    makefile
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The fenced blocks of `text` under the heading that starts with `heading`
+/// (up to the next heading of the same or a higher level).
+fn fenced_blocks_under(text: &str, heading: &str) -> Vec<String> {
+    let mut level = None;
+    let mut blocks = Vec::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        if let Some(b) = block.as_mut() {
+            if line.trim_start().starts_with("```") {
+                blocks.push(block.take().unwrap_or_default());
+            } else {
+                b.push_str(line);
+                b.push('\n');
+            }
+            continue;
+        }
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        if hashes > 0 && line[hashes..].starts_with(' ') {
+            match level {
+                None if line[hashes..].trim().starts_with(heading) => level = Some(hashes),
+                Some(l) if hashes <= l => level = None,
+                _ => {}
+            }
+        } else if level.is_some() && line.trim_start().starts_with("```") {
+            block = Some(String::new());
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_readme_is_short_and_its_quickstart_runs_verbs_the_makefile_has() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(lines < 200, "README.md has {lines} lines: keep it under 200, move the rest into docs/");
+    let targets = make_targets();
+    let commands: Vec<String> = fenced_blocks_under(&readme, "Quickstart")
+        .iter()
+        .flat_map(|b| b.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(commands.len() >= 2, "the quickstart shows its commands: {commands:?}");
+    for command in &commands {
+        let verb = command.strip_prefix("make ").unwrap_or_else(|| panic!("the quickstart runs make verbs: {command}"));
+        let verb = verb.split_whitespace().next().unwrap_or_default();
+        assert!(targets.iter().any(|t| t == verb), "`{command}`: the Makefile has no {verb:?} ({targets:?})");
+    }
+    for verb in ["demo", "test"] {
+        assert!(commands.iter().any(|c| c == &format!("make {verb}")), "the quickstart runs make {verb}");
+    }
+}
+
+/// template.yaml's parameters: (name, required = no Default).
+fn template_parameters() -> Vec<(String, bool)> {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let section = template.split("\nParameters:\n").nth(1).expect("a Parameters section");
+    let mut params: Vec<(String, bool)> = Vec::new();
+    for line in section.lines() {
+        if !line.is_empty() && !line.starts_with(' ') && !line.starts_with('#') {
+            break; // the next top-level section
+        }
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+            if !name.starts_with(' ') && !name.starts_with('#') {
+                params.push((name.to_string(), true));
+            }
+        } else if line.trim_start().starts_with("Default:") {
+            if let Some(last) = params.last_mut() {
+                last.1 = false;
+            }
+        }
+    }
+    params
+}
+
+/// What the guide's `sam deploy` command sets, or why it cannot be read.
+fn deploy_command_parameters(guide: &str) -> Result<Vec<String>, String> {
+    let blocks: Vec<String> = fenced_blocks_under(guide, "").into_iter().filter(|b| b.contains("sam deploy")).collect();
+    let [block] = blocks.as_slice() else {
+        return Err(format!("one fenced block holds `sam deploy`, not {}", blocks.len()));
+    };
+    let after = block.split("--parameter-overrides").nth(1).ok_or("the command has no --parameter-overrides")?;
+    Ok(after
+        .split_whitespace()
+        .filter_map(|word| word.split_once('=').map(|(name, _)| name))
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Where the guide's command and the template disagree.
+fn deploy_drift(guide: &str, params: &[(String, bool)]) -> Vec<String> {
+    let set = match deploy_command_parameters(guide) {
+        Ok(set) => set,
+        Err(e) => return vec![e],
+    };
+    let mut drift = Vec::new();
+    for (name, required) in params {
+        if *required && !set.contains(name) {
+            drift.push(format!("required parameter {name} is missing from the guide's sam deploy"));
+        }
+    }
+    for name in &set {
+        if !params.iter().any(|(p, _)| p == name) {
+            drift.push(format!("the guide sets {name}, which template.yaml does not have"));
+        }
+        if set.iter().filter(|n| *n == name).count() > 1 {
+            drift.push(format!("the guide sets {name} twice"));
+        }
+    }
+    drift
+}
+
+#[test]
+fn the_deploy_guide_s_sam_deploy_sets_every_required_parameter_and_only_template_parameters() {
+    let guide = std::fs::read_to_string(root().join("docs/deploying.md")).expect("docs/deploying.md");
+    let params = template_parameters();
+    assert!(params.len() > 20 && params.iter().any(|(p, r)| p == "OidcIssuer" && *r), "{params:?}");
+    let drift = deploy_drift(&guide, &params);
+    assert!(drift.is_empty(), "docs/deploying.md has drifted from template.yaml: {drift:#?}");
+
+    // The check fails when the guide drifts: a required parameter dropped,
+    // and a name the template does not have.
+    let dropped = guide.replacen("    OidcIssuer=", "    # OidcIssuer=", 1).replacen("OidcIssuer=", "Removed=", 1);
+    let drift = deploy_drift(&dropped, &params);
+    assert!(drift.iter().any(|d| d.contains("required parameter OidcIssuer is missing")), "{drift:?}");
+    assert!(drift.iter().any(|d| d.contains("sets Removed, which template.yaml does not have")), "{drift:?}");
+}
+
+/// Every text of docs/ at once.
+fn all_docs() -> String {
+    documents().into_iter().filter(|(p, _)| p.starts_with(root().join("docs"))).map(|(_, t)| t).collect()
+}
+
+/// The stable error codes the functions and the CLI give: every string a
+/// `fn code(&self)` returns, and every `code: "..."` a CLI error is built with.
+fn error_codes() -> std::collections::BTreeSet<String> {
+    let mut codes = std::collections::BTreeSet::new();
+    let mut files = Vec::new();
+    let mut stack = vec![root().join("functions")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && !["tests", "target", "benches"].contains(&name.as_str()) {
+                stack.push(path);
+            } else if name.ends_with(".rs") {
+                files.push(path);
+            }
+        }
+    }
+    let snake = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    for path in files {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut rest = source;
+        while let Some(at) = rest.find("fn code(&self)") {
+            let body = &rest[at..];
+            let open = body.find('{').unwrap_or(0);
+            let (mut depth, mut end) = (0, open);
+            for (i, c) in body[open..].char_indices() {
+                depth += match c {
+                    '{' => 1,
+                    '}' => -1,
+                    _ => 0,
+                };
+                if depth == 0 {
+                    end = open + i;
+                    break;
+                }
+            }
+            for literal in body[open..end].split('"').skip(1).step_by(2) {
+                if snake(literal) && literal.contains('_') {
+                    codes.insert(literal.to_string());
+                }
+            }
+            rest = &body[end.max(1)..];
+        }
+        for piece in source.split("code: \"").skip(1) {
+            let literal = piece.split('"').next().unwrap_or_default();
+            if snake(literal) {
+                codes.insert(literal.to_string());
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn every_error_code_and_every_template_setting_is_in_docs() {
+    let docs = all_docs();
+    let codes = error_codes();
+    assert!(codes.len() > 50 && codes.contains("credentials_missing") && codes.contains("key_disabled"), "{codes:?}");
+    let missing: Vec<&String> = codes.iter().filter(|c| !docs.contains(&format!("`{c}`"))).collect();
+    assert!(missing.is_empty(), "error codes no page of docs/ names (in backticks): {missing:?}");
+
+    let params = template_parameters();
+    let missing: Vec<&String> = params.iter().map(|(p, _)| p).filter(|p| !docs.contains(&format!("`{p}`"))).collect();
+    assert!(missing.is_empty(), "template parameters no page of docs/ names: {missing:?}");
+
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let settings: std::collections::BTreeSet<&str> = template
+        .lines()
+        .filter(|l| l.starts_with("        ") && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.trim_start().split_once(": ").map(|(name, _)| name))
+        .filter(|n| n.len() > 2 && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .collect();
+    assert!(settings.contains("RECORDING_KEYS") && settings.contains("PLAYBACK_ACCESS"), "{settings:?}");
+    let missing: Vec<&&str> = settings.iter().filter(|s| !docs.contains(&format!("`{s}`"))).collect();
+    assert!(missing.is_empty(), "function settings no page of docs/ names: {missing:?}");
+}

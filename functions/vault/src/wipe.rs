@@ -11,8 +11,8 @@
 //!
 //! What this cannot reach: copies that are still alive (the TLS library's
 //! reused record buffers, an SDK buffer that lives as long as its client),
-//! the stack, the kernel's socket buffers and swap. README.md's security
-//! notes say so.
+//! the stack, the kernel's socket buffers and swap. docs/security.md
+//! says so.
 //!
 //! Every `main.rs` installs it with `vault::lambda_main!` (a Lambda) or
 //! `vault::wipe_freed_memory!()` (the CLI): see [`crate::bootstrap`].

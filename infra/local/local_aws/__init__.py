@@ -2,7 +2,7 @@
 
 No AWS account is reachable from development machines or CI, so tests and the demo
 run against this. ``infra/local/moto_launcher.py`` is the entry point that runs
-``server.main``; the patches are numbered as in infra/local/README.md:
+``server.main``; the patches are numbered as in docs/local-aws.md:
 
 - kms_patches: patches 1-4, moto's KMS made to behave like real KMS;
 - call_counter: patch 5, the KMS call counter (/_callvault/kms-calls);

@@ -463,7 +463,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                 location = %vault,
                 version = version.unwrap_or(""),
                 "a catalogued vault object without {STATE_TAG} (written before vault states): tag it {CATALOGUED} \
-                 (README, \"Upgrading\")"
+                 (docs/operations.md, \"Upgrading an older deployment\")"
             ),
         }
         Ok(())

@@ -162,7 +162,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
         // This vault's Object Lock: another region's vault may have none, or
         // another mode (there the copy is born without a lock date; see the
-        // README's notes on moves).
+        // "Moving region" in docs/functions.md).
         let here = dst_loc.bucket == self.settings.vault_bucket;
         if let (true, Some(mode)) = (here, &self.settings.vault_lock) {
             if let Some(until) = &entry.retain_until {
