@@ -418,7 +418,8 @@ fn all_docs() -> String {
 }
 
 /// The stable error codes the functions and the CLI give: every string a
-/// `fn code(&self)` returns, and every `code: "..."` a CLI error is built with.
+/// `fn code(&self)` returns, every `code: "..."` a CLI error is built with,
+/// and every `Failure::new("...")` a handler answers with.
 fn error_codes() -> std::collections::BTreeSet<String> {
     let mut codes = std::collections::BTreeSet::new();
     let mut files = Vec::new();
@@ -461,7 +462,7 @@ fn error_codes() -> std::collections::BTreeSet<String> {
             }
             rest = &body[end.max(1)..];
         }
-        for piece in source.split("code: \"").skip(1) {
+        for piece in source.split("code: \"").chain(source.split("Failure::new(\"").skip(1)).skip(1) {
             let literal = piece.split('"').next().unwrap_or_default();
             if snake(literal) {
                 codes.insert(literal.to_string());
