@@ -8,7 +8,7 @@
 use serde_json::Value;
 use vault::errors::{ErrorKind, Failure, OperationError};
 use vault::metrics;
-use vault::ports::catalog::RecordingCatalog;
+use vault::ports::catalog::{RecordingCatalog, RetentionCatalog};
 use vault::ports::keys::KeyManagement;
 use vault::ports::objects::ObjectStore;
 use vault::recording::route;
@@ -24,7 +24,7 @@ pub struct Handler<K, O, C> {
     rekeyer: Rekeyer<K, O, C>,
 }
 
-impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Handler<K, O, C> {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> Handler<K, O, C> {
     pub fn new(rekeyer: Rekeyer<K, O, C>) -> Self {
         Self { rekeyer }
     }

@@ -432,6 +432,58 @@ async fn a_move_stopped_after_the_destination_catalogued_it_is_finished_by_the_r
     assert_eq!(play(&player_in(&rig, "eu-west-1", &objects, &catalog), "r").await, Ok(data));
 }
 
+/// Finding 1 of the safety review, as it happened: attempt 1 writes the
+/// destination's row as a copy of this one (no hold yet); legal holds the
+/// recording here meanwhile; attempt 1's marker is refused (`row_changed`);
+/// the retry finds the destination's row and must not move the recording
+/// there without its hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hold_set_while_a_move_is_under_way_travels_with_it_on_the_retry() {
+    use vault::ports::catalog::{HoldChange, RetentionCatalog};
+    let (rig, _, _) = rig_ab();
+    let c = rig.kms.create_symmetric("eu-west-1");
+    let data = sample(20_000, 15);
+    recorded(&rig, "r", &data).await;
+    let (dest, _, catalog, rekeyer) = elsewhere(&rig, "eu-west-1");
+    let rekeyer = Arc::new(rekeyer);
+
+    // Attempt 1, paused just before it turns the row here into a marker.
+    let go = rig.catalog.faults.pause_next("move_recording");
+    let first = tokio::spawn({
+        let rekeyer = rekeyer.clone();
+        let task = moving("r", &[&c], &dest, false);
+        async move { rekeyer.rekey(&task).await }
+    });
+    while rig.catalog.faults.calls("move_recording") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(catalog.recordings()[0].hold.is_none(), "there: written before the hold");
+    let hold = vault::recording::LegalHold {
+        by: "arn:aws:iam::123456789012:role/legal".into(),
+        reason: "case 2026-114".into(),
+        at: "2026-12-07T10:00:00Z".into(),
+    };
+    rig.catalog.set_hold(&id("r"), &HoldChange::Set(hold.clone())).await.unwrap();
+    go.notify_one();
+    let refused = first.await.unwrap().unwrap_err();
+    assert_eq!((refused.code(), refused.is_retryable()), ("row_changed", true), "{refused}");
+
+    // The job retries until the task is done.
+    let mut out = rekeyer.rekey(&moving("r", &[&c], &dest, false)).await;
+    for _ in 0..3 {
+        match &out {
+            Err(e) if e.is_retryable() => out = rekeyer.rekey(&moving("r", &[&c], &dest, false)).await,
+            _ => break,
+        }
+    }
+    assert_eq!(code(&out), "moved_region", "{out:?}");
+    let here = rig.entry("calls/r").unwrap();
+    assert!(here.moved_to.is_some(), "moved: this row is a marker");
+    let there = catalog.recordings().pop().unwrap();
+    assert_eq!(there.hold, Some(hold), "the only copy left carries the hold");
+    assert_eq!((there.retain_until.as_deref(), there.retention_days), (None, None));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_copy_needs_the_replicas_there_and_nothing_moves_back_onto_its_own_marker() {
     // A multi-Region key with no replica in the destination region: the

@@ -10,7 +10,7 @@ use tokio::runtime::Handle;
 use super::*;
 use crate::recording::encryption_context;
 
-impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> Rekeyer<K, O, C> {
     pub(super) async fn move_claimed(
         &self,
         entry: &RecordingEntry,

@@ -59,7 +59,7 @@ use crate::keyring::{unwrap_data_key, UnwrapPolicy};
 use crate::object::{
     part_size_for, DecryptionProof, PlaintextDigester, CATALOGUED, MOVED, PENDING, STATE_TAG, SUPERSEDED,
 };
-use crate::ports::catalog::{CatalogError, Claim, Moved, Recorded, RecordingCatalog};
+use crate::ports::catalog::{CatalogError, Claim, Moved, Recorded, RecordingCatalog, RetentionCatalog};
 use crate::ports::keys::{KeyError, KeyManagement};
 use crate::ports::objects::{ObjectStore, S3Error, S3Location, Upload, WriteOptions};
 use crate::recording::{MovedTo, RecordingEntry, RecordingId, RecordingKeys};
@@ -275,7 +275,7 @@ pub struct Rekeyer<K, O, C> {
     destinations: Option<std::sync::Arc<dyn Destinations<O, C>>>,
 }
 
-impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> Rekeyer<K, O, C> {
     /// A re-keyer over these adapters.
     pub fn new(kms: K, s3: O, catalog: C, settings: RekeySettings) -> Self {
         Self { kms, s3, catalog, settings, keys: KeyCache::default(), destinations: None }

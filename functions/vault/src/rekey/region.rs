@@ -7,8 +7,9 @@ use tokio::runtime::Handle;
 
 use super::copy::CopyCheck;
 use super::*;
+use crate::ports::catalog::{HoldChange, HoldChanged, RetentionCatalog};
 
-impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> Rekeyer<K, O, C> {
     /// Moves a recording into another region's deployment: its message
     /// copied as it is (multi-Region keys, `copy_only`) or encrypted again
     /// under keys of that region, catalogued there, and only then this
@@ -159,6 +160,12 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
                 .await
                 .map_err(RekeyError::S3)?;
         }
+        // 3b. What keeps the recording here keeps it there before this row
+        // lets go of it: its legal hold and retention (an earlier attempt
+        // may have written the row there before a hold was set here). The
+        // marker below is written only while this row is still `entry`
+        // (hold included), so the hold carried is the hold the marker drops.
+        let there = self.carry_protection(entry, there, dst_objects, dst_catalog, &dst_loc).await?;
         // 4. This region's row: a marker of where it went.
         let marker = RecordingEntry {
             moved_to: Some(MovedTo {
@@ -187,6 +194,52 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> Rekeyer<K, O, C> {
         // 5. This region's version: for the lifecycle rule.
         self.tag_moved(entry).await?;
         Ok(RekeyOutcome::MovedRegion { entry: Box::new(there), to: dest.clone(), copied: keys.is_none() })
+    }
+
+    /// The destination's row `there` with the legal hold and retention of
+    /// `entry`: a hold here is set there (in the catalog, and on the
+    /// destination's version when this vault has Object Lock and that one
+    /// has too); a retention date here is stamped there. A hold there that
+    /// `entry` lacks is kept: a move never releases a hold. A row there that
+    /// changed meanwhile fails the attempt (`row_changed`) for the retry to
+    /// reconcile.
+    pub(super) async fn carry_protection(
+        &self,
+        entry: &RecordingEntry,
+        mut there: RecordingEntry,
+        dst_objects: &O,
+        dst_catalog: &C,
+        dst_loc: &S3Location,
+    ) -> Result<RecordingEntry, RekeyError> {
+        let id = &entry.id;
+        let changed = |what: &str| RekeyError::RowChanged {
+            id: id.to_string(),
+            now: format!("its row in the destination changed while its {what} was carried there"),
+        };
+        if let Some(hold) = entry.hold.as_ref().filter(|h| there.hold.as_ref() != Some(*h)) {
+            match dst_catalog.set_hold(id, &HoldChange::Set(hold.clone())).await? {
+                HoldChanged::Changed(row) => there = *row,
+                _ => return Err(changed("legal hold")),
+            }
+        }
+        if entry.hold.is_some() && self.settings.vault_lock.is_some() {
+            if let Some(version) = there.vault_version.as_deref() {
+                match dst_objects.set_legal_hold(dst_loc, version, true).await {
+                    // That vault has no Object Lock: its catalog's hold is
+                    // what keeps the recording there, as for all of its own.
+                    Ok(()) | Err(S3Error::Refused { .. }) => {}
+                    Err(e) => return Err(RekeyError::S3(e)),
+                }
+            }
+        }
+        if (&there.retain_until, there.retention_days) != (&entry.retain_until, entry.retention_days) {
+            if !dst_catalog.stamp_retention(&there, entry.retain_until.as_deref(), entry.retention_days).await? {
+                return Err(changed("retention"));
+            }
+            there.retain_until.clone_from(&entry.retain_until);
+            there.retention_days = entry.retention_days;
+        }
+        Ok(there)
     }
 
     /// The ARNs of `keys` (multi-Region) in `region`: each key once.
