@@ -15,7 +15,7 @@ use common::*;
 use vault::errors::OperationError;
 use vault::memory::until_crash;
 use vault::playback::OpenStats;
-use vault::ports::keys::KeyState;
+use vault::ports::keys::{KeyError, KeyState};
 use vault::recording::RecordingId;
 use vault::rekey::{Destination, RekeyError, RekeyOutcome, RekeyTask, Target};
 
@@ -109,10 +109,11 @@ async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_w
         let (decrypts, generates) = (rig.kms.calls.get("Decrypt"), rig.kms.calls.get("GenerateDataKey"));
         let out = rekeyer.rekey(&task(&name, &b, &format!("t-{i}"))).await;
         assert_eq!(code(&out), "rekeyed", "{name}: {out:?}");
-        // One KMS Decrypt to unwrap and one GenerateDataKey to wrap.
+        // One KMS Decrypt to unwrap, one GenerateDataKey to wrap, and one
+        // Decrypt of the new wrapped key: KMS's proof before the catalog.
         assert_eq!(
             (rig.kms.calls.get("Decrypt") - decrypts, rig.kms.calls.get("GenerateDataKey") - generates),
-            (1, 1),
+            (2, 1),
             "{name}"
         );
         let new = rig.entry(&format!("calls/{name}")).unwrap();
@@ -144,6 +145,31 @@ async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_w
     for (i, size) in sizes.iter().enumerate() {
         assert_eq!(play(&rig.player(Duration::ZERO), &format!("r-{i}")).await, Ok(sample(*size, i as u8)));
     }
+}
+
+/// Finding 4 of the safety review: the proof decrypted the new message with
+/// the data key in memory and never asked KMS, so a move onto a key nobody
+/// may unwrap completed, and the old version went after a day. Now KMS must
+/// unwrap what was written before the catalog names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_onto_a_key_kms_will_not_unwrap_is_refused_before_the_catalog_names_it() {
+    let (rig, a, b) = rig_ab();
+    let data = sample(9_000, 21);
+    recorded(&rig, "r", &data).await;
+    let before = rig.entry("calls/r").unwrap();
+    // The old message unwraps; the new one's proof is refused, as a key
+    // policy without kms:Decrypt for this role would.
+    rig.kms.faults.pass_next("Decrypt", 1);
+    rig.kms.faults.fail_next("Decrypt", KeyError::AccessDenied { key: b.clone(), detail: "no kms:Decrypt".into() });
+    let refused = rig.rekeyer(900).rekey(&task("r", &b, "t-1")).await.unwrap_err();
+    assert_eq!((refused.code(), refused.is_retryable()), ("target_key_refused", false), "{refused}");
+    assert!(refused.to_string().contains(&b), "{refused}");
+    assert_eq!(rig.entry("calls/r").unwrap().message_id, before.message_id, "nothing catalogued");
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (1, 0));
+    assert_eq!(rig.decrypt("calls/r").await, data, "it still plays under A");
+    // The key allowed again: the move goes through, and its report says what KMS proved.
+    let out = rig.rekeyer(900).rekey(&task("r", &b, "t-2")).await.unwrap();
+    assert!(out.summary().contains(&format!("KMS unwrapped it under {b}")), "{}", out.summary());
 }
 
 #[tokio::test(flavor = "multi_thread")]

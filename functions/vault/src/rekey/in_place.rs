@@ -81,7 +81,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 return Err(e);
             }
         };
-        Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded })
+        let proven = Self::provable(keys, &self.settings.region).into_iter().map(str::to_string).collect();
+        Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded, proven })
     }
 
     /// Steps 1 and 2: the catalogued message read, authenticated and
@@ -120,7 +121,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             flow::begin_encryption(&self.kms, keys, header.encryption_context.clone(), self.settings.frame_length)
                 .await
                 .map_err(|e| RekeyError::from_flow(e, id))?;
-        let new_message_id = hex::encode(message.encryptor.header().message_id);
+        let new_header = message.encryptor.header().clone();
+        let new_message_id = hex::encode(new_header.message_id);
         let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry, dst_loc));
         let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
         writer.check_with(Box::new(proof));
@@ -151,7 +153,51 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         .map_err(|e| RekeyError::Io(format!("the re-encryption task failed: {e}")))?;
         let written = streamed?;
         dst.verify(dst_loc, &written).await.map_err(RekeyError::S3)?;
+        self.prove_with_kms(id, keys, &new_header).await?;
         Ok((written, new_message_id))
+    }
+
+    /// The proof KMS gives, before anything is catalogued: each symmetric
+    /// target key of this region unwraps the data key written for it, and
+    /// that data key commits to the new message. It proves the key is
+    /// enabled, allowed to this role under the recording's context, and the
+    /// one the message names (the decryption proof alone used the data key
+    /// in memory). An RSA key (wrapped locally with its public key) and a key
+    /// of another region (a move: that region's playback is what uses it)
+    /// are not asked here; the job's report says so.
+    pub(super) async fn prove_with_kms(
+        &self,
+        id: &RecordingId,
+        keys: &[crate::keyring::WrappingKey],
+        header: &envelope::Header,
+    ) -> Result<(), RekeyError> {
+        for key in Self::provable(keys, &self.settings.region) {
+            let policy = UnwrapPolicy {
+                region: self.settings.region.clone(),
+                allowed_keys: Some(vec![key.to_string()]),
+                allowed_accounts: None,
+                allow_other_regions: false,
+            };
+            let refused =
+                |detail: String| RekeyError::TargetKeyRefused { id: id.to_string(), key: key.to_string(), detail };
+            let (data_key, _) = unwrap_data_key(&self.kms, header, &policy).await.map_err(|e| match e {
+                e if e.is_retryable() => RekeyError::Key(e),
+                e => refused(e.to_string()),
+            })?;
+            header
+                .verify(&data_key)
+                .map_err(|e| refused(format!("the data key KMS returned does not commit to the message: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The target keys KMS is asked about: symmetric, in `region`.
+    pub(super) fn provable<'a>(keys: &'a [crate::keyring::WrappingKey], region: &str) -> Vec<&'a str> {
+        keys.iter()
+            .filter(|k| matches!(k, crate::keyring::WrappingKey::Kms { .. }))
+            .map(|k| k.arn())
+            .filter(|arn| KmsArn::parse(arn).is_some_and(|a| a.region == region))
+            .collect()
     }
 
     /// How a new vault version is written: born pending.

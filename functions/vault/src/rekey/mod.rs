@@ -122,7 +122,9 @@ pub struct RekeyTask {
 pub enum RekeyOutcome {
     /// A new message under the target keys is catalogued; the old version
     /// is marked superseded.
-    Rekeyed { entry: Box<RecordingEntry>, from: Vec<String>, superseded: usize },
+    /// `proven`: the target keys KMS unwrapped the new data key under
+    /// before the catalog named the message (symmetric keys of this region).
+    Rekeyed { entry: Box<RecordingEntry>, from: Vec<String>, superseded: usize, proven: Vec<String> },
     /// The recording was already on the target keys (a rerun, a retry, a
     /// duplicate): leftovers of an earlier attempt were tidied.
     AlreadyOnTarget { id: RecordingId, superseded: usize },
@@ -140,8 +142,18 @@ impl RekeyOutcome {
     /// One line for the job's report.
     pub fn summary(&self) -> String {
         match self {
-            Self::Rekeyed { entry, from, .. } => {
-                format!("rekeyed {} from {} to {}", entry.id, from.join(","), entry.wrapping_keys.join(","))
+            Self::Rekeyed { entry, from, proven, .. } => {
+                let not_asked: Vec<&str> =
+                    entry.wrapping_keys.iter().filter(|k| !proven.contains(k)).map(String::as_str).collect();
+                let mut line =
+                    format!("rekeyed {} from {} to {}", entry.id, from.join(","), entry.wrapping_keys.join(","));
+                if !proven.is_empty() {
+                    line.push_str(&format!("; KMS unwrapped it under {}", proven.join(",")));
+                }
+                if !not_asked.is_empty() {
+                    line.push_str(&format!("; not asked of KMS (RSA, or another region): {}", not_asked.join(",")));
+                }
+                line
             }
             Self::AlreadyOnTarget { id, .. } => format!("already_on_target {id}"),
             Self::NotUnderKey { id, key } => format!("not_under_key {id} is not wrapped under {key}"),
@@ -186,6 +198,8 @@ pub enum RekeyError {
     NoDestinations { detail: String },
     #[error("recording {id} is being deleted ({reason}, run {run}): there is nothing left to move")]
     Deleting { id: String, reason: String, run: String },
+    #[error("recording {id} was written under {key}, but KMS did not unwrap it there ({detail}); nothing was catalogued and the recording stays where it was: enable the key, or allow this role kms:Decrypt on it with the recording's context")]
+    TargetKeyRefused { id: String, key: String, detail: String },
     #[error(transparent)]
     Key(KeyError),
     #[error(transparent)]
@@ -211,6 +225,7 @@ impl OperationError for RekeyError {
             Self::DestinationTaken { .. } => "destination_taken",
             Self::NoDestinations { .. } => "no_destinations",
             Self::Deleting { .. } => "deleting",
+            Self::TargetKeyRefused { .. } => "target_key_refused",
             Self::Key(e) => e.code(),
             Self::S3(e) => e.code(),
             Self::Catalog(e) => e.code(),
@@ -230,6 +245,7 @@ impl OperationError for RekeyError {
             Self::DestinationTaken { .. } => ErrorKind::Conflict,
             Self::NoDestinations { .. } => ErrorKind::Deployment,
             Self::Deleting { .. } => ErrorKind::Conflict,
+            Self::TargetKeyRefused { .. } => ErrorKind::KeyRefused,
             Self::Key(e) => e.kind(),
             Self::S3(e) => e.kind(),
             Self::Catalog(e) => e.kind(),
