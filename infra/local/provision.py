@@ -12,6 +12,8 @@ Fn::If and the conditions) for a stack NAME in the local account, creates:
   block, Object Lock when the template enables it;
 - AWS::DynamoDB::Table: key schema, attributes, billing mode, time to live;
 - AWS::SQS::Queue, AWS::SNS::Topic: the names and retention;
+- AWS::SecretsManager::Secret: the name, and a value generated as its
+  GenerateSecretString says (random characters of that length);
 
 and writes DIR/<binary>.env for each AWS::Serverless::Function (Globals and
 the function's own Environment.Variables, the binary from its
@@ -25,6 +27,8 @@ import argparse
 import json
 import os
 import re
+import secrets
+import string
 import sys
 
 import boto3
@@ -130,6 +134,8 @@ class Stack:
             return self.queue_url(self.eval(props["QueueName"]))
         if kind == "AWS::Serverless::Function":
             return self.eval(props["FunctionName"])
+        if kind == "AWS::SecretsManager::Secret":  # Ref is the ARN, known once it exists
+            return boto3.client("secretsmanager").describe_secret(SecretId=self.eval(props["Name"]))["ARN"]
         raise ValueError(f"Ref to {logical} ({kind}) has no local equivalent")
 
     def queue_url(self, name):
@@ -216,7 +222,8 @@ class Stack:
         return {k: x for k, x in ((k, self.eval(x)) for k, x in v.items()) if x is not None}
 
 
-CREATED = ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic")
+CREATED = ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic",
+           "AWS::SecretsManager::Secret")
 
 
 def create(stack, logical, r):
@@ -261,6 +268,14 @@ def create(stack, logical, r):
         return boto3.client("sqs").create_queue(QueueName=props["QueueName"], Attributes=attrs)["QueueUrl"]
     if kind == "AWS::SNS::Topic":
         return boto3.client("sns").create_topic(Name=props["TopicName"])["TopicArn"]
+    if kind == "AWS::SecretsManager::Secret":
+        # GenerateSecretString as Secrets Manager does it: random characters.
+        spec = props.get("GenerateSecretString", {})
+        alphabet = string.ascii_letters + string.digits
+        if not spec.get("ExcludePunctuation"):
+            alphabet += string.punctuation
+        value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+        return boto3.client("secretsmanager").create_secret(Name=props["Name"], SecretString=value)["ARN"]
     return None
 
 

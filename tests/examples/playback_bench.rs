@@ -124,10 +124,11 @@ async fn main() {
     let audits = Arc::new(Audits::default());
     // A browser's session, as the sign-in sets it.
     let secret = zeroize::Zeroizing::new("bench client secret".to_string());
+    let session_keys = vec![zeroize::Zeroizing::new("bench session keys: 64 random characters in a deployment".into())];
     let sign_in = playback::auth::signin::SignIn::new(
         "https://player.example.com".into(),
         secret,
-        &config.oidc.client_id,
+        session_keys,
         config.session,
         config.scopes.clone(),
     );

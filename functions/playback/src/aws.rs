@@ -1,6 +1,7 @@
 //! The AWS calls this crate makes itself (the vault's are in `vault::aws`):
-//! Secrets Manager, for the OpenID Connect client secret, read once at
-//! start: the secret string itself, or a JSON object with `client_secret`.
+//! Secrets Manager, read once at start: the OpenID Connect client secret
+//! (the secret string itself, or a JSON object with `client_secret`) and
+//! the player's session-key secret (its current and previous versions).
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use zeroize::Zeroizing;
@@ -38,6 +39,52 @@ impl ClientSecrets {
         let out = self.client.get_secret_value().secret_id(arn).send().await.map_err(|e| error(map_error(&e)))?;
         let text = Zeroizing::new(out.secret_string().unwrap_or_default().to_string());
         parse(&text).ok_or_else(|| error("it holds no client secret".into()))
+    }
+}
+
+/// The session-key secret was unreadable or too short.
+#[derive(Debug, thiserror::Error)]
+#[error("the player's session-key secret {arn} cannot be used: {detail} (the role needs secretsmanager:GetSecretValue on it; the template generates it, 64 random characters)")]
+pub struct SessionKeysError {
+    pub arn: String,
+    pub detail: String,
+}
+
+impl SessionKeysError {
+    pub fn code(&self) -> &'static str {
+        "session_keys_unavailable"
+    }
+}
+
+/// The fewest characters a version of the session-key secret may hold.
+pub const MIN_SESSION_KEY_CHARS: usize = 32;
+
+impl ClientSecrets {
+    /// The session-key secret's versions, current first: `AWSCURRENT`, then
+    /// `AWSPREVIOUS` when there is one (after a rotation, so that cookies
+    /// and cursors sealed before it still open).
+    pub async fn session_keys(&self, arn: &str) -> Result<Vec<Zeroizing<String>>, SessionKeysError> {
+        let error = |detail: String| SessionKeysError { arn: arn.to_string(), detail };
+        let mut versions = Vec::with_capacity(2);
+        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+            match self.client.get_secret_value().secret_id(arn).version_stage(stage).send().await {
+                Ok(out) => {
+                    let text = Zeroizing::new(out.secret_string().unwrap_or_default().trim().to_string());
+                    if text.chars().count() < MIN_SESSION_KEY_CHARS {
+                        return Err(error(format!(
+                            "its {stage} version holds fewer than {MIN_SESSION_KEY_CHARS} characters"
+                        )));
+                    }
+                    versions.push(text);
+                }
+                // No previous version yet: the secret was never rotated.
+                Err(e)
+                    if stage == "AWSPREVIOUS"
+                        && e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(error(map_error(&e))),
+            }
+        }
+        Ok(versions)
     }
 }
 

@@ -20,6 +20,7 @@ pub const OIDC_CLIENT_SECRET_ARN: &str = "OIDC_CLIENT_SECRET_ARN";
 pub const PLAYER_URL: &str = "PLAYER_URL";
 pub const PLAYBACK_ACCESS: &str = "PLAYBACK_ACCESS";
 pub const SESSION_SECONDS: &str = "SESSION_SECONDS";
+pub const SESSION_KEYS_SECRET_ARN: &str = "SESSION_KEYS_SECRET_ARN";
 
 /// How long a player session lasts (never past its ID token's expiry).
 pub const DEFAULT_SESSION_SECONDS: u64 = 3600;
@@ -37,6 +38,18 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
 pub const MIN_MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 pub const MAX_MAX_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
 
+/// What browser sign-in needs: all of it, or none (bearer tokens only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserSignIn {
+    /// The player's public URL (the front's), without a trailing slash.
+    pub player_url: String,
+    /// The Secrets Manager secret holding the OpenID Connect client secret.
+    pub client_secret_arn: String,
+    /// The Secrets Manager secret of the player's own session keys (random;
+    /// the template generates it).
+    pub session_keys_arn: String,
+}
+
 /// The function's configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -48,10 +61,8 @@ pub struct Config {
     pub oidc: OidcSettings,
     /// Who may play and list what.
     pub access: AccessPolicy,
-    /// Browser sign-in: the player's public URL (the front's, without a
-    /// trailing slash) and the Secrets Manager secret holding the client
-    /// secret. Both, or neither (bearer tokens only).
-    pub sign_in: Option<(String, String)>,
+    /// Browser sign-in (`None`: bearer tokens only).
+    pub sign_in: Option<BrowserSignIn>,
     pub session: Duration,
     /// The scopes a browser sign-in asks for.
     pub scopes: String,
@@ -111,7 +122,14 @@ impl FromSettings for Config {
         }
         let sign_in = match (player_url, env.optional(OIDC_CLIENT_SECRET_ARN)) {
             (None, None) => None,
-            (Some(url), Some(secret)) => Some((url, secret)),
+            (Some(player_url), Some(client_secret_arn)) => Some(BrowserSignIn {
+                player_url,
+                client_secret_arn,
+                session_keys_arn: env.required(
+                    SESSION_KEYS_SECRET_ARN,
+                    "the Secrets Manager ARN of the player's session keys (the template's PlayerSessionKeys)",
+                )?,
+            }),
             (Some(_), None) => {
                 return Err(ConfigError {
                     name: OIDC_CLIENT_SECRET_ARN,
@@ -185,8 +203,11 @@ mod tests {
         e.insert(PLAYER_URL, "https://player.example.com/".into());
         assert_eq!(load(&e).unwrap_err().name, OIDC_CLIENT_SECRET_ARN);
         e.insert(OIDC_CLIENT_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:1:secret:player".into());
-        let c = load(&e).unwrap();
-        assert_eq!(c.sign_in.unwrap().0, "https://player.example.com");
+        assert_eq!(load(&e).unwrap_err().name, SESSION_KEYS_SECRET_ARN, "never keys derived from the client secret");
+        e.insert(SESSION_KEYS_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:1:secret:keys".into());
+        let c = load(&e).unwrap().sign_in.unwrap();
+        assert_eq!(c.player_url, "https://player.example.com");
+        assert_eq!(c.session_keys_arn, "arn:aws:secretsmanager:us-east-1:1:secret:keys");
         e.remove(PLAYER_URL);
         assert_eq!(load(&e).unwrap_err().name, PLAYER_URL);
     }

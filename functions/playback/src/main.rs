@@ -26,12 +26,17 @@ async fn serve(sdk: aws_config::SdkConfig) -> Result<(), vault::bootstrap::Error
     // with its code, before it answers anything.
     let sign_in = match &config.sign_in {
         None => None,
-        Some((player_url, secret_arn)) => {
-            let secret = playback::aws::ClientSecrets::new(&sdk)
-                .client_secret(secret_arn)
+        Some(browser) => {
+            let secrets = playback::aws::ClientSecrets::new(&sdk);
+            let secret = secrets
+                .client_secret(&browser.client_secret_arn)
                 .await
                 .inspect_err(|e| tracing::error!(code = e.code(), "{e}"))?;
-            Some(SignIn::new(player_url.clone(), secret, &config.oidc.client_id, config.session, config.scopes.clone()))
+            let session_keys = secrets
+                .session_keys(&browser.session_keys_arn)
+                .await
+                .inspect_err(|e| tracing::error!(code = e.code(), "{e}"))?;
+            Some(SignIn::new(browser.player_url.clone(), secret, session_keys, config.session, config.scopes.clone()))
         }
     };
     let auth =

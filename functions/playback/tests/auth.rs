@@ -347,3 +347,60 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
     assert_eq!(status, 303);
     assert!(set_cookie(&head, "callvault_session").contains("Max-Age=0"));
 }
+
+/// A session cookie sealed with `key` (an HMAC-SHA256 key) as the player
+/// seals them: `payload.mac` over `session.<payload>`.
+fn sealed_with(key: &aws_lc_rs::hmac::Key, session: &Value) -> String {
+    let payload = b64url(session.to_string().as_bytes());
+    let tag = aws_lc_rs::hmac::sign(key, format!("session.{payload}").as_bytes());
+    format!("callvault_session={payload}.{}", b64url(tag.as_ref()))
+}
+
+/// Finding 3 of the safety review: the cookie key was HKDF of the client
+/// secret (salt: the client id): whoever may read the client secret could
+/// sign a session for anyone, with any group. Now the keys come from the
+/// player's own random secret, and a session lasts SESSION_SECONDS from its
+/// sign-in whatever its `exp` says.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_sign_in_can_start_a_session_and_none_outlives_session_seconds() {
+    use aws_lc_rs::{hkdf, hmac};
+    let rig = Rig::new();
+    rig.record("calls/a.wav", b"RIFF....WAVE", "audio/wav").await;
+    let h = rig.handler();
+    let now = playback::auth::now_secs();
+    let session =
+        |iat: u64, exp: u64| json!({ "sub": "x", "groups": ["supervisors"], "sid": "forged", "iat": iat, "exp": exp });
+    let refused = |text: &[u8]| serde_json::from_slice::<Value>(text).unwrap()["error"].clone();
+
+    // Signed with the key the client secret gave (the old derivation).
+    let from_client_secret = {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, CLIENT_ID.as_bytes()).extract(IDP.client_secret.as_bytes());
+        hmac::Key::from(prk.expand(&[b"callvault player cookies v1"], hmac::HMAC_SHA256).unwrap())
+    };
+    let forged = sealed_with(&from_client_secret, &session(now, 4_102_444_800));
+    let (status, _, text) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &forged)])).await;
+    assert_eq!((status, refused(&text)), (401, json!("session_invalid")), "whoever knows the client secret");
+    // Nor with the client secret itself, or the new derivation over it.
+    for secret in [IDP.client_secret.as_bytes(), CLIENT_ID.as_bytes()] {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"callvault player session keys v2").extract(secret);
+        let key = hmac::Key::from(prk.expand(&[b"callvault player cookies v2"], hmac::HMAC_SHA256).unwrap());
+        let forged = sealed_with(&key, &session(now, now + 600));
+        let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &forged)])).await;
+        assert_eq!(status, 401);
+    }
+
+    // The player's own key: a session within SESSION_SECONDS of its sign-in plays.
+    let own = playback::auth::session::CookieKey::from_secrets(&[SESSION_KEYS.as_bytes()]);
+    let cookie = |value: &Value| format!("callvault_session={}", own.seal("session", value));
+    let fresh = cookie(&session(now - 60, now + 600));
+    let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &fresh)])).await;
+    assert_eq!(status, 200);
+    // Older than SESSION_SECONDS: refused, whatever its exp says.
+    let old = cookie(&session(now - SESSION_SECONDS - 5, 4_102_444_800));
+    let (status, _, text) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &old)])).await;
+    assert_eq!((status, refused(&text)), (401, json!("session_invalid")), "a session past SESSION_SECONDS");
+    // Begun in the future (beyond the clocks' leeway): refused.
+    let future = cookie(&session(now + 3600, now + 7200));
+    let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &future)])).await;
+    assert_eq!(status, 401);
+}

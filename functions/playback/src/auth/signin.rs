@@ -30,34 +30,44 @@ pub const TOKEN_HEADER: &str = "x-callvault-authorization";
 /// How long a sign-in may take at the identity provider.
 pub const LOGIN_SECONDS: u64 = 600;
 
+/// How far in the future a session may say it began (clocks of containers).
+const CLOCK_LEEWAY: u64 = 60;
+
 /// Browser sign-in: what the code flow needs beyond the verifier.
 pub struct SignIn {
     /// The player's public URL, without a trailing slash.
     pub player_url: String,
+    /// The identity provider's client secret: for the token endpoint only.
     pub client_secret: Zeroizing<String>,
+    /// The session key secret's versions (current first): the cookies' and
+    /// the cursors' keys, the player's own.
+    session_keys: Vec<Zeroizing<String>>,
     pub cookies: CookieKey,
+    /// How long a session lasts from its start (`iat`), whatever its `exp`.
     pub session: Duration,
     pub scopes: String,
-    client_id: String,
 }
 
 impl SignIn {
-    /// Sign-in for `player_url` with `client_secret` (read from Secrets
-    /// Manager at start), the cookie key derived from it.
+    /// Sign-in for `player_url` with `client_secret` and the versions of the
+    /// session-key secret, current first (both read from Secrets Manager at
+    /// start).
     pub fn new(
         player_url: String,
         client_secret: Zeroizing<String>,
-        client_id: &str,
+        session_keys: Vec<Zeroizing<String>>,
         session: Duration,
         scopes: String,
     ) -> Self {
-        let cookies = CookieKey::derive(client_secret.as_bytes(), client_id);
-        Self { player_url, client_secret, cookies, session, scopes, client_id: client_id.to_string() }
+        let versions: Vec<&[u8]> = session_keys.iter().map(|k| k.as_bytes()).collect();
+        let cookies = CookieKey::from_secrets(&versions);
+        Self { player_url, client_secret, session_keys, cookies, session, scopes }
     }
 
-    /// The list's cursor key, derived from the client secret.
+    /// The list's cursor key, from the session-key secret.
     pub fn cursor_key(&self) -> CursorKey {
-        CursorKey::derive(self.client_secret.as_bytes(), &self.client_id)
+        let versions: Vec<&[u8]> = self.session_keys.iter().map(|k| k.as_bytes()).collect();
+        CursorKey::from_secrets(&versions)
     }
 
     fn redirect_uri(&self) -> String {
@@ -138,8 +148,18 @@ impl<P: IdentityProvider> Auth<P> {
         };
         let session: Session =
             sign_in.cookies.open("session", cookie).map_err(|why| AuthError::SessionRefused(why.into()))?;
-        if session.exp <= now_secs() {
+        let now = now_secs();
+        if session.exp <= now {
             return Err(AuthError::SessionRefused(format!("it ended at {}", session.exp)));
+        }
+        // The server's own limit, whatever `exp` says: a session lasts
+        // SESSION_SECONDS from the sign-in that started it.
+        let lasts = sign_in.session.as_secs();
+        if session.iat > now + CLOCK_LEEWAY || now.saturating_sub(session.iat) > lasts {
+            return Err(AuthError::SessionRefused(format!(
+                "it began at {}, and a session lasts {lasts} s from its sign-in (SESSION_SECONDS)",
+                session.iat
+            )));
         }
         Ok(Identity {
             subject: session.sub,

@@ -102,6 +102,11 @@ impl Rig {
     }
 }
 
+/// The player's session-key secret (what the template generates).
+pub const SESSION_KEYS: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZab";
+/// How long a session lasts (SESSION_SECONDS).
+pub const SESSION_SECONDS: u64 = 3600;
+
 /// The handler's authentication: the test issuer, the access policy, and
 /// browser sign-in at [`PLAYER_URL`].
 pub fn auth() -> Auth<Arc<TestIssuer>> {
@@ -120,8 +125,8 @@ pub fn auth_of(idp: Arc<TestIssuer>) -> Auth<Arc<TestIssuer>> {
     let sign_in = SignIn::new(
         PLAYER_URL.into(),
         zeroize::Zeroizing::new(idp.client_secret.clone()),
-        CLIENT_ID,
-        Duration::from_secs(3600),
+        vec![zeroize::Zeroizing::new(SESSION_KEYS.to_string())],
+        Duration::from_secs(SESSION_SECONDS),
         "openid email profile".into(),
     );
     Auth {
