@@ -968,13 +968,19 @@ fn the_vault_has_no_default_retention_that_could_outlast_a_types_policy() {
     let template = template();
     let lock = format!("{:?}", template["Resources"]["VaultBucket"]["Properties"]["ObjectLockConfiguration"]);
     assert!(!lock.contains("DefaultRetention"), "a bucket default retention could keep a type past its policy: {lock}");
-    // Rekey may set a legal hold on a new version, never release one.
+    // Rekey may set a legal hold on a new version, here or on a move's copy
+    // in the other region's vault, never release one.
     let holds: Vec<Statement> = code_statements(&template, "Rekey")
         .into_iter()
         .filter(|s| s.actions.iter().any(|a| a == "s3:PutObjectLegalHold"))
         .collect();
-    assert_eq!(holds.len(), 1);
-    assert_eq!(holds[0].condition["StringEquals"]["s3:object-lock-legal-hold"].as_str(), Some("ON"));
+    let sids: Vec<&str> = holds.iter().map(|s| s.sid.as_str()).collect();
+    assert_eq!(sids, ["NewVersionsKeepTheHold", "TargetVersionsKeepTheHold"]);
+    for hold in &holds {
+        assert_eq!(hold.actions, ["s3:PutObjectLegalHold"], "{}", hold.sid);
+        assert_eq!(hold.condition["StringEquals"]["s3:object-lock-legal-hold"].as_str(), Some("ON"), "{}", hold.sid);
+    }
+    assert_eq!(holds[1].granted_if.as_deref(), Some("HasMoveTarget"));
 }
 
 // ------------------------------------------------------------------ the key's own policy
