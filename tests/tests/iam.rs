@@ -912,7 +912,24 @@ fn the_player_front_caches_nothing_forwards_cookie_and_range_and_alone_may_call_
             b["AllowedMethods"].as_sequence().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
         assert_eq!(methods, ["GET", "HEAD"], "{path}: reads only");
         assert_ne!(b["ViewerProtocolPolicy"].as_str(), Some("allow-all"), "{path}: HTTPS only");
+        assert!(
+            matches!(&b["ResponseHeadersPolicyId"], Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("PlayerSecurityHeaders")),
+            "{path}: the security headers on every answer"
+        );
     }
+    // The headers: HSTS (a year or more, the origin cannot weaken it), no
+    // sniffing, never framed, no Referer; the page's own CSP kept.
+    let headers = &resources["PlayerSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
+    let hsts = &headers["StrictTransportSecurity"];
+    assert!(hsts["AccessControlMaxAgeSec"].as_u64().is_some_and(|s| s >= 31_536_000), "{hsts:?}");
+    assert_eq!(hsts["Override"].as_bool(), Some(true));
+    assert_eq!(headers["ContentTypeOptions"]["Override"].as_bool(), Some(true));
+    assert_eq!(headers["FrameOptions"]["FrameOption"].as_str(), Some("DENY"));
+    assert_eq!(headers["ReferrerPolicy"]["ReferrerPolicy"].as_str(), Some("no-referrer"));
+    let csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"].as_str().unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["ContentSecurityPolicy"]["Override"].as_bool(), Some(false), "the page's own policy stands");
+    assert!(playback::page::CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
     // Only this distribution invokes it on CloudFront's behalf.
     for permission in ["PlayerInvokeUrlPermission", "PlayerInvokePermission"] {
         let p = &resources[permission]["Properties"];

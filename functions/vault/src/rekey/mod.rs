@@ -151,7 +151,7 @@ impl RekeyOutcome {
                     line.push_str(&format!("; KMS unwrapped it under {}", proven.join(",")));
                 }
                 if !not_asked.is_empty() {
-                    line.push_str(&format!("; not asked of KMS (RSA, or another region): {}", not_asked.join(",")));
+                    line.push_str(&format!("; not asked of KMS (RSA or another region): {}", not_asked.join(",")));
                 }
                 line
             }
