@@ -919,7 +919,8 @@ fn the_player_front_caches_nothing_forwards_cookie_and_range_and_alone_may_call_
     }
     // The headers: HSTS (a year or more, the origin cannot weaken it), no
     // sniffing, never framed, no Referer; the page's own CSP kept.
-    let headers = &resources["PlayerSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
+    let headers =
+        &resources["PlayerSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
     let hsts = &headers["StrictTransportSecurity"];
     assert!(hsts["AccessControlMaxAgeSec"].as_u64().is_some_and(|s| s >= 31_536_000), "{hsts:?}");
     assert_eq!(hsts["Override"].as_bool(), Some(true));
