@@ -353,16 +353,32 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    if let Some(t) = vault::aws::transport_failure(&err) {
-        return CliError { code: t.code(), message: format!("{what}: {}", t.describe("AWS")) };
-    }
-    if let Some(code) = rejected_credentials(&err) {
-        return CliError {
-            code: "credentials_rejected",
-            message: format!("{what}: AWS did not accept the credentials ({code}): they are expired or unknown: refresh them (aws sso login, or new access keys)"),
-        };
+    if let Some(e) = credentials_or_transport(what, "AWS", &err) {
+        return e;
     }
     CliError::aws(what, aws_sdk_s3::error::DisplayErrorContext(err))
+}
+
+/// The failure of a call to `service` that never reached it
+/// (`credentials_missing`, `endpoint_unreachable`) or whose credentials it
+/// did not accept (`credentials_rejected`); `None` for any other failure.
+fn credentials_or_transport<E, R>(
+    what: &str,
+    service: &str,
+    err: &aws_sdk_s3::error::SdkError<E, R>,
+) -> Option<CliError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(t) = vault::aws::transport_failure(err) {
+        return Some(CliError { code: t.code(), message: format!("{what}: {}", t.describe(service)) });
+    }
+    let code = rejected_credentials(err)?;
+    Some(CliError {
+        code: "credentials_rejected",
+        message: format!("{what}: {service} did not accept the credentials ({code}): they are expired or unknown: refresh them (aws sso login, or new access keys)"),
+    })
 }
 
 /// The error code, when AWS answered that it does not know or no longer
@@ -391,14 +407,8 @@ where
     R: std::fmt::Debug,
 {
     use aws_sdk_kms::error::SdkError;
-    if let Some(t) = vault::aws::transport_failure(&err) {
-        return CliError { code: t.code(), message: format!("{what} {key}: {}", t.describe("KMS")) };
-    }
-    if let Some(code) = rejected_credentials(&err) {
-        return CliError {
-            code: "credentials_rejected",
-            message: format!("{what} {key}: KMS did not accept the credentials ({code}): they are expired or unknown: refresh them (aws sso login, or new access keys)"),
-        };
+    if let Some(e) = credentials_or_transport(&format!("{what} {key}"), "KMS", &err) {
+        return e;
     }
     let (code, detail) = match &err {
         SdkError::ServiceError(se) => {
