@@ -15,7 +15,7 @@ Fn::If and the conditions) for a stack NAME in the local account, creates:
 - AWS::SecretsManager::Secret: the name, and a value generated as its
   GenerateSecretString says (random characters of that length);
 
-and writes DIR/<binary>.env for each AWS::Serverless::Function (Globals and
+and writes DIR/<function>.env for each AWS::Serverless::Function (Globals and
 the function's own Environment.Variables, the binary from its
 Metadata.BuildProperties.Binary), then prints a JSON summary: every logical
 id's physical name, and each function's env file. Whatever the local AWS
@@ -328,14 +328,18 @@ def main():
         env.update(r["Properties"].get("Environment", {}).get("Variables", {}))
         env = {k: env_value(stack.eval(v)) for k, v in env.items()}
         env["AWS_REGION"] = region
-        path = os.path.join(args.out, f"{binary}.env")
+        name = stack.eval(r["Properties"].get("FunctionName", logical))
+        # Each function by its name without the stack's prefix: the binary's
+        # name, except where two functions run one binary (rekey and
+        # tag-sweep).
+        short = name[len(args.stack) + 1:] if name.startswith(args.stack + "-") else binary
+        path = os.path.join(args.out, f"{short}.env")
         with open(path, "w") as f:
             for k, v in sorted(env.items()):
                 f.write(k + "='" + v.replace("'", "'\\''") + "'\n")
-        functions[binary] = {"logical_id": logical, "env_file": path, "environment": env}
-        name = stack.eval(r["Properties"].get("FunctionName", logical))
+        functions[short] = {"logical_id": logical, "binary": binary, "env_file": path, "environment": env}
         register_function(name, {k: v for k, v in env.items() if k != "AWS_REGION"})
-        functions[binary]["function_name"] = name
+        functions[short]["function_name"] = name
 
     json.dump({"stack": args.stack, "parameters": stack.params, "resources": created,
                "functions": functions, "not_provisioned": skipped, "not_deployed": not_deployed},

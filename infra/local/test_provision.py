@@ -139,8 +139,12 @@ class ProvisionTest(unittest.TestCase):
     def test_each_function_gets_the_variables_its_code_reads(self):
         functions = self.summary["functions"]
         self.assertEqual(set(functions),
-                         {"encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey", "retention"})
-        for binary, f in functions.items():
+                         {"encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey", "retention",
+                          "tag-sweep"})
+        # The tag sweep is the rekey binary with a role of its own.
+        self.assertEqual(functions["tag-sweep"]["binary"], "rekey")
+        for name, f in functions.items():
+            binary = f["binary"]
             env = f["environment"]
             names, required = config_names(binary)
             self.assertEqual(set(env) - names, set(), f"{binary}: template.yaml sets variables its code never reads")
@@ -151,7 +155,7 @@ class ProvisionTest(unittest.TestCase):
 
     def test_the_recording_keys_and_settings_are_well_formed(self):
         functions = self.summary["functions"]
-        for binary in ("encrypt-recording", "key-guardian", "rotation-audit", "rekey"):
+        for binary in ("encrypt-recording", "key-guardian", "rotation-audit", "rekey", "tag-sweep"):
             # Types that share their keys share an entry (vault::recording::RecordingKeys).
             keys = {t: arns for types, arns in json.loads(functions[binary]["environment"]["RECORDING_KEYS"]).items()
                     for t in types.split(",")}

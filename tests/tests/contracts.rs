@@ -118,6 +118,7 @@ async fn the_aws_adapters_keep_every_port_contract_on_the_local_aws() {
     vault::contract::catalog::catalog(&DynamoCatalog::from_config(&sdk, &stack.table), &local, &a, &b).await;
     vault::contract::catalog::retention(&DynamoCatalog::from_config(&sdk, &stack.table), &a, &b).await;
     vault::contract::catalog::browse(&DynamoCatalog::from_config(&sdk, &stack.table), &a).await;
+    vault::contract::catalog::tags_due(&DynamoCatalog::from_config(&sdk, &stack.table), &a, &b).await;
     aws.clear_faults();
 
     // Keys, their states as the launcher's KMS enforces them.

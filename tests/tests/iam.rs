@@ -315,6 +315,7 @@ fn functions() -> Vec<(&'static str, &'static [&'static [&'static str]])> {
         ("RotationAudit", rotation_audit::AWS_CALLS),
         ("Rekey", rekey::AWS_CALLS),
         ("Retention", retention::AWS_CALLS),
+        ("TagSweep", rekey::SWEEP_AWS_CALLS),
     ]
 }
 
@@ -798,6 +799,7 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
                 ("dynamodb:DeleteItem", &["recording#*"]),
             ],
         ),
+        ("TagSweep", &[("dynamodb:GetItem", &["recording#*"]), ("dynamodb:UpdateItem", &["recording#*"])]),
         (
             "Retention",
             &[
@@ -818,7 +820,7 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
         let statements: Vec<Statement> = code_statements(&template, function)
             .into_iter()
             .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
-            .filter(|s| !matches!(s.sid.as_str(), "RecordingsDue" | "StampingPass" | "ListRecordings"))
+            .filter(|s| !matches!(s.sid.as_str(), "RecordingsDue" | "StampingPass" | "ListRecordings" | "MarkedRows"))
             .collect();
         assert!(!statements.is_empty(), "{function} uses the catalog");
         let granted: BTreeSet<&str> = statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
@@ -964,9 +966,15 @@ fn retention_deletes_versions_and_writes_evidence_and_can_read_or_write_no_recor
     assert_eq!(scan.actions, ["dynamodb:Scan"]);
     for (function, _) in functions() {
         if function != "Retention" {
-            let granted: Vec<String> =
-                code_statements(&template, function).into_iter().flat_map(|s| s.actions).collect();
-            assert!(!granted.iter().any(|a| a == "dynamodb:Scan"), "{function} may scan the catalog");
+            let statements = code_statements(&template, function);
+            // The tag sweep scans its sparse index, never the table.
+            for st in statements.iter().filter(|s| s.actions.iter().any(|a| a == "dynamodb:Scan")) {
+                assert!(
+                    function == "TagSweep" && format!("{:?}", st.resource).contains("/index/tags-due"),
+                    "{function} may scan the catalog"
+                );
+            }
+            let granted: Vec<String> = statements.into_iter().flat_map(|s| s.actions).collect();
             assert!(
                 !granted.iter().any(|a| a == "s3:DeleteObjectVersion" && function != "EncryptRecording"),
                 "{function} deletes versions"
@@ -999,6 +1007,118 @@ fn the_vault_has_no_default_retention_that_could_outlast_a_types_policy() {
         assert_eq!(hold.condition["StringEquals"]["s3:object-lock-legal-hold"].as_str(), Some("ON"), "{}", hold.sid);
     }
     assert_eq!(holds[1].granted_if.as_deref(), Some("HasMoveTarget"));
+}
+
+#[test]
+fn the_tag_sweep_may_only_tag_a_pending_version_catalogued_and_clear_a_rows_mark() {
+    let template = template();
+    let granted = code_statements(&template, "TagSweep");
+    let sids: Vec<&str> = granted.iter().map(|s| s.sid.as_str()).collect();
+    assert_eq!(sids, ["MarkedRows", "TheRowNow", "ClearTheMark", "VersionStates", "PendingBecomesCatalogued"]);
+    for st in &granted {
+        let at = format!("TagSweep statement {:?}", st.sid);
+        assert!(st.granted_if.is_none(), "{at}: unconditional");
+        for action in &st.actions {
+            assert!(!action.starts_with("kms:"), "{at}: no key");
+            assert!(!DESTRUCTIVE_S3.contains(&action.as_str()), "{at}: may destroy vault objects");
+            assert!(
+                !matches!(action.as_str(), "s3:GetObject" | "s3:GetObjectVersion" | "s3:PutObject"),
+                "{at}: no bytes"
+            );
+        }
+    }
+    // The one transition: pending -> catalogued, with no other tag key.
+    let tagging: Vec<&Statement> =
+        granted.iter().filter(|s| s.actions.iter().any(|a| a.contains("Tagging") && a.starts_with("s3:Put"))).collect();
+    assert_eq!(tagging.len(), 1);
+    let st = tagging[0];
+    assert_eq!(st.actions, ["s3:PutObjectVersionTagging"]);
+    assert_eq!(st.condition["StringEquals"]["s3:ExistingObjectTag/callvault-state"].as_str(), Some("pending"));
+    assert_eq!(st.condition["StringEquals"]["s3:RequestObjectTag/callvault-state"].as_str(), Some("catalogued"));
+    assert_eq!(
+        st.condition["ForAllValues:StringEquals"]["s3:RequestObjectTagKeys"],
+        serde_yaml_ng::from_str::<Value>("[callvault-state]").unwrap()
+    );
+    // The catalog: its index alone to find the rows, a row's mark alone to change.
+    assert!(format!("{:?}", granted[0].resource).contains("/index/tags-due"), "{:?}", granted[0].resource);
+    let update = &granted[2];
+    assert_eq!(update.actions, ["dynamodb:UpdateItem"]);
+    let attributes: Vec<&str> = update.condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        .as_sequence()
+        .expect("the attributes it may name")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(attributes, ["pk", "sk", "tags_due", "tags_due_from", "message_id"]);
+}
+
+/// A vault lifecycle rule as the invariant sees it: the state its tag
+/// filter names, and whether it expires anything.
+fn vault_rules(template: &Value) -> Vec<(String, Option<String>, bool, Option<i64>)> {
+    let rules = template["Resources"]["VaultBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("the vault's lifecycle rules");
+    rules
+        .iter()
+        .map(|r| {
+            let id = r["Id"].as_str().unwrap_or("").to_string();
+            let state = r["TagFilters"].as_sequence().and_then(|filters| {
+                filters
+                    .iter()
+                    .find(|f| f["Key"].as_str() == Some("callvault-state"))
+                    .and_then(|f| f["Value"].as_str())
+                    .map(str::to_string)
+            });
+            let expires = r.get("ExpirationInDays").is_some()
+                || r.get("ExpirationDate").is_some()
+                || r.get("NoncurrentVersionExpiration").is_some()
+                || r.get("Transitions").is_some()
+                || r.get("NoncurrentVersionTransitions").is_some();
+            let days =
+                r["ExpirationInDays"].as_i64().or_else(|| r["NoncurrentVersionExpiration"]["NoncurrentDays"].as_i64());
+            (id, state, expires, days)
+        })
+        .collect()
+}
+
+#[test]
+fn no_lifecycle_rule_can_reach_a_catalogued_version_and_the_sweep_runs_long_before_the_pending_rule() {
+    // The invariant (docs/design.md, "What the lifecycle rules can reach"):
+    // every rule that expires anything is filtered on a callvault-state
+    // other than `catalogued`; a version the catalog names is tagged
+    // `catalogued`, or its row is marked and the daily sweep tags it.
+    let template = template();
+    let rules = vault_rules(&template);
+    assert!(rules.iter().any(|(_, s, e, _)| *e && s.as_deref() == Some("pending")), "{rules:?}");
+    for (id, state, expires, _) in &rules {
+        if *expires {
+            let state = state.as_deref().unwrap_or_else(|| panic!("rule {id} expires versions without a state filter"));
+            assert!(["pending", "superseded", "moved"].contains(&state), "rule {id} reaches {state}");
+        }
+    }
+    let pending_days = rules.iter().find(|(_, s, _, _)| s.as_deref() == Some("pending")).and_then(|r| r.3).unwrap();
+    let schedule = template["Resources"]["TagSweep"]["Properties"]["Events"]["Daily"]["Properties"]["Schedule"]
+        .as_str()
+        .expect("the sweep's schedule");
+    let fields: Vec<&str> = schedule.trim_start_matches("cron(").trim_end_matches(')').split(' ').collect();
+    assert_eq!(&fields[2..], ["*", "*", "?", "*"], "daily: {schedule}");
+    // A mark is swept once older than an hour, at the next daily run, with
+    // 10 retries of a failed run within the hour: at most two days.
+    assert!(pending_days >= 7, "the pending rule waits {pending_days} days, far past the sweep's two");
+    // Nobody can tag a catalogued version back to pending.
+    for (function, _) in functions() {
+        for st in code_statements(&template, function) {
+            if st.actions.iter().any(|a| a.contains("ObjectTagging") || a.contains("ObjectVersionTagging")) {
+                let to = &st.condition["StringEquals"]["s3:RequestObjectTag/callvault-state"];
+                let from = format!("{:?}", st.condition["StringEquals"]["s3:ExistingObjectTag/callvault-state"]);
+                let from_if =
+                    format!("{:?}", st.condition["StringEqualsIfExists"]["s3:ExistingObjectTag/callvault-state"]);
+                if to.as_str() == Some("pending") {
+                    assert!(!from.contains("catalogued") && !from_if.contains("catalogued"), "{function} {:?}", st.sid);
+                }
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ the key's own policy

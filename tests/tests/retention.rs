@@ -409,3 +409,108 @@ async fn keys_retire_refuses_while_anything_depends_on_the_key_and_schedules_del
     let old_row = listed.iter().find(|k| k["key_arn"] == old.as_str()).unwrap();
     assert_eq!((old_row["recordings"].as_u64(), old_row["state"].as_str()), (Some(0), Some("PendingDeletion")));
 }
+
+/// Finding 2 of the safety review, end to end: a re-key (`callvault rekey
+/// --local`, the function's own handler) whose every tag call fails after
+/// its catalog commit, through every retry, leaves the new version
+/// `pending` and key A's usage at 0; the row's mark makes `keys retire A`
+/// refuse; the tag sweep (the rekey binary under `cargo lambda`, with the
+/// tag-sweep function's settings and its schedule event) finishes the tag;
+/// then `keys retire` goes past the marks (to the next check: the stack
+/// is still configured with A).
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_that_fail_after_a_rekeys_commit_hold_key_retirement_until_the_sweep_finishes_them() {
+    let aws = LocalAws::shared();
+    let (a, b) = (aws.create_key("SYMMETRIC_DEFAULT", REGION).await, aws.create_key("SYMMETRIC_DEFAULT", REGION).await);
+    let stack = Stack::new(aws, &[("calls", &[&a])]).await;
+    let data = sample(50_000, 31);
+    stack.encrypt("calls/sweep-1.wav", &data, "audio/wav").await;
+    let before = stack.entry("calls", "sweep-1.wav").await.unwrap();
+    assert!(before.tags_due.is_none(), "ingest confirmed its tag");
+
+    // Every tag change on this vault fails, S3 throttling, for as long as
+    // the re-key runs (the task's retries included).
+    aws.inject_fault(serde_json::json!({
+        "method": "PUT", "path_contains": format!("/{}/", stack.vault), "query_contains": "tagging",
+        "status": 503, "code": "SlowDown", "message": "Please reduce your request rate."
+    }));
+    let report = std::env::temp_dir().join(format!("{}-sweep-rekey.csv", stack.name));
+    let mut rekey = std::process::Command::new(callvault_bin());
+    rekey
+        .args(["rekey", "--from-key", &a, "--to-key", &b, "--local", "--report", report.to_str().unwrap()])
+        .args(["--catalog-table", &stack.table, "--vault-bucket", &stack.vault, "--org", e2e::ingest::ORG])
+        .args(["--recording-keys", &stack.recording_keys])
+        .envs(aws.env());
+    let out = rekey.output().unwrap();
+    aws.clear_faults();
+    let line = std::fs::read_to_string(&report).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    assert!(!out.status.success(), "the task failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(line.contains("SlowDown") || line.contains("s3_"), "{line}");
+
+    // The catalog names the new version under B; S3 still has it pending.
+    let entry = stack.entry("calls", "sweep-1.wav").await.unwrap();
+    assert_eq!(entry.wrapping_keys, std::slice::from_ref(&b));
+    assert_ne!(entry.vault_version, before.vault_version);
+    let state = |version: Option<String>| {
+        let s3 = stack.s3.clone();
+        let vault = stack.vault.clone();
+        async move {
+            let tags = s3
+                .get_object_tagging()
+                .bucket(vault)
+                .key("calls/sweep-1.wav")
+                .set_version_id(version)
+                .send()
+                .await
+                .unwrap();
+            tags.tag_set().iter().find(|t| t.key() == "callvault-state").map(|t| t.value().to_string())
+        }
+    };
+    assert_eq!(state(entry.vault_version.clone()).await.as_deref(), Some("pending"));
+    let mark = entry.tags_due.clone().expect("marked in the catalog commit");
+    assert_eq!(mark.from_keys, std::slice::from_ref(&a));
+    assert_eq!(stack.usage(&a).await.map_or(0, |u| u.recordings), 0, "A protects nothing, by its usage");
+
+    // Retirement refuses, naming the recording and the way out.
+    let err = refused(&keys_cli(&stack, &["retire", &a]), "key_tags_unfinished");
+    assert!(err.contains("calls/sweep-1.wav") && err.contains("tag-sweep"), "{err}");
+
+    // The sweep under cargo lambda, with the tag-sweep function's settings.
+    let mut env = aws.env();
+    env.retain(|(k, _)| *k != "AWS_REGION");
+    env.extend(stack.function_env("tag-sweep"));
+    let watch = Watch::start("rekey", &env);
+    let event = root().join("events/tag-sweep-schedule.json");
+    // Within the hour the mark belongs to a writer that may still be at it.
+    let young: Value = serde_json::from_slice(&watch.invoke("rekey", event.to_str().unwrap()).stdout).unwrap();
+    assert_eq!((young["due"].as_u64(), young["young"].as_u64()), (Some(0), Some(1)), "{young}");
+    // An hour later (the mark's time set back, as the clock cannot be).
+    stack
+        .ddb
+        .update_item()
+        .table_name(&stack.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("recording#calls/sweep-1.wav".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("recording".into()))
+        .update_expression("SET tags_due = :then")
+        .expression_attribute_values(
+            ":then",
+            aws_sdk_dynamodb::types::AttributeValue::S(rfc3339(unix_now() - 2 * 3600)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = watch.invoke("rekey", event.to_str().unwrap());
+    let swept: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", watch.log_text()));
+    assert_eq!((swept["due"].as_u64(), swept["failed"].as_array().map(Vec::len)), (Some(1), Some(0)), "{swept}");
+    let finished = format!("calls/sweep-1.wav {}", entry.vault_version.clone().unwrap());
+    assert_eq!(swept["finished"], serde_json::json!([finished]));
+    watch.wait_for_log(&["\"TagsDue\":1.0", "tags_finished_by_sweep"], Duration::from_secs(10));
+
+    assert_eq!(state(entry.vault_version.clone()).await.as_deref(), Some("catalogued"));
+    assert!(stack.entry("calls", "sweep-1.wav").await.unwrap().tags_due.is_none(), "the mark is gone");
+    // Past the marks now: the next check speaks (the stack still names A).
+    refused(&keys_cli(&stack, &["retire", &a]), "key_configured");
+    let again: Value = serde_json::from_slice(&watch.invoke("rekey", event.to_str().unwrap()).stdout).unwrap();
+    assert_eq!(again["due"].as_u64(), Some(0), "{again}");
+}

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use vault::aws::{AwsKms, DynamoCatalog};
-use vault::ports::catalog::{KeyUsage, KeyUsageCatalog};
+use vault::ports::catalog::{KeyUsage, KeyUsageCatalog, RecordingListing};
 use vault::ports::keys::KeyInspection;
 use vault::OperationError;
 
@@ -201,6 +201,24 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
             ),
         });
     }
+    // A re-key whose tags were never finished: the catalog names the new
+    // version, but the one under this key may still be the only version
+    // the lifecycle rules leave alone.
+    let unfinished = unfinished_tags(&catalog, &key_arn).await?;
+    if let Some((first, since)) = unfinished.first() {
+        return Err(CliError {
+            code: "key_tags_unfinished",
+            message: format!(
+                "{key_arn}: {} recordings re-keyed off or onto it have a new version whose tag is not yet confirmed \
+                 (first {first}, since {since}): until it is, the version under this key may be the only one kept. \
+                 Finish them: rerun `callvault rekey --from-key {key_arn}` (it selects them), or run the tag sweep now \
+                 (`aws lambda invoke --function-name {stack}-tag-sweep --cli-binary-format raw-in-base64-out \
+                 --payload '{{\"action\": \"sweep-tags\"}}' sweep.json`; it finishes marks older than an hour), \
+                 then run this again",
+                unfinished.len()
+            ),
+        });
+    }
     let configured = configured(&aws, &stack).await?;
     let mut by_setting: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for place in configured.iter().filter(|(k, _)| is_same(k, &key_arn)).flat_map(|(_, places)| places) {
@@ -228,6 +246,27 @@ pub async fn retire(stack: String, catalog_table: String, key_arn: String) -> Re
          and `aws kms enable-key` bring it back."
     );
     Ok(())
+}
+
+/// The marked rows (tags not yet confirmed) that name `key_arn` as a key
+/// they are under or moved off: (recording, since).
+async fn unfinished_tags(catalog: &DynamoCatalog, key_arn: &str) -> Result<Vec<(String, String)>, CliError> {
+    let mut found = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = catalog
+            .tags_due_page(after, 1000)
+            .await
+            .map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
+        for row in page.iter().filter(|r| r.is_under(key_arn) || r.was_under(key_arn)) {
+            let since = row.tags_due.as_ref().map(|t| t.since.clone()).unwrap_or_default();
+            found.push((row.id.to_string(), since));
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(found),
+        }
+    }
 }
 
 #[cfg(test)]

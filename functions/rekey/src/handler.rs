@@ -4,11 +4,15 @@
 //! `PermanentFailure` with the stable code first in `resultString`, so the
 //! completion report says what to fix. An invocation that is not schema
 //! 2.0, or carries no tasks, fails whole (there is no task to answer).
+//!
+//! The same binary is the tag sweep (template.yaml's `TagSweep`, its own
+//! role): EventBridge's daily `Scheduled Event`, or `{"action":
+//! "sweep-tags"}`, runs [`Rekeyer::sweep_tags`] and answers what it did.
 
 use serde_json::Value;
 use vault::errors::{ErrorKind, Failure, OperationError};
 use vault::metrics;
-use vault::ports::catalog::{RecordingCatalog, RetentionCatalog};
+use vault::ports::catalog::{RecordingCatalog, RecordingListing, RetentionCatalog};
 use vault::ports::keys::KeyManagement;
 use vault::ports::objects::ObjectStore;
 use vault::recording::route;
@@ -18,13 +22,15 @@ use inbound::s3_batch::{self as event, BatchTask, RekeyArguments, ResultCode, Ta
 
 /// The function's name in logs and metrics.
 pub const FUNCTION: &str = "rekey";
+/// The tag sweep's name in metrics (the `TagSweep` function).
+pub const SWEEP: &str = "tag-sweep";
 
 /// The rekey handler.
 pub struct Handler<K, O, C> {
     rekeyer: Rekeyer<K, O, C>,
 }
 
-impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> Handler<K, O, C> {
+impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + RecordingListing> Handler<K, O, C> {
     pub fn new(rekeyer: Rekeyer<K, O, C>) -> Self {
         Self { rekeyer }
     }
@@ -36,6 +42,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> H
 
     /// Answers one invocation.
     pub async fn handle(&self, payload: &Value) -> Result<Value, Failure> {
+        let scheduled = payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+        if scheduled || payload.get("action").and_then(Value::as_str) == Some("sweep-tags") {
+            return self.sweep(vault::time::unix_now()).await;
+        }
         let invocation = event::parse_invocation(payload).map_err(|e| {
             tracing::error!(code = e.code(), error = %e, "not an S3 Batch Operations invocation this function can answer");
             Failure::of(&e)
@@ -49,6 +59,42 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> H
             results.push(result);
         }
         Ok(event::response(&invocation.invocation_id, &results))
+    }
+
+    /// The tag sweep: its figures as metrics (`TagsDue` alarms), its
+    /// answer the rows it finished and those it could not.
+    pub async fn sweep(&self, now: u64) -> Result<Value, Failure> {
+        let report = self.rekeyer.sweep_tags(now).await.map_err(|e| {
+            tracing::error!(code = e.code(), error = %e, "the tag sweep could not read the catalog's marked rows");
+            metrics::put(SWEEP, &[("Code", e.code())], &[("Failures", "Count", 1.0)]);
+            Failure::of(&e)
+        })?;
+        metrics::put(
+            SWEEP,
+            &[],
+            &[
+                ("TagsDue", "Count", report.due as f64),
+                ("TagsFinished", "Count", report.finished.len() as f64),
+                ("TagSweepFailures", "Count", report.failed.len() as f64),
+            ],
+        );
+        if report.due > 0 {
+            tracing::warn!(
+                code = "tags_finished_by_sweep",
+                due = report.due,
+                finished = report.finished.len(),
+                cleared = report.cleared,
+                failed = report.failed.len(),
+                "catalogued versions whose tags their writer never finished: a re-key or ingest failed after its catalog write (see its job report or dead letters)"
+            );
+        }
+        Ok(serde_json::json!({
+            "due": report.due,
+            "finished": report.finished,
+            "cleared": report.cleared,
+            "young": report.young,
+            "failed": report.failed.iter().map(|(id, code)| serde_json::json!({"recording": id, "code": code})).collect::<Vec<_>>(),
+        }))
     }
 
     async fn task(&self, job: &str, task: &BatchTask, args: &RekeyArguments) -> TaskResult {

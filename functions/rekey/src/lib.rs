@@ -35,3 +35,12 @@ pub const AWS_CALLS: &[&[&str]] = &[
     // unwrapping the old data key (symmetric or RSA), wrapping the new one
     &["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:GetPublicKey"],
 ];
+
+/// Every AWS call the tag sweep makes (the same binary as `TagSweep`, its
+/// own role): the marked rows, each row now, the one tag transition
+/// (pending -> catalogued), the mark cleared. No KMS, no object bytes, no
+/// delete.
+pub const SWEEP_AWS_CALLS: &[&[&str]] = &[
+    &["s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"],
+    &["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+];

@@ -67,6 +67,24 @@ pub struct RecordingEntry {
     /// versions it deletes, listed before the first one goes, so that a
     /// rerun resumes at any boundary.
     pub deleting: Option<Deleting>,
+    /// Set by the catalog write that names a new vault version (ingest, a
+    /// re-key, a move into this region), and cleared once that version is
+    /// confirmed tagged `catalogued`: while it is set, the version may still
+    /// be tagged `pending`, which a lifecycle rule expires. The tag sweep
+    /// finds marked rows through a sparse index and finishes their tags.
+    pub tags_due: Option<TagsDue>,
+}
+
+/// A catalogued version whose `catalogued` tag is not yet confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagsDue {
+    /// RFC 3339, UTC: when the catalog named the version.
+    pub since: String,
+    /// The keys the recording was under before (a re-key): until the tags
+    /// are finished, the version it replaced may still be the only one
+    /// tagged `catalogued`, so `rekey --from-key` selects the row and `keys
+    /// retire` refuses these keys.
+    pub from_keys: Vec<String>,
 }
 
 /// A legal hold on a recording: who set it, why, when.
@@ -104,6 +122,12 @@ impl RecordingEntry {
     /// key in any of its regions).
     pub fn is_under(&self, key_arn: &str) -> bool {
         self.wrapping_keys.iter().any(|k| crate::arn::same_key(k, key_arn))
+    }
+
+    /// Whether `key_arn` is among the keys of a re-key whose tags are not
+    /// yet finished (see [`TagsDue`]).
+    pub fn was_under(&self, key_arn: &str) -> bool {
+        self.tags_due.as_ref().is_some_and(|t| t.from_keys.iter().any(|k| crate::arn::same_key(k, key_arn)))
     }
 
     /// The keys whose usage counts this recording: its wrapping keys, none

@@ -54,6 +54,7 @@ async fn the_catalog_twin_keeps_the_catalog_contract() {
     vault::contract::catalog::catalog(&catalog, &Catalog(catalog.clone()), a, b).await;
     vault::contract::catalog::retention(&catalog, a, b).await;
     vault::contract::catalog::browse(&catalog, a).await;
+    vault::contract::catalog::tags_due(&catalog, a, b).await;
 }
 
 #[tokio::test]

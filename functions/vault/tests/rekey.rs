@@ -147,6 +147,84 @@ async fn a_recording_moves_to_the_new_key_as_a_new_message_and_its_usage_moves_w
     }
 }
 
+/// Finding 2 of the safety review: a re-key whose tagging fails after the
+/// catalog commit, through every retry of the job, left the only catalogued
+/// version tagged `pending` (the lifecycle rule's, in 14 days), and nothing
+/// found it again: `rekey --from-key A` selected nothing (the row is under
+/// B) while A's usage said 0. Now the commit marks the row: the selection
+/// still finds it (and its task finishes the tags), the daily sweep finishes
+/// them too, and the mark goes only once the tag is confirmed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rekey_whose_tags_never_land_stays_marked_until_a_rerun_or_the_sweep_finishes_them() {
+    use vault::ports::objects::S3Error;
+    use vault::rekey::{Selection, SWEEP_GRACE_SECS};
+    let (rig, a, b) = rig_ab();
+    let (one, two) = (sample(20_000, 21), sample(7_000, 22));
+    recorded(&rig, "one", &one).await;
+    recorded(&rig, "two", &two).await;
+    assert!(rig.entry("calls/one").unwrap().tags_due.is_none(), "ingest confirmed its own tag");
+    let rekeyer = rig.rekeyer(900);
+    let slow = || S3Error::Unavailable { location: "vault".into(), detail: "SlowDown".into() };
+
+    // Every tag call fails, through the job's retries.
+    for _ in 0..100 {
+        rig.objects.faults.fail_next("tag", slow());
+    }
+    for name in ["one", "two"] {
+        let mut out = rekeyer.rekey(&task(name, &b, name)).await;
+        for _ in 0..3 {
+            assert_eq!(code(&out), "s3_unavailable", "{name}: {out:?}");
+            out = rekeyer.rekey(&task(name, &b, name)).await;
+        }
+        assert_eq!(code(&out), "s3_unavailable", "{name}: fails for good");
+    }
+    rig.objects.faults.clear("tag");
+
+    // What that left: the catalog names the new version under B, still
+    // tagged pending, and A protects nothing by its usage; but the row is
+    // marked, moved off A.
+    for name in ["one", "two"] {
+        let entry = rig.entry(&format!("calls/{name}")).unwrap();
+        assert_eq!(entry.wrapping_keys, std::slice::from_ref(&b));
+        assert_eq!(rig.states(&format!("calls/{name}")), ["catalogued", "pending"], "{name}");
+        let mark = entry.tags_due.as_ref().expect("marked in the catalog commit");
+        assert_eq!(mark.from_keys, std::slice::from_ref(&a));
+        assert!(entry.was_under(&a) && !entry.is_under(&a));
+        let selection = Selection { from_key: Some(a.clone()), types: vec![] };
+        assert!(selection.matches(&entry), "{name}: `rekey --from-key A` selects it");
+    }
+    assert_eq!((rig.usage(&a), rig.usage(&b)), (0, 2));
+
+    // "one": the rerun of the job (--from-key A) finishes its tags.
+    let mut rerun = task("one", &b, "rerun");
+    rerun.from_key = Some(a.clone());
+    let out = rekeyer.rekey(&rerun).await;
+    assert_eq!(code(&out), "already_on_target", "{out:?}");
+    settled(&rig, "one", &one, &b).await;
+    assert!(rig.entry("calls/one").unwrap().tags_due.is_none(), "the mark is gone with the tags done");
+
+    // "two": the sweep. A mark younger than the grace belongs to a writer
+    // still at work: left alone.
+    let now = vault::time::unix_now();
+    let young = rekeyer.sweep_tags(now).await.unwrap();
+    assert_eq!((young.due, young.young, young.finished.len()), (0, 1, 0), "{young:?}");
+    assert_eq!(rig.states("calls/two"), ["catalogued", "pending"]);
+    let swept = rekeyer.sweep_tags(now + SWEEP_GRACE_SECS + 60).await.unwrap();
+    assert_eq!((swept.due, swept.finished.len(), swept.failed.len()), (1, 1, 0), "{swept:?}");
+    let entry = rig.entry("calls/two").unwrap();
+    assert!(entry.tags_due.is_none(), "the mark is gone");
+    // The version the catalog names is out of every lifecycle rule's reach;
+    // the one it replaced stays catalogued (the sweep supersedes nothing).
+    assert_eq!(rig.states("calls/two"), ["catalogued", "catalogued"]);
+    assert_eq!(rig.decrypt("calls/two").await, two);
+    let again = rekeyer.sweep_tags(now + SWEEP_GRACE_SECS + 60).await.unwrap();
+    assert_eq!(again, vault::rekey::TagSweep::default(), "nothing left");
+    // A rerun with the same keys supersedes the old one.
+    let out = rekeyer.rekey(&task("two", &b, "tidy")).await;
+    assert_eq!(code(&out), "already_on_target", "{out:?}");
+    settled(&rig, "two", &two, &b).await;
+}
+
 /// Finding 4 of the safety review: the proof decrypted the new message with
 /// the data key in memory and never asked KMS, so a move onto a key nobody
 /// may unwrap completed, and the old version went after a day. Now KMS must

@@ -8,7 +8,7 @@ use crate::ports::catalog::{
     CatalogError, Claim, DenialCounters, DenialWindow, EventClaim, EventClaims, KeyUsageCatalog, Moved, Recorded,
     RecordingCatalog, RecordingListing, RetentionCatalog,
 };
-use crate::recording::{MovedTo, RecordingEntry, RecordingId};
+use crate::recording::{MovedTo, RecordingEntry, RecordingId, TagsDue};
 
 /// What the catalog contract needs beyond the ports.
 pub trait CatalogHarness: Sync {
@@ -39,6 +39,7 @@ fn entry(id: &RecordingId, keys: &[&str], size: u64) -> RecordingEntry {
         hold: None,
         released_hold: None,
         deleting: None,
+        tags_due: None,
     }
 }
 
@@ -451,4 +452,70 @@ where
         other => panic!("{other:?}"),
     }
     assert_eq!(c.recording(&id(1)).await.unwrap().unwrap().released_hold.map(|r| r.hold), Some(hold));
+}
+
+/// The mark of a version whose tag is not yet confirmed: written with the
+/// row, listed by the sparse index alone (a page at a time, whatever else
+/// the table holds), cleared only for the message it was set for.
+pub async fn tags_due<C>(c: &C, key_a: &str, key_b: &str)
+where
+    C: RecordingCatalog + RecordingListing,
+{
+    let now = 1_800_000_000;
+    let ids: Vec<RecordingId> = (0..3)
+        .map(|i| RecordingId { recording_type: "calls".into(), recording_id: format!("tags-due/{i} ü") })
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut row = entry(id, &[key_b], 100 + i as u64);
+        if i < 2 {
+            row.tags_due =
+                Some(TagsDue { since: format!("2026-12-0{}T10:00:00Z", i + 1), from_keys: vec![key_a.into()] });
+        }
+        let token = acquired(c, id, &format!("tags-{i}"), now).await;
+        assert_eq!(c.record(&row, &token, "2026-12-07T10:00:00Z").await.unwrap(), Recorded::New);
+        assert_eq!(c.recording(id).await.unwrap().unwrap().tags_due, row.tags_due, "{id}: read back");
+    }
+    let marked = marked_among(c, &ids).await;
+    assert_eq!(marked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids[..2], "the marked rows, and only them");
+    assert_eq!(marked[0].tags_due.as_ref().unwrap().from_keys, [key_a.to_string()]);
+    assert!(marked[0].was_under(key_a) && !marked[0].is_under(key_a));
+
+    // Cleared only for its own message; again, or for a row with no mark
+    // or none at all, nothing happens.
+    c.tags_confirmed(&ids[0], &"cd".repeat(32)).await.unwrap();
+    assert!(c.recording(&ids[0]).await.unwrap().unwrap().tags_due.is_some(), "another message's confirmation");
+    c.tags_confirmed(&ids[0], &"ab".repeat(32)).await.unwrap();
+    let row = c.recording(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((row.tags_due, row.wrapping_keys), (None, vec![key_b.to_string()]), "only the mark went");
+    c.tags_confirmed(&ids[0], &"ab".repeat(32)).await.unwrap();
+    c.tags_confirmed(&ids[2], &"ab".repeat(32)).await.unwrap();
+    let gone = RecordingId { recording_type: "calls".into(), recording_id: "tags-due/none".into() };
+    c.tags_confirmed(&gone, &"ab".repeat(32)).await.unwrap();
+    assert_eq!(c.recording(&gone).await.unwrap(), None, "no row is made");
+    let marked = marked_among(c, &ids).await;
+    assert_eq!(marked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids[1..2]);
+}
+
+/// The marked rows among `ids`, read a row per page through every page.
+async fn marked_among<C: RecordingListing>(c: &C, ids: &[RecordingId]) -> Vec<RecordingEntry> {
+    let mut found = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let (page, next) = c.tags_due_page(after, 1).await.expect("tags_due_page");
+        pages += 1;
+        assert!(pages < 100, "the pages end");
+        for row in page {
+            assert!(row.tags_due.is_some(), "{}: only marked rows", row.id);
+            if ids.contains(&row.id) {
+                found.push(row);
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    found.sort_by_key(|r| r.id.to_string());
+    found
 }

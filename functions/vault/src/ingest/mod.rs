@@ -22,7 +22,7 @@ use crate::object::{
 use crate::ports::catalog::{CatalogError, Claim, Recorded, RecordingCatalog};
 use crate::ports::keys::{KeyError, KeyManagement};
 use crate::ports::objects::{ObjectStore, S3Error, S3Location, Upload, WriteOptions, WrittenObject};
-use crate::recording::{encryption_context, route, RecordingEntry, RecordingId, RecordingKeys};
+use crate::recording::{encryption_context, route, RecordingEntry, RecordingId, RecordingKeys, TagsDue};
 use crate::time::{rfc3339, unix_now};
 
 /// The tag set on an ingest object that could not be encrypted.
@@ -380,7 +380,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             ciphertext_size: written.size,
             checksum_sha256: written.checksum_sha256.clone(),
             content_type,
-            encrypted_at,
+            encrypted_at: encrypted_at.clone(),
             source_etag: obj.etag.clone(),
             source_version: obj.version.clone(),
             rekeyed_at: None,
@@ -390,6 +390,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             hold: None,
             released_hold: None,
             deleting: None,
+            // Until its tag is confirmed `catalogued` (just below), the tag
+            // sweep's index holds it: nothing can leave it `pending`.
+            tags_due: Some(TagsDue { since: encrypted_at, from_keys: Vec::new() }),
         };
         match self.catalog.record(&entry, token, &entry.encrypted_at).await {
             Ok(Recorded::New) => {}
@@ -449,8 +452,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
     }
 
     /// Takes a catalogued vault version out of the lifecycle rule's reach
-    /// (pending -> catalogued), before its plaintext may be deleted. An
-    /// object with no state (written before states existed) is left alone.
+    /// (pending -> catalogued), before its plaintext may be deleted, and
+    /// then clears the row's mark. An object with no state (written before
+    /// states existed) is left alone.
     async fn mark_catalogued(&self, entry: &RecordingEntry) -> Result<(), IngestError> {
         let vault = S3Location { bucket: self.settings.vault_bucket.clone(), key: entry.vault_key.clone() };
         let version = entry.vault_version.as_deref();
@@ -465,6 +469,13 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                 "a catalogued vault object without {STATE_TAG} (written before vault states): tag it {CATALOGUED} \
                  (docs/operations.md, \"Upgrading an older deployment\")"
             ),
+        }
+        if entry.tags_due.is_some() {
+            // The tag is set: the mark may go. If this fails, the mark only
+            // stays until the tag sweep sees the tag and clears it.
+            if let Err(e) = self.catalog.tags_confirmed(&entry.id, &entry.message_id).await {
+                tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "tagged catalogued; the catalog's mark stays for the tag sweep to clear");
+            }
         }
         Ok(())
     }

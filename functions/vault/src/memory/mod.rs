@@ -111,6 +111,12 @@ impl<E: Clone> Faults<E> {
         async move { notify.notified().await }
     }
 
+    /// Forgets every fault still planned for `op` (a failure that was to
+    /// last "for ever" ends here).
+    pub fn clear(&self, op: &'static str) {
+        self.plan.lock().unwrap_or_else(|p| p.into_inner()).remove(op);
+    }
+
     /// Calls of `op` so far.
     pub fn calls(&self, op: &str) -> usize {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).get(op).copied().unwrap_or(0)

@@ -23,7 +23,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         // Versions newer than the catalogued one are orphans of attempts
         // that stopped: only then is the object's version list read (step 4).
         let current = self.s3.head(&loc, None).await.map_err(RekeyError::S3)?.and_then(|(_, v)| v);
-        let leftovers = current != old_version;
+        // A row still marked: an earlier move's tags were never finished,
+        // so the version before it may still be tagged catalogued.
+        let leftovers = current != old_version || entry.tags_due.is_some();
 
         let (written, new_message_id) = self.write_new_message(entry, keys, &self.s3, &loc).await?;
         if written.version.is_none() || written.version == old_version {
@@ -41,6 +43,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             ciphertext_size: written.size,
             checksum_sha256: written.checksum_sha256.clone(),
             rekeyed_at: Some(now.clone()),
+            // Marked in the same write that names the new version, until its
+            // tag is confirmed: a tag that never lands cannot leave the only
+            // catalogued copy to the lifecycle rule for pending writes.
+            tags_due: Some(TagsDue { since: now.clone(), from_keys: Self::from_keys(entry) }),
             ..entry.clone()
         };
         match self.move_row(entry, &moved, token, &now).await {
@@ -67,11 +73,15 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         }
 
         // 4. Tags: the new version out of the lifecycle rule's reach, the
-        // old one (and any orphan of an earlier attempt) into it.
+        // old one (and any orphan of an earlier attempt) into it; then the
+        // row's mark cleared.
         // A failure here is the job's to retry: the catalog names the new
         // version, but until it is tagged catalogued the lifecycle rule for
         // pending writes would reach it; the retry finds the recording on
-        // its target and finishes the tags (`AlreadyOnTarget`).
+        // its target and finishes the tags (`AlreadyOnTarget`). If every
+        // retry fails, the row's mark keeps it in the tag sweep's index (and
+        // its old keys selected by `rekey --from-key`, refused by `keys
+        // retire`) until the sweep or a rerun finishes them.
         let tagged =
             if leftovers { self.tidy(&moved).await } else { self.retag(&loc, &moved, old_version.as_deref()).await };
         let superseded = match tagged {
@@ -81,6 +91,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 return Err(e);
             }
         };
+        self.confirm_tags(&moved).await;
         let proven = Self::provable(keys, &self.settings.region).into_iter().map(str::to_string).collect();
         Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded, proven })
     }

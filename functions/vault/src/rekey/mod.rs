@@ -45,9 +45,11 @@ mod copy;
 mod in_place;
 mod region;
 mod selection;
+mod sweep;
 
 pub use crate::ports::destinations::{Destination, Destinations};
 pub use selection::{select, Selection};
+pub use sweep::{TagSweep, SWEEP_GRACE_SECS};
 
 use std::time::Duration;
 
@@ -62,7 +64,7 @@ use crate::object::{
 use crate::ports::catalog::{CatalogError, Claim, Moved, Recorded, RecordingCatalog, RetentionCatalog};
 use crate::ports::keys::{KeyError, KeyManagement};
 use crate::ports::objects::{ObjectStore, S3Error, S3Location, Upload, WriteOptions};
-use crate::recording::{MovedTo, RecordingEntry, RecordingId, RecordingKeys};
+use crate::recording::{MovedTo, RecordingEntry, RecordingId, RecordingKeys, TagsDue};
 use crate::time::{rfc3339, unix_now};
 
 /// Bytes of the old message read from S3 at a time.
@@ -347,7 +349,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             return Err(RekeyError::MovedAway { id: id.to_string(), to: to.to_string() });
         }
         if let Some(from) = &task.from_key {
-            if !entry.is_under(from) && entry.wrapping_keys != target {
+            // A row still marked as moved off `from` counts as under it:
+            // the rerun finishes its tags.
+            if !entry.is_under(from) && !entry.was_under(from) && entry.wrapping_keys != target {
                 return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
             }
         }
@@ -369,7 +373,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         if entry.wrapping_keys == target {
             let tidied = self.tidy(&entry).await;
             self.release(id, &token).await;
-            return Ok(RekeyOutcome::AlreadyOnTarget { id: id.clone(), superseded: tidied? });
+            let superseded = tidied?;
+            self.confirm_tags(&entry).await;
+            return Ok(RekeyOutcome::AlreadyOnTarget { id: id.clone(), superseded });
         }
         let result = self.move_claimed(&entry, &keys, &token).await;
         if result.is_err() {
@@ -475,6 +481,30 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             }
             _ => Ok(0),
         }
+    }
+
+    /// With `entry`'s version tagged catalogued (and the versions it
+    /// replaced superseded): the row's mark cleared. A failure leaves the
+    /// mark for the tag sweep, which finds the tag done and clears it.
+    pub(super) async fn confirm_tags(&self, entry: &RecordingEntry) {
+        if entry.tags_due.is_none() {
+            return;
+        }
+        if let Err(e) = self.catalog.tags_confirmed(&entry.id, &entry.message_id).await {
+            tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "tags finished; the catalog's mark stays for the tag sweep to clear");
+        }
+    }
+
+    /// The keys a move leaves (a mark's `from_keys`): the row's keys, and
+    /// those of an earlier move whose tags are still unfinished.
+    pub(super) fn from_keys(entry: &RecordingEntry) -> Vec<String> {
+        let mut keys = entry.wrapping_keys.clone();
+        for k in entry.tags_due.iter().flat_map(|t| t.from_keys.iter()) {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        keys
     }
 
     pub(super) async fn mark(&self, loc: &S3Location, version: Option<&str>, state: &str) {

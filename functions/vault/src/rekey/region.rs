@@ -126,6 +126,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                             ciphertext_size: written.size,
                             checksum_sha256: written.checksum_sha256.clone(),
                             moved_to: None,
+                            // Until the tag there is confirmed (below).
+                            tags_due: Some(TagsDue { since: now.clone(), from_keys: Vec::new() }),
                             ..entry.clone()
                         }
                     }
@@ -141,6 +143,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                             checksum_sha256: written.checksum_sha256.clone(),
                             rekeyed_at: Some(now.clone()),
                             moved_to: None,
+                            // Until the tag there is confirmed (below).
+                            tags_due: Some(TagsDue { since: now.clone(), from_keys: Vec::new() }),
                             ..entry.clone()
                         }
                     }
@@ -152,13 +156,20 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 self.record_there(&row, task, dst_catalog, &now).await?
             }
         };
-        // The destination's version out of its lifecycle rule's reach.
+        // The destination's version out of its lifecycle rule's reach, then
+        // its row's mark cleared (a failure leaves it for that region's
+        // tag sweep).
         let tags = dst_objects.tags(&dst_loc, there.vault_version.as_deref()).await.map_err(RekeyError::S3)?;
         if tags.iter().any(|(k, v)| k == STATE_TAG && v == PENDING) {
             dst_objects
                 .tag(&dst_loc, there.vault_version.as_deref(), STATE_TAG, CATALOGUED)
                 .await
                 .map_err(RekeyError::S3)?;
+        }
+        if there.tags_due.is_some() {
+            if let Err(e) = dst_catalog.tags_confirmed(id, &there.message_id).await {
+                tracing::warn!(recording = %id, code = e.code(), error = %e, "tagged catalogued there; the mark there stays for that region's tag sweep");
+            }
         }
         // 3b. What keeps the recording here keeps it there before this row
         // lets go of it: its legal hold and retention (an earlier attempt
@@ -178,6 +189,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             retain_until: None,
             retention_days: None,
             hold: None,
+            // A marker names no version to keep: its version is tagged moved.
+            tags_due: None,
             ..entry.clone()
         };
         match self.move_row(entry, &marker, token, &now).await {

@@ -15,7 +15,9 @@ impl Selection {
     /// Whether the job moves `entry`.
     pub fn matches(&self, entry: &RecordingEntry) -> bool {
         entry.moved_to.is_none()
-            && self.from_key.as_ref().is_none_or(|k| entry.is_under(k))
+            // A row moved off the key whose tags are still unfinished too:
+            // its task finishes them.
+            && self.from_key.as_ref().is_none_or(|k| entry.is_under(k) || entry.was_under(k))
             && (self.types.is_empty() || self.types.contains(&entry.id.recording_type))
     }
 }

@@ -23,11 +23,13 @@
 //!   policy the rows were last stamped with: `pk = "retention"`,
 //!   `sk = "policy"`.
 //!
-//! Two global secondary indexes (template.yaml): [`RETENTION_INDEX`], sparse,
+//! Three global secondary indexes (template.yaml): [`RETENTION_INDEX`], sparse,
 //! of the rows that have a `retain_until` (partition `recording_type`, sort
-//! `retain_until`), so that the recordings due are one Query per type; and
+//! `retain_until`), so that the recordings due are one Query per type;
 //! [`BY_DATE_INDEX`] (partition `recording_type`, sort `encrypted_at`), the
-//! player's list.
+//! player's list; and [`TAGS_DUE_INDEX`], sparse, of the rows whose
+//! version's `catalogued` tag is not yet confirmed (partition `tags_due`),
+//! which the tag sweep reads whole with a Scan of the index alone.
 //!
 //! A recording is written once, in one transaction with the usage of every
 //! key that wraps it, so duplicate events can neither write it twice nor
@@ -40,7 +42,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::ports::catalog::CatalogError;
-use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId, ReleasedHold};
+use crate::recording::{Deleting, LegalHold, MovedTo, RecordingEntry, RecordingId, ReleasedHold, TagsDue};
 
 pub(super) const EVENT_SK: &str = "event";
 
@@ -56,6 +58,10 @@ pub const RETENTION_INDEX: &str = "retention";
 /// The catalog's index of recordings by type and date: partition
 /// `recording_type`, sort `encrypted_at` (template.yaml), for the player's list.
 pub const BY_DATE_INDEX: &str = "by-date";
+/// The catalog's sparse index of the rows whose version's tags are not yet
+/// confirmed: partition `tags_due` (when the catalog named the version),
+/// present only on those rows (template.yaml), for the tag sweep.
+pub const TAGS_DUE_INDEX: &str = "tags-due";
 pub(super) const RUN_PK: &str = "deletion-run";
 pub(super) const RETENTION_PK: &str = "retention";
 pub(super) const POLICY_SK: &str = "policy";
@@ -159,6 +165,11 @@ impl RecordingEntry {
         if let Some(d) = &self.deleting {
             item.insert("deleting".into(), deleting_item(d));
         }
+        // Two top-level attributes: `tags_due` is the sparse index's key.
+        if let Some(t) = &self.tags_due {
+            item.insert("tags_due".into(), s(&t.since));
+            item.insert("tags_due_from".into(), AttributeValue::L(t.from_keys.iter().map(s).collect()));
+        }
         if let Some(m) = &self.moved_to {
             item.insert(
                 "moved_to".into(),
@@ -228,6 +239,16 @@ impl RecordingEntry {
                     versions: get_strings(m, "versions", &what)?,
                 }),
                 Some(_) => return Err(CatalogError::Malformed { item: what, detail: "deleting is not a map".into() }),
+                None => None,
+            },
+            tags_due: match get_opt_s(item, "tags_due") {
+                Some(since) => Some(TagsDue {
+                    since,
+                    from_keys: match item.get("tags_due_from") {
+                        Some(_) => get_strings(item, "tags_due_from", &what)?,
+                        None => Vec::new(),
+                    },
+                }),
                 None => None,
             },
         })

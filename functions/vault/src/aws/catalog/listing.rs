@@ -2,7 +2,7 @@
 //! operator commands only.
 use std::collections::HashMap;
 
-use super::item::{get_s, s, RECORDING_SK};
+use super::item::{get_s, s, Item, RECORDING_SK, TAGS_DUE_INDEX};
 use super::{map_error, DynamoCatalog};
 use crate::ports::catalog::{CatalogError, RecordingListing};
 use crate::recording::RecordingEntry;
@@ -13,19 +13,7 @@ impl RecordingListing for DynamoCatalog {
         after: Option<String>,
         limit: usize,
     ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
-        // The cursor is the key of the last item the scan read (any kind of
-        // item: the limit counts them before the filter), as JSON.
-        let start = match after {
-            None => None,
-            Some(cursor) => {
-                let key: HashMap<String, String> = serde_json::from_str(&cursor)
-                    .map_err(|e| CatalogError::Refused { detail: format!("not a cursor of this listing ({e})") })?;
-                let (Some(pk), Some(sk)) = (key.get("pk"), key.get("sk")) else {
-                    return Err(CatalogError::Refused { detail: "not a cursor of this listing".into() });
-                };
-                Some(Self::key(s(pk), sk))
-            }
-        };
+        let start = start_key(after)?;
         let out = self
             .client
             .scan()
@@ -38,13 +26,50 @@ impl RecordingListing for DynamoCatalog {
             .await
             .map_err(|e| map_error(e, &self.table))?;
         let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
-        let next = match out.last_evaluated_key.as_ref() {
-            Some(k) => {
-                let (pk, sk) = (get_s(k, "pk", "the scan's last key")?, get_s(k, "sk", "the scan's last key")?);
-                Some(serde_json::json!({ "pk": pk, "sk": sk }).to_string())
-            }
-            None => None,
-        };
-        Ok((page, next))
+        Ok((page, cursor(out.last_evaluated_key.as_ref())?))
     }
+
+    async fn tags_due_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
+        // A Scan of the sparse index reads only the marked rows.
+        let start = start_key(after)?;
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .index_name(TAGS_DUE_INDEX)
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| map_error(e, &self.table))?;
+        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok((page, cursor(out.last_evaluated_key.as_ref())?))
+    }
+}
+
+/// A page's cursor: the key of the last item read (any kind of item: a
+/// Scan's limit counts them before its filter; an index's key included), as
+/// JSON of its string attributes.
+fn cursor(last: Option<&Item>) -> Result<Option<String>, CatalogError> {
+    let Some(k) = last else { return Ok(None) };
+    let mut key = serde_json::Map::new();
+    for (name, _) in k.iter() {
+        key.insert(name.clone(), serde_json::Value::String(get_s(k, name, "the scan's last key")?));
+    }
+    Ok(Some(serde_json::Value::Object(key).to_string()))
+}
+
+/// The key a cursor names (`None`: from the start).
+fn start_key(after: Option<String>) -> Result<Option<Item>, CatalogError> {
+    let Some(cursor) = after else { return Ok(None) };
+    let key: HashMap<String, String> = serde_json::from_str(&cursor)
+        .map_err(|e| CatalogError::Refused { detail: format!("not a cursor of this listing ({e})") })?;
+    if !key.contains_key("pk") || !key.contains_key("sk") {
+        return Err(CatalogError::Refused { detail: "not a cursor of this listing".into() });
+    }
+    Ok(Some(key.into_iter().map(|(k, v)| (k, s(&v))).collect()))
 }

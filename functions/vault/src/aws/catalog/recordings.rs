@@ -180,6 +180,25 @@ impl RecordingCatalog for DynamoCatalog {
             Transacted::ConditionFailed(_) => Err(CatalogError::ClaimLost { id: from.id.to_string() }),
         }
     }
+
+    async fn tags_confirmed(&self, id: &RecordingId, message_id: &str) -> Result<(), CatalogError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
+            .update_expression("REMOVE tags_due, tags_due_from")
+            .condition_expression("message_id = :m AND attribute_exists(tags_due)")
+            .expression_attribute_values(":m", s(message_id))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            // Another message's row, no mark, or no row: nothing of ours to clear.
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(map_error(e, &self.table)),
+        }
+    }
 }
 
 impl DynamoCatalog {

@@ -116,6 +116,17 @@ impl RecordingCatalog for MemoryCatalog {
         self.faults.after("move_recording").await?;
         Ok(answer)
     }
+
+    async fn tags_confirmed(&self, id: &RecordingId, message_id: &str) -> Result<(), CatalogError> {
+        self.faults.before("tags_confirmed").await?;
+        self.single_item(format!("recording#{id}"))?;
+        if let Some(row) = self.lock().recordings.get_mut(id) {
+            if row.message_id == message_id {
+                row.tags_due = None;
+            }
+        }
+        self.faults.after("tags_confirmed").await
+    }
 }
 
 impl MemoryCatalog {

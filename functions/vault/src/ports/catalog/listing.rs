@@ -16,4 +16,15 @@ pub trait RecordingListing: Send + Sync {
         after: Option<String>,
         limit: usize,
     ) -> impl Future<Output = Result<(Vec<RecordingEntry>, Option<String>), CatalogError>> + Send;
+
+    /// The rows whose tags are not yet confirmed ([`TagsDue`](crate::recording::TagsDue)),
+    /// a page at a time, from a sparse index that holds only them (never a
+    /// scan of the recordings): what the tag sweep finishes and what `keys
+    /// retire` waits for. Eventually consistent: read a row again before
+    /// acting on it.
+    fn tags_due_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<RecordingEntry>, Option<String>), CatalogError>> + Send;
 }

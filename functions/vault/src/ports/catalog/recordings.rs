@@ -80,4 +80,14 @@ pub trait RecordingCatalog: Send + Sync {
         token: &str,
         now: &str,
     ) -> impl Future<Output = Result<Moved, CatalogError>> + Send;
+
+    /// Clears the row's [`TagsDue`](crate::recording::TagsDue) mark once its
+    /// version is confirmed tagged `catalogued`, only while the row still
+    /// names `message_id` (a later write's own mark stays). A row with no
+    /// mark, or naming another message, or gone: nothing to do, `Ok`.
+    fn tags_confirmed(
+        &self,
+        id: &RecordingId,
+        message_id: &str,
+    ) -> impl Future<Output = Result<(), CatalogError>> + Send;
 }
