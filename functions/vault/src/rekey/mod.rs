@@ -39,7 +39,8 @@
 //! claim, the catalog transaction and the tagging every path shares;
 //! [`in_place`] re-keys a recording in its own vault; [`region`] moves one
 //! into another region's deployment; [`copy`] is the proof that a copied
-//! message is the catalogued one; [`selection`] picks what a job moves.
+//! message is the catalogued one; [`selection`] picks what a job moves;
+//! [`sweep`] finishes the tags a task left undone after its catalog write.
 
 mod copy;
 mod in_place;
