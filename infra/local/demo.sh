@@ -55,10 +55,23 @@ PY
 echo "key $key"
 
 step "the company's identity provider: a local OpenID Connect issuer (infra/local/oidc_issuer.py, users from oidc-users.json)"
-# The Lambda runtime API's port, chosen now: the player's URL (its local
-# Function URL) is the sign-in's redirect, registered at the issuer.
-port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-player_url="http://127.0.0.1:$port/lambda-url/playback"
+# The Lambda runtime API's port and the player's front, chosen now: the
+# player's URL is the sign-in's redirect, registered at the issuer.
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+front_port="$(free_port)"
+# The player's front (what CloudFront is on AWS): the player at the root of
+# http://localhost, a secure context, so its __Host- cookies are kept as
+# they are over https; it forwards to the local Function URL.
+player_url="http://localhost:$front_port"
+"$py" "$root/infra/local/player_front.py" --port "$front_port" --origin "http://127.0.0.1:$port/lambda-url/playback" \
+  >"$work/front.out" 2>"$work/front.log" &
+function_pids="${function_pids:-} $!"
+for _ in $(seq 1 120); do
+  grep -q '^player front: ' "$work/front.out" 2>/dev/null && break
+  sleep 0.25
+done
+grep -q '^player front: ' "$work/front.out" || { echo "the player's front did not start: see $work/front.log" >&2; exit 1; }
 "$py" "$root/infra/local/oidc_issuer.py" --users "$root/infra/local/oidc-users.json" \
   --redirect-uri "$player_url/auth/callback" >"$work/issuer.out" 2>"$work/issuer.log" &
 function_pids="${function_pids:-} $!"
@@ -218,7 +231,7 @@ if "$bin" decrypt --key "$key" --context org=acme --context recording_id=someone
 fi
 [ ! -e "$work/wrong.wav" ] && echo "no output written"
 
-step "playback on the same runtime API: the local Function URL (what supervisors' players call)"
+step "playback on the same runtime API, through the player's front (what supervisors' players call)"
 start_function playback
 url="$player_url/recordings/calls/2026-11-23-0001.wav"
 echo "without a token from the identity provider, nobody (whatever the IAM request context says):"

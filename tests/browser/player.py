@@ -161,7 +161,7 @@ def main():
         result["local_storage"] = page.evaluate("Object.keys(localStorage).length")
         result["session_storage"] = page.evaluate("Object.keys(sessionStorage).length")
         result["document_cookie"] = page.evaluate("document.cookie")
-        result["cookies"] = [{k: c[k] for k in ("name", "httpOnly", "sameSite", "path")} for c in context.cookies()]
+        result["cookies"] = [{k: c[k] for k in ("name", "httpOnly", "sameSite", "path", "secure")} for c in context.cookies()]
         check(result["local_storage"] == 0 and result["session_storage"] == 0, "nothing in web storage")
         check(result["document_cookie"] == "", "no cookie a script can read")
         bad = [u for u in result["urls"] if JWT.search(u) or "id_token" in u or "access_token" in u]

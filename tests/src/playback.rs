@@ -198,3 +198,40 @@ pub fn recording_path(recording_type: &str, recording_id: &str) -> String {
     let id: Vec<String> = recording_id.split('/').map(encode).collect();
     format!("/recordings/{}/{}", encode(recording_type), id.join("/"))
 }
+
+/// The player's front on the local AWS (`infra/local/player_front.py`): the
+/// player at the root of `http://localhost:PORT`, a secure context, as
+/// CloudFront serves it at the distribution's root over https; it forwards
+/// to the function's local URL and adds `CloudFront-Viewer-Address`.
+pub struct Front {
+    /// `http://localhost:PORT`, the player's URL.
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Front {
+    /// Starts the front before `origin` (the function's URL); fails loudly
+    /// when it cannot.
+    pub fn start(origin: &str) -> Front {
+        use std::io::BufRead;
+        let port = crate::lambda::free_port();
+        let mut child = std::process::Command::new("python3")
+            .arg(crate::root().join("infra/local/player_front.py"))
+            .args(["--port", &port.to_string(), "--origin", origin])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start the player's front (python3 infra/local/player_front.py)");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(child.stdout.take().expect("its stdout")).read_line(&mut line);
+        assert!(line.starts_with("player front: "), "the player's front did not start: {line:?}");
+        Front { url: format!("http://localhost:{port}"), child }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

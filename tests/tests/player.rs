@@ -83,10 +83,13 @@ async fn a_qa_person_signs_in_plays_seeks_and_is_refused_what_they_may_not_play_
     stack.encrypt("screens/2026-11-28/agent-7-0001.wav", &wav(3, 550.0), "audio/wav").await;
     let len = call.len() as u64;
 
-    // The player's URL is the local Function URL; the issuer knows it as
-    // the player's redirect.
+    // The player's URL is its front's, at the root of http://localhost (a
+    // secure context, as the distribution's https root is: the session
+    // cookie is __Host-); the front forwards to the local Function URL. The
+    // issuer knows it as the player's redirect.
     let port = free_port();
-    let player_url = format!("http://127.0.0.1:{port}/lambda-url/playback");
+    let front = e2e::playback::Front::start(&format!("http://127.0.0.1:{port}/lambda-url/playback"));
+    let player_url = front.url.clone();
     let issuer = LocalIssuer::start(&[&format!("{player_url}/auth/callback")]);
     let secrets = aws_sdk_secretsmanager::Client::new(&aws.config(REGION).await);
     let secret_arn = secrets
@@ -174,6 +177,17 @@ async fn a_qa_person_signs_in_plays_seeks_and_is_refused_what_they_may_not_play_
         lines.join("\n"),
         watch.log_text()
     );
+
+    // The browser kept the session under its real name and path: a
+    // __Host- cookie (Secure, Path=/), HttpOnly, SameSite=Lax.
+    let cookies = result["cookies"].as_array().expect("the browser's cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == ::playback::auth::session::SESSION_COOKIE)
+        .unwrap_or_else(|| panic!("no __Host- session cookie: {cookies:#?}"));
+    assert_eq!((session["path"].as_str(), session["httpOnly"].as_bool()), (Some("/"), Some(true)), "{session}");
+    assert_eq!(session["sameSite"], "Lax", "{session}");
+    assert_eq!(session["secure"], true, "{session}");
 
     // Seeking 20 times cost one KMS Decrypt (the first open; the cache
     // did the rest).

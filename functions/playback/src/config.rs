@@ -114,10 +114,13 @@ impl FromSettings for Config {
             &env.required(PLAYBACK_ACCESS, r#"the groups' grants as JSON, {"qa": ["calls"]} ({} lets nobody play)"#)?,
         )?;
         let player_url = env.optional(PLAYER_URL).map(|url| url.trim_end_matches('/').to_string());
-        if let Some(url) = player_url.as_ref().filter(|url| !allowed_url(url)) {
+        if let Some(url) = player_url.as_ref().filter(|url| !secure_origin(url)) {
             return Err(ConfigError {
                 name: PLAYER_URL,
-                problem: format!("{url:?} is not an https URL (http only to 127.0.0.1 or localhost)"),
+                problem: format!(
+                    "{url:?} is not an https URL (http only to localhost, which browsers treat as secure: the \
+                     session cookie is a __Host- cookie, kept only when set Secure)"
+                ),
             });
         }
         let sign_in = match (player_url, env.optional(OIDC_CLIENT_SECRET_ARN)) {
@@ -161,6 +164,26 @@ impl FromSettings for Config {
             catalog_table,
             max_response_bytes,
         })
+    }
+}
+
+/// Whether the player's URL is one a browser keeps `__Host-` cookies for:
+/// https, or http to `localhost` (a secure context in every browser).
+fn secure_origin(url: &str) -> bool {
+    match url.split_once("://") {
+        Some(("https", rest)) => !rest.is_empty() && allowed_url(url),
+        Some(("http", rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
+            host == "localhost"
+        }
+        _ => false,
     }
 }
 
@@ -208,6 +231,13 @@ mod tests {
         let c = load(&e).unwrap().sign_in.unwrap();
         assert_eq!(c.player_url, "https://player.example.com");
         assert_eq!(c.session_keys_arn, "arn:aws:secretsmanager:us-east-1:1:secret:keys");
+        // A __Host- cookie needs a secure context: https, or localhost.
+        e.insert(PLAYER_URL, "http://localhost:9000".into());
+        assert_eq!(load(&e).unwrap().sign_in.unwrap().player_url, "http://localhost:9000");
+        for insecure in ["http://127.0.0.1:9000/lambda-url/playback", "http://localhost.example.com", "https://"] {
+            e.insert(PLAYER_URL, insecure.into());
+            assert_eq!(load(&e).unwrap_err().name, PLAYER_URL, "{insecure}");
+        }
         e.remove(PLAYER_URL);
         assert_eq!(load(&e).unwrap_err().name, PLAYER_URL);
     }

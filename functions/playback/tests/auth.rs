@@ -270,7 +270,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
     assert_eq!(param(&q, "redirect_uri"), format!("{PLAYER_URL}/auth/callback"));
     assert_eq!(param(&q, "code_challenge_method"), "S256");
     assert_eq!(param(&q, "code_challenge").len(), 43);
-    let login_cookie = set_cookie(&head, "callvault_login");
+    let login_cookie = set_cookie(&head, "__Host-callvault_login");
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=600"] {
         assert!(login_cookie.contains(attribute), "{attribute}: {login_cookie}");
     }
@@ -298,11 +298,13 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
         answer(&h, request("GET", &format!("/auth/callback?code={code}&state={state}"), &[("cookie", &login)])).await;
     assert_eq!(status, 303);
     assert_eq!(head["location"], format!("{PLAYER_URL}/"));
-    let session_cookie = set_cookie(&head, "callvault_session");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Secure"] {
+    let session_cookie = set_cookie(&head, "__Host-callvault_session");
+    // A __Host- cookie: Secure, Path=/ and no Domain, or the browser drops it.
+    for attribute in ["HttpOnly", "SameSite=Lax", "; Secure", "; Path=/;"] {
         assert!(session_cookie.contains(attribute), "{attribute}: {session_cookie}");
     }
-    assert!(set_cookie(&head, "callvault_login").contains("Max-Age=0"), "the sign-in cookie is deleted");
+    assert!(!session_cookie.to_ascii_lowercase().contains("domain="), "{session_cookie}");
+    assert!(set_cookie(&head, "__Host-callvault_login").contains("Max-Age=0"), "the sign-in cookie is deleted");
     let session = session_cookie.split(';').next().unwrap().to_string();
     let value = session.split_once('=').unwrap().1;
     assert_eq!(value.split('.').count(), 2, "a signed payload, not a JWT");
@@ -335,8 +337,11 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
     // An altered cookie (more groups) is nobody's.
     let mut forged = payload.clone();
     forged["groups"] = json!(["supervisors"]);
-    let forged =
-        format!("callvault_session={}.{}", b64url(forged.to_string().as_bytes()), value.split('.').nth(1).unwrap());
+    let forged = format!(
+        "__Host-callvault_session={}.{}",
+        b64url(forged.to_string().as_bytes()),
+        value.split('.').nth(1).unwrap()
+    );
     let (status, _, text) = answer(&h, request("GET", "/recordings/screens/s.webm", &[("cookie", &forged)])).await;
     assert_eq!(
         (status, serde_json::from_slice::<Value>(&text).unwrap()["error"].clone()),
@@ -345,7 +350,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
     // Signing out deletes the cookie.
     let (status, head, _) = answer(&h, request("GET", "/auth/logout", &[("cookie", &session)])).await;
     assert_eq!(status, 303);
-    assert!(set_cookie(&head, "callvault_session").contains("Max-Age=0"));
+    assert!(set_cookie(&head, "__Host-callvault_session").contains("Max-Age=0"));
 }
 
 /// A session cookie sealed with `key` (an HMAC-SHA256 key) as the player
@@ -353,7 +358,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_holds_only_a_signed_session_c
 fn sealed_with(key: &aws_lc_rs::hmac::Key, session: &Value) -> String {
     let payload = b64url(session.to_string().as_bytes());
     let tag = aws_lc_rs::hmac::sign(key, format!("session.{payload}").as_bytes());
-    format!("callvault_session={payload}.{}", b64url(tag.as_ref()))
+    format!("__Host-callvault_session={payload}.{}", b64url(tag.as_ref()))
 }
 
 /// Finding 3 of the safety review: the cookie key was HKDF of the client
@@ -391,7 +396,7 @@ async fn only_a_sign_in_can_start_a_session_and_none_outlives_session_seconds() 
 
     // The player's own key: a session within SESSION_SECONDS of its sign-in plays.
     let own = playback::auth::session::CookieKey::from_secrets(&[SESSION_KEYS.as_bytes()]);
-    let cookie = |value: &Value| format!("callvault_session={}", own.seal("session", value));
+    let cookie = |value: &Value| format!("__Host-callvault_session={}", own.seal("session", value));
     let fresh = cookie(&session(now - 60, now + 600));
     let (status, _, _) = answer(&h, request("GET", "/recordings/calls/a.wav", &[("cookie", &fresh)])).await;
     assert_eq!(status, 200);

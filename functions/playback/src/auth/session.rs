@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{b64url, b64url_decode};
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "callvault_session";
-/// The sign-in state cookie's name (lives for one sign-in).
-pub const LOGIN_COOKIE: &str = "callvault_login";
+/// The session cookie's name. `__Host-`: the browser keeps it only if it
+/// was set Secure, with `Path=/` and no `Domain`, by the player's own
+/// origin, so no sibling subdomain can plant one that wins.
+pub const SESSION_COOKIE: &str = "__Host-callvault_session";
+/// The sign-in state cookie's name (lives for one sign-in), `__Host-` too.
+pub const LOGIN_COOKIE: &str = "__Host-callvault_login";
 
 /// Who is signed in, for how long.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,9 +242,11 @@ mod tests {
 
     #[test]
     fn cookies_are_found_by_exact_name() {
-        let header = "a=1; callvault_session=xyz.abc; callvault_session_old=no";
+        let header =
+            "a=1; callvault_session=planted; __Host-callvault_session=xyz.abc; __Host-callvault_session_old=no";
         assert_eq!(cookie_value(header, SESSION_COOKIE), Some("xyz.abc"));
-        assert_eq!(cookie_value("callvault_session_old=no", SESSION_COOKIE), None);
+        assert_eq!(cookie_value("__Host-callvault_session_old=no", SESSION_COOKIE), None);
+        assert_eq!(cookie_value("callvault_session=planted", SESSION_COOKIE), None, "the unprefixed name is not ours");
         assert_eq!(cookie_value("", SESSION_COOKIE), None);
     }
 }

@@ -74,16 +74,12 @@ impl SignIn {
         format!("{}/auth/callback", self.player_url)
     }
 
-    /// `Set-Cookie` for `name`: scoped to the player's path, HttpOnly,
-    /// SameSite=Lax, Secure behind HTTPS; `max_age` 0 deletes it.
+    /// `Set-Cookie` for `name` (a `__Host-` name): Secure, `Path=/` and no
+    /// `Domain`, as the prefix demands, HttpOnly, SameSite=Lax; `max_age` 0
+    /// deletes it. The player's URL is https, or http://localhost, which
+    /// browsers treat as secure (the configuration refuses anything else).
     fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
-        let path = self
-            .player_url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
-            .unwrap_or_default();
-        let secure = if self.player_url.starts_with("https://") { "; Secure" } else { "" };
-        format!("{name}={value}; Path={path}/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax; Secure")
     }
 }
 
