@@ -60,18 +60,10 @@ step "the company's identity provider: a local OpenID Connect issuer (infra/loca
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port="$(free_port)"
 front_port="$(free_port)"
-# The player's front (what CloudFront is on AWS): the player at the root of
-# http://localhost, a secure context, so its __Host- cookies are kept as
-# they are over https; it forwards to the local Function URL.
+# The player's front (what CloudFront is on AWS, started once the stack
+# exists): the player at the root of http://localhost, a secure context, so
+# its __Host- cookies are kept as they are over https.
 player_url="http://localhost:$front_port"
-"$py" "$root/infra/local/player_front.py" --port "$front_port" --origin "http://127.0.0.1:$port/lambda-url/playback" \
-  >"$work/front.out" 2>"$work/front.log" &
-function_pids="${function_pids:-} $!"
-for _ in $(seq 1 120); do
-  grep -q '^player front: ' "$work/front.out" 2>/dev/null && break
-  sleep 0.25
-done
-grep -q '^player front: ' "$work/front.out" || { echo "the player's front did not start: see $work/front.log" >&2; exit 1; }
 "$py" "$root/infra/local/oidc_issuer.py" --users "$root/infra/local/oidc-users.json" \
   --redirect-uri "$player_url/auth/callback" >"$work/issuer.out" 2>"$work/issuer.log" &
 function_pids="${function_pids:-} $!"
@@ -95,6 +87,23 @@ step "the deployment, from template.yaml itself (infra/local/provision.py, stack
   --param "OidcIssuer=$issuer" --param OidcClientId=callvault-player --param OidcAudiences=callvault-tools \
   --param "OidcClientSecretArn=$secret_arn" --param "PlayerUrl=$player_url" \
   --param 'PlaybackAccess={"qa": ["calls"], "supervisors": ["calls", "voicemail"]}' >"$work/stack.json"
+# The player's front: forwards to the local Function URL with the stack's
+# front secret (as the distribution's origin header does) and the viewer's
+# address.
+front_secret="$("$py" - "$work/stack.json" <<'PY'
+import boto3, json, sys
+arn = json.load(open(sys.argv[1]))["resources"]["PlayerFrontSecret"]
+print(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+PY
+)"
+CALLVAULT_FRONT_SECRET="$front_secret" "$py" "$root/infra/local/player_front.py" --port "$front_port" \
+  --origin "http://127.0.0.1:$port/lambda-url/playback" >"$work/front.out" 2>"$work/front.log" &
+function_pids="${function_pids:-} $!"
+for _ in $(seq 1 120); do
+  grep -q '^player front: ' "$work/front.out" 2>/dev/null && break
+  sleep 0.25
+done
+grep -q '^player front: ' "$work/front.out" || { echo "the player's front did not start: see $work/front.log" >&2; exit 1; }
 read -r ingest vault table dlq topic evidence < <("$py" - "$work/stack.json" "$work/resources.txt" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -12,7 +12,10 @@ context, and, like the distribution:
   method its behaviour does not allow), the viewer's headers but Host and the
   hop-by-hop ones;
 - sets ``CloudFront-Viewer-Address`` to the viewer's address and port, replacing
-  any the viewer sent (the origin request policy lists it);
+  any the viewer sent (the origin request policy lists it), and, when
+  ``CALLVAULT_FRONT_SECRET`` is set (the value of the stack's player-front
+  secret), ``X-Callvault-Front`` to it, as the distribution's origin custom
+  header does: the function trusts the viewer's address only beside it;
 - streams the function's answer back as it comes, caching nothing.
 
 It listens on 127.0.0.1 only. Usage:
@@ -25,6 +28,7 @@ The standard library only: any python3 runs it.
 
 import argparse
 import http.client
+import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -32,9 +36,10 @@ from urllib.parse import urlsplit
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length"}
 VIEWER_ADDRESS = "cloudfront-viewer-address"
+FRONT_HEADER = "x-callvault-front"
 
 
-def handler_for(origin):
+def handler_for(origin, secret):
     parts = urlsplit(origin)
     host, port, prefix = parts.hostname, parts.port or 80, parts.path.rstrip("/")
 
@@ -62,8 +67,10 @@ def handler_for(origin):
 
         def forward(self):
             headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in HOP_BY_HOP and k.lower() != VIEWER_ADDRESS}
+                       if k.lower() not in HOP_BY_HOP and k.lower() not in (VIEWER_ADDRESS, FRONT_HEADER)}
             headers["CloudFront-Viewer-Address"] = f"{self.client_address[0]}:{self.client_address[1]}"
+            if secret:
+                headers["X-Callvault-Front"] = secret
             conn = http.client.HTTPConnection(host, port, timeout=300)
             try:
                 conn.request(self.command, prefix + self.path, headers=headers)
@@ -111,7 +118,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--origin", required=True, help="the playback function's URL")
     args = ap.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.origin))
+    secret = os.environ.get("CALLVAULT_FRONT_SECRET", "").strip()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.origin, secret))
     server.daemon_threads = True
     print(f"player front: http://localhost:{server.server_address[1]}/ -> {args.origin}", flush=True)
     server.serve_forever()

@@ -210,14 +210,16 @@ pub struct Front {
 }
 
 impl Front {
-    /// Starts the front before `origin` (the function's URL); fails loudly
-    /// when it cannot.
-    pub fn start(origin: &str) -> Front {
+    /// Starts the front before `origin` (the function's URL), sending
+    /// `secret` (the player-front secret's value) as the distribution does;
+    /// fails loudly when it cannot.
+    pub fn start(origin: &str, secret: Option<&str>) -> Front {
         use std::io::BufRead;
         let port = crate::lambda::free_port();
         let mut child = std::process::Command::new("python3")
             .arg(crate::root().join("infra/local/player_front.py"))
             .args(["--port", &port.to_string(), "--origin", origin])
+            .env("CALLVAULT_FRONT_SECRET", secret.unwrap_or_default())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -855,7 +855,14 @@ fn the_player_lists_by_the_date_index_of_the_configured_types_and_reads_only_its
     );
     assert!(tag_is(&list.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], "Ref"), "the configured types");
     let secrets: Vec<_> = code.iter().filter(|s| s.actions.iter().any(|a| a.starts_with("secretsmanager:"))).collect();
-    assert_eq!(secrets.len(), 2, "the client secret and the session keys, nothing else");
+    assert_eq!(secrets.len(), 3, "the client secret, the session keys and the front's secret, nothing else");
+    let front = secrets.iter().find(|s| s.sid == "FrontSecret").expect("the front's secret");
+    assert_eq!(front.actions, ["secretsmanager:GetSecretValue"]);
+    assert!(
+        matches!(&front.resource, Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("PlayerFrontSecret")),
+        "{:?}",
+        front.resource
+    );
     let secret = secrets.iter().find(|s| s.sid == "ClientSecret").expect("the client secret");
     assert_eq!(secret.actions, ["secretsmanager:GetSecretValue"]);
     assert_eq!(secret.granted_if.as_deref(), Some("HasClientSecret"));
@@ -878,7 +885,6 @@ fn the_player_lists_by_the_date_index_of_the_configured_types_and_reads_only_its
 
 /// CloudFront's managed policies the player's front must use.
 const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
-const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 
 #[test]
 fn the_player_front_caches_nothing_forwards_cookie_and_range_and_alone_may_call_the_function_url() {
@@ -903,12 +909,10 @@ fn the_player_front_caches_nothing_forwards_cookie_and_range_and_alone_may_call_
         let path = b["PathPattern"].as_str().unwrap_or("default");
         // Decrypted audio never sits at the edge; nothing does.
         assert_eq!(b["CachePolicyId"].as_str(), Some(CACHING_DISABLED), "{path}: CachingDisabled");
-        // Cookie (the session), Range (seeking) and Authorization reach the
-        // function; Host does not (the Function URL wants its own).
-        assert_eq!(
-            b["OriginRequestPolicyId"].as_str(),
-            Some(ALL_VIEWER_EXCEPT_HOST),
-            "{path}: viewer headers forwarded"
+        // What reaches the function: PlayerOriginRequests (below).
+        assert!(
+            matches!(&b["OriginRequestPolicyId"], Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("PlayerOriginRequests")),
+            "{path}: the player's origin request policy"
         );
         let methods: Vec<&str> =
             b["AllowedMethods"].as_sequence().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
@@ -919,6 +923,37 @@ fn the_player_front_caches_nothing_forwards_cookie_and_range_and_alone_may_call_
             "{path}: the security headers on every answer"
         );
     }
+    // The session cookies (their real, __Host- names), Range (seeking), a
+    // tool's token and the viewer's address reach the function; Host does
+    // not (the Function URL wants its own).
+    let requests = &resources["PlayerOriginRequests"]["Properties"]["OriginRequestPolicyConfig"];
+    let names = |v: &Value| -> Vec<String> {
+        v.as_sequence().expect("a list").iter().map(|h| h.as_str().unwrap().to_ascii_lowercase()).collect()
+    };
+    assert_eq!(requests["HeadersConfig"]["HeaderBehavior"].as_str(), Some("whitelist"));
+    let headers = names(&requests["HeadersConfig"]["Headers"]);
+    for needed in ["range", "if-range", "x-callvault-authorization", "cloudfront-viewer-address", "user-agent"] {
+        assert!(headers.iter().any(|h| h == needed), "{needed} is not forwarded: {headers:?}");
+    }
+    assert!(!headers.iter().any(|h| h == "host" || h == "x-callvault-front"), "{headers:?}");
+    assert_eq!(requests["CookiesConfig"]["CookieBehavior"].as_str(), Some("whitelist"));
+    let cookies = names(&requests["CookiesConfig"]["Cookies"]);
+    assert_eq!(
+        cookies,
+        [::playback::auth::session::SESSION_COOKIE, ::playback::auth::session::LOGIN_COOKIE]
+            .map(str::to_ascii_lowercase)
+    );
+    // Every request it sends carries the front's secret, from the secret the
+    // template generates (the function trusts CloudFront-Viewer-Address
+    // only beside it).
+    let custom = origins[0]["OriginCustomHeaders"].as_sequence().expect("the origin's custom headers");
+    assert_eq!(custom.len(), 1);
+    assert_eq!(custom[0]["HeaderName"].as_str(), Some(::playback::front::FRONT_HEADER));
+    let Value::Tagged(value) = &custom[0]["HeaderValue"] else { panic!("the front's header is not !Sub") };
+    assert_eq!(value.value.as_str(), Some("{{resolve:secretsmanager:${PlayerFrontSecret}:SecretString}}"));
+    let generated = &resources["PlayerFrontSecret"]["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().is_some_and(|n| n >= 32), "{generated:?}");
+
     // The headers: HSTS (a year or more, the origin cannot weaken it), no
     // sniffing, never framed, no Referer; the page's own CSP kept.
     let headers =
@@ -1007,6 +1042,53 @@ fn the_vault_has_no_default_retention_that_could_outlast_a_types_policy() {
         assert_eq!(hold.condition["StringEquals"]["s3:object-lock-legal-hold"].as_str(), Some("ON"), "{}", hold.sid);
     }
     assert_eq!(holds[1].granted_if.as_deref(), Some("HasMoveTarget"));
+}
+
+/// Each branch of an `!If` (recursively); anything else is one branch.
+fn branches(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Tagged(t) if t.tag == "If" => {
+            let parts = t.value.as_sequence().expect("!If [condition, then, else]");
+            branches(&parts[1]).into_iter().chain(branches(&parts[2])).collect()
+        }
+        other => vec![other],
+    }
+}
+
+#[test]
+fn every_key_a_new_message_may_be_wrapped_under_here_is_one_playback_may_unwrap() {
+    // A re-key's target (and a new recording's key) that playback could not
+    // unwrap would complete, and leave the recording unplayable once the old
+    // version goes. The rekey role wraps in this region only under
+    // RecordingKeyArn, and playback unwraps under it in every branch; the
+    // other region's keys (MoveTargetKeyArns) are that deployment's
+    // playback's, checked by its own template.
+    let template = template();
+    for function in ["EncryptRecording", "Rekey"] {
+        for st in code_statements(&template, function) {
+            if !st.actions.iter().any(|a| a == "kms:GenerateDataKey" || a == "kms:Encrypt") {
+                continue;
+            }
+            let at = format!("{function} statement {:?}", st.sid);
+            if mentions(&st.resource, "MoveTargetKeyArns") {
+                assert_eq!(st.granted_if.as_deref(), Some("HasMoveTargetKeys"), "{at}");
+                continue;
+            }
+            let Value::Tagged(r) = &st.resource else { panic!("{at}: wraps under {:?}", st.resource) };
+            assert!(tag_is(&st.resource, "Ref") && r.value.as_str() == Some("RecordingKeyArn"), "{at}: {r:?}");
+        }
+    }
+    let unwrap: Vec<Statement> = code_statements(&template, "Playback")
+        .into_iter()
+        .filter(|s| s.actions == ["kms:Decrypt"] && s.granted_if.is_none())
+        .collect();
+    assert_eq!(unwrap.len(), 1, "playback's one unconditional unwrap statement");
+    for branch in branches(&unwrap[0].resource) {
+        assert!(
+            format!("{branch:?}").contains("RecordingKeyArn"),
+            "playback cannot unwrap under RecordingKeyArn: {branch:?}"
+        );
+    }
 }
 
 #[test]

@@ -88,10 +88,26 @@ async fn a_qa_person_signs_in_plays_seeks_and_is_refused_what_they_may_not_play_
     // cookie is __Host-); the front forwards to the local Function URL. The
     // issuer knows it as the player's redirect.
     let port = free_port();
-    let front = e2e::playback::Front::start(&format!("http://127.0.0.1:{port}/lambda-url/playback"));
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws.config(REGION).await);
+    // The front's secret, as provisioned from the template (PlayerFrontSecret):
+    // the front sends it, the function reads it at start.
+    let mut env = aws.env();
+    env.retain(|(k, _)| *k != "AWS_REGION");
+    env.extend(e2e::playback::env(&stack));
+    let front_arn =
+        env.iter().find(|(k, _)| *k == "PLAYER_FRONT_SECRET_ARN").map(|(_, v)| v.clone()).expect("provisioned");
+    let front_secret = secrets
+        .get_secret_value()
+        .secret_id(&front_arn)
+        .send()
+        .await
+        .expect("the front's secret")
+        .secret_string
+        .unwrap();
+    let function_url = format!("http://127.0.0.1:{port}/lambda-url/playback");
+    let front = e2e::playback::Front::start(&function_url, Some(&front_secret));
     let player_url = front.url.clone();
     let issuer = LocalIssuer::start(&[&format!("{player_url}/auth/callback")]);
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws.config(REGION).await);
     let secret_arn = secrets
         .create_secret()
         .name(format!("callvault-player-{}", std::process::id()))
@@ -101,9 +117,6 @@ async fn a_qa_person_signs_in_plays_seeks_and_is_refused_what_they_may_not_play_
         .expect("CreateSecret")
         .arn
         .expect("an ARN");
-    let mut env = aws.env();
-    env.retain(|(k, _)| *k != "AWS_REGION");
-    env.extend(e2e::playback::env(&stack));
     let ttl = CACHE_SECONDS.to_string();
     for (name, value) in [
         ("OIDC_ISSUER", issuer.url.as_str()),
@@ -226,7 +239,37 @@ async fn a_qa_person_signs_in_plays_seeks_and_is_refused_what_they_may_not_play_
         assert_eq!((a["subject"].as_str(), a["auth"].as_str()), (Some("anna.qa"), Some("session")), "{a}");
         assert_eq!(a["groups"], serde_json::json!(["qa"]), "{a}");
         assert_eq!(a["username"], "anna.qa");
+        // Through the front (its secret beside CloudFront-Viewer-Address):
+        // the viewer's address, and the edge's apart.
+        assert_eq!((a["via"].as_str(), a["source_ip"].as_str()), (Some("front"), Some("127.0.0.1")), "{a}");
+        assert!(a["edge_ip"].is_string(), "{a}");
     }
+    // A tool calling the Function URL directly chooses no address of its
+    // own: its CloudFront-Viewer-Address (and a guessed front header) is
+    // ignored, and the request's own source address recorded. (Refused
+    // before routing: its line is the one new 401.)
+    let refusals = || -> Vec<Value> { audits(&watch).into_iter().filter(|a| a["status"] == 401).collect() };
+    let before_direct = refusals().len();
+    let direct = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "CloudFront-Viewer-Address: 203.0.113.9:4444"])
+        .args(["-H", "X-Callvault-Front: a-guess", &format!("{function_url}/api/me")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&direct.stdout), "401", "no token, no session");
+    // Its audit line may follow the answer by a moment.
+    let started = Instant::now();
+    let after = loop {
+        let found = refusals();
+        if found.len() > before_direct || started.elapsed() > Duration::from_secs(10) {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(after.len(), before_direct + 1, "the direct call is audited once:\n{}", watch.log_text());
+    let a = &after[before_direct];
+    assert_eq!((a["via"].as_str(), a["code"].as_str()), (Some("direct"), Some("not_signed_in")), "{a}");
+    assert_eq!(a["source_ip"], "127.0.0.1", "{a}");
+    assert!(a["edge_ip"].is_null(), "{a}");
     // The seek to 75%: a Range request of the block that holds it
     // (Chromium asks for 64 KiB-aligned blocks; the buffering before it had
     // not come near), and S3 read only the frames covering what was served.

@@ -36,7 +36,14 @@ pub struct AuditRecord {
     /// the request, not who asked.
     pub principal: Option<String>,
     pub account_id: Option<String>,
+    /// The viewer's address: through the player's front (CloudFront), the
+    /// one it gives (`CloudFront-Viewer-Address`, trusted only beside the
+    /// front's secret: `front`); otherwise the Function URL's `sourceIp`.
     pub source_ip: Option<String>,
+    /// `front` (through the distribution, vouched for) or `direct`.
+    pub via: &'static str,
+    /// Through the front: the edge server's address (`sourceIp`).
+    pub edge_ip: Option<String>,
     pub user_agent: Option<String>,
     pub method: String,
     /// `audio`, `info`, `list`, `me`, `page`, `login`, `callback`,

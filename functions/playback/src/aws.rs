@@ -88,6 +88,29 @@ impl ClientSecrets {
     }
 }
 
+/// The front's secret was unreadable or too short.
+#[derive(Debug, thiserror::Error)]
+#[error("the player front's secret {arn} cannot be used: {detail} (the role needs secretsmanager:GetSecretValue on it; the template generates it, 48 random characters)")]
+pub struct FrontSecretError {
+    pub arn: String,
+    pub detail: String,
+}
+
+impl FrontSecretError {
+    pub fn code(&self) -> &'static str {
+        "front_secret_unavailable"
+    }
+}
+
+impl ClientSecrets {
+    /// The front's secret's versions (`AWSCURRENT`, and `AWSPREVIOUS` while
+    /// a rotation reaches the distribution): the same shape as the session
+    /// keys.
+    pub async fn front_secret(&self, arn: &str) -> Result<Vec<Zeroizing<String>>, FrontSecretError> {
+        self.session_keys(arn).await.map_err(|e| FrontSecretError { arn: e.arn, detail: e.detail })
+    }
+}
+
 /// A Secrets Manager error, in words: its code and message.
 fn map_error<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
     format!("{}: {}", e.code().unwrap_or("request failed"), e.message().unwrap_or(&e.to_string()))

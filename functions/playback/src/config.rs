@@ -21,6 +21,7 @@ pub const PLAYER_URL: &str = "PLAYER_URL";
 pub const PLAYBACK_ACCESS: &str = "PLAYBACK_ACCESS";
 pub const SESSION_SECONDS: &str = "SESSION_SECONDS";
 pub const SESSION_KEYS_SECRET_ARN: &str = "SESSION_KEYS_SECRET_ARN";
+pub const PLAYER_FRONT_SECRET_ARN: &str = "PLAYER_FRONT_SECRET_ARN";
 
 /// How long a player session lasts (never past its ID token's expiry).
 pub const DEFAULT_SESSION_SECONDS: u64 = 3600;
@@ -66,6 +67,9 @@ pub struct Config {
     pub session: Duration,
     /// The scopes a browser sign-in asks for.
     pub scopes: String,
+    /// The player front's secret (`None`: no viewer address is trusted; the
+    /// audit records each request's `sourceIp`).
+    pub front_secret_arn: Option<String>,
 }
 
 impl FromSettings for Config {
@@ -163,6 +167,7 @@ impl FromSettings for Config {
             },
             catalog_table,
             max_response_bytes,
+            front_secret_arn: env.optional(PLAYER_FRONT_SECRET_ARN),
         })
     }
 }

@@ -37,6 +37,8 @@ pub struct Handler<K, O, C, P> {
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) auth: Auth<P>,
     pub(crate) cursors: crate::auth::session::CursorKey,
+    /// The player's front's secret: `None`, no viewer address is trusted.
+    pub(crate) front: Option<crate::front::FrontKey>,
 }
 
 impl<K, O, C, P> Handler<K, O, C, P>
@@ -55,7 +57,14 @@ where
         auth: Auth<P>,
     ) -> Self {
         let cursors = auth.sign_in.as_ref().map_or_else(crate::auth::session::CursorKey::random, |s| s.cursor_key());
-        Self { player: Arc::new(player), max_response_bytes, audit, auth, cursors }
+        Self { player: Arc::new(player), max_response_bytes, audit, auth, cursors, front: None }
+    }
+
+    /// Trusts the viewer's address of requests that carry the front's
+    /// secret ([`crate::front`]).
+    pub fn with_front(mut self, front: crate::front::FrontKey) -> Self {
+        self.front = Some(front);
+        self
     }
 
     /// The player, for its cache.
@@ -66,7 +75,7 @@ where
     /// Answers one request. Never fails: every error is a response.
     pub async fn handle(&self, req: Request) -> Response<PlaybackBody> {
         let started = Instant::now();
-        let mut audit = audit_record(&req);
+        let mut audit = audit_record(&req, self.front.as_ref());
         let answer = match self.answer(&req, &mut audit).await {
             Ok(answer) => answer,
             Err(refusal) => {
@@ -192,7 +201,7 @@ where
 }
 
 /// The audit record's request fields: who asked, from where, for what.
-pub(crate) fn audit_record(req: &Request) -> AuditRecord {
+pub(crate) fn audit_record(req: &Request, front: Option<&crate::front::FrontKey>) -> AuditRecord {
     let mut audit = AuditRecord {
         audit: "playback",
         phase: "end",
@@ -210,7 +219,17 @@ pub(crate) fn audit_record(req: &Request) -> AuditRecord {
         let iam = ctx.authorizer.as_ref().and_then(|a| a.iam.as_ref());
         audit.principal = iam.and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone()));
         audit.account_id = iam.and_then(|i| i.account_id.clone()).or_else(|| ctx.account_id.clone());
-        audit.source_ip = ctx.http.source_ip.clone();
+        match crate::front::viewer_ip(req.headers(), front) {
+            Some(viewer) => {
+                audit.via = "front";
+                audit.source_ip = Some(viewer);
+                audit.edge_ip = ctx.http.source_ip.clone();
+            }
+            None => {
+                audit.via = "direct";
+                audit.source_ip = ctx.http.source_ip.clone();
+            }
+        }
         audit.user_agent = ctx.http.user_agent.clone();
         if audit.request_id.is_empty() {
             audit.request_id = ctx.request_id.clone().unwrap_or_default();

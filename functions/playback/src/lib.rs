@@ -27,6 +27,7 @@ pub mod aws;
 pub mod body;
 pub mod config;
 pub mod dispatch;
+pub mod front;
 pub mod page;
 pub mod refusal;
 pub mod response;

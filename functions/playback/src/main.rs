@@ -47,7 +47,15 @@ async fn serve(sdk: aws_config::SdkConfig) -> Result<(), vault::bootstrap::Error
         DynamoCatalog::from_config(&sdk, &config.catalog_table),
         config.settings,
     );
-    let handler = Arc::new(Handler::new(player, config.max_response_bytes, Arc::new(StdoutAudit), auth));
+    let mut handler = Handler::new(player, config.max_response_bytes, Arc::new(StdoutAudit), auth);
+    if let Some(arn) = &config.front_secret_arn {
+        let versions = playback::aws::ClientSecrets::new(&sdk)
+            .front_secret(arn)
+            .await
+            .inspect_err(|e| tracing::error!(code = e.code(), "{e}"))?;
+        handler = handler.with_front(playback::front::FrontKey::new(&versions));
+    }
+    let handler = Arc::new(handler);
     // A broken connection to the runtime API (a client that went away
     // mid-stream, a keep-alive connection the API closed) ends the runtime
     // loop with an error. Polling again keeps the opened messages, so the

@@ -197,6 +197,13 @@ pub async fn object_store<S: ObjectStore, H: ObjectHarness>(
     assert_eq!(tags, [("a".to_string(), "3".to_string()), ("b".to_string(), "2".to_string())]);
     store.tag(&small, Some(&v1), "old", "yes").await.unwrap();
     assert_eq!(harness.tags(&small, Some(&v1)).await, [("old".to_string(), "yes".to_string())]);
+    // One call with the tags just read: those kept, the key replaced.
+    let current = store.tags(&small, Some(&v1)).await.unwrap();
+    store.tag_with(&small, Some(&v1), &current, "old", "no").await.unwrap();
+    store.tag_with(&small, Some(&v1), &[("old".to_string(), "no".to_string())], "state", "x").await.unwrap();
+    let mut tags = harness.tags(&small, Some(&v1)).await;
+    tags.sort();
+    assert_eq!(tags, [("old".to_string(), "no".to_string()), ("state".to_string(), "x".to_string())]);
 
     // Deleting one version leaves the others; deleting what is gone is done.
     store.delete(&small, Some(&v1)).await.unwrap();

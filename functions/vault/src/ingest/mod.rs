@@ -460,7 +460,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
         let version = entry.vault_version.as_deref();
         let tags = self.s3.tags(&vault, version).await?;
         match tags.iter().find(|(k, _)| k == STATE_TAG).map(|(_, v)| v.as_str()) {
-            Some(PENDING) => self.s3.tag(&vault, version, STATE_TAG, CATALOGUED).await?,
+            Some(PENDING) => self.s3.tag_with(&vault, version, &tags, STATE_TAG, CATALOGUED).await?,
             Some(_) => {}
             None => tracing::warn!(
                 code = "vault_object_untagged",

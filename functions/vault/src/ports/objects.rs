@@ -342,11 +342,25 @@ pub trait ObjectStore: Send + Sync {
         bypass_governance: bool,
     ) -> impl Future<Output = Result<(), S3Error>> + Send;
 
-    /// Sets one tag on the object (or on `version` of it), keeping its others.
+    /// Sets one tag on the object (or on `version` of it), keeping its
+    /// others: reads them first (two calls).
     fn tag(
         &self,
         loc: &S3Location,
         version: Option<&str>,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), S3Error>> + Send;
+
+    /// Sets one tag, keeping the others of `current`, the tags the caller
+    /// has just read ([`ObjectStore::tags`]): one call. S3 replaces the
+    /// whole tag set, so a tag set meanwhile by someone else is lost; the
+    /// vault's versions carry only callvault's own state tag.
+    fn tag_with(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        current: &[(String, String)],
         key: &str,
         value: &str,
     ) -> impl Future<Output = Result<(), S3Error>> + Send;

@@ -454,10 +454,13 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             let state = state_of(&tags);
             if Some(v.version.as_str()) == entry.vault_version.as_deref() {
                 if state == Some(PENDING) {
-                    self.s3.tag(&loc, Some(&v.version), STATE_TAG, CATALOGUED).await.map_err(RekeyError::S3)?;
+                    self.s3
+                        .tag_with(&loc, Some(&v.version), &tags, STATE_TAG, CATALOGUED)
+                        .await
+                        .map_err(RekeyError::S3)?;
                 }
             } else if matches!(state, Some(PENDING) | Some(CATALOGUED)) {
-                self.s3.tag(&loc, Some(&v.version), STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
+                self.s3.tag_with(&loc, Some(&v.version), &tags, STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
                 superseded += 1;
             }
         }
@@ -473,11 +476,15 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         moved: &RecordingEntry,
         old: Option<&str>,
     ) -> Result<usize, RekeyError> {
-        self.s3.tag(loc, moved.vault_version.as_deref(), STATE_TAG, CATALOGUED).await.map_err(RekeyError::S3)?;
+        // The new version carries the tags it was born with, no read needed.
+        self.s3
+            .tag_with(loc, moved.vault_version.as_deref(), &born_pending(), STATE_TAG, CATALOGUED)
+            .await
+            .map_err(RekeyError::S3)?;
         let state = self.s3.tags(loc, old).await.map_err(RekeyError::S3)?;
         match state_of(&state) {
             Some(PENDING) | Some(CATALOGUED) => {
-                self.s3.tag(loc, old, STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
+                self.s3.tag_with(loc, old, &state, STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
                 Ok(1)
             }
             _ => Ok(0),
@@ -508,11 +515,17 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         keys
     }
 
+    /// Tags a version this task has just written (born pending: no read).
     pub(super) async fn mark(&self, loc: &S3Location, version: Option<&str>, state: &str) {
-        if let Err(e) = self.s3.tag(loc, version, STATE_TAG, state).await {
+        if let Err(e) = self.s3.tag_with(loc, version, &born_pending(), STATE_TAG, state).await {
             tracing::warn!(location = %loc, code = e.code(), error = %e, "could not tag the version {state}; the rerun does");
         }
     }
+}
+
+/// The tags of a version this function wrote: its state, pending.
+fn born_pending() -> [(String, String); 1] {
+    [(STATE_TAG.to_string(), PENDING.to_string())]
 }
 
 /// The `callvault-state` of a version, from its tags.

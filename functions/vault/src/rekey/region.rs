@@ -162,7 +162,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         let tags = dst_objects.tags(&dst_loc, there.vault_version.as_deref()).await.map_err(RekeyError::S3)?;
         if tags.iter().any(|(k, v)| k == STATE_TAG && v == PENDING) {
             dst_objects
-                .tag(&dst_loc, there.vault_version.as_deref(), STATE_TAG, CATALOGUED)
+                .tag_with(&dst_loc, there.vault_version.as_deref(), &tags, STATE_TAG, CATALOGUED)
                 .await
                 .map_err(RekeyError::S3)?;
         }
@@ -366,7 +366,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         let version = entry.vault_version.as_deref();
         let tags = self.s3.tags(&loc, version).await.map_err(RekeyError::S3)?;
         if matches!(state_of(&tags), Some(PENDING) | Some(CATALOGUED)) {
-            self.s3.tag(&loc, version, STATE_TAG, MOVED).await.map_err(RekeyError::S3)?;
+            self.s3.tag_with(&loc, version, &tags, STATE_TAG, MOVED).await.map_err(RekeyError::S3)?;
         }
         Ok(())
     }

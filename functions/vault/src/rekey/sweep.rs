@@ -104,7 +104,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + 
         };
         let finished = match state_of(&tags) {
             Some(PENDING) => {
-                self.s3.tag(&loc, version, STATE_TAG, CATALOGUED).await.map_err(s3)?;
+                self.s3.tag_with(&loc, version, &tags, STATE_TAG, CATALOGUED).await.map_err(s3)?;
                 true
             }
             Some(CATALOGUED) | None => false,

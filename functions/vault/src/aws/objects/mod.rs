@@ -411,10 +411,22 @@ impl ObjectStore for S3Objects {
     }
 
     async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
+        let current = self.tags(loc, version).await?;
+        self.tag_with(loc, version, &current, key, value).await
+    }
+
+    async fn tag_with(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        current: &[(String, String)],
+        key: &str,
+        value: &str,
+    ) -> Result<(), S3Error> {
         let refused =
             |e: aws_sdk_s3::error::BuildError| S3Error::Refused { location: loc.to_string(), detail: e.to_string() };
         let mut tags = Vec::new();
-        for (k, v) in self.tags(loc, version).await?.into_iter().filter(|(k, _)| k != key) {
+        for (k, v) in current.iter().filter(|(k, _)| k != key) {
             tags.push(Tag::builder().key(k).value(v).build().map_err(refused)?);
         }
         tags.push(Tag::builder().key(key).value(value).build().map_err(refused)?);

@@ -542,4 +542,28 @@ impl ObjectStore for MemoryObjects {
         found.tags.push((key.to_string(), value.to_string()));
         Ok(())
     }
+
+    async fn tag_with(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        current: &[(String, String)],
+        key: &str,
+        value: &str,
+    ) -> Result<(), S3Error> {
+        // The same S3 call as `tag` (PutObjectTagging): planned faults hit both.
+        self.faults.before("tag").await?;
+        let target = self.find(loc, version)?.id;
+        let mut state = self.lock();
+        let versions = state
+            .buckets
+            .get_mut(&loc.bucket)
+            .and_then(|b| b.objects.get_mut(&loc.key))
+            .ok_or_else(|| not_found(loc))?;
+        let found =
+            versions.iter_mut().rev().find(|v| v.data.is_some() && v.id == target).ok_or_else(|| not_found(loc))?;
+        found.tags = current.iter().filter(|(k, _)| k != key).cloned().collect();
+        found.tags.push((key.to_string(), value.to_string()));
+        Ok(())
+    }
 }
