@@ -570,8 +570,10 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
         assert_ne!(st.resource.as_str(), Some("*"), "{:?}: encrypt-recording names its resources", st.sid);
     }
     // What the lifecycle rules remove is exactly what is still pending (never
-    // catalogued) or superseded by a re-key, and a superseded version only
-    // once it is noncurrent.
+    // catalogued) or superseded by a re-key, after the grace period: a
+    // superseded version that is current (an orphan newer than the
+    // catalogued one) first gets a delete marker over it, then goes as a
+    // noncurrent version. The catalogued version is never tagged superseded.
     let rules = template["Resources"]["VaultBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
         .as_sequence()
         .expect("the vault's lifecycle rules");
@@ -588,7 +590,7 @@ fn encrypt_recording_cannot_destroy_a_catalogued_recording_or_touch_evidence() {
         let state = filters[0]["Value"].as_str().unwrap();
         match state {
             "superseded" => {
-                assert!(rule.get("ExpirationInDays").is_none(), "a superseded version goes only once noncurrent");
+                assert!(tag_is(&rule["ExpirationInDays"], "Ref"), "a current orphan: after the grace period");
                 assert!(
                     tag_is(&rule["NoncurrentVersionExpiration"]["NoncurrentDays"], "Ref"),
                     "after the grace period"

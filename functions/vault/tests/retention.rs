@@ -512,6 +512,91 @@ async fn a_release_needs_a_hold_and_a_rekey_keeps_the_lock_date_and_the_hold_on_
     assert!(lock.legal_hold, "the new version is born held");
 }
 
+/// A held recording moved out of a locked vault: the versions left here
+/// keep their S3 legal hold (the rekey role cannot release one), so the
+/// marker keeps the hold, and releasing it there lets the `moved-recordings`
+/// rule remove them; the copy in the other region keeps its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_recordings_marker_keeps_the_hold_and_its_release_frees_the_versions_left_here() {
+    let (rig, _, _) = rig();
+    rig.objects.create_locked_bucket(VAULT);
+    recorded(&rig, "calls/m1", &sample(4000, 5)).await;
+    let service = rig.retention_service(100, true);
+    service.hold(&id("calls/m1"), hold("legal")).await.unwrap();
+    let version = rig.entry("calls/m1").unwrap().vault_version.unwrap();
+    let marker_until = rig.entry("calls/m1").unwrap().retain_until;
+    assert!(rig.objects.object_lock(&vault("calls/m1"), &version).await.unwrap().legal_hold);
+
+    // A vault there without Object Lock: refused before anything is
+    // catalogued there or changed here.
+    {
+        let objects = vault::memory::MemoryObjects::new();
+        objects.create_bucket("vault-open", true);
+        let catalog = vault::memory::MemoryCatalog::new();
+        let regions = vault::memory::MemoryRegions::new().with("eu-west-2", objects.clone(), catalog.clone());
+        let dest = vault::rekey::Destination {
+            region: "eu-west-2".into(),
+            vault_bucket: "vault-open".into(),
+            catalog_table: "catalog-open".into(),
+        };
+        let task = vault::rekey::RekeyTask {
+            id: id("calls/m1"),
+            target: vault::rekey::Target::Keys(vec![rig.kms.create_symmetric("eu-west-2")]),
+            from_key: None,
+            request_id: "job/open".into(),
+            destination: Some(dest),
+            copy_only: false,
+        };
+        let rekeyer = rig.rekeyer_locked(900, Some("GOVERNANCE")).with_destinations(std::sync::Arc::new(regions));
+        let refused = rekeyer.rekey(&task).await.unwrap_err();
+        assert_eq!((refused.code(), refused.is_retryable()), ("destination_unlocked", false), "{refused}");
+        assert!(catalog.recordings().is_empty() && objects.keys("vault-open").is_empty(), "nothing there");
+        assert!(rig.entry("calls/m1").unwrap().moved_to.is_none(), "nothing changed here");
+    }
+
+    // Moved to eu-west-1 under a key there.
+    let region = "eu-west-1";
+    let there_key = rig.kms.create_symmetric(region);
+    let objects = vault::memory::MemoryObjects::new();
+    objects.create_locked_bucket("vault-eu");
+    let catalog = vault::memory::MemoryCatalog::new();
+    let regions = vault::memory::MemoryRegions::new().with(region, objects.clone(), catalog.clone());
+    let dest = vault::rekey::Destination {
+        region: region.into(),
+        vault_bucket: "vault-eu".into(),
+        catalog_table: "catalog-eu".into(),
+    };
+    let task = vault::rekey::RekeyTask {
+        id: id("calls/m1"),
+        target: vault::rekey::Target::Keys(vec![there_key]),
+        from_key: None,
+        request_id: "job/m1".into(),
+        destination: Some(dest),
+        copy_only: false,
+    };
+    let rekeyer = rig.rekeyer_locked(900, Some("GOVERNANCE")).with_destinations(std::sync::Arc::new(regions));
+    rekeyer.rekey(&task).await.expect("moved");
+    let marker = rig.entry("calls/m1").unwrap();
+    assert!(marker.moved_to.is_some());
+    assert_eq!(marker.hold.as_ref().map(|h| h.by.as_str()), Some("legal"), "the marker keeps the hold");
+    assert_eq!(catalog.recordings()[0].hold, marker.hold, "the copy there carries it");
+    assert!(rig.objects.object_lock(&vault("calls/m1"), &version).await.unwrap().legal_hold, "still held here");
+    // The copy there was born with the recording's lock date and hold.
+    let there = catalog.recordings()[0].clone();
+    let loc = S3Location { bucket: "vault-eu".into(), key: "calls/m1".into() };
+    let lock = objects.object_lock(&loc, there.vault_version.as_deref().unwrap()).await.unwrap();
+    let until = marker_until.clone().expect("a retain-until date under the calls policy");
+    assert_eq!((lock.retention, lock.legal_hold), (Some(("GOVERNANCE".to_string(), until)), true));
+
+    // Held somewhere else now: setting a hold on the marker is refused;
+    // releasing it frees the versions left here, and only here.
+    assert_eq!(service.hold(&id("calls/m1"), hold("other")).await.unwrap_err().code(), "moved");
+    let after = service.release(&id("calls/m1"), released()).await.expect("released here");
+    assert!(after.hold.is_none() && after.moved_to.is_some());
+    assert!(!rig.objects.object_lock(&vault("calls/m1"), &version).await.unwrap().legal_hold, "free for the lifecycle");
+    assert!(catalog.recordings()[0].hold.is_some(), "the copy there stays held");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stamp_that_lost_to_a_rekey_is_retried_on_the_new_row() {
     let (mut rig, _, _) = rig();

@@ -134,7 +134,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 .map_err(|e| RekeyError::from_flow(e, id))?;
         let new_header = message.encryptor.header().clone();
         let new_message_id = hex::encode(new_header.message_id);
-        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry, dst_loc));
+        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry));
         let (proof, plaintext_read) = DecryptionProof::new(message.check, message.encrypted_data_keys);
         writer.check_with(Box::new(proof));
         let encryptor = message.encryptor;
@@ -212,16 +212,16 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
     }
 
     /// How a new vault version is written: born pending.
-    pub(super) fn pending_write(&self, entry: &RecordingEntry, dst_loc: &S3Location) -> WriteOptions {
+    pub(super) fn pending_write(&self, entry: &RecordingEntry) -> WriteOptions {
         let mut write = self.settings.write.clone();
         write.content_type = Some("application/octet-stream".into());
         write.tags = vec![(STATE_TAG.into(), PENDING.into())];
         write.part_size = part_size_for(entry.ciphertext_size + 64 * 1024, write.part_size);
-        // This vault's Object Lock: another region's vault may have none, or
-        // another mode (there the copy is born without a lock date; see the
-        // "Moving region" in docs/functions.md).
-        let here = dst_loc.bucket == self.settings.vault_bucket;
-        if let (true, Some(mode)) = (here, &self.settings.vault_lock) {
+        // This vault's Object Lock, on a move's copy in another region's
+        // vault too: a locked recording keeps its date and hold wherever it
+        // goes. A vault there without Object Lock refuses the write
+        // (`destination_unlocked`).
+        if let Some(mode) = &self.settings.vault_lock {
             if let Some(until) = &entry.retain_until {
                 write.lock.retention = Some((mode.clone(), until.clone()));
             }

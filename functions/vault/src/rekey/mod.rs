@@ -197,6 +197,8 @@ pub enum RekeyError {
     NotMultiRegion { id: String, key: String },
     #[error("the destination already holds another recording {id} ({detail}); it is left as it is: compare the two")]
     DestinationTaken { id: String, detail: String },
+    #[error("recording {id} is kept under this vault's Object Lock (its lock date or legal hold), and the vault of {dest} has no Object Lock: the copy there would lose them, so nothing moved. Enable Object Lock on that vault (`aws s3api put-object-lock-configuration`), then run the job again")]
+    DestinationUnlocked { id: String, dest: String },
     #[error("this deployment cannot move recordings to other regions: {detail}")]
     NoDestinations { detail: String },
     #[error("recording {id} is being deleted ({reason}, run {run}): there is nothing left to move")]
@@ -227,6 +229,7 @@ impl OperationError for RekeyError {
             Self::NotMultiRegion { .. } => "not_multi_region",
             Self::DestinationTaken { .. } => "destination_taken",
             Self::NoDestinations { .. } => "no_destinations",
+            Self::DestinationUnlocked { .. } => "destination_unlocked",
             Self::Deleting { .. } => "deleting",
             Self::TargetKeyRefused { .. } => "target_key_refused",
             Self::Key(e) => e.code(),
@@ -247,6 +250,7 @@ impl OperationError for RekeyError {
             Self::NotMultiRegion { .. } => ErrorKind::BadRequest,
             Self::DestinationTaken { .. } => ErrorKind::Conflict,
             Self::NoDestinations { .. } => ErrorKind::Deployment,
+            Self::DestinationUnlocked { .. } => ErrorKind::Deployment,
             Self::Deleting { .. } => ErrorKind::Conflict,
             Self::TargetKeyRefused { .. } => ErrorKind::KeyRefused,
             Self::Key(e) => e.kind(),

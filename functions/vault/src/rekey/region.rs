@@ -116,7 +116,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 // 2. The message there, born pending.
                 let row = match keys {
                     None => {
-                        let written = self.copy_message(entry, dst_objects, &dst_loc).await?;
+                        let written = self
+                            .copy_message(entry, dst_objects, &dst_loc)
+                            .await
+                            .map_err(|e| Self::unlocked_there(e, entry, dest))?;
                         RecordingEntry {
                             vault_version: written.version.clone(),
                             // The same keys, named as the destination knows them: the
@@ -132,7 +135,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                         }
                     }
                     Some(keys) => {
-                        let (written, message_id) = self.write_new_message(entry, keys, dst_objects, &dst_loc).await?;
+                        let (written, message_id) = self
+                            .write_new_message(entry, keys, dst_objects, &dst_loc)
+                            .await
+                            .map_err(|e| Self::unlocked_there(e, entry, dest))?;
                         RecordingEntry {
                             vault_version: written.version.clone(),
                             wrapping_keys: keys.iter().map(|k| k.arn().to_string()).collect(),
@@ -185,10 +191,14 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 catalog_table: dest.catalog_table.clone(),
                 moved_at: now.clone(),
             }),
-            // Its retention and hold moved with it: the copy there has them.
+            // Its retention moved with it: the copy there has it. The hold
+            // too, and it stays here as well: the versions here keep their
+            // S3 legal hold (this role may set one, never release it), and
+            // `callvault hold release` on the marker releases them, so the
+            // `moved-recordings` rule can remove them.
             retain_until: None,
             retention_days: None,
-            hold: None,
+            hold: entry.hold.clone(),
             // A marker names no version to keep: its version is tagged moved.
             tags_due: None,
             ..entry.clone()
@@ -294,6 +304,17 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         }
     }
 
+    /// A write there that S3 refused because that vault has no Object Lock
+    /// (and this recording is locked here): `destination_unlocked`.
+    fn unlocked_there(e: RekeyError, entry: &RecordingEntry, dest: &Destination) -> RekeyError {
+        match e {
+            RekeyError::S3(S3Error::Refused { detail, .. }) if detail.contains("Object Lock") => {
+                RekeyError::DestinationUnlocked { id: entry.id.to_string(), dest: dest.to_string() }
+            }
+            other => other,
+        }
+    }
+
     /// Catalogues `row` in the destination's catalog under a claim there.
     pub(super) async fn record_there(
         &self,
@@ -338,7 +359,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         let body =
             self.s3.read(&self.location(entry), entry.vault_version.as_deref(), None).await.map_err(RekeyError::S3)?;
         let mut reader = body.into_blocking_read(&handle);
-        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry, dst_loc));
+        let mut writer = dst.upload(&handle, dst_loc, self.pending_write(entry));
         let message_id = hex::decode(&entry.message_id).unwrap_or_default();
         writer.check_with(Box::new(CopyCheck::new(message_id, entry.ciphertext_size)));
         let written = tokio::task::spawn_blocking(move || match std::io::copy(&mut reader, &mut writer) {

@@ -110,9 +110,14 @@ where
     /// Releases the legal hold the catalog holds (never one set in S3 by
     /// someone else: `not_held`), recording who released it, why and when
     /// (`release`) beside the hold it released. S3's holds go first, the
-    /// catalog's last, so that a stop in between leaves it held.
+    /// catalog's last, so that a stop in between leaves it held. A moved
+    /// marker's hold is released too: it releases the versions left here
+    /// (the copy in the other region keeps its own hold), so that the
+    /// lifecycle can remove them.
     pub async fn release(&self, id: &RecordingId, release: LegalHold) -> Result<RecordingEntry, RetentionError> {
-        let entry = self.holdable(id).await?;
+        let Some(entry) = self.catalog.recording(id).await? else {
+            return Err(RetentionError::NotFound { id: id.to_string() });
+        };
         let Some(held) = entry.hold.clone() else {
             return Err(RetentionError::NotHeld { id: id.to_string() });
         };

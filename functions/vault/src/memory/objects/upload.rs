@@ -89,6 +89,15 @@ impl Upload for MemoryUpload {
         let content_type = self.options.content_type.clone();
         let tags = self.options.tags.clone();
         let lock = self.options.lock.clone();
+        // As S3 refuses a PUT with lock headers into a bucket without Object Lock.
+        let locked = self.store.lock().buckets.get(&self.loc.bucket).is_some_and(|b| b.object_lock);
+        if lock != ObjectLock::default() && !locked {
+            self.abort();
+            return Err(S3Error::Refused {
+                location: self.loc.to_string(),
+                detail: "InvalidRequest: Bucket is missing Object Lock Configuration".into(),
+            });
+        }
         let result = self.store.store(&self.loc, stored, content_type, Some(part_size), tags);
         self.close();
         let (_, version) = result?;
