@@ -1133,7 +1133,8 @@ fn the_tag_sweep_may_only_tag_a_pending_version_catalogued_and_clear_a_rows_mark
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(attributes, ["pk", "sk", "tags_due", "tags_due_from", "message_id"]);
+    assert_eq!(attributes, ["pk", "sk", "tags_due"]);
+    assert_eq!(update.condition["StringEqualsIfExists"]["dynamodb:ReturnValues"].as_str(), Some("NONE"));
 }
 
 /// A vault lifecycle rule as the invariant sees it: the state its tag

@@ -495,7 +495,12 @@ async fn tags_that_fail_after_a_rekeys_commit_hold_key_retirement_until_the_swee
         .update_expression("SET tags_due = :then")
         .expression_attribute_values(
             ":then",
-            aws_sdk_dynamodb::types::AttributeValue::S(rfc3339(unix_now() - 2 * 3600)),
+            // The index's key: `<since>#<message id>`.
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "{}#{}",
+                rfc3339(unix_now() - 2 * 3600),
+                entry.message_id
+            )),
         )
         .send()
         .await
@@ -505,10 +510,11 @@ async fn tags_that_fail_after_a_rekeys_commit_hold_key_retirement_until_the_swee
     assert_eq!((swept["due"].as_u64(), swept["failed"].as_array().map(Vec::len)), (Some(1), Some(0)), "{swept}");
     let finished = format!("calls/sweep-1.wav {}", entry.vault_version.clone().unwrap());
     assert_eq!(swept["finished"], serde_json::json!([finished]));
-    watch.wait_for_log(&["\"TagsDue\":1.0", "tags_finished_by_sweep"], Duration::from_secs(10));
+    watch.wait_for_log(&["\"TagsLeftUnfinished\":1.0", "tags_finished_by_sweep"], Duration::from_secs(10));
 
     assert_eq!(state(entry.vault_version.clone()).await.as_deref(), Some("catalogued"));
-    assert!(stack.entry("calls", "sweep-1.wav").await.unwrap().tags_due.is_none(), "the mark is gone");
+    let mark = stack.entry("calls", "sweep-1.wav").await.unwrap().tags_due.expect("the keys it left");
+    assert_eq!((mark.since, mark.from_keys), (None, vec![a.clone()]), "out of the sweep's index");
     // Past the marks now: the next check speaks (the stack still names A).
     refused(&keys_cli(&stack, &["retire", &a]), "key_configured");
     let again: Value = serde_json::from_slice(&watch.invoke("rekey", event.to_str().unwrap()).stdout).unwrap();

@@ -259,7 +259,7 @@ async fn unfinished_tags(catalog: &DynamoCatalog, key_arn: &str) -> Result<Vec<(
             .await
             .map_err(|e| CliError { code: e.code(), message: e.to_string() })?;
         for row in page.iter().filter(|r| r.is_under(key_arn) || r.was_under(key_arn)) {
-            let since = row.tags_due.as_ref().map(|t| t.since.clone()).unwrap_or_default();
+            let since = row.tags_due.as_ref().and_then(|t| t.since.clone()).unwrap_or_default();
             found.push((row.id.to_string(), since));
         }
         match next {

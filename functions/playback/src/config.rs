@@ -122,8 +122,8 @@ impl FromSettings for Config {
             return Err(ConfigError {
                 name: PLAYER_URL,
                 problem: format!(
-                    "{url:?} is not an https URL (http only to localhost, which browsers treat as secure: the \
-                     session cookie is a __Host- cookie, kept only when set Secure)"
+                    "{url:?} is not an https origin (http only to localhost, which browsers treat as secure; no path: \
+                     the session cookie is a __Host- cookie, kept only when set Secure, for the whole origin)"
                 ),
             });
         }
@@ -173,8 +173,13 @@ impl FromSettings for Config {
 }
 
 /// Whether the player's URL is one a browser keeps `__Host-` cookies for:
-/// https, or http to `localhost` (a secure context in every browser).
+/// https, or http to `localhost` (a secure context in every browser), and
+/// an origin alone: the cookie's path is `/`, so a player under a path
+/// would send its session to every other application of that origin.
 fn secure_origin(url: &str) -> bool {
+    if url.split_once("://").is_some_and(|(_, rest)| rest.contains(['/', '?', '#'])) {
+        return false;
+    }
     match url.split_once("://") {
         Some(("https", rest)) => !rest.is_empty() && allowed_url(url),
         Some(("http", rest)) => {
@@ -239,7 +244,12 @@ mod tests {
         // A __Host- cookie needs a secure context: https, or localhost.
         e.insert(PLAYER_URL, "http://localhost:9000".into());
         assert_eq!(load(&e).unwrap().sign_in.unwrap().player_url, "http://localhost:9000");
-        for insecure in ["http://127.0.0.1:9000/lambda-url/playback", "http://localhost.example.com", "https://"] {
+        for insecure in [
+            "http://127.0.0.1:9000/lambda-url/playback",
+            "http://localhost.example.com",
+            "https://",
+            "https://apps.example.com/player",
+        ] {
             e.insert(PLAYER_URL, insecure.into());
             assert_eq!(load(&e).unwrap_err().name, PLAYER_URL, "{insecure}");
         }

@@ -228,6 +228,16 @@ pub(crate) fn audit_record(req: &Request, front: Option<&crate::front::FrontKey>
             None => {
                 audit.via = "direct";
                 audit.source_ip = ctx.http.source_ip.clone();
+                if req.headers().contains_key(crate::front::VIEWER_ADDRESS) && front.is_some() {
+                    // A direct caller naming an address, or a front whose
+                    // secret is out of date (rotated without updating the
+                    // distribution): either way, worth a look.
+                    tracing::warn!(
+                        code = "viewer_address_unvouched",
+                        source_ip = ctx.http.source_ip.as_deref().unwrap_or(""),
+                        "CloudFront-Viewer-Address without the front's secret: ignored, the request's own address is recorded"
+                    );
+                }
             }
         }
         audit.user_agent = ctx.http.user_agent.clone();

@@ -61,7 +61,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + 
         Ok(event::response(&invocation.invocation_id, &results))
     }
 
-    /// The tag sweep: its figures as metrics (`TagsDue` alarms), its
+    /// The tag sweep: its figures as metrics (`TagsLeftUnfinished`, the
+    /// versions a writer left `pending` and those the sweep could not
+    /// finish, alarms; a mark whose tag was already set does not), its
     /// answer the rows it finished and those it could not.
     pub async fn sweep(&self, now: u64) -> Result<Value, Failure> {
         let report = self.rekeyer.sweep_tags(now).await.map_err(|e| {
@@ -76,9 +78,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + 
                 ("TagsDue", "Count", report.due as f64),
                 ("TagsFinished", "Count", report.finished.len() as f64),
                 ("TagSweepFailures", "Count", report.failed.len() as f64),
+                ("TagsLeftUnfinished", "Count", (report.finished.len() + report.failed.len()) as f64),
             ],
         );
-        if report.due > 0 {
+        if !report.finished.is_empty() || !report.failed.is_empty() {
             tracing::warn!(
                 code = "tags_finished_by_sweep",
                 due = report.due,

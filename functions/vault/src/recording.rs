@@ -78,8 +78,11 @@ pub struct RecordingEntry {
 /// A catalogued version whose `catalogued` tag is not yet confirmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TagsDue {
-    /// RFC 3339, UTC: when the catalog named the version.
-    pub since: String,
+    /// RFC 3339, UTC: when the catalog named the version. `None` once the
+    /// tag sweep has tagged it: the row then leaves the sweep's index, and
+    /// the mark only remembers `from_keys` until a re-key supersedes the
+    /// version it replaced.
+    pub since: Option<String>,
     /// The keys the recording was under before (a re-key): until the tags
     /// are finished, the version it replaced may still be the only one
     /// tagged `catalogued`, so `rekey --from-key` selects the row and `keys

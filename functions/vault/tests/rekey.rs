@@ -211,18 +211,56 @@ async fn a_rekey_whose_tags_never_land_stays_marked_until_a_rerun_or_the_sweep_f
     assert_eq!(rig.states("calls/two"), ["catalogued", "pending"]);
     let swept = rekeyer.sweep_tags(now + SWEEP_GRACE_SECS + 60).await.unwrap();
     assert_eq!((swept.due, swept.finished.len(), swept.failed.len()), (1, 1, 0), "{swept:?}");
+    // Out of the sweep's index; the mark remembers the key it left, so a
+    // re-key off A still selects it.
     let entry = rig.entry("calls/two").unwrap();
-    assert!(entry.tags_due.is_none(), "the mark is gone");
+    let mark = entry.tags_due.as_ref().expect("the keys it left are remembered");
+    assert_eq!((mark.since.as_deref(), mark.from_keys.as_slice()), (None, std::slice::from_ref(&a)));
+    assert!(Selection { from_key: Some(a.clone()), types: vec![] }.matches(&entry));
     // The version the catalog names is out of every lifecycle rule's reach;
     // the one it replaced stays catalogued (the sweep supersedes nothing).
     assert_eq!(rig.states("calls/two"), ["catalogued", "catalogued"]);
     assert_eq!(rig.decrypt("calls/two").await, two);
     let again = rekeyer.sweep_tags(now + SWEEP_GRACE_SECS + 60).await.unwrap();
     assert_eq!(again, vault::rekey::TagSweep::default(), "nothing left");
-    // A rerun with the same keys supersedes the old one.
-    let out = rekeyer.rekey(&task("two", &b, "tidy")).await;
+    // The rerun of the job off A supersedes the old one, and the mark goes.
+    let mut tidy = task("two", &b, "tidy");
+    tidy.from_key = Some(a.clone());
+    let out = rekeyer.rekey(&tidy).await;
     assert_eq!(code(&out), "already_on_target", "{out:?}");
     settled(&rig, "two", &two, &b).await;
+    assert!(rig.entry("calls/two").unwrap().tags_due.is_none());
+}
+
+/// A row still marked by a re-key whose tags never landed, moved to another
+/// region by a job off the old key: the task still selects it, and every
+/// version left here, the one the re-key replaced included, goes to the
+/// `moved` rule (none stays catalogued for good).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marked_row_moved_to_another_region_leaves_no_version_here_catalogued() {
+    use vault::ports::objects::S3Error;
+    let (rig, a, b) = rig_ab();
+    let data = sample(9_000, 23);
+    recorded(&rig, "r", &data).await;
+    let rekeyer = rig.rekeyer(900);
+    for _ in 0..20 {
+        rig.objects
+            .faults
+            .fail_next("tag", S3Error::Unavailable { location: "vault".into(), detail: "SlowDown".into() });
+    }
+    assert_eq!(code(&rekeyer.rekey(&task("r", &b, "t")).await), "s3_unavailable");
+    rig.objects.faults.clear("tag");
+    assert_eq!(rig.states("calls/r"), ["catalogued", "pending"]);
+
+    let c = rig.kms.create_symmetric("eu-west-1");
+    let (dest, _, catalog, mover) = elsewhere(&rig, "eu-west-1");
+    let mut job = moving("r", &[&c], &dest, false);
+    job.from_key = Some(a.clone());
+    let out = mover.rekey(&job).await;
+    assert_eq!(code(&out), "moved_region", "{out:?}");
+    assert_eq!(rig.states("calls/r"), ["moved", "moved"], "nothing here outlives the move");
+    assert!(rig.entry("calls/r").unwrap().tags_due.is_none(), "a marker keeps no mark");
+    assert_eq!(catalog.recordings().len(), 1);
 }
 
 /// Finding 4 of the safety review: the proof decrypted the new message with

@@ -469,7 +469,7 @@ where
         let mut row = entry(id, &[key_b], 100 + i as u64);
         if i < 2 {
             row.tags_due =
-                Some(TagsDue { since: format!("2026-12-0{}T10:00:00Z", i + 1), from_keys: vec![key_a.into()] });
+                Some(TagsDue { since: Some(format!("2026-12-0{}T10:00:00Z", i + 1)), from_keys: vec![key_a.into()] });
         }
         let token = acquired(c, id, &format!("tags-{i}"), now).await;
         assert_eq!(c.record(&row, &token, "2026-12-07T10:00:00Z").await.unwrap(), Recorded::New);
@@ -494,6 +494,22 @@ where
     assert_eq!(c.recording(&gone).await.unwrap(), None, "no row is made");
     let marked = marked_among(c, &ids).await;
     assert_eq!(marked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids[1..2]);
+
+    // The sweep's part: only for the mark it read (its time, its message);
+    // the row leaves the index, the keys it left stay.
+    c.tags_swept(&ids[1], &"ab".repeat(32), "2026-12-01T10:00:00Z").await.unwrap();
+    c.tags_swept(&ids[1], &"cd".repeat(32), "2026-12-02T10:00:00Z").await.unwrap();
+    assert_eq!(marked_among(c, &ids).await.len(), 1, "another mark's sweep changes nothing");
+    c.tags_swept(&ids[1], &"ab".repeat(32), "2026-12-02T10:00:00Z").await.unwrap();
+    assert!(marked_among(c, &ids).await.is_empty(), "out of the index");
+    let row = c.recording(&ids[1]).await.unwrap().unwrap();
+    let mark = row.tags_due.clone().expect("the keys it left stay");
+    assert_eq!((mark.since, mark.from_keys), (None, vec![key_a.to_string()]));
+    assert!(row.was_under(key_a));
+    c.tags_confirmed(&ids[1], &"ab".repeat(32)).await.unwrap();
+    assert_eq!(c.recording(&ids[1]).await.unwrap().unwrap().tags_due, None, "a re-key's confirmation clears the rest");
+    c.tags_swept(&gone, &"ab".repeat(32), "2026-12-02T10:00:00Z").await.unwrap();
+    assert_eq!(c.recording(&gone).await.unwrap(), None, "no row is made");
 }
 
 /// The marked rows among `ids`, read a row per page through every page.

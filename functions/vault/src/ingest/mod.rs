@@ -392,7 +392,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
             deleting: None,
             // Until its tag is confirmed `catalogued` (just below), the tag
             // sweep's index holds it: nothing can leave it `pending`.
-            tags_due: Some(TagsDue { since: encrypted_at, from_keys: Vec::new() }),
+            tags_due: Some(TagsDue { since: Some(encrypted_at), from_keys: Vec::new() }),
         };
         match self.catalog.record(&entry, token, &entry.encrypted_at).await {
             Ok(Recorded::New) => {}

@@ -46,7 +46,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             // Marked in the same write that names the new version, until its
             // tag is confirmed: a tag that never lands cannot leave the only
             // catalogued copy to the lifecycle rule for pending writes.
-            tags_due: Some(TagsDue { since: now.clone(), from_keys: Self::from_keys(entry) }),
+            tags_due: Some(TagsDue { since: Some(now.clone()), from_keys: Self::from_keys(entry) }),
             ..entry.clone()
         };
         match self.move_row(entry, &moved, token, &now).await {
@@ -221,8 +221,12 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
         // vault too: a locked recording keeps its date and hold wherever it
         // goes. A vault there without Object Lock refuses the write
         // (`destination_unlocked`).
+        // A date already past (a held recording kept beyond it) is not
+        // sent: S3 refuses a retain-until date in the past, and the legal
+        // hold keeps the copy.
         if let Some(mode) = &self.settings.vault_lock {
-            if let Some(until) = &entry.retain_until {
+            let ahead = |until: &String| crate::time::parse_rfc3339(until).is_some_and(|t| t > unix_now());
+            if let Some(until) = entry.retain_until.as_ref().filter(|u| ahead(u)) {
                 write.lock.retention = Some((mode.clone(), until.clone()));
             }
             write.lock.legal_hold = entry.hold.is_some();

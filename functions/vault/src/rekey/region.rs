@@ -32,7 +32,8 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             return Ok(outcome);
         }
         if let Some(from) = &task.from_key {
-            if !entry.is_under(from) {
+            // A row still marked as re-keyed off `from` counts as under it.
+            if !entry.is_under(from) && !entry.was_under(from) {
                 return Ok(RekeyOutcome::NotUnderKey { id: id.clone(), key: from.clone() });
             }
         }
@@ -130,7 +131,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                             checksum_sha256: written.checksum_sha256.clone(),
                             moved_to: None,
                             // Until the tag there is confirmed (below).
-                            tags_due: Some(TagsDue { since: now.clone(), from_keys: Vec::new() }),
+                            tags_due: Some(TagsDue { since: Some(now.clone()), from_keys: Vec::new() }),
                             ..entry.clone()
                         }
                     }
@@ -150,7 +151,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                             rekeyed_at: Some(now.clone()),
                             moved_to: None,
                             // Until the tag there is confirmed (below).
-                            tags_due: Some(TagsDue { since: now.clone(), from_keys: Vec::new() }),
+                            tags_due: Some(TagsDue { since: Some(now.clone()), from_keys: Vec::new() }),
                             ..entry.clone()
                         }
                     }
@@ -382,12 +383,18 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
     /// (from catalogued or pending; already moved stays).
     /// A failure is the job's to retry (the rerun finds the marker and
     /// tags again): an untagged version here would never be removed.
+    /// Every version of the object here that a rule would keep (`pending`
+    /// or `catalogued`) tagged `moved`: the one the row named, and any an
+    /// unfinished re-key left catalogued before it (a row still marked
+    /// `tags_due`), so that nothing of a moved recording stays here for
+    /// good.
     pub(super) async fn tag_moved(&self, entry: &RecordingEntry) -> Result<(), RekeyError> {
         let loc = self.location(entry);
-        let version = entry.vault_version.as_deref();
-        let tags = self.s3.tags(&loc, version).await.map_err(RekeyError::S3)?;
-        if matches!(state_of(&tags), Some(PENDING) | Some(CATALOGUED)) {
-            self.s3.tag_with(&loc, version, &tags, STATE_TAG, MOVED).await.map_err(RekeyError::S3)?;
+        for v in self.s3.list_versions(&loc).await.map_err(RekeyError::S3)? {
+            let tags = self.s3.tags(&loc, Some(&v.version)).await.map_err(RekeyError::S3)?;
+            if matches!(state_of(&tags), Some(PENDING) | Some(CATALOGUED)) {
+                self.s3.tag_with(&loc, Some(&v.version), &tags, STATE_TAG, MOVED).await.map_err(RekeyError::S3)?;
+            }
         }
         Ok(())
     }

@@ -10,11 +10,12 @@
 //! Once a day the sweep reads that index (never the recordings), and for
 //! each mark older than [`SWEEP_GRACE_SECS`] (younger ones belong to a
 //! writer still at work) makes the one tag transition its role allows,
-//! `pending` to `catalogued`, on the version the row names, then clears the
-//! mark. The version a re-key replaced stays tagged `catalogued` (the sweep
-//! may not supersede anything): a rerun of the re-key (`rekey --from-key`
-//! still selects the row while it is marked; after the sweep, `callvault
-//! rekey` with the same keys tidies it) supersedes it.
+//! `pending` to `catalogued`, on the version the row names, then takes the
+//! row out of its index. The version a re-key replaced stays tagged
+//! `catalogued` (the sweep may not supersede anything): the mark keeps the
+//! keys the re-key left (`from_keys`), so a rerun of `rekey --from-key`
+//! still selects the row, and its task supersedes that version and clears
+//! the mark.
 
 use super::*;
 use crate::ports::catalog::RecordingListing;
@@ -50,9 +51,9 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + 
         loop {
             let (page, next) = self.catalog.tags_due_page(after, 100).await?;
             for listed in page {
-                let Some(mark) = &listed.tags_due else { continue };
+                let Some(since) = listed.tags_due.as_ref().and_then(|t| t.since.as_ref()) else { continue };
                 // RFC 3339 in UTC, one format: ordered as text.
-                if mark.since > cutoff {
+                if *since > cutoff {
                     report.young += 1;
                     continue;
                 }
@@ -78,12 +79,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + 
         let catalog = |e: CatalogError| (e.code(), e.to_string());
         // The index lags the table: the row as it is now.
         let Some(row) = self.catalog.recording(id).await.map_err(catalog)? else { return Ok(Swept::Gone) };
-        if row.tags_due.is_none() {
-            return Ok(Swept::Gone);
-        }
+        let Some(since) = row.tags_due.as_ref().and_then(|t| t.since.clone()) else { return Ok(Swept::Gone) };
         if row.moved_to.is_some() {
             // A marker: its version is tagged moved, on purpose.
-            self.catalog.tags_confirmed(id, &row.message_id).await.map_err(catalog)?;
+            self.catalog.tags_swept(id, &row.message_id, &since).await.map_err(catalog)?;
             return Ok(Swept::Cleared);
         }
         if row.deleting.is_some() {
@@ -115,7 +114,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog + 
                 ))
             }
         };
-        self.catalog.tags_confirmed(id, &row.message_id).await.map_err(catalog)?;
+        self.catalog.tags_swept(id, &row.message_id, &since).await.map_err(catalog)?;
         Ok(if finished { Swept::Finished(version.unwrap_or("").to_string()) } else { Swept::Cleared })
     }
 }

@@ -165,9 +165,13 @@ impl RecordingEntry {
         if let Some(d) = &self.deleting {
             item.insert("deleting".into(), deleting_item(d));
         }
-        // Two top-level attributes: `tags_due` is the sparse index's key.
+        // Two top-level attributes: `tags_due` is the sparse index's key,
+        // `<since>#<message id>`, one value per row (no hot partition when
+        // thousands of rows are marked in one second).
         if let Some(t) = &self.tags_due {
-            item.insert("tags_due".into(), s(&t.since));
+            if let Some(since) = &t.since {
+                item.insert("tags_due".into(), s(tags_due_key(since, &self.message_id)));
+            }
             item.insert("tags_due_from".into(), AttributeValue::L(t.from_keys.iter().map(s).collect()));
         }
         if let Some(m) = &self.moved_to {
@@ -241,18 +245,21 @@ impl RecordingEntry {
                 Some(_) => return Err(CatalogError::Malformed { item: what, detail: "deleting is not a map".into() }),
                 None => None,
             },
-            tags_due: match get_opt_s(item, "tags_due") {
-                Some(since) => Some(TagsDue {
-                    since,
-                    from_keys: match item.get("tags_due_from") {
-                        Some(_) => get_strings(item, "tags_due_from", &what)?,
-                        None => Vec::new(),
-                    },
-                }),
-                None => None,
+            tags_due: {
+                let since = get_opt_s(item, "tags_due").map(|k| k.split_once('#').map_or(k.clone(), |(s, _)| s.into()));
+                let from_keys = match item.get("tags_due_from") {
+                    Some(_) => get_strings(item, "tags_due_from", &what)?,
+                    None => Vec::new(),
+                };
+                (since.is_some() || !from_keys.is_empty()).then_some(TagsDue { since, from_keys })
             },
         })
     }
+}
+
+/// The `tags-due` index's key of a row marked at `since` for `message_id`.
+pub(super) fn tags_due_key(since: &str, message_id: &str) -> String {
+    format!("{since}#{message_id}")
 }
 
 pub(super) fn hold_of(item: &Item, name: &str, what: &str) -> Result<Option<LegalHold>, CatalogError> {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::item::{get_s, s, Item, RECORDING_SK, TAGS_DUE_INDEX};
 use super::{map_error, DynamoCatalog};
+use crate::errors::OperationError;
 use crate::ports::catalog::{CatalogError, RecordingListing};
 use crate::recording::RecordingEntry;
 
@@ -46,7 +47,19 @@ impl RecordingListing for DynamoCatalog {
             .send()
             .await
             .map_err(|e| map_error(e, &self.table))?;
-        let page = out.items().iter().map(RecordingEntry::from_item).collect::<Result<Vec<_>, _>>()?;
+        // A row that does not read as a recording is logged and passed
+        // over: one bad item must not stop the sweep of every other.
+        let page = out
+            .items()
+            .iter()
+            .filter_map(|item| match RecordingEntry::from_item(item) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    tracing::error!(code = e.code(), error = %e, "a row of the tags-due index is not a recording; passed over");
+                    None
+                }
+            })
+            .collect();
         Ok((page, cursor(out.last_evaluated_key.as_ref())?))
     }
 }

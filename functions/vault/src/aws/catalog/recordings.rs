@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::item::{get_n, get_opt_s, n, recording_pk, s, usage_sk, Item, CLAIM_SK, KEY_PK, RECORDING_SK};
+use super::item::{get_n, get_opt_s, n, recording_pk, s, tags_due_key, usage_sk, Item, CLAIM_SK, KEY_PK, RECORDING_SK};
 use super::{build_error, map_error, DynamoCatalog, Transacted};
 use crate::ports::catalog::{random_usage_shard, CatalogError, Claim, Moved, Recorded, RecordingCatalog};
 use crate::recording::{RecordingEntry, RecordingId};
@@ -188,13 +188,33 @@ impl RecordingCatalog for DynamoCatalog {
             .table_name(&self.table)
             .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
             .update_expression("REMOVE tags_due, tags_due_from")
-            .condition_expression("message_id = :m AND attribute_exists(tags_due)")
+            .condition_expression("message_id = :m AND (attribute_exists(tags_due) OR attribute_exists(tags_due_from))")
             .expression_attribute_values(":m", s(message_id))
             .send()
             .await;
         match out {
             Ok(_) => Ok(()),
             // Another message's row, no mark, or no row: nothing of ours to clear.
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(map_error(e, &self.table)),
+        }
+    }
+
+    async fn tags_swept(&self, id: &RecordingId, message_id: &str, since: &str) -> Result<(), CatalogError> {
+        // Only `tags_due` is named (the sweep's role may touch no other
+        // attribute); an empty `tags_due_from` left behind reads as no mark.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
+            .update_expression("REMOVE tags_due")
+            .condition_expression("tags_due = :mark")
+            .expression_attribute_values(":mark", s(tags_due_key(since, message_id)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
             Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(()),
             Err(e) => Err(map_error(e, &self.table)),
         }

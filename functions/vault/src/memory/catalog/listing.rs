@@ -32,7 +32,7 @@ impl RecordingListing for MemoryCatalog {
         let marked: Vec<RecordingEntry> = self
             .recordings()
             .into_iter()
-            .filter(|e| e.tags_due.is_some())
+            .filter(|e| e.tags_due.as_ref().is_some_and(|t| t.since.is_some()))
             .filter(|e| after.as_ref().is_none_or(|a| e.id.to_string() > *a))
             .take(limit.max(1) + 1)
             .collect();

@@ -127,6 +127,22 @@ impl RecordingCatalog for MemoryCatalog {
         }
         self.faults.after("tags_confirmed").await
     }
+
+    async fn tags_swept(&self, id: &RecordingId, message_id: &str, since: &str) -> Result<(), CatalogError> {
+        self.faults.before("tags_swept").await?;
+        self.single_item(format!("recording#{id}"))?;
+        if let Some(row) = self.lock().recordings.get_mut(id) {
+            let ours = row.message_id == message_id
+                && row.tags_due.as_ref().is_some_and(|t| t.since.as_deref() == Some(since));
+            if ours {
+                match row.tags_due.as_mut() {
+                    Some(t) if !t.from_keys.is_empty() => t.since = None,
+                    _ => row.tags_due = None,
+                }
+            }
+        }
+        self.faults.after("tags_swept").await
+    }
 }
 
 impl MemoryCatalog {

@@ -90,4 +90,17 @@ pub trait RecordingCatalog: Send + Sync {
         id: &RecordingId,
         message_id: &str,
     ) -> impl Future<Output = Result<(), CatalogError>> + Send;
+
+    /// The tag sweep's part: takes the row out of the sweep's index (its
+    /// version is tagged now), only while its mark is still the one set at
+    /// `since` for `message_id`. The mark's `from_keys` stay, so that a
+    /// re-key off those keys still selects the row and supersedes the
+    /// version it replaced; a mark without them goes whole. Nothing to do
+    /// is `Ok`.
+    fn tags_swept(
+        &self,
+        id: &RecordingId,
+        message_id: &str,
+        since: &str,
+    ) -> impl Future<Output = Result<(), CatalogError>> + Send;
 }
