@@ -97,7 +97,8 @@ print(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretStrin
 PY
 )"
 CALLVAULT_FRONT_SECRET="$front_secret" "$py" "$root/infra/local/player_front.py" --port "$front_port" \
-  --origin "http://127.0.0.1:$port/lambda-url/playback" >"$work/front.out" 2>"$work/front.log" &
+  --origin "http://127.0.0.1:$port/lambda-url/playback" --template "$root/template.yaml" \
+  >"$work/front.out" 2>"$work/front.log" &
 function_pids="${function_pids:-} $!"
 for _ in $(seq 1 120); do
   grep -q '^player front: ' "$work/front.out" 2>/dev/null && break

@@ -9,8 +9,11 @@ at the root of ``http://localhost:PORT``, which every browser treats as a secure
 context, and, like the distribution:
 
 - forwards GET and HEAD only (anything else is 403, as CloudFront answers a
-  method its behaviour does not allow), the viewer's headers but Host and the
-  hop-by-hop ones;
+  method its behaviour does not allow);
+- with ``--template template.yaml``, forwards only the viewer headers and
+  cookies the stack's origin request policy (``PlayerOriginRequests``) lists,
+  as CloudFront does (without it, every viewer header but Host and the
+  hop-by-hop ones);
 - sets ``CloudFront-Viewer-Address`` to the viewer's address and port, replacing
   any the viewer sent (the origin request policy lists it), and, when
   ``CALLVAULT_FRONT_SECRET`` is set (the value of the stack's player-front
@@ -20,10 +23,12 @@ context, and, like the distribution:
 
 It listens on 127.0.0.1 only. Usage:
 
-    python3 player_front.py --port PORT --origin http://127.0.0.1:N/lambda-url/playback
+    python3 player_front.py --port PORT --origin http://127.0.0.1:N/lambda-url/playback \
+        [--template template.yaml]
 
 and it prints ``player front: http://localhost:PORT/ -> ORIGIN`` once it listens.
-The standard library only: any python3 runs it.
+The standard library only, but for ``--template`` (PyYAML, in the local AWS's
+virtual environment).
 """
 
 import argparse
@@ -39,7 +44,30 @@ VIEWER_ADDRESS = "cloudfront-viewer-address"
 FRONT_HEADER = "x-callvault-front"
 
 
-def handler_for(origin, secret):
+def origin_request_policy(path):
+    """The headers (lower case) and cookies template.yaml's PlayerOriginRequests forwards."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # CloudFormation's short tags (!Sub, !Ref...) are not needed here.
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    with open(path) as f:
+        doc = yaml.load(f, Loader=Loader)
+    config = doc["Resources"]["PlayerOriginRequests"]["Properties"]["OriginRequestPolicyConfig"]
+    if config["HeadersConfig"]["HeaderBehavior"] != "whitelist" or config["CookiesConfig"]["CookieBehavior"] != "whitelist":
+        sys.exit("player front: PlayerOriginRequests is not a whitelist of headers and cookies")
+    return {h.lower() for h in config["HeadersConfig"]["Headers"]}, set(config["CookiesConfig"]["Cookies"])
+
+
+def only_cookies(header, allowed):
+    """A Cookie header with only the allowed cookies, or None."""
+    kept = [c.strip() for c in header.split(";") if c.strip().split("=", 1)[0] in allowed]
+    return "; ".join(kept) or None
+
+
+def handler_for(origin, secret, policy):
     parts = urlsplit(origin)
     host, port, prefix = parts.hostname, parts.port or 80, parts.path.rstrip("/")
 
@@ -68,6 +96,12 @@ def handler_for(origin, secret):
         def forward(self):
             headers = {k: v for k, v in self.headers.items()
                        if k.lower() not in HOP_BY_HOP and k.lower() not in (VIEWER_ADDRESS, FRONT_HEADER)}
+            if policy is not None:
+                allowed_headers, allowed_cookies = policy
+                cookie = only_cookies(self.headers.get("Cookie", ""), allowed_cookies)
+                headers = {k: v for k, v in headers.items() if k.lower() in allowed_headers}
+                if cookie:
+                    headers["Cookie"] = cookie
             headers["CloudFront-Viewer-Address"] = f"{self.client_address[0]}:{self.client_address[1]}"
             if secret:
                 headers["X-Callvault-Front"] = secret
@@ -117,9 +151,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--origin", required=True, help="the playback function's URL")
+    ap.add_argument("--template", help="template.yaml: forward only what PlayerOriginRequests lists")
     args = ap.parse_args()
+    policy = origin_request_policy(args.template) if args.template else None
     secret = os.environ.get("CALLVAULT_FRONT_SECRET", "").strip()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.origin, secret))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.origin, secret, policy))
     server.daemon_threads = True
     print(f"player front: http://localhost:{server.server_address[1]}/ -> {args.origin}", flush=True)
     server.serve_forever()

@@ -216,9 +216,16 @@ impl Front {
     pub fn start(origin: &str, secret: Option<&str>) -> Front {
         use std::io::BufRead;
         let port = crate::lambda::free_port();
-        let mut child = std::process::Command::new("python3")
+        // The local AWS's Python: the front reads template.yaml's origin
+        // request policy with PyYAML, and forwards only what it lists.
+        let python = crate::root().join("infra/local/.venv/moto/bin/python");
+        assert!(python.exists(), "the local AWS is not set up: run infra/local/setup.sh");
+        let template = crate::root().join("template.yaml");
+        let mut child = std::process::Command::new(python)
             .arg(crate::root().join("infra/local/player_front.py"))
             .args(["--port", &port.to_string(), "--origin", origin])
+            .arg("--template")
+            .arg(template)
             .env("CALLVAULT_FRONT_SECRET", secret.unwrap_or_default())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
