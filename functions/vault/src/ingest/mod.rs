@@ -470,13 +470,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog> RecordingEncryptor<K
                  (docs/operations.md, \"Upgrading an older deployment\")"
             ),
         }
-        if entry.tags_due.is_some() {
-            // The tag is set: the mark may go. If this fails, the mark only
-            // stays until the tag sweep sees the tag and clears it.
-            if let Err(e) = self.catalog.tags_confirmed(&entry.id, &entry.message_id).await {
-                tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "tagged catalogued; the catalog's mark stays for the tag sweep to clear");
-            }
-        }
+        crate::object::clear_mark(&self.catalog, entry).await;
         Ok(())
     }
 

@@ -41,6 +41,23 @@ pub const SUPERSEDED: &str = "superseded";
 /// deployment: removed by the vault's lifecycle rule after the grace period.
 pub const MOVED: &str = "moved";
 
+/// After a writer tagged `entry`'s version `catalogued`: the row's
+/// `tags_due` mark cleared (none: nothing to do). A failure is logged and
+/// left to the tag sweep, which finds the tag done and takes the row out of
+/// its index.
+pub async fn clear_mark<C: crate::ports::catalog::RecordingCatalog>(
+    catalog: &C,
+    entry: &crate::recording::RecordingEntry,
+) {
+    if entry.tags_due.is_none() {
+        return;
+    }
+    if let Err(e) = catalog.tags_confirmed(&entry.id, &entry.message_id).await {
+        use crate::errors::OperationError;
+        tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "tagged catalogued; the catalog's mark stays for the tag sweep");
+    }
+}
+
 /// The part size for an object of `size` bytes: `preferred`, or larger
 /// when that many parts would pass S3's 10,000 (with room for the format's
 /// overhead), in whole MiB.

@@ -91,7 +91,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 return Err(e);
             }
         };
-        self.confirm_tags(&moved).await;
+        crate::object::clear_mark(&self.catalog, &moved).await;
         let proven = Self::provable(keys, &self.settings.region).into_iter().map(str::to_string).collect();
         Ok(RekeyOutcome::Rekeyed { entry: Box::new(moved), from: entry.wrapping_keys.clone(), superseded, proven })
     }

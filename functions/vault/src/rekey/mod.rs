@@ -379,7 +379,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
             let tidied = self.tidy(&entry).await;
             self.release(id, &token).await;
             let superseded = tidied?;
-            self.confirm_tags(&entry).await;
+            crate::object::clear_mark(&self.catalog, &entry).await;
             return Ok(RekeyOutcome::AlreadyOnTarget { id: id.clone(), superseded });
         }
         let result = self.move_claimed(&entry, &keys, &token).await;
@@ -451,24 +451,33 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
     /// orphan of an attempt that stopped, the version a move left) tagged
     /// superseded. Returns how many were superseded now.
     pub(super) async fn tidy(&self, entry: &RecordingEntry) -> Result<usize, RekeyError> {
-        let loc = self.location(entry);
-        let mut superseded = 0;
-        for v in self.s3.list_versions(&loc).await.map_err(RekeyError::S3)? {
-            let tags = self.s3.tags(&loc, Some(&v.version)).await.map_err(RekeyError::S3)?;
-            let state = state_of(&tags);
-            if Some(v.version.as_str()) == entry.vault_version.as_deref() {
-                if state == Some(PENDING) {
-                    self.s3
-                        .tag_with(&loc, Some(&v.version), &tags, STATE_TAG, CATALOGUED)
-                        .await
-                        .map_err(RekeyError::S3)?;
-                }
-            } else if matches!(state, Some(PENDING) | Some(CATALOGUED)) {
-                self.s3.tag_with(&loc, Some(&v.version), &tags, STATE_TAG, SUPERSEDED).await.map_err(RekeyError::S3)?;
-                superseded += 1;
+        let named = entry.vault_version.as_deref();
+        let changed = self
+            .retag_versions(&self.location(entry), |version, state| match state {
+                Some(PENDING) if Some(version) == named => Some(CATALOGUED),
+                Some(PENDING) | Some(CATALOGUED) if Some(version) != named => Some(SUPERSEDED),
+                _ => None,
+            })
+            .await?;
+        Ok(changed.iter().filter(|to| **to == SUPERSEDED).count())
+    }
+
+    /// Every version of the object at `loc`, its state read once, retagged
+    /// as `to` says (`None`: left as it is); what each changed one became.
+    pub(super) async fn retag_versions(
+        &self,
+        loc: &S3Location,
+        to: impl Fn(&str, Option<&str>) -> Option<&'static str>,
+    ) -> Result<Vec<&'static str>, RekeyError> {
+        let mut changed = Vec::new();
+        for v in self.s3.list_versions(loc).await.map_err(RekeyError::S3)? {
+            let tags = self.s3.tags(loc, Some(&v.version)).await.map_err(RekeyError::S3)?;
+            if let Some(state) = to(&v.version, state_of(&tags)) {
+                self.s3.tag_with(loc, Some(&v.version), &tags, STATE_TAG, state).await.map_err(RekeyError::S3)?;
+                changed.push(state);
             }
         }
-        Ok(superseded)
+        Ok(changed)
     }
 
     /// The common case of [`Rekeyer::tidy`], with no leftovers: the new
@@ -492,18 +501,6 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 Ok(1)
             }
             _ => Ok(0),
-        }
-    }
-
-    /// With `entry`'s version tagged catalogued (and the versions it
-    /// replaced superseded): the row's mark cleared. A failure leaves the
-    /// mark for the tag sweep, which finds the tag done and clears it.
-    pub(super) async fn confirm_tags(&self, entry: &RecordingEntry) {
-        if entry.tags_due.is_none() {
-            return;
-        }
-        if let Err(e) = self.catalog.tags_confirmed(&entry.id, &entry.message_id).await {
-            tracing::warn!(recording = %entry.id, code = e.code(), error = %e, "tags finished; the catalog's mark stays for the tag sweep to clear");
         }
     }
 

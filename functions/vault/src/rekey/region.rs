@@ -173,11 +173,7 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
                 .await
                 .map_err(RekeyError::S3)?;
         }
-        if there.tags_due.is_some() {
-            if let Err(e) = dst_catalog.tags_confirmed(id, &there.message_id).await {
-                tracing::warn!(recording = %id, code = e.code(), error = %e, "tagged catalogued there; the mark there stays for that region's tag sweep");
-            }
-        }
+        crate::object::clear_mark(dst_catalog, &there).await;
         // 3b. What keeps the recording here keeps it there before this row
         // lets go of it: its legal hold and retention (an earlier attempt
         // may have written the row there before a hold was set here). The
@@ -389,13 +385,10 @@ impl<K: KeyManagement, O: ObjectStore, C: RecordingCatalog + RetentionCatalog> R
     /// `tags_due`), so that nothing of a moved recording stays here for
     /// good.
     pub(super) async fn tag_moved(&self, entry: &RecordingEntry) -> Result<(), RekeyError> {
-        let loc = self.location(entry);
-        for v in self.s3.list_versions(&loc).await.map_err(RekeyError::S3)? {
-            let tags = self.s3.tags(&loc, Some(&v.version)).await.map_err(RekeyError::S3)?;
-            if matches!(state_of(&tags), Some(PENDING) | Some(CATALOGUED)) {
-                self.s3.tag_with(&loc, Some(&v.version), &tags, STATE_TAG, MOVED).await.map_err(RekeyError::S3)?;
-            }
-        }
+        self.retag_versions(&self.location(entry), |_, state| {
+            matches!(state, Some(PENDING) | Some(CATALOGUED)).then_some(MOVED)
+        })
+        .await?;
         Ok(())
     }
 }

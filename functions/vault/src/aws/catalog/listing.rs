@@ -14,15 +14,10 @@ impl RecordingListing for DynamoCatalog {
         after: Option<String>,
         limit: usize,
     ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
-        let start = start_key(after)?;
         let out = self
-            .client
-            .scan()
-            .table_name(&self.table)
+            .scan_page(after, limit.clamp(1, 10_000))?
             .filter_expression("sk = :recording")
             .expression_attribute_values(":recording", s(RECORDING_SK))
-            .set_exclusive_start_key(start)
-            .limit(i32::try_from(limit.clamp(1, 10_000)).unwrap_or(1000))
             .send()
             .await
             .map_err(|e| map_error(e, &self.table))?;
@@ -36,14 +31,9 @@ impl RecordingListing for DynamoCatalog {
         limit: usize,
     ) -> Result<(Vec<RecordingEntry>, Option<String>), CatalogError> {
         // A Scan of the sparse index reads only the marked rows.
-        let start = start_key(after)?;
         let out = self
-            .client
-            .scan()
-            .table_name(&self.table)
+            .scan_page(after, limit.clamp(1, 1000))?
             .index_name(TAGS_DUE_INDEX)
-            .set_exclusive_start_key(start)
-            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
             .send()
             .await
             .map_err(|e| map_error(e, &self.table))?;
@@ -61,6 +51,23 @@ impl RecordingListing for DynamoCatalog {
             })
             .collect();
         Ok((page, cursor(out.last_evaluated_key.as_ref())?))
+    }
+}
+
+impl DynamoCatalog {
+    /// A Scan of the table from the cursor `after`, reading at most `limit`
+    /// items.
+    fn scan_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder, CatalogError> {
+        Ok(self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .set_exclusive_start_key(start_key(after)?)
+            .limit(i32::try_from(limit).unwrap_or(1000)))
     }
 }
 

@@ -182,35 +182,36 @@ impl RecordingCatalog for DynamoCatalog {
     }
 
     async fn tags_confirmed(&self, id: &RecordingId, message_id: &str) -> Result<(), CatalogError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
-            .update_expression("REMOVE tags_due, tags_due_from")
-            .condition_expression("message_id = :m AND (attribute_exists(tags_due) OR attribute_exists(tags_due_from))")
-            .expression_attribute_values(":m", s(message_id))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Another message's row, no mark, or no row: nothing of ours to clear.
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(map_error(e, &self.table)),
-        }
+        let condition = "message_id = :v AND (attribute_exists(tags_due) OR attribute_exists(tags_due_from))";
+        self.remove_mark(id, "REMOVE tags_due, tags_due_from", condition, s(message_id)).await
     }
 
     async fn tags_swept(&self, id: &RecordingId, message_id: &str, since: &str) -> Result<(), CatalogError> {
         // Only `tags_due` is named (the sweep's role may touch no other
         // attribute); an empty `tags_due_from` left behind reads as no mark.
+        self.remove_mark(id, "REMOVE tags_due", "tags_due = :v", s(tags_due_key(since, message_id))).await
+    }
+}
+
+impl DynamoCatalog {
+    /// Removes (`update`) a recording row's mark while `condition` (on the
+    /// value `:v`) holds; when it does not (another message's row, no mark,
+    /// no row) there is nothing of the caller's to clear: `Ok`.
+    async fn remove_mark(
+        &self,
+        id: &RecordingId,
+        update: &str,
+        condition: &str,
+        value: AttributeValue,
+    ) -> Result<(), CatalogError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(recording_pk(id), RECORDING_SK)))
-            .update_expression("REMOVE tags_due")
-            .condition_expression("tags_due = :mark")
-            .expression_attribute_values(":mark", s(tags_due_key(since, message_id)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":v", value)
             .send()
             .await;
         match out {

@@ -214,6 +214,27 @@ impl MemoryObjects {
         keys
     }
 
+    /// Changes the tags of `version` of the object at `loc` (the current
+    /// one: `None`) as PutObjectTagging would.
+    fn set_tags(
+        &self,
+        loc: &S3Location,
+        version: Option<&str>,
+        change: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Result<(), S3Error> {
+        let target = self.find(loc, version)?.id;
+        let mut state = self.lock();
+        let versions = state
+            .buckets
+            .get_mut(&loc.bucket)
+            .and_then(|b| b.objects.get_mut(&loc.key))
+            .ok_or_else(|| not_found(loc))?;
+        let found =
+            versions.iter_mut().rev().find(|v| v.data.is_some() && v.id == target).ok_or_else(|| not_found(loc))?;
+        change(&mut found.tags);
+        Ok(())
+    }
+
     /// The tags of `version` of `loc` (the current one when `None`).
     pub fn tags_of(&self, loc: &S3Location, version: Option<&str>) -> Vec<(String, String)> {
         self.find(loc, version).map(|v| v.tags).unwrap_or_default()
@@ -529,18 +550,10 @@ impl ObjectStore for MemoryObjects {
 
     async fn tag(&self, loc: &S3Location, version: Option<&str>, key: &str, value: &str) -> Result<(), S3Error> {
         self.faults.before("tag").await?;
-        let target = self.find(loc, version)?.id;
-        let mut state = self.lock();
-        let versions = state
-            .buckets
-            .get_mut(&loc.bucket)
-            .and_then(|b| b.objects.get_mut(&loc.key))
-            .ok_or_else(|| not_found(loc))?;
-        let found =
-            versions.iter_mut().rev().find(|v| v.data.is_some() && v.id == target).ok_or_else(|| not_found(loc))?;
-        found.tags.retain(|(k, _)| k != key);
-        found.tags.push((key.to_string(), value.to_string()));
-        Ok(())
+        self.set_tags(loc, version, |tags| {
+            tags.retain(|(k, _)| k != key);
+            tags.push((key.to_string(), value.to_string()));
+        })
     }
 
     async fn tag_with(
@@ -553,17 +566,9 @@ impl ObjectStore for MemoryObjects {
     ) -> Result<(), S3Error> {
         // The same S3 call as `tag` (PutObjectTagging): planned faults hit both.
         self.faults.before("tag").await?;
-        let target = self.find(loc, version)?.id;
-        let mut state = self.lock();
-        let versions = state
-            .buckets
-            .get_mut(&loc.bucket)
-            .and_then(|b| b.objects.get_mut(&loc.key))
-            .ok_or_else(|| not_found(loc))?;
-        let found =
-            versions.iter_mut().rev().find(|v| v.data.is_some() && v.id == target).ok_or_else(|| not_found(loc))?;
-        found.tags = current.iter().filter(|(k, _)| k != key).cloned().collect();
-        found.tags.push((key.to_string(), value.to_string()));
-        Ok(())
+        self.set_tags(loc, version, |tags| {
+            *tags = current.iter().filter(|(k, _)| k != key).cloned().collect();
+            tags.push((key.to_string(), value.to_string()));
+        })
     }
 }
