@@ -315,6 +315,9 @@ fn functions() -> Vec<(&'static str, &'static [&'static [&'static str]])> {
         ("RotationAudit", rotation_audit::AWS_CALLS),
         ("Rekey", rekey::AWS_CALLS),
         ("Retention", retention::AWS_CALLS),
+        ("RetentionHold", retention::HOLD_AWS_CALLS),
+        ("RetentionErase", retention::ERASE_AWS_CALLS),
+        ("RetentionErasePastGovernance", retention::ERASE_PAST_GOVERNANCE_AWS_CALLS),
         ("TagSweep", rekey::SWEEP_AWS_CALLS),
     ]
 }
@@ -713,7 +716,7 @@ fn statements_of(list: &Value) -> Vec<Statement> {
 #[test]
 fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
     let template = template();
-    let producers = ["RotationAudit", "Retention"];
+    let producers = ["RotationAudit", "Retention", "RetentionErase", "RetentionErasePastGovernance"];
     for (function, _) in functions() {
         for st in code_statements(&template, function) {
             if !mentions(&st.resource, "EvidenceBucket") {
@@ -750,17 +753,22 @@ fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
         assert!(actions.contains(&a), "the deny covers {a}");
     }
     let allowed = format!("{:?}", deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]);
-    let role_name = |function: &str| {
+    // A role's name after the stack's: `!Sub "${AWS::StackName}-<suffix>"`
+    // (none: CloudFormation names it, never one the bucket policy lists).
+    let role_suffix = |function: &str| {
         let (role, _) = role_of(&template, function);
-        format!("{:?}", template["Resources"][role]["Properties"]["RoleName"])
+        let Value::Tagged(t) = &template["Resources"][role]["Properties"]["RoleName"] else { return None };
+        t.value.as_str().and_then(|n| n.strip_prefix("${AWS::StackName}-")).map(str::to_string)
     };
-    assert!(allowed.contains("-rotation-audit") && role_name("RotationAudit").contains("-rotation-audit"));
-    assert!(allowed.contains("-retention") && role_name("Retention").contains("-retention"));
+    for function in producers {
+        let suffix = role_suffix(function).unwrap_or_else(|| panic!("{function}'s role has no fixed name"));
+        assert!(allowed.contains(&format!("}}-{suffix}\"")), "{function}'s role ({suffix}) may not write its evidence: {allowed}");
+    }
     for (function, _) in functions() {
         if !producers.contains(&function) {
-            let name = role_name(function);
-            let suffix = name.rsplit("}-").next().unwrap_or_default().trim_end_matches(['"', ')']).to_string();
-            assert!(!allowed.contains(&format!("-{suffix}\"")), "{function}'s role may write evidence: {allowed}");
+            if let Some(suffix) = role_suffix(function) {
+                assert!(!allowed.contains(&format!("}}-{suffix}\"")), "{function}'s role may write evidence: {allowed}");
+            }
         }
     }
 }
@@ -1002,7 +1010,7 @@ fn retention_deletes_versions_and_writes_evidence_and_can_read_or_write_no_recor
     let scan = statements.iter().find(|s| s.sid == "StampingPass").expect("StampingPass");
     assert_eq!(scan.actions, ["dynamodb:Scan"]);
     for (function, _) in functions() {
-        if function != "Retention" {
+        if !function.starts_with("Retention") {
             let statements = code_statements(&template, function);
             // The tag sweep scans its sparse index, never the table.
             for st in statements.iter().filter(|s| s.actions.iter().any(|a| a == "dynamodb:Scan")) {
@@ -1018,12 +1026,121 @@ fn retention_deletes_versions_and_writes_evidence_and_can_read_or_write_no_recor
             );
         }
     }
-    // The operators' policy: invoking the function, nothing else.
-    let op = &template["Resources"]["RetentionOperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+}
+
+/// The actions a function's role is granted.
+fn granted(template: &Value, function: &str) -> BTreeSet<String> {
+    code_statements(template, function).into_iter().flat_map(|s| s.actions).collect()
+}
+
+/// The functions an operators' managed policy lets its holder invoke, and
+/// whether every grant goes through an IAM-authenticated Function URL only.
+fn invocable_by(template: &Value, policy: &str) -> (BTreeSet<String>, bool) {
+    let document = &template["Resources"][policy]["Properties"];
+    let mut functions = BTreeSet::new();
+    let mut url_only = true;
+    for st in statements(document) {
+        for action in &st.actions {
+            let target = match &st.resource {
+                Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str().and_then(|s| s.strip_suffix(".Arn")),
+                _ => None,
+            };
+            let target = target.unwrap_or_else(|| panic!("{policy}: {action} on {:?}, not one function", st.resource));
+            functions.insert(target.to_string());
+            let condition = format!("{:?}", st.condition);
+            url_only &= match action.as_str() {
+                "lambda:InvokeFunctionUrl" => {
+                    st.condition["StringEquals"]["lambda:FunctionUrlAuthType"].as_str() == Some("AWS_IAM")
+                }
+                "lambda:InvokeFunction" => {
+                    st.condition["Bool"]["lambda:InvokedViaFunctionUrl"].as_str() == Some("true")
+                }
+                other => panic!("{policy} grants {other} ({condition})"),
+            };
+        }
+    }
+    (functions, url_only)
+}
+
+/// Retention by duty: the hold operator cannot erase, the erase operator
+/// cannot erase past governance retention, and none of them can hand a
+/// duty function a caller of their own making (a plain Invoke): each
+/// policy reaches its own duty's function, only through its Function URL
+/// with AuthType AWS_IAM, which hands the function the caller Lambda
+/// authenticated. Behind each URL, the function's own role holds only its
+/// duty's calls, so IAM, not only the code, keeps the duties apart.
+#[test]
+fn each_retention_duty_is_its_own_permission_and_the_caller_is_the_one_aws_authenticated() {
+    let template = template();
+    let resources = &template["Resources"];
+    for (policy, function, duty) in [
+        ("RetentionHoldOperatorPolicy", "RetentionHold", "hold"),
+        ("RetentionEraseOperatorPolicy", "RetentionErase", "erase"),
+        ("RetentionErasePastGovernanceOperatorPolicy", "RetentionErasePastGovernance", "erase-past-governance"),
+    ] {
+        let (reaches, url_only) = invocable_by(&template, policy);
+        assert_eq!(reaches, BTreeSet::from([function.to_string()]), "{policy} reaches its own duty's function only");
+        assert!(url_only, "{policy}: every grant goes through the IAM-authenticated Function URL only");
+        let props = &resources[function]["Properties"];
+        assert_eq!(props["FunctionUrlConfig"]["AuthType"].as_str(), Some("AWS_IAM"), "{function}'s URL");
+        assert_eq!(props["Environment"]["Variables"]["RETENTION_DUTY"].as_str(), Some(duty), "{function}'s duty");
+        assert_eq!(resources[function]["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("retention"));
+    }
+    assert!(resources["Retention"]["Properties"]["FunctionUrlConfig"].is_null(), "the run has no URL");
+    assert!(resources["Retention"]["Properties"]["Environment"]["Variables"]["RETENTION_DUTY"].is_null());
+    assert!(resources["RetentionOperatorPolicy"].is_null(), "no policy grants every duty at once");
+
+    // The hold operator cannot erase: its function's role deletes nothing.
+    let hold = granted(&template, "RetentionHold");
+    for never in ["s3:DeleteObjectVersion", "s3:DeleteObject", "s3:BypassGovernanceRetention", "dynamodb:DeleteItem",
+                  "s3:PutObject", "s3:PutObjectRetention"] {
+        assert!(!hold.contains(never), "the hold duty may {never}");
+    }
+    // The erase operator cannot bypass governance retention, nor hold.
+    let erase = granted(&template, "RetentionErase");
+    assert!(erase.contains("s3:DeleteObjectVersion"));
+    for never in ["s3:BypassGovernanceRetention", "s3:PutObjectLegalHold", "s3:PutObjectRetention", "dynamodb:Scan"] {
+        assert!(!erase.contains(never), "the erase duty may {never}");
+    }
+    let past = granted(&template, "RetentionErasePastGovernance");
     assert_eq!(
-        format!("{:?}", op["Action"]),
-        format!("{:?}", Value::Sequence(vec![Value::from("lambda:InvokeFunction")]))
+        past.difference(&erase).cloned().collect::<Vec<_>>(),
+        ["s3:BypassGovernanceRetention"],
+        "past governance: the erase duty's calls and the bypass, nothing more"
     );
+    assert!(!past.contains("s3:PutObjectLegalHold"));
+    for function in ["RetentionErase", "RetentionErasePastGovernance"] {
+        for st in code_statements(&template, function) {
+            if st.actions.iter().any(|a| a == "s3:PutObject") {
+                let text = format!("{:?}", st.resource);
+                assert!(text.contains("EvidenceBucket") && text.contains("/erasure/*") && !text.contains("/retention/*"));
+            }
+        }
+    }
+
+    // No role and no policy of this stack invokes a duty function but the
+    // duty's own operators' policy: nobody can send one a request with a
+    // caller of their own making.
+    for (name, resource) in resources.as_mapping().expect("Resources") {
+        let name = name.as_str().unwrap_or_default();
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        let text = format!("{:?}", resource["Properties"]);
+        if name.ends_with("OperatorPolicy") && name.starts_with("Retention") {
+            continue;
+        }
+        if ["AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::Lambda::Permission"].contains(&kind)
+            && text.contains("lambda:")
+        {
+            for duty in ["RetentionHold", "RetentionErase", "RetentionErasePastGovernance"] {
+                let named = text.contains(&format!("\"{duty}.Arn\"")) || text.contains(&format!("String(\"{duty}\")"));
+                assert!(!named, "{name} may invoke {duty}");
+            }
+        }
+    }
+    // And the schedule reaches only the run.
+    for function in ["RetentionHold", "RetentionErase", "RetentionErasePastGovernance"] {
+        assert!(resources[function]["Properties"]["Events"].is_null(), "{function} has no event source");
+    }
 }
 
 #[test]

@@ -5,6 +5,37 @@ use vault::retention::RetentionSettings;
 
 pub const EVIDENCE_BUCKET: &str = "EVIDENCE_BUCKET";
 pub const RETENTION_BATCH: &str = "RETENTION_BATCH";
+pub const RETENTION_DUTY: &str = "RETENTION_DUTY";
+
+/// What one deployed function of this binary does: each duty is its own
+/// function, role and Function URL (template.yaml), so that IAM, not only
+/// this code, keeps them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duty {
+    /// The scheduled run (the default): deletes what is due, nothing on request.
+    Run,
+    /// Sets and releases legal holds.
+    Hold,
+    /// Erases a recording, never past an Object Lock retention.
+    Erase,
+    /// Erases a recording past a governance-mode retention.
+    ErasePastGovernance,
+}
+
+impl Duty {
+    /// Every duty, by its setting's value.
+    pub const ALL: [Duty; 4] = [Duty::Run, Duty::Hold, Duty::Erase, Duty::ErasePastGovernance];
+
+    /// The duty's name in `RETENTION_DUTY`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Duty::Run => "run",
+            Duty::Hold => "hold",
+            Duty::Erase => "erase",
+            Duty::ErasePastGovernance => "erase-past-governance",
+        }
+    }
+}
 
 /// Recordings one run deletes (and rows it stamps) when `RETENTION_BATCH`
 /// is not set: well inside the 15-minute timeout.
@@ -17,6 +48,7 @@ pub const RUN_LEASE_SECONDS: u64 = 960;
 pub struct Config {
     pub settings: RetentionSettings,
     pub catalog_table: String,
+    pub duty: Duty,
 }
 
 impl FromSettings for Config {
@@ -29,6 +61,13 @@ impl FromSettings for Config {
         let policy = env.retention(&keys)?;
         let object_lock = env.vault_lock()?.is_some();
         let batch = env.number(RETENTION_BATCH, DEFAULT_BATCH, 1..=100_000, "recordings per run")?;
+        let duty = match env.optional(RETENTION_DUTY) {
+            None => Duty::Run,
+            Some(v) => Duty::ALL.into_iter().find(|d| d.name() == v).ok_or_else(|| ConfigError {
+                name: RETENTION_DUTY,
+                problem: format!("{v:?} is not a duty: run, hold, erase or erase-past-governance"),
+            })?,
+        };
         Ok(Self {
             settings: RetentionSettings {
                 vault_bucket,
@@ -39,6 +78,7 @@ impl FromSettings for Config {
                 lease_secs: RUN_LEASE_SECONDS,
             },
             catalog_table,
+            duty,
         })
     }
 }
@@ -82,6 +122,7 @@ mod tests {
             (RETENTION_DAYS, r#"{"calls": 0}"#),
             (VAULT_OBJECT_LOCK, "FOREVER"),
             (RETENTION_BATCH, "0"),
+            (RETENTION_DUTY, "purge"),
         ] {
             let mut e = env();
             e.insert(name, bad.to_string());
@@ -91,5 +132,11 @@ mod tests {
         let mut e = env();
         e.insert(VAULT_OBJECT_LOCK, "COMPLIANCE".into());
         assert!(load(&e).unwrap().settings.object_lock);
+        assert_eq!(c.duty, Duty::Run, "the scheduled run unless told otherwise");
+        for duty in Duty::ALL {
+            let mut e = env();
+            e.insert(RETENTION_DUTY, duty.name().into());
+            assert_eq!(load(&e).unwrap().duty, duty);
+        }
     }
 }
