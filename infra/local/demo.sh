@@ -156,9 +156,9 @@ for _ in $(seq 1 240); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.25
 done
-start_function() { # name: its environment from template.yaml, pointed at the local AWS
+start_function() { # name [binary]: its environment from template.yaml, pointed at the local AWS
   (set -a; . "$work/env/$1.env"; . "$work/local.env"; AWS_LAMBDA_FUNCTION_NAME=$1 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
-   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$1"; exec "$root/target/debug/$1") >"$work/$1.log" 2>&1 &
+   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$1"; exec "$root/target/debug/${2:-$1}") >"$work/$1.log" 2>&1 &
   function_pids="${function_pids:-} $!"
 }
 cat >"$work/local.env" <<ENV
@@ -390,15 +390,32 @@ export CALLVAULT_STACK=callvault-local CATALOG_TABLE="$table"
 echo "-- retiring the old key while the deployment is still configured with it is refused:"
 "$bin" keys retire "$key" || true
 
-step "legal hold and erasure, through the retention function (the only role that deletes recordings)"
+step "legal hold and erasure: each a duty of its own, behind its own IAM-authenticated Function URL"
+# The run answers the schedule only; holding, erasing and erasing past a
+# governance-mode retention are three functions of the retention binary,
+# each with its own role and URL (template.yaml). Locally,
+# infra/local/function_url.py checks each request's SigV4 signature as
+# Lambda does and names the caller its access key belongs to; the evidence
+# names that caller, never what the request says.
 start_function retention
-export RETENTION_FUNCTION_ARN=retention
-lambda_env=(env AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port")
-"${lambda_env[@]}" "$bin" hold set calls/2026-11-23-0001.wav --reason "complaint C-17 under review"
+for duty in retention-hold retention-erase retention-erase-past-governance; do start_function "$duty" retention; done
+urls_port="$(free_port)"
+operator_arn="arn:aws:sts::123456789012:assumed-role/records-officer/you"
+python3 "$root/infra/local/function_url.py" --port "$urls_port" --invoke "http://127.0.0.1:$port" \
+  --region us-east-1 --caller "testing:testing=$operator_arn" >"$work/urls.out" 2>"$work/urls.log" &
+function_pids="${function_pids:-} $!"
+for _ in $(seq 1 120); do grep -q '^function urls: ' "$work/urls.out" 2>/dev/null && break; sleep 0.25; done
+grep -q '^function urls: ' "$work/urls.out" || { echo "the local function URLs did not start: see $work/urls.log" >&2; exit 1; }
+export RETENTION_HOLD_URL="http://127.0.0.1:$urls_port/retention-hold/"
+export RETENTION_ERASE_URL="http://127.0.0.1:$urls_port/retention-erase/"
+export RETENTION_ERASE_PAST_GOVERNANCE_URL="http://127.0.0.1:$urls_port/retention-erase-past-governance/"
+"$bin" hold set calls/2026-11-23-0001.wav --reason "complaint C-17 under review"
 echo "-- erasure is refused while the hold is on:"
-"${lambda_env[@]}" "$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042" || true
-"${lambda_env[@]}" "$bin" hold release calls/2026-11-23-0001.wav --reason "complaint C-17 closed"
-"${lambda_env[@]}" "$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042"
+"$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042" || true
+echo "-- and the hold duty's URL does not erase:"
+"$bin" erase calls/2026-11-23-0001.wav --reason "DSR-0042" --url "$RETENTION_HOLD_URL" || true
+"$bin" hold release calls/2026-11-23-0001.wav --reason "complaint C-17 closed"
+"$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042"
 "$py" - "$evidence" "$vault" <<'PY'
 import json, sys, boto3
 evidence, vault = sys.argv[1:]
@@ -482,7 +499,9 @@ cat <<TXT
   Point the callvault CLI at this deployment (paste into another terminal):
     export AWS_ENDPOINT_URL=$endpoint AWS_REGION=us-east-1
     export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
-    export AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port RETENTION_FUNCTION_ARN=retention
+    export RETENTION_HOLD_URL=$RETENTION_HOLD_URL
+    export RETENTION_ERASE_URL=$RETENTION_ERASE_URL
+    export RETENTION_ERASE_PAST_GOVERNANCE_URL=$RETENTION_ERASE_PAST_GOVERNANCE_URL
     export CALLVAULT_STACK=callvault-local CATALOG_TABLE=$table
     export VAULT_BUCKET=$vault
     export PATH="$root/target/debug:\$PATH"

@@ -31,7 +31,7 @@ pub fn free_port() -> u16 {
 pub struct Watch {
     pub port: u16,
     watch: Child,
-    function: Option<Child>,
+    functions: Vec<Child>,
     pub log: PathBuf,
 }
 
@@ -49,7 +49,6 @@ impl Watch {
     /// URL, as the player's redirect does, needs the port first).
     pub fn start_on(port: u16, package: &str, env: &[(&str, String)]) -> Watch {
         let path = path_with_cargo_lambda();
-        let bin = crate::workspace_bin(package);
         let dir = std::env::temp_dir().join(format!("callvault-watch-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let log = dir.join("watch.log");
@@ -65,7 +64,7 @@ impl Watch {
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("cannot start cargo lambda watch");
-        let mut watch = Watch { port, watch: child, function: None, log };
+        let mut watch = Watch { port, watch: child, functions: Vec::new(), log };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -75,21 +74,30 @@ impl Watch {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        watch.add_function(package, package, env);
+        watch
+    }
+
+    /// Starts one more function on this watch: `package`'s binary, deployed
+    /// as `name` (template.yaml runs one binary as several functions, each
+    /// with its own settings), polling the runtime API under `name`.
+    pub fn add_function(&mut self, name: &str, package: &str, env: &[(&str, String)]) {
+        let bin = crate::workspace_bin(package);
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
         let function = Command::new(&bin)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("AWS_LAMBDA_FUNCTION_NAME", package)
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{package}"))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt/{name}", self.port))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        watch.function = Some(function);
-        watch
+        self.functions.push(function);
     }
 
     /// What watch and the function printed so far.
@@ -139,12 +147,85 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Some(mut function) = self.function.take() {
+        for mut function in self.functions.drain(..) {
             let _ = function.kill();
             let _ = function.wait();
         }
         // The whole process group of watch.
         let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", self.watch.id())]).status();
         let _ = self.watch.wait();
+    }
+}
+
+/// IAM-authenticated Function URLs in front of a [`Watch`]
+/// (`infra/local/function_url.py`): each request's SigV4 signature checked,
+/// and the function handed the caller its access key names, as Lambda does
+/// for a URL with `AuthType: AWS_IAM`. Stopped on drop.
+pub struct FunctionUrls {
+    base: String,
+    child: Child,
+}
+
+/// A principal a test plays: its credentials, and the ARN AWS would
+/// authenticate them as.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub access_key: String,
+    pub secret: String,
+    pub arn: String,
+}
+
+impl Principal {
+    /// A principal named `who` in role `role` of the local account.
+    pub fn new(role: &str, who: &str) -> Principal {
+        let id: String = format!("{role}{who}").bytes().map(|b| (b'A' + b % 26) as char).take(12).collect();
+        Principal {
+            access_key: format!("AKIALOCAL{id}"),
+            secret: format!("local-secret-of-{role}-{who}"),
+            arn: format!("arn:aws:sts::123456789012:assumed-role/{role}/{who}"),
+        }
+    }
+
+    /// Its credentials as the SDK reads them from the environment.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("AWS_ACCESS_KEY_ID", self.access_key.clone()), ("AWS_SECRET_ACCESS_KEY", self.secret.clone())]
+    }
+}
+
+impl FunctionUrls {
+    /// Starts the URLs before `watch`'s functions, for these principals;
+    /// fails loudly when it cannot.
+    pub fn start(watch: &Watch, region: &str, principals: &[&Principal]) -> FunctionUrls {
+        use std::io::BufRead;
+        let port = free_port();
+        let mut cmd = Command::new("python3");
+        cmd.arg(crate::root().join("infra/local/function_url.py"))
+            .args(["--port", &port.to_string(), "--invoke", &format!("http://127.0.0.1:{}", watch.port)])
+            .args(["--region", region]);
+        for p in principals {
+            cmd.arg("--caller").arg(format!("{}:{}={}", p.access_key, p.secret, p.arn));
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&watch.log).expect("log file");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start the local function URLs (python3 infra/local/function_url.py)");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(child.stdout.take().expect("its stdout")).read_line(&mut line);
+        assert!(line.starts_with("function urls: "), "the local function URLs did not start: {line:?}");
+        FunctionUrls { base: format!("http://127.0.0.1:{port}"), child }
+    }
+
+    /// The URL of `function` (a function on the watch).
+    pub fn url(&self, function: &str) -> String {
+        format!("{}/{function}/", self.base)
+    }
+}
+
+impl Drop for FunctionUrls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

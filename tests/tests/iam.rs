@@ -762,12 +762,18 @@ fn evidence_is_written_only_by_the_functions_that_produce_evidence() {
     };
     for function in producers {
         let suffix = role_suffix(function).unwrap_or_else(|| panic!("{function}'s role has no fixed name"));
-        assert!(allowed.contains(&format!("}}-{suffix}\"")), "{function}'s role ({suffix}) may not write its evidence: {allowed}");
+        assert!(
+            allowed.contains(&format!("}}-{suffix}\"")),
+            "{function}'s role ({suffix}) may not write its evidence: {allowed}"
+        );
     }
     for (function, _) in functions() {
         if !producers.contains(&function) {
             if let Some(suffix) = role_suffix(function) {
-                assert!(!allowed.contains(&format!("}}-{suffix}\"")), "{function}'s role may write evidence: {allowed}");
+                assert!(
+                    !allowed.contains(&format!("}}-{suffix}\"")),
+                    "{function}'s role may write evidence: {allowed}"
+                );
             }
         }
     }
@@ -1092,8 +1098,14 @@ fn each_retention_duty_is_its_own_permission_and_the_caller_is_the_one_aws_authe
 
     // The hold operator cannot erase: its function's role deletes nothing.
     let hold = granted(&template, "RetentionHold");
-    for never in ["s3:DeleteObjectVersion", "s3:DeleteObject", "s3:BypassGovernanceRetention", "dynamodb:DeleteItem",
-                  "s3:PutObject", "s3:PutObjectRetention"] {
+    for never in [
+        "s3:DeleteObjectVersion",
+        "s3:DeleteObject",
+        "s3:BypassGovernanceRetention",
+        "dynamodb:DeleteItem",
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+    ] {
         assert!(!hold.contains(never), "the hold duty may {never}");
     }
     // The erase operator cannot bypass governance retention, nor hold.
@@ -1113,7 +1125,9 @@ fn each_retention_duty_is_its_own_permission_and_the_caller_is_the_one_aws_authe
         for st in code_statements(&template, function) {
             if st.actions.iter().any(|a| a == "s3:PutObject") {
                 let text = format!("{:?}", st.resource);
-                assert!(text.contains("EvidenceBucket") && text.contains("/erasure/*") && !text.contains("/retention/*"));
+                assert!(
+                    text.contains("EvidenceBucket") && text.contains("/erasure/*") && !text.contains("/retention/*")
+                );
             }
         }
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
 use e2e::guardian::{kms_event, Guardian};
 use e2e::ingest::Stack;
-use e2e::lambda::Watch;
+use e2e::lambda::{FunctionUrls, Principal, Watch};
 use e2e::*;
 use serde_json::Value;
 use vault::aws::{DynamoCatalog, S3Objects};
@@ -195,23 +195,42 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     let until = lock.retain_until_date.unwrap().secs() as u64;
     assert_eq!(Some(until), entry.retain_until.as_deref().and_then(parse_rfc3339), "the lock ends when retention does");
 
-    // The retention function under cargo lambda; the command invokes it.
+    // The run and the three duty functions under cargo lambda, the duties
+    // behind IAM-authenticated URLs; the command signs as the operator.
     let mut env = aws.env();
     env.retain(|(k, _)| *k != "AWS_REGION");
-    env.extend(stack.function_env("retention"));
-    let watch = Watch::start("retention", &env);
-    let callvault = |args: &[&str]| {
+    let with = |function: &str| {
+        let mut e = env.clone();
+        e.extend(stack.function_env(function));
+        e
+    };
+    let mut watch = Watch::start("retention", &with("retention"));
+    for duty in ["retention-hold", "retention-erase", "retention-erase-past-governance"] {
+        watch.add_function(duty, "retention", &with(duty));
+    }
+    let legal = Principal::new("legal-hold", "alice");
+    let privacy = Principal::new("privacy-erase", "bob");
+    let stranger = Principal::new("nobody", "eve");
+    let urls = FunctionUrls::start(&watch, REGION, &[&legal, &privacy]);
+    let as_who = |who: &Principal, args: &[&str]| {
         let mut cmd = std::process::Command::new(callvault_bin());
-        cmd.args(args).args(["--function", "retention"]).envs(aws.env());
-        cmd.env("AWS_ENDPOINT_URL_LAMBDA", format!("http://127.0.0.1:{}", watch.port));
+        cmd.args(args).envs(aws.env()).envs(who.env());
+        cmd.env("RETENTION_HOLD_URL", urls.url("retention-hold"));
+        cmd.env("RETENTION_ERASE_URL", urls.url("retention-erase"));
+        cmd.env("RETENTION_ERASE_PAST_GOVERNANCE_URL", urls.url("retention-erase-past-governance"));
         cmd.output().expect("callvault")
     };
+    let callvault = |args: &[&str]| {
+        let who = if args[0] == "hold" { &legal } else { &privacy };
+        as_who(who, args)
+    };
 
-    // A legal hold: the catalog and S3's own hold on the version.
+    // A legal hold: the catalog and S3's own hold on the version, by the
+    // principal the URL authenticated.
     ok(&callvault(&["hold", "set", "calls/held.wav", "--reason", "case 7"]));
     let held = stack.entry("calls", "held.wav").await.unwrap();
     let hold = held.hold.clone().expect("held in the catalog");
-    assert!(hold.by.contains("arn:aws:"), "who: the caller as STS names it ({})", hold.by);
+    assert_eq!(hold.by, legal.arn, "who: the caller as AWS authenticated it");
     let s3_hold = stack
         .s3
         .get_object_legal_hold()
@@ -222,6 +241,20 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
         .await
         .unwrap();
     assert_eq!(s3_hold.legal_hold.and_then(|h| h.status).map(|s| s.as_str().to_string()).as_deref(), Some("ON"));
+
+    // Retention by duty: a request to another duty's URL is refused by the
+    // function (IAM refuses it first in AWS: tests/tests/iam.rs); an
+    // unsigned caller or one AWS does not know never reaches a function.
+    let wrong =
+        as_who(&legal, &["hold", "set", "calls/gov.wav", "--reason", "r", "--url", &urls.url("retention-erase")]);
+    refused(&wrong, "duty_not_granted");
+    let wrong = as_who(&privacy, &["erase", "calls/gov.wav", "--reason", "r", "--url", &urls.url("retention-hold")]);
+    refused(&wrong, "duty_not_granted");
+    refused(&as_who(&stranger, &["hold", "set", "calls/gov.wav", "--reason", "r"]), "access_denied");
+    let plain = watch.invoke("retention-hold", root().join("events/retention-schedule.json").to_str().unwrap());
+    let said = format!("{}{}", String::from_utf8_lossy(&plain.stdout), String::from_utf8_lossy(&plain.stderr));
+    assert!(!plain.status.success() && said.contains("caller_unauthenticated"), "a plain Invoke of a duty: {said}");
+    assert!(stack.entry("calls", "gov.wav").await.unwrap().hold.is_none(), "nothing refused changed anything");
 
     // Refusals, each with its code, nothing changed.
     refused(&callvault(&["erase", "calls/held.wav", "--reason", "DSR-1"]), "legal_hold");
@@ -245,7 +278,7 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     let reports = evidence(&stack, "erasure/").await;
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0]["details"]["bypass_governance_retention"], true);
-    assert!(reports[0]["details"]["requested_by"].as_str().unwrap().contains("arn:aws:"));
+    assert_eq!(reports[0]["details"]["requested_by"], privacy.arn.as_str());
     assert_eq!(reports[0]["details"]["reason"], "DSR-2");
 
     // The compliance date passes (the local AWS lets a test shorten it,
@@ -278,7 +311,7 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     assert!(released.hold.is_none());
     let record = released.released_hold.expect("the release is kept with the hold it released");
     assert_eq!((record.hold.reason.as_str(), record.release.reason.as_str()), ("case 7", "case closed"));
-    assert!(record.release.by.contains("arn:aws:"), "who released it: {}", record.release.by);
+    assert_eq!(record.release.by, legal.arn, "who released it");
     refused(&callvault(&["erase", "calls/held.wav", "--reason", "DSR-1"]), "governance_retention");
     assert_eq!(stack.usage(&key).await.unwrap().recordings, 1);
     usage_is_true(&stack).await;

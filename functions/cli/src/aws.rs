@@ -1,7 +1,8 @@
 //! The AWS calls the CLI makes itself, in one place: Lambda (a function's
 //! settings, an invocation), KMS (retiring a key), S3 (the redrive's reads of
 //! the ingest bucket, a re-key job's manifest), S3 Control (the job), SQS
-//! (dead letters) and STS (who is asking). Each failure becomes the
+//! (dead letters), and SigV4-signed requests to an
+//! IAM-authenticated Function URL (the retention duties). Each failure becomes the
 //! command's error here: a stable code and what was being done. What the
 //! vault itself calls (the catalog, vault objects, data keys) goes through
 //! `vault::aws`; this module borrows none of its error mappings.
@@ -37,15 +38,6 @@ pub struct Invoked {
     pub payload: Value,
     /// Set when the function failed (Lambda's `X-Amz-Function-Error`).
     pub function_error: Option<String>,
-}
-
-/// An invocation that did not reach the function, or that an Invoke
-/// endpoint answered as an HTTP error: the command's error, and the body
-/// the endpoint answered with, when it was JSON (cargo lambda answers a
-/// function error so).
-pub struct InvokeFailed {
-    pub error: CliError,
-    pub body: Option<Value>,
 }
 
 /// An ingest object as S3 would announce it now.
@@ -116,7 +108,7 @@ impl Aws {
     }
 
     /// Invokes `function` with `payload` and waits for its answer.
-    pub async fn invoke(&self, function: &str, payload: String) -> Result<Invoked, InvokeFailed> {
+    pub async fn invoke(&self, function: &str, payload: String) -> Result<Invoked, CliError> {
         let lambda = self.lambda();
         let out = lambda
             .invoke()
@@ -134,10 +126,7 @@ impl Aws {
                     .unwrap_or(Value::Null),
                 function_error: out.function_error().map(str::to_string),
             }),
-            Err(e) => {
-                let body = e.raw_response().and_then(|r| r.body().bytes()).and_then(|b| serde_json::from_slice(b).ok());
-                Err(InvokeFailed { error: sdk_error(&format!("invoking {function}"), e), body })
-            }
+            Err(e) => Err(sdk_error(&format!("invoking {function}"), e)),
         }
     }
 
@@ -334,13 +323,106 @@ impl Aws {
     }
 
     // ------------------------------------------------------------ STS
+}
 
-    /// Who is asking: the caller's identity as STS names it.
-    pub async fn caller_arn(&self) -> Result<String, CliError> {
-        let sts = aws_sdk_sts::Client::new(&self.sdk);
-        let me =
-            sts.get_caller_identity().send().await.map_err(|e| sdk_error("who am I (sts:GetCallerIdentity)", e))?;
-        Ok(me.arn().unwrap_or("unknown").to_string())
+/// What a Function URL answered: the HTTP status and the JSON body.
+pub struct UrlAnswer {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// The longest answer read from a Function URL.
+const MAX_URL_ANSWER: usize = 1 << 20;
+
+impl Aws {
+    /// POSTs `body` to an IAM-authenticated Function URL, signed with
+    /// SigV4 (service `lambda`) by the caller's credentials: Lambda checks
+    /// the signature and the caller's `lambda:InvokeFunctionUrl` before the
+    /// function runs, and hands the function the caller it authenticated.
+    pub async fn post_signed(&self, url: &str, body: &Value) -> Result<UrlAnswer, CliError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        use http_body_util::{BodyExt, Full, Limited};
+
+        let parsed: http::Uri =
+            url.parse().map_err(|e| CliError { code: "usage", message: format!("{url:?} is not a URL: {e}") })?;
+        let loopback = matches!(parsed.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if parsed.scheme_str() != Some("https") && !(parsed.scheme_str() == Some("http") && loopback) {
+            return Err(CliError {
+                code: "usage",
+                message: format!("{url}: a Function URL is https:// (plain http only to this machine's loopback)"),
+            });
+        }
+        let region = self.sdk.region().map(|r| r.to_string()).ok_or_else(|| CliError {
+            code: "credentials_missing",
+            message: "no AWS region: set AWS_REGION to the stack's region (the URL's signature names it)".into(),
+        })?;
+        let provider = self.sdk.credentials_provider().ok_or_else(|| CliError {
+            code: "credentials_missing",
+            message: "no AWS credentials to sign the request with".into(),
+        })?;
+        let credentials = provider.provide_credentials().await.map_err(|e| CliError {
+            code: "credentials_missing",
+            message: format!("no AWS credentials to sign the request with: {e}"),
+        })?;
+        let payload = body.to_string().into_bytes();
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(parsed)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(bytes::Bytes::from(payload.clone())))
+            .map_err(|e| CliError { code: "usage", message: format!("{url}: {e}") })?;
+        let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&region)
+            .name("lambda")
+            .time(std::time::SystemTime::now())
+            .settings(aws_sigv4::http_request::SigningSettings::default())
+            .build()
+            .map_err(|e| CliError { code: "credentials_missing", message: format!("cannot sign: {e}") })?
+            .into();
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let signable = aws_sigv4::http_request::SignableRequest::new(
+            "POST",
+            url,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            aws_sigv4::http_request::SignableBody::Bytes(&payload),
+        )
+        .map_err(|e| CliError { code: "usage", message: format!("cannot sign a request to {url}: {e}") })?;
+        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+            .map_err(|e| CliError { code: "usage", message: format!("cannot sign a request to {url}: {e}") })?
+            .into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| CliError { code: "endpoint_unreachable", message: format!("no TLS trust roots: {e}") })?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        let unreachable = |e: String| CliError { code: "endpoint_unreachable", message: format!("{url}: {e}") };
+        let call = async {
+            let response = client.request(request).await.map_err(|e| unreachable(format!("request failed: {e}")))?;
+            let status = response.status().as_u16();
+            let bytes = Limited::new(response.into_body(), MAX_URL_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| unreachable(format!("reading the answer failed: {e}")))?
+                .to_bytes();
+            let body = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).chars().take(300).collect()));
+            Ok(UrlAnswer { status, body })
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(330), call)
+            .await
+            .map_err(|_| unreachable("no answer within 330 s".into()))?
     }
 }
 

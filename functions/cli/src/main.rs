@@ -280,16 +280,20 @@ enum Command {
         /// Why (a data subject request's reference, ...): written into the evidence.
         #[arg(long)]
         reason: String,
-        /// Delete past a governance-mode retention (your role needs s3:BypassGovernanceRetention
-        /// through the function's; the evidence records it and who asked).
+        /// Delete past a governance-mode retention: a duty of its own (its URL,
+        /// --bypass-url, and its operators' policy); the evidence records it and who asked.
         #[arg(long)]
         bypass_governance_retention: bool,
         /// Resume an erasure that stopped (the id the error printed).
         #[arg(long, value_name = "ID")]
         request_id: Option<String>,
-        /// The retention function (the stack's RetentionFunctionArn output).
-        #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
-        function: String,
+        /// The erase duty's Function URL (the stack's RetentionEraseUrl output).
+        #[arg(long = "url", env = "RETENTION_ERASE_URL", value_name = "URL")]
+        url: Option<String>,
+        /// The erase-past-governance duty's Function URL (the stack's
+        /// RetentionErasePastGovernanceUrl output), for --bypass-governance-retention.
+        #[arg(long = "bypass-url", env = "RETENTION_ERASE_PAST_GOVERNANCE_URL", value_name = "URL")]
+        bypass_url: Option<String>,
     },
     /// Judge every key against the rotation policy (exit 1 if any fails)
     ///
@@ -342,9 +346,9 @@ enum HoldAction {
         /// Why (a case reference): kept with the hold.
         #[arg(long)]
         reason: String,
-        /// The retention function (the stack's RetentionFunctionArn output).
-        #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
-        function: String,
+        /// The hold duty's Function URL (the stack's RetentionHoldUrl output).
+        #[arg(long = "url", env = "RETENTION_HOLD_URL", value_name = "URL")]
+        url: String,
     },
     /// Release the recording's legal hold.
     Release {
@@ -353,9 +357,9 @@ enum HoldAction {
         /// Why it is released.
         #[arg(long)]
         reason: String,
-        /// The retention function (the stack's RetentionFunctionArn output).
-        #[arg(long = "function", env = "RETENTION_FUNCTION_ARN", value_name = "ARN")]
-        function: String,
+        /// The hold duty's Function URL (the stack's RetentionHoldUrl output).
+        #[arg(long = "url", env = "RETENTION_HOLD_URL", value_name = "URL")]
+        url: String,
     },
 }
 
@@ -457,14 +461,23 @@ fn main() -> ExitCode {
                     Some(KeysAction::Retire { key_arn }) => keys::retire(stack, catalog_table, key_arn).await,
                 }
             }
-            Command::Hold { action: HoldAction::Set { recording, reason, function } } => {
-                retention::hold(function, recording, true, reason).await
+            Command::Hold { action: HoldAction::Set { recording, reason, url } } => {
+                retention::hold(url, recording, true, reason).await
             }
-            Command::Hold { action: HoldAction::Release { recording, reason, function } } => {
-                retention::hold(function, recording, false, reason).await
+            Command::Hold { action: HoldAction::Release { recording, reason, url } } => {
+                retention::hold(url, recording, false, reason).await
             }
-            Command::Erase { recording, reason, bypass_governance_retention, request_id, function } => {
-                retention::erase(function, recording, reason, bypass_governance_retention, request_id).await
+            Command::Erase { recording, reason, bypass_governance_retention, request_id, url, bypass_url } => {
+                let url = match (bypass_governance_retention, url, bypass_url) {
+                    (false, Some(url), _) | (true, _, Some(url)) => url,
+                    (false, None, _) => return Err(CliError::usage(
+                        "give the erase duty's Function URL: --url or RETENTION_ERASE_URL (the stack's RetentionEraseUrl output)",
+                    )),
+                    (true, _, None) => return Err(CliError::usage(
+                        "erasing past governance retention is its own duty: give its Function URL with --bypass-url or RETENTION_ERASE_PAST_GOVERNANCE_URL (the stack's RetentionErasePastGovernanceUrl output)",
+                    )),
+                };
+                retention::erase(url, recording, reason, bypass_governance_retention, request_id).await
             }
             Command::Audit { max_key_age_days, json, stack, catalog_table, recording_keys, org } => {
                 let given = audit::Given { stack, catalog_table, recording_keys, org, max_key_age_days };

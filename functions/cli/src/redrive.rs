@@ -127,7 +127,7 @@ async fn redrive_one(
             return Ok(Redriven::DryRun);
         }
         let event = object_created_event(region, &c.bucket, &c.key, &head.etag, head.version.as_deref(), head.size);
-        let out = aws.invoke(function, event.to_string()).await.map_err(|failed| failed.error)?;
+        let out = aws.invoke(function, event.to_string()).await?;
         let payload = out.payload;
         if let Some(kind) = out.function_error.as_deref() {
             let code = payload["errorType"].as_str().unwrap_or(kind);

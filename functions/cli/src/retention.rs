@@ -1,95 +1,110 @@
 //! `callvault hold set|release` and `callvault erase`: requests to the
-//! stack's retention function, which alone may delete recordings and
-//! write their evidence (template.yaml): the operator needs only
-//! `lambda:InvokeFunction` on it (RetentionOperatorPolicy).
+//! retention duty functions' IAM-authenticated Function URLs, SigV4-signed
+//! with the caller's own credentials. Each duty has its own URL and its own
+//! operators' policy (template.yaml): holding, erasing, and erasing past a
+//! governance-mode retention. Lambda authenticates the caller and hands
+//! the function its ARN: the hold and the evidence name that principal,
+//! and the command sends no name of its own.
 
 use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::CliError;
 
-/// Invokes the retention function; its answer, or its refusal as the error.
-async fn invoke(aws: &Aws, function: &str, request: Value) -> Result<Value, CliError> {
-    let out = match aws.invoke(function, request.to_string()).await {
-        Ok(out) => out,
-        Err(failed) => {
-            // A function error some Invoke endpoints (cargo lambda's) answer
-            // as an HTTP error rather than Lambda's 200 with X-Amz-Function-Error.
-            if let Some(code) = failed.body.as_ref().and_then(|b| b["errorType"].as_str()) {
-                return Err(function_error(code, failed.body.as_ref().and_then(|b| b["errorMessage"].as_str())));
-            }
-            return Err(failed.error);
-        }
-    };
-    if let Some(kind) = &out.function_error {
-        return Err(function_error(
-            out.payload["errorType"].as_str().unwrap_or(kind),
-            out.payload["errorMessage"].as_str(),
-        ));
-    }
-    Ok(out.payload)
-}
+/// The codes a duty function answers with (any other is `function_error`).
+const CODES: &[&str] = &[
+    "not_found",
+    "legal_hold",
+    "compliance_retention",
+    "governance_retention",
+    "in_progress",
+    "moved",
+    "deleting",
+    "not_held",
+    "bad_request",
+    "duty_not_granted",
+    "caller_unauthenticated",
+    "method_not_allowed",
+    "access_denied",
+    "catalog_unavailable",
+    "catalog_conflict",
+    "catalog_refused",
+    "catalog_missing",
+    "catalog_malformed",
+    "s3_unavailable",
+    "s3_refused",
+    "claim_lost",
+];
 
-/// The function's refusal as the command's error: its stable code (one
-/// of the codes the retention function answers; any other is `function_error`).
-fn function_error(code: &str, message: Option<&str>) -> CliError {
-    const CODES: &[&str] = &[
-        "not_found",
-        "legal_hold",
-        "compliance_retention",
-        "governance_retention",
-        "in_progress",
-        "moved",
-        "deleting",
-        "not_held",
-        "bad_request",
-        "access_denied",
-        "catalog_unavailable",
-        "catalog_conflict",
-        "catalog_refused",
-        "catalog_missing",
-        "catalog_malformed",
-        "s3_unavailable",
-        "s3_refused",
-        "claim_lost",
-    ];
-    let message = message.unwrap_or("the function failed").to_string();
-    match CODES.iter().find(|c| **c == code) {
-        Some(c) => CliError { code: c, message },
-        None => CliError { code: "function_error", message: format!("{code}: {message}") },
-    }
-}
-
-/// `callvault hold set|release TYPE/ID --reason ...`.
-pub async fn hold(function: String, recording: String, set: bool, reason: String) -> Result<(), CliError> {
+/// Sends one request to a duty's URL; its answer, or its refusal as the error.
+async fn request(url: &str, duty: &Duty, body: Value) -> Result<Value, CliError> {
     let aws = Aws::from_env().await;
-    let by = aws.caller_arn().await?;
+    let answer = aws.post_signed(url, &body).await?;
+    if answer.status == 200 {
+        return Ok(answer.body);
+    }
+    // The function's own refusal: its stable code and message.
+    if let Some(code) = answer.body["code"].as_str() {
+        let message = answer.body["message"].as_str().unwrap_or("the function refused").to_string();
+        return Err(match CODES.iter().find(|c| **c == code) {
+            Some(c) => CliError { code: c, message },
+            None => CliError { code: "function_error", message: format!("{code}: {message}") },
+        });
+    }
+    // Lambda's own answer, before the function ran.
+    let said = match &answer.body {
+        Value::Object(o) => o.get("Message").or_else(|| o.get("message")).map(|m| m.to_string()).unwrap_or_default(),
+        other => other.to_string(),
+    };
+    Err(match answer.status {
+        403 => CliError {
+            code: "access_denied",
+            message: format!(
+                "{url} refused the request (HTTP 403 {said}): your principal needs {} (lambda:InvokeFunctionUrl, and lambda:InvokeFunction through the URL), and the request must be signed for the stack's region (AWS_REGION)",
+                duty.policy
+            ),
+        },
+        status => CliError {
+            code: "function_error",
+            message: format!("{url} answered HTTP {status} {said}: see the duty function's log in CloudWatch"),
+        },
+    })
+}
+
+/// A retention duty: its URL's setting and the operators' policy it needs.
+struct Duty {
+    policy: &'static str,
+}
+
+const HOLD: Duty = Duty { policy: "the hold duty's operators' policy (<stack>-retention-hold-operator)" };
+const ERASE: Duty = Duty { policy: "the erase duty's operators' policy (<stack>-retention-erase-operator)" };
+const ERASE_PAST_GOVERNANCE: Duty = Duty {
+    policy: "the erase-past-governance duty's operators' policy (<stack>-retention-erase-past-governance-operator)",
+};
+
+/// `callvault hold set|release TYPE/ID --reason ... --url <RetentionHoldUrl>`.
+pub async fn hold(url: String, recording: String, set: bool, reason: String) -> Result<(), CliError> {
     let action = if set { "hold" } else { "release" };
-    let answer = invoke(
-        &aws,
-        &function,
-        json!({"action": action, "recording": recording, "reason": reason, "requested_by": by}),
-    )
-    .await?;
+    let answer = request(&url, &HOLD, json!({"action": action, "recording": recording, "reason": reason})).await?;
     if set {
+        let by = answer["hold"]["by"].as_str().unwrap_or("you");
         println!("{recording}: under legal hold (by {by}: {reason}); retention and erasure leave it alone until `callvault hold release`");
     } else {
-        println!("{recording}: legal hold released ({reason}); retention deletes it when its time is up");
+        let by = answer["release"]["by"].as_str().unwrap_or("you");
+        println!("{recording}: legal hold released by {by} ({reason}); retention deletes it when its time is up");
     }
-    let _ = answer;
     Ok(())
 }
 
-/// `callvault erase TYPE/ID --reason ...`.
+/// `callvault erase TYPE/ID --reason ... --url <RetentionEraseUrl>`, or
+/// with `--bypass-governance-retention`, the erase-past-governance duty's URL.
 pub async fn erase(
-    function: String,
+    url: String,
     recording: String,
     reason: String,
     bypass_governance: bool,
     request_id: Option<String>,
 ) -> Result<(), CliError> {
-    let aws = Aws::from_env().await;
-    let by = aws.caller_arn().await?;
     let request_id = match request_id {
         Some(r) => r,
         None => {
@@ -98,21 +113,22 @@ pub async fn erase(
             format!("erase-{}", hex::encode(b))
         }
     };
-    let request = json!({
+    let body = json!({
         "action": "erase",
         "recording": recording,
         "reason": reason,
-        "requested_by": by,
         "request_id": request_id,
         "bypass_governance_retention": bypass_governance,
     });
-    match invoke(&aws, &function, request).await {
+    let duty = if bypass_governance { &ERASE_PAST_GOVERNANCE } else { &ERASE };
+    match request(&url, duty, body).await {
         Ok(answer) => {
             let erased = &answer["erased"];
             println!(
-                "{recording}: erased ({} versions, {} bytes); evidence {}",
+                "{recording}: erased ({} versions, {} bytes) at the request of {}; evidence {}",
                 erased["versions"].as_array().map_or(0, Vec::len),
                 erased["plaintext_bytes"],
+                answer["requested_by"].as_str().unwrap_or("you"),
                 answer["report"].as_str().unwrap_or_default()
             );
             Ok(())

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use retention::{Config, Duty, Handler, Request};
-use serde_json::Value;
 use serde_json::json;
+use serde_json::Value;
 use vault::config::FromSettings;
 use vault::ingest::{Announced, IngestSettings, RecordingEncryptor};
 use vault::memory::{MemoryCatalog, MemoryKms, MemoryMetrics, MemoryObjects};
@@ -126,7 +126,8 @@ async fn the_scheduled_event_runs_a_run_and_its_figures_are_metrics() {
     let (run, hold_fn, erase_fn) = (d.handler(Duty::Run), d.handler(Duty::Hold), d.handler(Duty::Erase));
     let due = parse_rfc3339(d.catalog.recordings()[0].retain_until.as_deref().unwrap()).unwrap();
     let hold = json!({"action": "hold", "recording": "calls/r-2", "reason": "case 7"});
-    let (status, held) = answered(hold_fn.handle(&url(Some(ALICE), "POST", hold), due - DAY_BEFORE, "h").await.unwrap());
+    let (status, held) =
+        answered(hold_fn.handle(&url(Some(ALICE), "POST", hold), due - DAY_BEFORE, "h").await.unwrap());
     assert_eq!((status, held["hold"]["by"].as_str()), (200, Some(ALICE)), "{held}");
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     let answer = run.handle(&scheduled, due + 1, "req-1").await.unwrap();
@@ -167,7 +168,8 @@ async fn each_duty_does_only_its_own_and_the_evidence_names_the_authenticated_ca
     let (run, hold_fn, erase_fn, bypass_fn) =
         (d.handler(Duty::Run), d.handler(Duty::Hold), d.handler(Duty::Erase), d.handler(Duty::ErasePastGovernance));
     let hold = json!({"action": "hold", "recording": "calls/r-0", "reason": "case 9"});
-    let erase = |id: &str, request: &str| json!({"action": "erase", "recording": id, "reason": "DSR-2", "request_id": request});
+    let erase =
+        |id: &str, request: &str| json!({"action": "erase", "recording": id, "reason": "DSR-2", "request_id": request});
 
     // The hold operator's function holds and releases, never erases.
     let refused = hold_fn.handle(&url(Some(ALICE), "POST", erase("calls/r-1", "e-1")), now, "x").await.unwrap();
@@ -185,7 +187,9 @@ async fn each_duty_does_only_its_own_and_the_evidence_names_the_authenticated_ca
     let refused = bypass_fn.handle(&url(Some(BOB), "POST", not_past), now, "x").await.unwrap();
     assert_eq!(code(refused).as_deref(), Some("bad_request"));
     // The scheduled function runs the schedule only.
-    for event in [url(Some(ALICE), "POST", hold.clone()), json!({"action": "hold", "recording": "calls/r-0", "reason": "r"})] {
+    for event in
+        [url(Some(ALICE), "POST", hold.clone()), json!({"action": "hold", "recording": "calls/r-0", "reason": "r"})]
+    {
         let err = run.handle(&event, now, "x").await.unwrap_err();
         assert_eq!(err.code, "duty_not_granted", "{err:?}");
     }
@@ -233,7 +237,10 @@ fn what_a_caller_can_get_wrong_is_a_bad_request() {
         (Duty::Hold, json!({"action": "hold", "recording": "calls/r-1"})),
         (Duty::Hold, json!({"action": "hold", "recording": "no-slash", "reason": "r"})),
         (Duty::Erase, json!({"action": "erase", "recording": "calls/r-1", "reason": "r"})),
-        (Duty::Erase, json!({"action": "erase", "recording": "calls/r-1", "reason": "r", "request_id": "e", "bypass_governance_retention": "yes"})),
+        (
+            Duty::Erase,
+            json!({"action": "erase", "recording": "calls/r-1", "reason": "r", "request_id": "e", "bypass_governance_retention": "yes"}),
+        ),
         (Duty::Hold, json!({"action": "release", "recording": "calls/r-1", "reason": " "})),
     ] {
         let err = Request::parse(&bad, duty, ALICE).unwrap_err();
