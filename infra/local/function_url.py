@@ -7,7 +7,9 @@ authenticated in ``requestContext.authorizer.iam``; the function trusts that
 and nothing the body says. ``cargo lambda watch`` serves a function's URL too,
 but checks no signature and names no caller. This stand-in sits in front of
 ``cargo lambda``'s invoke API and, for each request to
-``http://127.0.0.1:PORT/<function>/``:
+``http://127.0.0.1:PORT/<function>/`` (``--route <function>=<invoke API>/<binary>``:
+cargo lambda invokes a function by its binary's name, and template.yaml runs
+one binary as several functions, so each gets a watch of its own):
 
 - checks the SigV4 signature: the algorithm, the credential scope (the region
   given here, service ``lambda``), the date within 15 minutes, and the
@@ -16,7 +18,7 @@ but checks no signature and names no caller. This stand-in sits in front of
 - names as the caller the principal ARN given for that access key
   (``--caller AKID:SECRET=ARN``, one per principal a test plays); an access
   key it does not know is 403;
-- invokes ``<function>`` through the invoke API with a Function URL event
+- invokes the route's binary through its invoke API with a Function URL event
   (payload 2.0) whose ``requestContext.authorizer.iam`` names that caller,
   and answers with the function's ``statusCode``, headers and body (a
   function error is 502, as Lambda answers).
@@ -27,11 +29,12 @@ AWS does not enforce and tests/tests/iam.rs checks on the template instead.
 
 It listens on 127.0.0.1 only. Usage:
 
-    python3 function_url.py --port PORT --invoke http://127.0.0.1:N --region us-east-1 \
-        --account 123456789012 --caller AKID:SECRET=arn:aws:sts::123456789012:assumed-role/legal/alice ...
+    python3 function_url.py --port PORT --region us-east-1 \
+        --route retention-hold=http://127.0.0.1:N/retention ... \
+        --caller AKID:SECRET=arn:aws:sts::123456789012:assumed-role/legal/alice ...
 
-and it prints ``function urls: http://127.0.0.1:PORT/<function>/ -> INVOKE`` once
-it listens. The standard library only.
+and it prints ``function urls: http://127.0.0.1:PORT/<function>/`` once it
+listens. The standard library only.
 """
 
 import argparse
@@ -87,8 +90,8 @@ def parse_authorization(value: str):
 
 
 class Urls:
-    def __init__(self, invoke: str, region: str, account: str, callers: dict):
-        self.invoke = urlsplit(invoke)
+    def __init__(self, routes: dict, region: str, account: str, callers: dict):
+        self.routes = routes  # function -> (host, port, binary)
         self.region = region
         self.account = account
         self.callers = callers  # access key id -> (secret, arn)
@@ -199,6 +202,9 @@ def make_handler(urls: Urls):
             if len(parts) < 2 or not parts[1]:
                 return self.answer(404, b'{"Message":"no function: /<function>/"}')
             function = parts[1]
+            if function not in urls.routes:
+                return self.answer(404, json.dumps({"Message": f"no function URL {function}"}).encode())
+            host, port, binary = urls.routes[function]
             headers = {}
             for k, v in self.headers.items():
                 k = k.lower()
@@ -210,9 +216,9 @@ def make_handler(urls: Urls):
             event = urls.event(function, self.command, inner, target.query,
                                {k: v for k, v in headers.items() if k != "authorization"}, body, caller,
                                self.client_address[0])
-            conn = http.client.HTTPConnection(urls.invoke.hostname, urls.invoke.port, timeout=900)
+            conn = http.client.HTTPConnection(host, port, timeout=900)
             try:
-                conn.request("POST", f"/2015-03-31/functions/{function}/invocations", json.dumps(event),
+                conn.request("POST", f"/2015-03-31/functions/{binary}/invocations", json.dumps(event),
                              {"content-type": "application/json"})
                 resp = conn.getresponse()
                 raw = resp.read()
@@ -240,7 +246,8 @@ def make_handler(urls: Urls):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--invoke", required=True, help="cargo lambda's invoke API, http://127.0.0.1:N")
+    p.add_argument("--route", action="append", required=True,
+                   help="FUNCTION=http://127.0.0.1:N/BINARY: cargo lambda's invoke API and the binary it runs")
     p.add_argument("--region", required=True)
     p.add_argument("--account", default="123456789012")
     p.add_argument("--caller", action="append", default=[], help="AKID:SECRET=ARN")
@@ -252,8 +259,15 @@ def main():
         if not (akid and secret and arn.startswith("arn:")):
             p.error(f"--caller {c!r} is not AKID:SECRET=ARN")
         callers[akid] = (secret, arn)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Urls(args.invoke, args.region, args.account, callers)))
-    print(f"function urls: http://127.0.0.1:{args.port}/<function>/ -> {args.invoke}", flush=True)
+    routes = {}
+    for r in args.route:
+        name, _, target = r.partition("=")
+        t = urlsplit(target)
+        if not (name and t.scheme == "http" and t.hostname in ("127.0.0.1", "localhost") and t.port and t.path.strip("/")):
+            p.error(f"--route {r!r} is not FUNCTION=http://127.0.0.1:N/BINARY")
+        routes[name] = (t.hostname, t.port, t.path.strip("/"))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Urls(routes, args.region, args.account, callers)))
+    print(f"function urls: http://127.0.0.1:{args.port}/<function>/ for {', '.join(sorted(routes))}", flush=True)
     server.serve_forever()
 
 

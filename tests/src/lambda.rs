@@ -74,24 +74,21 @@ impl Watch {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        watch.add_function(package, package, env);
+        watch.start_function(package, env);
         watch
     }
 
-    /// Starts one more function on this watch: `package`'s binary, deployed
-    /// as `name` (template.yaml runs one binary as several functions, each
-    /// with its own settings), polling the runtime API under `name`.
-    pub fn add_function(&mut self, name: &str, package: &str, env: &[(&str, String)]) {
+    fn start_function(&mut self, package: &str, env: &[(&str, String)]) {
         let bin = crate::workspace_bin(package);
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
         let function = Command::new(&bin)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_NAME", package)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt/{name}", self.port))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt/{package}", self.port))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
@@ -193,19 +190,26 @@ impl Principal {
 }
 
 impl FunctionUrls {
-    /// Starts the URLs before `watch`'s functions, for these principals;
-    /// fails loudly when it cannot.
-    pub fn start(watch: &Watch, region: &str, principals: &[&Principal]) -> FunctionUrls {
+    /// Starts the URLs, each function (a name of template.yaml's) before
+    /// the binary `package` on its own watch (cargo lambda invokes by
+    /// binary), for these principals; fails loudly when it cannot.
+    pub fn start(functions: &[(&str, &str, &Watch)], region: &str, principals: &[&Principal]) -> FunctionUrls {
         use std::io::BufRead;
         let port = free_port();
         let mut cmd = Command::new("python3");
-        cmd.arg(crate::root().join("infra/local/function_url.py"))
-            .args(["--port", &port.to_string(), "--invoke", &format!("http://127.0.0.1:{}", watch.port)])
-            .args(["--region", region]);
+        cmd.arg(crate::root().join("infra/local/function_url.py")).args([
+            "--port",
+            &port.to_string(),
+            "--region",
+            region,
+        ]);
+        for (name, package, watch) in functions {
+            cmd.arg("--route").arg(format!("{name}=http://127.0.0.1:{}/{package}", watch.port));
+        }
         for p in principals {
             cmd.arg("--caller").arg(format!("{}:{}={}", p.access_key, p.secret, p.arn));
         }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&watch.log).expect("log file");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&functions[0].2.log).expect("log file");
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(log)
@@ -217,7 +221,7 @@ impl FunctionUrls {
         FunctionUrls { base: format!("http://127.0.0.1:{port}"), child }
     }
 
-    /// The URL of `function` (a function on the watch).
+    /// The URL of `function`.
     pub fn url(&self, function: &str) -> String {
         format!("{}/{function}/", self.base)
     }

@@ -204,14 +204,15 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
         e.extend(stack.function_env(function));
         e
     };
-    let mut watch = Watch::start("retention", &with("retention"));
-    for duty in ["retention-hold", "retention-erase", "retention-erase-past-governance"] {
-        watch.add_function(duty, "retention", &with(duty));
-    }
+    // cargo lambda invokes by binary: one watch per function.
+    let watch = Watch::start("retention", &with("retention"));
+    let duties = ["retention-hold", "retention-erase", "retention-erase-past-governance"];
+    let watches: Vec<Watch> = duties.iter().map(|d| Watch::start("retention", &with(d))).collect();
     let legal = Principal::new("legal-hold", "alice");
     let privacy = Principal::new("privacy-erase", "bob");
     let stranger = Principal::new("nobody", "eve");
-    let urls = FunctionUrls::start(&watch, REGION, &[&legal, &privacy]);
+    let routes: Vec<(&str, &str, &Watch)> = duties.iter().zip(&watches).map(|(d, w)| (*d, "retention", w)).collect();
+    let urls = FunctionUrls::start(&routes, REGION, &[&legal, &privacy]);
     let as_who = |who: &Principal, args: &[&str]| {
         let mut cmd = std::process::Command::new(callvault_bin());
         cmd.args(args).envs(aws.env()).envs(who.env());
@@ -251,7 +252,7 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     let wrong = as_who(&privacy, &["erase", "calls/gov.wav", "--reason", "r", "--url", &urls.url("retention-hold")]);
     refused(&wrong, "duty_not_granted");
     refused(&as_who(&stranger, &["hold", "set", "calls/gov.wav", "--reason", "r"]), "access_denied");
-    let plain = watch.invoke("retention-hold", root().join("events/retention-schedule.json").to_str().unwrap());
+    let plain = watches[0].invoke("retention", root().join("events/retention-schedule.json").to_str().unwrap());
     let said = format!("{}{}", String::from_utf8_lossy(&plain.stdout), String::from_utf8_lossy(&plain.stderr));
     assert!(!plain.status.success() && said.contains("caller_unauthenticated"), "a plain Invoke of a duty: {said}");
     assert!(stack.entry("calls", "gov.wav").await.unwrap().hold.is_none(), "nothing refused changed anything");
