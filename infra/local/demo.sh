@@ -25,7 +25,7 @@ bin="$root/target/debug/callvault"
 # Everything the demo writes (its files, each process's log) stays here after it stops.
 work="$root/target/demo"
 rm -rf "$work" && mkdir -p "$work"
-trap 'kill "${local_aws_pid:-}" ${function_pids:-} 2>/dev/null || true; [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null' EXIT
+trap 'kill "${local_aws_pid:-}" ${function_pids:-} 2>/dev/null || true; for w in ${watch_pids:-}; do kill -- -"$w" 2>/dev/null; done' EXIT
 py="$venv/moto/bin/python"
 export PATH="$venv/cargo-lambda/bin:$PATH"
 # Every line whole and at most 120 characters: a longer one (a JSON log line,
@@ -149,16 +149,22 @@ echo "ETag $etag, version $version, $size bytes"
 step "the Lambda runtime API (cargo lambda watch) and encrypt-recording on it, invoked with events/s3-object-created.json"
 # One watch serves every function's runtime and invoke APIs; each function is
 # the binary `make build` built, started with the variables Lambda sets.
-(cd "$root" && exec setsid cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
-  >"$work/watch.log" 2>&1) &
-watch_pid=$!
-for _ in $(seq 1 240); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.25
-done
-start_function() { # name [binary]: its environment from template.yaml, pointed at the local AWS
-  (set -a; . "$work/env/$1.env"; . "$work/local.env"; AWS_LAMBDA_FUNCTION_NAME=$1 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
-   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$1"; exec "$root/target/debug/${2:-$1}") >"$work/$1.log" 2>&1 &
+start_watch() { # port: a watch serving the runtime and invoke APIs there
+  (cd "$root" && exec setsid cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$1" \
+    >>"$work/watch.log" 2>&1) &
+  watch_pids="${watch_pids:-} $!"
+  for _ in $(seq 1 240); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && break
+    sleep 0.25
+  done
+}
+start_watch "$port"
+start_function() { # name [binary [port]]: its environment from template.yaml, pointed at the local AWS
+  # cargo lambda invokes a function by its binary's name: a second
+  # function of one binary (a retention duty) runs on a watch of its own.
+  local bin="${2:-$1}" on="${3:-$port}"
+  (set -a; . "$work/env/$1.env"; . "$work/local.env"; AWS_LAMBDA_FUNCTION_NAME=$bin AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
+   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$on/.rt/$bin"; exec "$root/target/debug/$bin") >"$work/$1.log" 2>&1 &
   function_pids="${function_pids:-} $!"
 }
 cat >"$work/local.env" <<ENV
@@ -398,10 +404,16 @@ step "legal hold and erasure: each a duty of its own, behind its own IAM-authent
 # Lambda does and names the caller its access key belongs to; the evidence
 # names that caller, never what the request says.
 start_function retention
-for duty in retention-hold retention-erase retention-erase-past-governance; do start_function "$duty" retention; done
+routes=()
+for duty in retention-hold retention-erase retention-erase-past-governance; do
+  duty_port="$(free_port)"
+  start_watch "$duty_port"
+  start_function "$duty" retention "$duty_port"
+  routes+=(--route "$duty=http://127.0.0.1:$duty_port/retention")
+done
 urls_port="$(free_port)"
 operator_arn="arn:aws:sts::123456789012:assumed-role/records-officer/you"
-python3 "$root/infra/local/function_url.py" --port "$urls_port" --invoke "http://127.0.0.1:$port" \
+python3 "$root/infra/local/function_url.py" --port "$urls_port" "${routes[@]}" \
   --region us-east-1 --caller "testing:testing=$operator_arn" >"$work/urls.out" 2>"$work/urls.log" &
 function_pids="${function_pids:-} $!"
 for _ in $(seq 1 120); do grep -q '^function urls: ' "$work/urls.out" 2>/dev/null && break; sleep 0.25; done

@@ -134,7 +134,25 @@ pub async fn erase(
             Ok(())
         }
         Err(mut e) => {
-            e.message = format!("{} (request {request_id}: `--request-id {request_id}` resumes it)", e.message);
+            // A refusal before or instead of any deletion leaves nothing to
+            // resume; a failure part-way does.
+            const NOTHING_TO_RESUME: &[&str] = &[
+                "usage",
+                "credentials_missing",
+                "access_denied",
+                "duty_not_granted",
+                "caller_unauthenticated",
+                "method_not_allowed",
+                "bad_request",
+                "not_found",
+                "legal_hold",
+                "compliance_retention",
+                "governance_retention",
+                "moved",
+            ];
+            if !NOTHING_TO_RESUME.contains(&e.code) {
+                e.message = format!("{} (request {request_id}: `--request-id {request_id}` resumes it)", e.message);
+            }
             Err(e)
         }
     }
