@@ -405,7 +405,7 @@ step "legal hold and erasure: each a duty of its own, behind its own IAM-authent
 # names that caller, never what the request says.
 start_function retention
 routes=()
-for duty in retention-hold retention-erase retention-erase-past-governance; do
+for duty in retention-hold retention-erase retention-erase-past-gov; do
   duty_port="$(free_port)"
   start_watch "$duty_port"
   start_function "$duty" retention "$duty_port"
@@ -420,7 +420,7 @@ for _ in $(seq 1 120); do grep -q '^function urls: ' "$work/urls.out" 2>/dev/nul
 grep -q '^function urls: ' "$work/urls.out" || { echo "the local function URLs did not start: see $work/urls.log" >&2; exit 1; }
 export RETENTION_HOLD_URL="http://127.0.0.1:$urls_port/retention-hold/"
 export RETENTION_ERASE_URL="http://127.0.0.1:$urls_port/retention-erase/"
-export RETENTION_ERASE_PAST_GOVERNANCE_URL="http://127.0.0.1:$urls_port/retention-erase-past-governance/"
+export RETENTION_ERASE_PAST_GOVERNANCE_URL="http://127.0.0.1:$urls_port/retention-erase-past-gov/"
 "$bin" hold set calls/2026-11-23-0001.wav --reason "complaint C-17 under review"
 echo "-- erasure is refused while the hold is on:"
 "$bin" erase calls/2026-11-23-0001.wav --reason "data subject request DSR-0042" || true

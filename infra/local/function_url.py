@@ -123,7 +123,9 @@ class Urls:
             return None, "Signature expired or not yet valid"
         if "host" not in signed:
             return None, "the host header is not signed"
-        payload_hash = headers.get("x-amz-content-sha256") or sha256_hex(body)
+        payload_hash = sha256_hex(body)
+        if headers.get("x-amz-content-sha256", payload_hash) != payload_hash:
+            return None, "the signed payload hash is not the body's (an unsigned payload is not accepted)"
         canonical_headers = "".join(f"{h}:{' '.join(headers.get(h, '').split())}\n" for h in signed)
         canonical = "\n".join([method, canonical_uri(path), canonical_query(query), canonical_headers,
                                ";".join(signed), payload_hash])

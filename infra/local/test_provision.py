@@ -140,13 +140,14 @@ class ProvisionTest(unittest.TestCase):
         functions = self.summary["functions"]
         self.assertEqual(set(functions),
                          {"encrypt-recording", "playback", "key-guardian", "rotation-audit", "rekey", "retention",
-                          "tag-sweep", "retention-hold", "retention-erase", "retention-erase-past-governance"})
+                          "tag-sweep", "retention-hold", "retention-erase", "retention-erase-past-gov"})
         # The tag sweep is the rekey binary with a role of its own; the
         # retention duties are the retention binary, each told its duty.
         self.assertEqual(functions["tag-sweep"]["binary"], "rekey")
         self.assertNotIn("RETENTION_DUTY", functions["retention"]["environment"])
-        for duty in ("hold", "erase", "erase-past-governance"):
-            f = functions[f"retention-{duty}"]
+        for name, duty in (("retention-hold", "hold"), ("retention-erase", "erase"),
+                           ("retention-erase-past-gov", "erase-past-governance")):
+            f = functions[name]
             self.assertEqual((f["binary"], f["environment"]["RETENTION_DUTY"]), ("retention", duty))
         for name, f in functions.items():
             binary = f["binary"]

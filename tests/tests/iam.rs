@@ -827,8 +827,25 @@ fn each_function_reaches_only_its_own_items_of_the_catalog() {
                 ("dynamodb:Query", &["deletion-run", "deleted#*"]),
             ],
         ),
+        ("RetentionHold", &[("dynamodb:GetItem", &["recording#*"]), ("dynamodb:UpdateItem", &["recording#*"])]),
+        ("RetentionErase", ERASE_GRANTS),
+        ("RetentionErasePastGovernance", ERASE_GRANTS),
+    ];
+    const ERASE_GRANTS: &[(&str, &[&str])] = &[
+        ("dynamodb:GetItem", &["recording#*"]),
+        ("dynamodb:PutItem", &["deletion-run", "deleted#*"]),
+        ("dynamodb:UpdateItem", &["recording#*", "key"]),
+        ("dynamodb:DeleteItem", &["recording#*", "deletion-run", "deleted#*"]),
+        ("dynamodb:ConditionCheckItem", &["recording#*"]),
+        ("dynamodb:Query", &["deletion-run", "deleted#*"]),
     ];
     let template = template();
+    let listed: BTreeSet<&str> = expected.iter().map(|(f, _)| *f).collect();
+    for (function, _) in functions() {
+        let uses_catalog =
+            code_statements(&template, function).iter().any(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")));
+        assert!(!uses_catalog || listed.contains(function), "{function} uses the catalog: list its items here");
+    }
     for (function, grants) in expected {
         // The retention function's two statements apart: its Query of the
         // `retention` index (leading keys: the recording types) and its
@@ -1481,4 +1498,24 @@ fn a_replica_of_the_key_in_another_region_has_the_same_policy_and_guardrails() {
     assert_eq!((primary["Condition"].as_str(), replica["Condition"].as_str()), (Some("IsPrimary"), Some("IsReplica")));
     assert_eq!(replica["Properties"]["PendingWindowInDays"].as_u64(), Some(30));
     assert!(tag_is(&replica["Properties"]["PrimaryKeyArn"], "Ref"));
+}
+
+/// Every name the template builds from the stack's name fits its AWS
+/// limit for the longest stack name the deploy guide allows (39
+/// characters): a function's name 64, a role's 64, a managed policy's 128.
+#[test]
+fn every_name_fits_for_the_longest_stack_name() {
+    let template = template();
+    let stack = "a".repeat(39);
+    for (name, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let props = &resource["Properties"];
+        for (field, limit) in [("FunctionName", 64), ("RoleName", 64), ("ManagedPolicyName", 128)] {
+            if let Value::Tagged(t) = &props[field] {
+                if let Some(text) = t.value.as_str() {
+                    let built = text.replace("${AWS::StackName}", &stack);
+                    assert!(built.len() <= limit, "{name:?}'s {field} is {} characters: {built}", built.len());
+                }
+            }
+        }
+    }
 }

@@ -206,7 +206,7 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
     };
     // cargo lambda invokes by binary: one watch per function.
     let watch = Watch::start("retention", &with("retention"));
-    let duties = ["retention-hold", "retention-erase", "retention-erase-past-governance"];
+    let duties = ["retention-hold", "retention-erase", "retention-erase-past-gov"];
     let watches: Vec<Watch> = duties.iter().map(|d| Watch::start("retention", &with(d))).collect();
     let legal = Principal::new("legal-hold", "alice");
     let privacy = Principal::new("privacy-erase", "bob");
@@ -218,7 +218,7 @@ async fn on_a_locked_vault_each_recording_is_born_locked_and_hold_and_erase_go_t
         cmd.args(args).envs(aws.env()).envs(who.env());
         cmd.env("RETENTION_HOLD_URL", urls.url("retention-hold"));
         cmd.env("RETENTION_ERASE_URL", urls.url("retention-erase"));
-        cmd.env("RETENTION_ERASE_PAST_GOVERNANCE_URL", urls.url("retention-erase-past-governance"));
+        cmd.env("RETENTION_ERASE_PAST_GOVERNANCE_URL", urls.url("retention-erase-past-gov"));
         cmd.output().expect("callvault")
     };
     let callvault = |args: &[&str]| {

@@ -352,10 +352,15 @@ impl Aws {
                 message: format!("{url}: a Function URL is https:// (plain http only to this machine's loopback)"),
             });
         }
-        let region = self.sdk.region().map(|r| r.to_string()).ok_or_else(|| CliError {
-            code: "credentials_missing",
-            message: "no AWS region: set AWS_REGION to the stack's region (the URL's signature names it)".into(),
-        })?;
+        // The URL names its region (`<id>.lambda-url.<region>.on.aws`), which
+        // the signature must name; elsewhere (this machine's loopback), AWS_REGION.
+        let region = match url_region(parsed.host().unwrap_or_default()) {
+            Some(r) => r.to_string(),
+            None => self.sdk.region().map(|r| r.to_string()).ok_or_else(|| CliError {
+                code: "credentials_missing",
+                message: "no AWS region: set AWS_REGION to the stack's region (the URL's signature names it)".into(),
+            })?,
+        };
         let provider = self.sdk.credentials_provider().ok_or_else(|| CliError {
             code: "credentials_missing",
             message: "no AWS credentials to sign the request with".into(),
@@ -424,6 +429,14 @@ impl Aws {
             .await
             .map_err(|_| unreachable("no answer within 330 s".into()))?
     }
+}
+
+/// The region of a Lambda Function URL's host, `<id>.lambda-url.<region>.on.aws`.
+fn url_region(host: &str) -> Option<&str> {
+    let rest = host.split_once(".lambda-url.")?.1;
+    let region = rest.strip_suffix(".on.aws")?;
+    (!region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        .then_some(region)
 }
 
 /// A failure of an AWS call of the command itself, doing `what`: nothing
@@ -572,6 +585,17 @@ impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_function_urls_region_is_read_from_its_host() {
+        assert_eq!(
+            super::url_region("abcdefghij0123456789abcdefghij01.lambda-url.eu-west-2.on.aws"),
+            Some("eu-west-2")
+        );
+        assert_eq!(super::url_region("127.0.0.1"), None);
+        assert_eq!(super::url_region("x.lambda-url..on.aws"), None);
+        assert_eq!(super::url_region("x.lambda-url.eu-west-2.on.aws.evil.example"), None);
+    }
+
     /// Every AWS SDK call of the CLI is in this module: no other file names
     /// an SDK crate (the vault's calls go through `vault::aws`).
     #[test]

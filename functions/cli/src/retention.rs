@@ -21,6 +21,7 @@ const CODES: &[&str] = &[
     "moved",
     "deleting",
     "not_held",
+    "request_mismatch",
     "bad_request",
     "duty_not_granted",
     "caller_unauthenticated",
@@ -36,31 +37,50 @@ const CODES: &[&str] = &[
     "claim_lost",
 ];
 
-/// Sends one request to a duty's URL; its answer, or its refusal as the error.
-async fn request(url: &str, duty: &Duty, body: Value) -> Result<Value, CliError> {
+/// Why a request did not go through, and whether the function may have
+/// begun it (a failure, a timeout: an erasure resumes with `--request-id`)
+/// rather than refused it before or instead of deleting anything (Lambda's
+/// own 403, a refusal the function answered with a 4xx status).
+struct Failed {
+    error: CliError,
+    may_have_begun: bool,
+}
+
+impl From<CliError> for Failed {
+    fn from(error: CliError) -> Self {
+        // Nothing was sent (usage, credentials) or no answer came (which may be mid-way).
+        let may_have_begun = error.code == "endpoint_unreachable";
+        Failed { error, may_have_begun }
+    }
+}
+
+/// Sends one request to a duty's URL; its answer, or why not.
+async fn request(url: &str, duty: &Duty, body: Value) -> Result<Value, Failed> {
     let aws = Aws::from_env().await;
     let answer = aws.post_signed(url, &body).await?;
     if answer.status == 200 {
         return Ok(answer.body);
     }
-    // The function's own refusal: its stable code and message.
+    let may_have_begun = answer.status >= 500;
+    // The function's own refusal or failure: its stable code and message.
     if let Some(code) = answer.body["code"].as_str() {
         let message = answer.body["message"].as_str().unwrap_or("the function refused").to_string();
-        return Err(match CODES.iter().find(|c| **c == code) {
+        let error = match CODES.iter().find(|c| **c == code) {
             Some(c) => CliError { code: c, message },
             None => CliError { code: "function_error", message: format!("{code}: {message}") },
-        });
+        };
+        return Err(Failed { error, may_have_begun });
     }
-    // Lambda's own answer, before the function ran.
+    // Lambda's own answer, before the function ran (or a crash: 502).
     let said = match &answer.body {
         Value::Object(o) => o.get("Message").or_else(|| o.get("message")).map(|m| m.to_string()).unwrap_or_default(),
         other => other.to_string(),
     };
-    Err(match answer.status {
+    let error = match answer.status {
         403 => CliError {
             code: "access_denied",
             message: format!(
-                "{url} refused the request (HTTP 403 {said}): your principal needs {} (lambda:InvokeFunctionUrl, and lambda:InvokeFunction through the URL), and the request must be signed for the stack's region (AWS_REGION)",
+                "{url} refused the request (HTTP 403 {said}): your principal needs {} (lambda:InvokeFunctionUrl, and lambda:InvokeFunction through the URL)",
                 duty.policy
             ),
         },
@@ -68,7 +88,8 @@ async fn request(url: &str, duty: &Duty, body: Value) -> Result<Value, CliError>
             code: "function_error",
             message: format!("{url} answered HTTP {status} {said}: see the duty function's log in CloudWatch"),
         },
-    })
+    };
+    Err(Failed { error, may_have_begun })
 }
 
 /// A retention duty: its URL's setting and the operators' policy it needs.
@@ -85,7 +106,9 @@ const ERASE_PAST_GOVERNANCE: Duty = Duty {
 /// `callvault hold set|release TYPE/ID --reason ... --url <RetentionHoldUrl>`.
 pub async fn hold(url: String, recording: String, set: bool, reason: String) -> Result<(), CliError> {
     let action = if set { "hold" } else { "release" };
-    let answer = request(&url, &HOLD, json!({"action": action, "recording": recording, "reason": reason})).await?;
+    let answer = request(&url, &HOLD, json!({"action": action, "recording": recording, "reason": reason}))
+        .await
+        .map_err(|f| f.error)?;
     if set {
         let by = answer["hold"]["by"].as_str().unwrap_or("you");
         println!("{recording}: under legal hold (by {by}: {reason}); retention and erasure leave it alone until `callvault hold release`");
@@ -133,27 +156,12 @@ pub async fn erase(
             );
             Ok(())
         }
-        Err(mut e) => {
-            // A refusal before or instead of any deletion leaves nothing to
-            // resume; a failure part-way does.
-            const NOTHING_TO_RESUME: &[&str] = &[
-                "usage",
-                "credentials_missing",
-                "access_denied",
-                "duty_not_granted",
-                "caller_unauthenticated",
-                "method_not_allowed",
-                "bad_request",
-                "not_found",
-                "legal_hold",
-                "compliance_retention",
-                "governance_retention",
-                "moved",
-            ];
-            if !NOTHING_TO_RESUME.contains(&e.code) {
-                e.message = format!("{} (request {request_id}: `--request-id {request_id}` resumes it)", e.message);
+        Err(Failed { mut error, may_have_begun }) => {
+            if may_have_begun {
+                error.message =
+                    format!("{} (request {request_id}: `--request-id {request_id}` resumes it)", error.message);
             }
-            Err(e)
+            Err(error)
         }
     }
 }

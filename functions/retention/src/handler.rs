@@ -95,11 +95,14 @@ impl Request {
                     }
                 };
                 if bypass_governance != (duty == Duty::ErasePastGovernance) {
-                    return Err(if bypass_governance {
-                        not_this_duty("erase past governance retention", duty)
-                    } else {
-                        bad("this function erases past governance-mode retention only: erase without it through the erase duty's URL")
-                    });
+                    return Err(not_this_duty(
+                        if bypass_governance {
+                            "erase past governance retention"
+                        } else {
+                            "erase without bypassing governance retention (the erase duty's URL does)"
+                        },
+                        duty,
+                    ));
                 }
                 Ok(Self::Erase(EraseRequest {
                     id: id()?,

@@ -185,7 +185,7 @@ async fn each_duty_does_only_its_own_and_the_evidence_names_the_authenticated_ca
     let mut not_past = erase("calls/r-1", "e-3");
     not_past["bypass_governance_retention"] = json!(false);
     let refused = bypass_fn.handle(&url(Some(BOB), "POST", not_past), now, "x").await.unwrap();
-    assert_eq!(code(refused).as_deref(), Some("bad_request"));
+    assert_eq!(code(refused).as_deref(), Some("duty_not_granted"));
     // The scheduled function runs the schedule only.
     for event in
         [url(Some(ALICE), "POST", hold.clone()), json!({"action": "hold", "recording": "calls/r-0", "reason": "r"})]

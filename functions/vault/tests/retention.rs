@@ -621,3 +621,77 @@ async fn a_stamp_that_lost_to_a_rekey_is_retried_on_the_new_row() {
     let row = rig.entry("calls/r-1").unwrap();
     assert_eq!((row.message_id.as_str(), row.retention_days), ("77".repeat(32).as_str(), Some(30)));
 }
+
+/// An erasure that stopped part-way is resumed only by its own requester,
+/// for the same recording and the same governance bypass: the evidence never
+/// names one person for another's request, and a request id can never
+/// attach an erasure to another run.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_its_own_requester_resumes_an_erasure_as_it_was_asked() {
+    let (rig, a, _) = rig();
+    for key in ["calls/c1", "calls/c2"] {
+        recorded(&rig, key, &sample(4000, key.len() as u8)).await;
+    }
+    let service = rig.retention_service(100, false);
+    let denied =
+        vault::ports::objects::S3Error::AccessDenied { location: "vault".into(), detail: "AccessDenied".into() };
+    rig.objects.faults.fail_next("delete_version", denied);
+    let now = unix_now();
+    let stopped = service.erase(&erase("calls/c1", "erase-1", false), now).await.unwrap_err();
+    assert_eq!(stopped.code(), "access_denied", "{stopped}");
+    assert_eq!(rig.catalog.open_runs().await.unwrap().len(), 1, "left open, to be resumed");
+
+    let bob = |key: &str, bypass| EraseRequest {
+        requested_by: "arn:aws:sts::111122223333:assumed-role/privacy/bob".into(),
+        ..erase(key, "erase-1", bypass)
+    };
+    for (request, why) in [
+        (bob("calls/c1", false), "another requester"),
+        (erase("calls/c2", "erase-1", false), "another recording"),
+        (erase("calls/c1", "erase-1", true), "another governance bypass"),
+    ] {
+        let refused = service.erase(&request, now + 1).await.unwrap_err();
+        assert_eq!(refused.code(), "request_mismatch", "{why}: {refused}");
+        assert!(refused.to_string().contains(why), "{refused}");
+    }
+    assert!(rig.entry("calls/c2").is_some(), "nothing of another recording was touched");
+    let done = service.erase(&erase("calls/c1", "erase-1", false), now + 3).await.unwrap();
+    assert_eq!(done.record.id, id("calls/c1"));
+    let report = reports(&rig).into_iter().find(|r| r["run"] == "erase-1").expect("evidence");
+    assert_eq!(report["details"]["requested_by"], "arn:aws:sts::111122223333:assumed-role/privacy/alice");
+    assert_eq!(rig.usage(&a), 1);
+    usage_is_true(&rig).await;
+}
+
+/// An erasure of a recording that moved away is refused before any run is
+/// opened (no empty evidence report later), and a release the catalog
+/// refuses after S3's legal holds went off puts them back on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_request_leaves_no_open_run_and_no_version_unheld() {
+    let (rig, _, _) = rig();
+    rig.objects.create_locked_bucket(VAULT);
+    recorded(&rig, "calls/h1", &sample(4000, 7)).await;
+    let service = rig.retention_service(100, true);
+    service.hold(&id("calls/h1"), hold("legal")).await.unwrap();
+    let version = rig.entry("calls/h1").unwrap().vault_version.unwrap();
+    let unavailable = vault::ports::catalog::CatalogError::Unavailable { detail: "throttled".into() };
+    rig.catalog.faults.fail_next("set_hold", unavailable);
+    let refused = service.release(&id("calls/h1"), released()).await.unwrap_err();
+    assert_eq!(refused.code(), "catalog_unavailable", "{refused}");
+    assert!(rig.entry("calls/h1").unwrap().hold.is_some(), "still held in the catalog");
+    assert!(rig.objects.object_lock(&vault("calls/h1"), &version).await.unwrap().legal_hold, "and so, again, in S3");
+
+    // A moved recording: refused with nothing opened.
+    rig.catalog.edit(&id("calls/h1"), |row| {
+        row.hold = None;
+        row.moved_to = Some(vault::recording::MovedTo {
+            region: "eu-west-1".into(),
+            vault_bucket: "vault-there".into(),
+            catalog_table: "catalog-there".into(),
+            moved_at: vault::time::rfc3339(unix_now()),
+        });
+    });
+    let refused = service.erase(&erase("calls/h1", "erase-m", false), unix_now()).await.unwrap_err();
+    assert_eq!(refused.code(), "moved", "{refused}");
+    assert!(rig.catalog.open_runs().await.unwrap().is_empty(), "no run left open");
+}

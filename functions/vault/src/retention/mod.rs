@@ -82,6 +82,8 @@ pub enum RetentionError {
     Deleting { id: String, run: String },
     #[error("recording {id} is not under a legal hold callvault placed (or it was released or replaced meanwhile): nothing to release; an S3 legal hold set outside callvault is left as it is")]
     NotHeld { id: String },
+    #[error("request {request} is another erasure ({differs}): only its own requester resumes it, for the same recording and the same governance bypass; start a new erasure without --request-id")]
+    RequestMismatch { request: String, differs: String },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("the vault: {0}")]
@@ -101,6 +103,7 @@ impl OperationError for RetentionError {
             Self::Moved { .. } => "moved",
             Self::Deleting { .. } => "deleting",
             Self::NotHeld { .. } => "not_held",
+            Self::RequestMismatch { .. } => "request_mismatch",
             Self::Catalog(e) => e.code(),
             Self::Vault(e) | Self::Evidence(e) => e.code(),
         }
@@ -112,7 +115,8 @@ impl OperationError for RetentionError {
             Self::LegalHold { .. }
             | Self::ComplianceRetention { .. }
             | Self::GovernanceRetention { .. }
-            | Self::NotHeld { .. } => ErrorKind::Conflict,
+            | Self::NotHeld { .. }
+            | Self::RequestMismatch { .. } => ErrorKind::Conflict,
             Self::Rekeying { .. } | Self::Deleting { .. } => ErrorKind::Transient,
             Self::Moved { .. } => ErrorKind::Moved,
             Self::Catalog(e) => e.kind(),
@@ -158,8 +162,8 @@ pub struct EraseRequest {
     /// The request's id: a retry under the same id resumes it.
     pub request: String,
     pub reason: String,
-    /// Who asked (as the caller states it; the invocation's CloudTrail
-    /// record names the principal).
+    /// Who asked: the principal AWS authenticated (the duty function's
+    /// Function URL caller), never a name the request carries.
     pub requested_by: String,
     /// Delete past a governance-mode Object Lock retention.
     pub bypass_governance: bool,

@@ -23,7 +23,27 @@ where
         let id = request.id.to_string();
         let open = self.catalog.open_runs().await?.into_iter().find(|r| r.run == request.request);
         let run = match open {
-            Some(run) => run,
+            // Resumed only by its own requester, as it was asked: evidence
+            // never names one person for another's request.
+            Some(run) => {
+                let d = &run.details;
+                let differs = [
+                    (run.kind != ERASURE, "not an erasure"),
+                    (d["recording"].as_str() != Some(id.as_str()), "another recording"),
+                    (d["requested_by"].as_str() != Some(request.requested_by.as_str()), "another requester"),
+                    (
+                        d["bypass_governance_retention"].as_bool().unwrap_or(false) != request.bypass_governance,
+                        "another governance bypass",
+                    ),
+                ];
+                if let Some((_, why)) = differs.iter().find(|(yes, _)| *yes) {
+                    return Err(RetentionError::RequestMismatch {
+                        request: request.request.clone(),
+                        differs: (*why).into(),
+                    });
+                }
+                run
+            }
             None => {
                 let run = DeletionRun {
                     run: request.request.clone(),
@@ -41,6 +61,9 @@ where
                 match self.catalog.recording(&request.id).await? {
                     None => return Err(RetentionError::NotFound { id }),
                     Some(e) => {
+                        if let Some(m) = &e.moved_to {
+                            return Err(RetentionError::Moved { id, region: m.region.clone() });
+                        }
                         if let Some(h) = &e.hold {
                             return Err(RetentionError::LegalHold {
                                 id,
@@ -121,10 +144,20 @@ where
         let Some(held) = entry.hold.clone() else {
             return Err(RetentionError::NotHeld { id: id.to_string() });
         };
+        let loc = self.vault_loc(&entry);
         if self.settings.object_lock {
-            self.hold_versions(&self.vault_loc(&entry), false).await?;
+            self.hold_versions(&loc, false).await?;
         }
-        self.change_hold(id, &HoldChange::Release { held, release }).await
+        let released = self.change_hold(id, &HoldChange::Release { held, release }).await;
+        if released.is_err() && self.settings.object_lock {
+            // Refused after S3's holds went off (a hold replaced, a
+            // deletion begun meanwhile): what the catalog still holds, S3
+            // holds again.
+            if self.catalog.recording(id).await?.is_some_and(|e| e.hold.is_some()) {
+                self.hold_versions(&loc, true).await?;
+            }
+        }
+        released
     }
 
     /// The row, unless it is gone or moved away.
