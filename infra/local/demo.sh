@@ -96,15 +96,19 @@ arn = json.load(open(sys.argv[1]))["resources"]["PlayerFrontSecret"]
 print(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
 PY
 )"
+await_banner() { # name banner what: a local stand-in's first line in $work/<name>.out says it listens
+  for _ in $(seq 1 120); do
+    grep -q "^$2" "$work/$1.out" 2>/dev/null && return 0
+    sleep 0.25
+  done
+  echo "$3 did not start: see $work/$1.log" >&2
+  exit 1
+}
 CALLVAULT_FRONT_SECRET="$front_secret" "$py" "$root/infra/local/player_front.py" --port "$front_port" \
   --origin "http://127.0.0.1:$port/lambda-url/playback" --template "$root/template.yaml" \
   >"$work/front.out" 2>"$work/front.log" &
 function_pids="${function_pids:-} $!"
-for _ in $(seq 1 120); do
-  grep -q '^player front: ' "$work/front.out" 2>/dev/null && break
-  sleep 0.25
-done
-grep -q '^player front: ' "$work/front.out" || { echo "the player's front did not start: see $work/front.log" >&2; exit 1; }
+await_banner front 'player front: ' "the player's front"
 read -r ingest vault table dlq topic evidence < <("$py" - "$work/stack.json" "$work/resources.txt" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -416,8 +420,7 @@ operator_arn="arn:aws:sts::123456789012:assumed-role/records-officer/you"
 python3 "$root/infra/local/function_url.py" --port "$urls_port" "${routes[@]}" \
   --region us-east-1 --caller "testing:testing=$operator_arn" >"$work/urls.out" 2>"$work/urls.log" &
 function_pids="${function_pids:-} $!"
-for _ in $(seq 1 120); do grep -q '^function urls: ' "$work/urls.out" 2>/dev/null && break; sleep 0.25; done
-grep -q '^function urls: ' "$work/urls.out" || { echo "the local function URLs did not start: see $work/urls.log" >&2; exit 1; }
+await_banner urls 'function urls: ' "the local function URLs"
 export RETENTION_HOLD_URL="http://127.0.0.1:$urls_port/retention-hold/"
 export RETENTION_ERASE_URL="http://127.0.0.1:$urls_port/retention-erase/"
 export RETENTION_ERASE_PAST_GOVERNANCE_URL="http://127.0.0.1:$urls_port/retention-erase-past-gov/"

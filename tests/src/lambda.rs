@@ -194,7 +194,6 @@ impl FunctionUrls {
     /// the binary `package` on its own watch (cargo lambda invokes by
     /// binary), for these principals; fails loudly when it cannot.
     pub fn start(functions: &[(&str, &str, &Watch)], region: &str, principals: &[&Principal]) -> FunctionUrls {
-        use std::io::BufRead;
         let port = free_port();
         let mut cmd = Command::new("python3");
         cmd.arg(crate::root().join("infra/local/function_url.py")).args([
@@ -210,14 +209,12 @@ impl FunctionUrls {
             cmd.arg("--caller").arg(format!("{}:{}={}", p.access_key, p.secret, p.arn));
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&functions[0].2.log).expect("log file");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start the local function URLs (python3 infra/local/function_url.py)");
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().expect("its stdout")).read_line(&mut line);
-        assert!(line.starts_with("function urls: "), "the local function URLs did not start: {line:?}");
+        cmd.stderr(log);
+        let child = crate::spawn_announced(
+            &mut cmd,
+            "function urls: ",
+            "the local function URLs (infra/local/function_url.py)",
+        );
         FunctionUrls { base: format!("http://127.0.0.1:{port}"), child }
     }
 

@@ -241,6 +241,16 @@ impl LocalAws {
 /// for that package alone and recompiles much of the SDK).
 pub const WORKSPACE_BINS: &[&str] = &["build", "--quiet", "--workspace", "--bins"];
 
+/// Starts a local stand-in (`what`) that prints `banner...` on its first
+/// line once it listens: its process, or a loud failure with what it said.
+pub fn spawn_announced(cmd: &mut Command, banner: &str, what: &str) -> Child {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().expect("its stdout")).read_line(&mut line);
+    assert!(line.starts_with(banner), "{what} did not start: {line:?}");
+    child
+}
+
 /// A binary of this workspace (`callvault`, or a Lambda's), built with the
 /// others if needed.
 pub fn workspace_bin(name: &str) -> PathBuf {

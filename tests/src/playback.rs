@@ -214,26 +214,21 @@ impl Front {
     /// `secret` (the player-front secret's value) as the distribution does;
     /// fails loudly when it cannot.
     pub fn start(origin: &str, secret: Option<&str>) -> Front {
-        use std::io::BufRead;
         let port = crate::lambda::free_port();
         // The local AWS's Python: the front reads template.yaml's origin
         // request policy with PyYAML, and forwards only what it lists.
         let python = crate::root().join("infra/local/.venv/moto/bin/python");
         assert!(python.exists(), "the local AWS is not set up: run infra/local/setup.sh");
         let template = crate::root().join("template.yaml");
-        let mut child = std::process::Command::new(python)
-            .arg(crate::root().join("infra/local/player_front.py"))
+        let mut cmd = std::process::Command::new(python);
+        cmd.arg(crate::root().join("infra/local/player_front.py"))
             .args(["--port", &port.to_string(), "--origin", origin])
             .arg("--template")
             .arg(template)
             .env("CALLVAULT_FRONT_SECRET", secret.unwrap_or_default())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("cannot start the player's front (python3 infra/local/player_front.py)");
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().expect("its stdout")).read_line(&mut line);
-        assert!(line.starts_with("player front: "), "the player's front did not start: {line:?}");
+            .stderr(std::process::Stdio::null());
+        let child =
+            crate::spawn_announced(&mut cmd, "player front: ", "the player's front (infra/local/player_front.py)");
         Front { url: format!("http://localhost:{port}"), child }
     }
 }

@@ -333,6 +333,8 @@ pub struct UrlAnswer {
 
 /// The longest answer read from a Function URL.
 const MAX_URL_ANSWER: usize = 1 << 20;
+/// How long a duty's answer may take: past its function's 300 s timeout.
+const URL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(330);
 
 impl Aws {
     /// POSTs `body` to an IAM-authenticated Function URL, signed with
@@ -341,7 +343,7 @@ impl Aws {
     /// function runs, and hands the function the caller it authenticated.
     pub async fn post_signed(&self, url: &str, body: &Value) -> Result<UrlAnswer, CliError> {
         use aws_credential_types::provider::ProvideCredentials;
-        use http_body_util::{BodyExt, Full, Limited};
+        use http_body_util::Full;
 
         let parsed: http::Uri =
             url.parse().map_err(|e| CliError { code: "usage", message: format!("{url:?} is not a URL: {e}") })?;
@@ -404,30 +406,13 @@ impl Aws {
             .into_parts();
         instructions.apply_to_request_http1x(&mut request);
 
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| CliError { code: "endpoint_unreachable", message: format!("no TLS trust roots: {e}") })?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         let unreachable = |e: String| CliError { code: "endpoint_unreachable", message: format!("{url}: {e}") };
-        let call = async {
-            let response = client.request(request).await.map_err(|e| unreachable(format!("request failed: {e}")))?;
-            let status = response.status().as_u16();
-            let bytes = Limited::new(response.into_body(), MAX_URL_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| unreachable(format!("reading the answer failed: {e}")))?
-                .to_bytes();
-            let body = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).chars().take(300).collect()));
-            Ok(UrlAnswer { status, body })
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(330), call)
-            .await
-            .map_err(|_| unreachable("no answer within 330 s".into()))?
+        let client = vault::https::client().map_err(unreachable)?;
+        let (status, bytes) =
+            vault::https::send(&client, request, MAX_URL_ANSWER, URL_TIMEOUT).await.map_err(unreachable)?;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).chars().take(300).collect()));
+        Ok(UrlAnswer { status, body })
     }
 }
 

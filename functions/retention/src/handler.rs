@@ -232,8 +232,9 @@ where
         }
         Ok(match self.url_request(event, now).await {
             Ok(answer) => http(200, &answer),
-            Err(Refused { failure, status }) => {
-                self.counted(if status >= 500 { "Failures" } else { "Refusals" }, &failure.code);
+            Err(refused) => {
+                self.tally(&refused);
+                let Refused { failure, status } = refused;
                 http(status, &json!({ "code": failure.code, "message": failure.message }))
             }
         })
@@ -243,7 +244,7 @@ where
     async fn run(&self, now: u64, request_id: &str) -> Result<Value, Failure> {
         let summary = self.retention.run(&format!("run-{request_id}"), now).await.map_err(|e| {
             let refused = self.fail(&e);
-            self.counted(if refused.status >= 500 { "Failures" } else { "Refusals" }, &refused.failure.code);
+            self.tally(&refused);
             refused.failure
         })?;
         self.run_metrics(&summary);
@@ -361,6 +362,11 @@ where
     /// alarm watches (`Failures`).
     fn fail(&self, e: &dyn OperationError) -> Refused {
         Refused { failure: Failure::of(e), status: status_of(e.code(), Some(e.kind())) }
+    }
+
+    /// Counts a refusal (`Refusals`) or a failure (`Failures`, 5xx) by code.
+    fn tally(&self, refused: &Refused) {
+        self.counted(if refused.status >= 500 { "Failures" } else { "Refusals" }, &refused.failure.code);
     }
 }
 

@@ -29,6 +29,8 @@ pub mod config;
 pub mod errors;
 pub mod flow;
 pub mod guardian;
+#[cfg(feature = "https")]
+pub mod https;
 pub mod ingest;
 pub mod keyring;
 pub mod metrics;

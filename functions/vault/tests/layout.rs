@@ -157,7 +157,7 @@ const SERVICES: &[&str] = &["ingest", "playback", "guardian", "audit", "rekey", 
 /// service or adapter).
 const VOCABULARY: &[&str] = &["errors", "time", "arn", "recording", "retention_policy", "ports"];
 /// The mechanics below the services, above the vocabulary.
-const MECHANICS: &[&str] = &["keyring", "flow", "object", "config", "metrics", "wipe", "bootstrap"];
+const MECHANICS: &[&str] = &["keyring", "flow", "object", "config", "metrics", "wipe", "bootstrap", "https"];
 
 /// Every import that breaks the layers: a service importing another
 /// service; the vocabulary importing anything but itself; the mechanics

@@ -512,18 +512,25 @@ async fn a_release_needs_a_hold_and_a_rekey_keeps_the_lock_date_and_the_hold_on_
     assert!(lock.legal_hold, "the new version is born held");
 }
 
+/// A vault with Object Lock and one recording in it under legal hold: the
+/// rig and the recording's version.
+async fn held_in_a_locked_vault(key: &str, seed: u8) -> (Rig, String) {
+    let (rig, _, _) = rig();
+    rig.objects.create_locked_bucket(VAULT);
+    recorded(&rig, key, &sample(4000, seed)).await;
+    rig.retention_service(100, true).hold(&id(key), hold("legal")).await.unwrap();
+    let version = rig.entry(key).unwrap().vault_version.unwrap();
+    (rig, version)
+}
+
 /// A held recording moved out of a locked vault: the versions left here
 /// keep their S3 legal hold (the rekey role cannot release one), so the
 /// marker keeps the hold, and releasing it there lets the `moved-recordings`
 /// rule remove them; the copy in the other region keeps its own.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_recordings_marker_keeps_the_hold_and_its_release_frees_the_versions_left_here() {
-    let (rig, _, _) = rig();
-    rig.objects.create_locked_bucket(VAULT);
-    recorded(&rig, "calls/m1", &sample(4000, 5)).await;
+    let (rig, version) = held_in_a_locked_vault("calls/m1", 5).await;
     let service = rig.retention_service(100, true);
-    service.hold(&id("calls/m1"), hold("legal")).await.unwrap();
-    let version = rig.entry("calls/m1").unwrap().vault_version.unwrap();
     let marker_until = rig.entry("calls/m1").unwrap().retain_until;
     assert!(rig.objects.object_lock(&vault("calls/m1"), &version).await.unwrap().legal_hold);
 
@@ -668,12 +675,8 @@ async fn only_its_own_requester_resumes_an_erasure_as_it_was_asked() {
 /// refuses after S3's legal holds went off puts them back on.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_request_leaves_no_open_run_and_no_version_unheld() {
-    let (rig, _, _) = rig();
-    rig.objects.create_locked_bucket(VAULT);
-    recorded(&rig, "calls/h1", &sample(4000, 7)).await;
+    let (rig, version) = held_in_a_locked_vault("calls/h1", 7).await;
     let service = rig.retention_service(100, true);
-    service.hold(&id("calls/h1"), hold("legal")).await.unwrap();
-    let version = rig.entry("calls/h1").unwrap().vault_version.unwrap();
     let unavailable = vault::ports::catalog::CatalogError::Unavailable { detail: "throttled".into() };
     rig.catalog.faults.fail_next("set_hold", unavailable);
     let refused = service.release(&id("calls/h1"), released()).await.unwrap_err();

@@ -5,9 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use lambda_http::http::{header, Method, Request};
 
 /// A call to the identity provider that failed: unreachable, timed out, or
@@ -38,41 +36,26 @@ pub trait IdentityProvider: Send + Sync {
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The identity provider over HTTPS (rustls with aws-lc-rs, the system's
-/// roots); plain HTTP only to loopback (the local issuer), which the
-/// configuration checks.
+/// The identity provider over HTTPS ([`vault::https`]: rustls with
+/// aws-lc-rs, the system's roots); plain HTTP only to loopback (the local
+/// issuer), which the configuration checks.
 pub struct HttpProvider {
-    client: Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>,
+    client: vault::https::Client,
 }
 
 impl HttpProvider {
     /// A client with the system's trust roots.
     pub fn new() -> Result<Self, String> {
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| format!("no TLS trust roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Self { client: Client::builder(TokioExecutor::new()).build(connector) })
+        Ok(Self { client: vault::https::client()? })
     }
 
     async fn send(&self, request: Request<Full<Bytes>>, url: &str) -> Result<(u16, serde_json::Value), ProviderError> {
         let error = |detail: String| ProviderError { url: url.to_string(), detail };
-        let call = async {
-            let response = self.client.request(request).await.map_err(|e| error(format!("request failed: {e}")))?;
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| error(format!("reading the answer failed: {e}")))?
-                .to_bytes();
-            let json =
-                serde_json::from_slice(&body).map_err(|e| error(format!("HTTP {status}, not a JSON answer ({e})")))?;
-            Ok((status, json))
-        };
-        tokio::time::timeout(TIMEOUT, call).await.map_err(|_| error(format!("no answer within {TIMEOUT:?}")))?
+        let (status, body) =
+            vault::https::send(&self.client, request, MAX_ANSWER_BYTES, TIMEOUT).await.map_err(error)?;
+        let json =
+            serde_json::from_slice(&body).map_err(|e| error(format!("HTTP {status}, not a JSON answer ({e})")))?;
+        Ok((status, json))
     }
 }
 
