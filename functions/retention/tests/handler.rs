@@ -229,6 +229,20 @@ async fn each_duty_does_only_its_own_and_the_evidence_names_the_authenticated_ca
 
 const DAY_BEFORE: u64 = 86_400;
 
+/// events/retention-erase.json is what the erase duty's function receives
+/// from its URL: accepted as an erasure by that caller (the recording is
+/// not in this catalog), refused by any other duty.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_url_event_is_an_erasure_by_its_authenticated_caller() {
+    let d = deployed(1).await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/retention-erase.json");
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (status, body) = answered(d.handler(Duty::Erase).handle(&event, unix_now(), "x").await.unwrap());
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    let (status, body) = answered(d.handler(Duty::Hold).handle(&event, unix_now(), "x").await.unwrap());
+    assert_eq!((status, body["code"].as_str()), (403, Some("duty_not_granted")), "{body}");
+}
+
 #[test]
 fn what_a_caller_can_get_wrong_is_a_bad_request() {
     for (duty, bad) in [
